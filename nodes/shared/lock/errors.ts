@@ -1,0 +1,59 @@
+import type { LockHolder } from './types';
+
+/** Base class of every lock failure, so callers can tell lock problems from others. */
+export class LockError extends Error {
+	constructor(message: string, options?: { cause?: unknown }) {
+		super(message, options);
+		this.name = new.target.name;
+	}
+}
+
+/** The lock stayed held by someone else for the whole wait. */
+export class LockTimeoutError extends LockError {
+	constructor(
+		readonly key: string,
+		readonly waitedMs: number,
+		readonly holder: LockHolder | undefined,
+	) {
+		super(
+			`Timed out after ${waitedMs} ms waiting for lock "${shorten(key)}"` +
+				(holder
+					? `: held by execution ${holder.owner.executionId}` +
+						(holder.owner.workflowId ? ` of workflow ${holder.owner.workflowId}` : '') +
+						` since ${holder.acquiredAt.toISOString()}, lease ends ${holder.expiresAt.toISOString()}`
+					: ''),
+		);
+	}
+}
+
+/** The lease ran out and the key was taken over (or freed): the critical section was not protected. */
+export class LockLostError extends LockError {
+	constructor(
+		readonly key: string,
+		detail = 'the lease expired or another execution took the lock over',
+	) {
+		super(`Lost lock "${shorten(key)}": ${detail}`);
+	}
+}
+
+/** The lock store (database) could not be reached or refused the operation. */
+export class LockStoreUnavailableError extends LockError {
+	constructor(operation: string, cause: unknown) {
+		super(`Lock store unreachable during ${operation}: ${describeCause(cause)}`, { cause });
+	}
+}
+
+/** Invalid lock settings (TTL, wait, table name, backend). */
+export class LockConfigurationError extends LockError {}
+
+export function shorten(key: string, max = 120): string {
+	return key.length > max ? `${key.slice(0, max)}… (${key.length} chars)` : key;
+}
+
+function describeCause(cause: unknown): string {
+	if (cause instanceof Error) {
+		const code = (cause as { code?: string }).code;
+		return code ? `${cause.message} (${code})` : cause.message;
+	}
+	return String(cause);
+}
