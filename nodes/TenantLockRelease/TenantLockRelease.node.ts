@@ -1,5 +1,14 @@
-import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
-import { NodeConnectionTypes } from 'n8n-workflow';
+import {
+	NodeConnectionTypes,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+	type INodeType,
+	type INodeTypeDescription,
+} from 'n8n-workflow';
+
+import { lockDatabaseCredential } from '../shared/lockParameters';
+import { executeRelease } from './actions/release';
+import { releaseProperties } from './description';
 
 export class TenantLockRelease implements INodeType {
 	description: INodeTypeDescription = {
@@ -8,14 +17,16 @@ export class TenantLockRelease implements INodeType {
 		icon: 'file:tenantLockRelease.svg',
 		group: ['transform'],
 		version: 1,
-		description: 'Stub: replaced by the real node',
+		subtitle: '={{ {"execution": "this execution", "token": "lock on item", "executionId": "another execution"}[$parameter["releaseMode"]] }}',
+		description: 'Ends the critical section a Tenant Credential Swap opened',
 		defaults: { name: 'Release Lock' },
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
-		properties: [],
+		credentials: [lockDatabaseCredential],
+		properties: releaseProperties,
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		return [this.getInputData()];
+		return await executeRelease.call(this);
 	}
 }

@@ -1,0 +1,108 @@
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeParameterResourceLocator } from 'n8n-workflow';
+
+import { lockEngineFor } from '../../shared/lockParameters';
+import { errorItem, toNodeError } from '../../shared/nodeErrors';
+import { parseCredentialData, redactSecrets, secretStrings } from '../../shared/swap/credentialData';
+import { SwapItemError } from '../../shared/swap/errors';
+import { runSwaps, type LockScope, type SwapOptions, type SwapRequest } from '../../shared/swap/swap';
+import { N8nApiClient } from '../../shared/transport/n8nApiClient';
+import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
+
+/** Reads and checks one item's parameters; nothing is changed here. */
+function readRequest(context: IExecuteFunctions, itemIndex: number): SwapRequest {
+	const fail = (parameter: string, message: string, description?: string) =>
+		new SwapItemError(message, [itemIndex], { parameter, description });
+
+	const locator = context.getNodeParameter('baseCredential', itemIndex) as INodeParameterResourceLocator | string;
+	const mode = typeof locator === 'object' ? String(locator.mode ?? 'id') : 'id';
+	const value = String(typeof locator === 'object' ? (locator.value ?? '') : locator).trim();
+	if (!value) throw fail('baseCredential', 'No base credential chosen', 'Pick the credential your other nodes use.');
+
+	const tenantId = context.getNodeParameter('tenantId', itemIndex, '') as unknown;
+	if (typeof tenantId !== 'string' && typeof tenantId !== 'number') {
+		throw fail('tenantId', 'Tenant ID must be text', 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.');
+	}
+	if (String(tenantId).trim() === '') {
+		throw fail('tenantId', 'Tenant ID is empty', 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.');
+	}
+
+	const parsed = parseCredentialData(context.getNodeParameter('credentialData', itemIndex, ''));
+	if (!parsed.data) {
+		throw fail('credentialData', `Credential Data ${parsed.problem}`, 'Give a JSON object of the base credential\'s fields, e.g. { "value": "{{ $json.body.apiKey }}" }.');
+	}
+
+	const options = context.getNodeParameter('options', itemIndex, {}) as IDataObject;
+	const lockTtl = options.lockTtl === undefined ? 30 : Number(options.lockTtl);
+	const waitTimeout = options.waitTimeout === undefined ? 60 : Number(options.waitTimeout);
+	if (!Number.isFinite(lockTtl) || lockTtl <= 0) {
+		throw fail('options.lockTtl', `Lock TTL must be more than 0 seconds (got ${String(options.lockTtl)})`);
+	}
+	if (!Number.isFinite(waitTimeout) || waitTimeout < 0) {
+		throw fail('options.waitTimeout', `Wait Timeout must be 0 seconds or more (got ${String(options.waitTimeout)})`);
+	}
+	const lockScope = (options.lockScope ?? 'baseCredential') as LockScope;
+	if (lockScope !== 'baseCredential' && lockScope !== 'tenant') {
+		throw fail('options.lockScope', `Lock Scope must be "baseCredential" or "tenant" (got "${String(lockScope)}")`);
+	}
+	const swapOptions: SwapOptions = {
+		lockScope,
+		lockTtlMs: Math.round(lockTtl * 1000),
+		waitTimeoutMs: Math.round(waitTimeout * 1000),
+		validateWithTemporaryCredential: options.validateWithTemporaryCredential !== false,
+		testCredential: options.testCredential === true,
+		partialUpdate: options.partialUpdate === true,
+		expectedCredentialType: options.credentialType ? String(options.credentialType) : undefined,
+	};
+	return { itemIndex, baseCredential: { mode, value }, tenantId: String(tenantId).trim(), data: parsed.data, options: swapOptions };
+}
+
+export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	const items = this.getInputData();
+	const continueOnFail = this.continueOnFail();
+	const failed = new Map<number, SwapItemError>();
+	const requests: SwapRequest[] = [];
+
+	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+		try {
+			requests.push(readRequest(this, itemIndex));
+		} catch (error) {
+			const itemError = error instanceof SwapItemError ? error : new SwapItemError(String((error as Error).message ?? error), [itemIndex]);
+			if (!continueOnFail) throw toNodeError(this, itemError, itemIndex);
+			failed.set(itemIndex, itemError);
+		}
+	}
+
+	if (requests.length > 0) {
+		const lock = await lockEngineFor(this);
+		const api = new N8nApiClient(new PublicApiTransport(this, await n8nApiCredentials(this)));
+		const results = await runSwaps(
+			{
+				api,
+				lock,
+				executionId: this.getExecutionId(),
+				workflowId: this.getWorkflow().id,
+				stopOnFirstError: !continueOnFail,
+				logDebug: (message, meta) => this.logger.debug(message, meta),
+			},
+			requests,
+		);
+		const [firstError] = results.errors;
+		if (firstError && !continueOnFail) throw toNodeError(this, firstError, firstError.itemIndexes[0] ?? 0);
+		for (const error of results.errors) for (const index of error.itemIndexes) failed.set(index, error);
+
+		const secretsByItem = new Map(requests.map((request) => [request.itemIndex, secretStrings(request.data)]));
+		return [
+			items.map((item, itemIndex) => {
+				const error = failed.get(itemIndex);
+				if (error) return errorItem(toNodeError(this, error, itemIndex), itemIndex);
+				const secrets = secretsByItem.get(itemIndex) ?? new Set<string>();
+				return {
+					json: { ...redactSecrets(item.json, secrets), tenantSwap: results.swapped.get(itemIndex) as unknown as IDataObject },
+					binary: item.binary,
+					pairedItem: { item: itemIndex },
+				};
+			}),
+		];
+	}
+	return [items.map((_, itemIndex) => errorItem(toNodeError(this, failed.get(itemIndex)!, itemIndex), itemIndex))];
+}

@@ -1,0 +1,145 @@
+import type { INodeProperties } from 'n8n-workflow';
+
+import { lockBackendProperty, lockTableOptions } from '../shared/lockParameters';
+
+export const swapProperties: INodeProperties[] = [
+	{
+		displayName:
+			'Holds a lock on the base credential from here until a <b>Release Lock</b> node. Put Release Lock after the last node that uses the base credential, and on every path (including an Error Trigger workflow), or other executions wait until the lock TTL runs out.',
+		name: 'releaseNotice',
+		type: 'notice',
+		default: '',
+	},
+	{
+		displayName: 'Base Credential',
+		name: 'baseCredential',
+		type: 'resourceLocator',
+		default: { mode: 'list', value: '' },
+		required: true,
+		description: "The credential your other nodes use. It receives the tenant's data for this execution.",
+		modes: [
+			{
+				displayName: 'From List',
+				name: 'list',
+				type: 'list',
+				placeholder: 'Select a credential...',
+				typeOptions: { searchListMethod: 'searchCredentials', searchable: true },
+			},
+			{
+				displayName: 'By ID',
+				name: 'id',
+				type: 'string',
+				placeholder: 'e.g. 7vXKyVRoWZqjO8Ff',
+				validation: [
+					{
+						type: 'regex',
+						properties: { regex: '^[A-Za-z0-9_-]+$', errorMessage: 'Not a valid credential ID' },
+					},
+				],
+			},
+			{
+				displayName: 'By Name',
+				name: 'name',
+				type: 'string',
+				placeholder: 'e.g. Tenant API (base)',
+			},
+		],
+	},
+	{
+		displayName: 'Tenant ID',
+		name: 'tenantId',
+		type: 'string',
+		default: '',
+		required: true,
+		placeholder: 'e.g. {{ $json.body.tenantId }}',
+		description: 'Who this data belongs to. Recorded with the lock, and the lock key when Lock Scope is Tenant.',
+	},
+	{
+		displayName: 'Credential Data',
+		name: 'credentialData',
+		type: 'json',
+		default: '{\n  "value": ""\n}',
+		required: true,
+		placeholder: '{{ $json.body.credentials }}',
+		description:
+			"The tenant's credential fields as a JSON object, usually an expression on the webhook body. Field names are those of the base credential's type (e.g. name and value for Header Auth).",
+	},
+	lockBackendProperty,
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		options: [
+			{
+				displayName: 'Credential Type',
+				name: 'credentialType',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. httpHeaderAuth',
+				description: 'If set, refuse to run unless the base credential is of this type',
+			},
+			{
+				displayName: 'Lock Scope',
+				name: 'lockScope',
+				type: 'options',
+				options: [
+					{
+						name: 'Base Credential',
+						value: 'baseCredential',
+						description: 'One execution at a time per base credential. Safe whenever tenants share one.',
+					},
+					{
+						name: 'Tenant',
+						value: 'tenant',
+						description: 'One execution at a time per tenant. Only for one base credential per tenant.',
+					},
+				],
+				default: 'baseCredential',
+			},
+			{
+				displayName: 'Lock TTL (Seconds)',
+				name: 'lockTtl',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: 30,
+				description:
+					'How long the lock lasts without a release. Longer than the slowest run from here to Release Lock; a crashed run blocks others at most this long.',
+			},
+			{
+				displayName: 'Partial Update',
+				name: 'partialUpdate',
+				type: 'boolean',
+				default: false,
+				description:
+					'Whether to merge the data into the base credential instead of replacing all of its fields. Not allowed for OAuth2 credentials (n8n would keep the previous tenant\'s token).',
+			},
+			{
+				displayName: 'Test Credential',
+				name: 'testCredential',
+				type: 'boolean',
+				default: false,
+				description:
+					"Whether to run n8n's credential test on the temporary credential before the swap (n8n 2.20+). Types without a test pass.",
+			},
+			{
+				displayName: 'Validate With Temporary Credential',
+				name: 'validateWithTemporaryCredential',
+				type: 'boolean',
+				default: true,
+				description:
+					'Whether to let n8n check the data by creating a temporary credential first (always deleted again) before touching the base credential',
+			},
+			{
+				displayName: 'Wait Timeout (Seconds)',
+				name: 'waitTimeout',
+				type: 'number',
+				typeOptions: { minValue: 0 },
+				default: 60,
+				description: 'How long to wait for another execution to release the lock before failing',
+			},
+			...lockTableOptions,
+		],
+	},
+];

@@ -1,0 +1,131 @@
+import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+
+import type { LockEngine, LockHandle, ReleaseOutcome } from '../../shared/lock';
+import { lockEngineFor } from '../../shared/lockParameters';
+import { errorItem, toNodeError } from '../../shared/nodeErrors';
+import { SwapItemError } from '../../shared/swap/errors';
+
+type ReleaseMode = 'execution' | 'token' | 'executionId';
+
+interface ReleaseSummary {
+	released: number;
+	lost: number;
+	heldMs: number;
+	locks: ReleaseOutcome[];
+}
+
+function carriedHandle(item: INodeExecutionData): LockHandle | undefined {
+	const swap = item.json.tenantSwap as IDataObject | undefined;
+	if (swap && typeof swap.lockKey === 'string' && typeof swap.token === 'string') {
+		return { key: swap.lockKey, token: swap.token };
+	}
+	return undefined;
+}
+
+function summarise(outcomes: ReleaseOutcome[]): ReleaseSummary {
+	return {
+		released: outcomes.filter((outcome) => outcome.status === 'released').length,
+		lost: outcomes.filter((outcome) => outcome.status === 'lost').length,
+		heldMs: Math.max(0, ...outcomes.map((outcome) => outcome.heldMs ?? 0)),
+		locks: outcomes,
+	};
+}
+
+/** This execution's locks, plus the carried ones that were no longer ours (lost). */
+async function releaseOwnExecution(context: IExecuteFunctions, lock: LockEngine, items: INodeExecutionData[]) {
+	const released = await lock.releaseExecution(context.getExecutionId());
+	const releasedKeys = new Set(released.map((outcome) => outcome.key));
+	const lost = new Map<string, ReleaseOutcome>();
+	for (const item of items) {
+		const handle = carriedHandle(item);
+		if (handle && !releasedKeys.has(handle.key)) lost.set(handle.key, { key: handle.key, status: 'lost' });
+	}
+	return summarise([...released, ...lost.values()]);
+}
+
+export async function executeRelease(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	const items = this.getInputData();
+	const continueOnFail = this.continueOnFail();
+	const mode = this.getNodeParameter('releaseMode', 0, 'execution') as ReleaseMode;
+	const options = this.getNodeParameter('options', 0, {}) as IDataObject;
+	const failIfLost = options.failIfLost !== false;
+	const lock = await lockEngineFor(this);
+
+	// Group items by what they release, so each lock is released once per execution.
+	const summaries = new Map<number, ReleaseSummary | SwapItemError>();
+	if (mode === 'execution') {
+		const summary = await releaseOwnExecution(this, lock, items);
+		items.forEach((_, index) => summaries.set(index, summary));
+	} else {
+		const pending = new Map<string, { indexes: number[]; run: () => Promise<ReleaseOutcome[]> }>();
+		for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+			try {
+				const [id, run] = mode === 'token' ? readTokenRelease(this, lock, itemIndex) : readExecutionRelease(this, lock, itemIndex);
+				const entry = pending.get(id) ?? { indexes: [], run };
+				entry.indexes.push(itemIndex);
+				pending.set(id, entry);
+			} catch (error) {
+				if (!continueOnFail || !(error instanceof SwapItemError)) throw error instanceof SwapItemError ? toNodeError(this, error, itemIndex) : error;
+				summaries.set(itemIndex, error);
+			}
+		}
+		for (const { indexes, run } of pending.values()) {
+			const summary = summarise(await run());
+			for (const index of indexes) summaries.set(index, summary);
+		}
+	}
+
+	return [
+		items.map((item, itemIndex) => {
+			const summary = summaries.get(itemIndex) as ReleaseSummary | SwapItemError;
+			let failure = summary instanceof SwapItemError ? summary : undefined;
+			if (!failure && failIfLost && (summary as ReleaseSummary).lost > 0) {
+				const lostKeys = (summary as ReleaseSummary).locks.filter((outcome) => outcome.status === 'lost').map((outcome) => outcome.key);
+				failure = new SwapItemError(`Lock lost before release: ${lostKeys.join(', ')}`, [itemIndex], {
+					description:
+						'The lock ran out (Lock TTL) and another execution took it, so the nodes since Tenant Credential Swap may have used another tenant\'s data. Raise "Lock TTL" in Tenant Credential Swap above the longest run to this node.',
+				});
+			}
+			if (failure) {
+				const nodeError = toNodeError(this, failure, itemIndex);
+				if (!continueOnFail) throw nodeError;
+				return errorItem(nodeError, itemIndex);
+			}
+			const { tenantSwap: _swap, ...rest } = item.json;
+			return {
+				json: { ...rest, tenantLockRelease: summary as unknown as IDataObject },
+				binary: item.binary,
+				pairedItem: { item: itemIndex },
+			};
+		}),
+	];
+}
+
+function readTokenRelease(context: IExecuteFunctions, lock: LockEngine, itemIndex: number): [string, () => Promise<ReleaseOutcome[]>] {
+	const key = String(context.getNodeParameter('lockKey', itemIndex, '') ?? '');
+	const token = String(context.getNodeParameter('token', itemIndex, '') ?? '');
+	if (!key || key === 'undefined') {
+		throw new SwapItemError('No lock key', [itemIndex], {
+			parameter: 'lockKey',
+			description: 'The item carries no tenantSwap.lockKey: connect this node after Tenant Credential Swap, or map the key.',
+		});
+	}
+	if (!token || token === 'undefined') {
+		throw new SwapItemError('No lock token', [itemIndex], {
+			parameter: 'token',
+			description: 'The item carries no tenantSwap.token: connect this node after Tenant Credential Swap, or map the token.',
+		});
+	}
+	return [`${key}\u0000${token}`, async () => [await lock.release({ key, token })]];
+}
+
+function readExecutionRelease(context: IExecuteFunctions, lock: LockEngine, itemIndex: number): [string, () => Promise<ReleaseOutcome[]>] {
+	const executionId = String(context.getNodeParameter('executionId', itemIndex, '') ?? '').trim();
+	if (!executionId || executionId === 'undefined') {
+		throw new SwapItemError('No execution ID', [itemIndex], {
+			parameter: 'executionId',
+			description: 'In an Error Trigger workflow map {{ $json.execution.id }}.',
+		});
+	}
+	return [executionId, async () => await lock.releaseExecution(executionId)];
+}

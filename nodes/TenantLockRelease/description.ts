@@ -1,0 +1,83 @@
+import type { INodeProperties } from 'n8n-workflow';
+
+import { lockBackendProperty, lockTableOptions } from '../shared/lockParameters';
+
+export const releaseProperties: INodeProperties[] = [
+	{
+		displayName:
+			'Ends the critical section that Tenant Credential Swap opened: place it right after the last node that uses the base credential. Nodes after it run in parallel with other executions.',
+		name: 'releaseNotice',
+		type: 'notice',
+		default: '',
+	},
+	lockBackendProperty,
+	{
+		displayName: 'Release',
+		name: 'releaseMode',
+		type: 'options',
+		noDataExpression: true,
+		options: [
+			{
+				name: 'Every Lock of This Execution',
+				value: 'execution',
+				description: 'Free all locks this execution took',
+			},
+			{
+				name: 'The Lock on the Item',
+				value: 'token',
+				description: 'Free the lock whose key and token the item carries (from Tenant Credential Swap)',
+			},
+			{
+				name: 'Locks of Another Execution',
+				value: 'executionId',
+				description: 'Free the locks of a failed execution, e.g. in an Error Trigger workflow',
+			},
+		],
+		default: 'execution',
+	},
+	{
+		displayName: 'Lock Key',
+		name: 'lockKey',
+		type: 'string',
+		default: '={{ $json.tenantSwap.lockKey }}',
+		required: true,
+		displayOptions: { show: { releaseMode: ['token'] } },
+		description: 'The key of the lock to free',
+	},
+	{
+		displayName: 'Lock Token',
+		name: 'token',
+		type: 'string',
+		default: '={{ $json.tenantSwap.token }}',
+		required: true,
+		displayOptions: { show: { releaseMode: ['token'] } },
+		description: 'Proof of ownership handed out by Tenant Credential Swap',
+	},
+	{
+		displayName: 'Execution ID',
+		name: 'executionId',
+		type: 'string',
+		default: '={{ $json.execution.id }}',
+		required: true,
+		displayOptions: { show: { releaseMode: ['executionId'] } },
+		description: 'The execution whose locks to free. In an Error Trigger workflow: {{ $JSON.execution.ID }}.',
+	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		options: [
+			{
+				displayName: 'Fail If Lock Was Lost',
+				name: 'failIfLost',
+				type: 'boolean',
+				default: true,
+				description:
+					'Whether to fail when a lock ran out (TTL) and another execution took it before this release: the nodes in between may then have used another tenant\'s data',
+			},
+			...lockTableOptions,
+		],
+	},
+];

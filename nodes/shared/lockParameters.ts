@@ -1,0 +1,80 @@
+import type { ICredentialDataDecryptedObject, IExecuteFunctions, INodeCredentialDescription, INodeProperties } from 'n8n-workflow';
+
+import {
+	DEFAULT_LOCK_SCHEMA,
+	DEFAULT_LOCK_TABLE,
+	memoryLockEngine,
+	postgresLockEngine,
+	type LockBackend,
+	type LockEngine,
+	type PostgresConnectionSettings,
+} from './lock';
+
+export const lockBackendProperty: INodeProperties = {
+	displayName: 'Lock Backend',
+	name: 'lockBackend',
+	type: 'options',
+	noDataExpression: true,
+	options: [
+		{
+			name: 'PostgreSQL',
+			value: 'postgres',
+			description: 'A lock table every n8n process (main, workers) can see. Use this in queue mode.',
+		},
+		{
+			name: 'In-Memory (This n8n Process Only)',
+			value: 'memory',
+			description: 'Only for a single n8n instance without queue mode; locks vanish on restart',
+		},
+	],
+	default: 'postgres',
+	description: 'Where the lock lives. Tenant Credential Swap and Release Lock must use the same backend and database.',
+};
+
+export const lockDatabaseCredential: INodeCredentialDescription = {
+	name: 'postgres',
+	required: true,
+	displayOptions: { show: { lockBackend: ['postgres'] } },
+};
+
+export const lockTableOptions: INodeProperties[] = [
+	{
+		displayName: 'Lock Table Schema',
+		name: 'lockSchema',
+		type: 'string',
+		default: DEFAULT_LOCK_SCHEMA,
+		description: 'Schema of the lock table in the lock database. Created on first use if missing.',
+	},
+	{
+		displayName: 'Lock Table Name',
+		name: 'lockTable',
+		type: 'string',
+		default: DEFAULT_LOCK_TABLE,
+		description: 'Table that holds the locks. Created on first use. Both nodes must use the same one.',
+	},
+];
+
+/** The process-wide engine for the node's backend and lock database. */
+export async function lockEngineFor(context: IExecuteFunctions, itemIndex = 0): Promise<LockEngine> {
+	const backend = context.getNodeParameter('lockBackend', itemIndex, 'postgres') as LockBackend;
+	if (backend === 'memory') return memoryLockEngine();
+	const credentials = await context.getCredentials<ICredentialDataDecryptedObject>('postgres', itemIndex);
+	return postgresLockEngine(postgresSettings(credentials), {
+		schema: (context.getNodeParameter('options.lockSchema', itemIndex, DEFAULT_LOCK_SCHEMA) as string) || undefined,
+		table: (context.getNodeParameter('options.lockTable', itemIndex, DEFAULT_LOCK_TABLE) as string) || undefined,
+	});
+}
+
+export function postgresSettings(credentials: ICredentialDataDecryptedObject): PostgresConnectionSettings {
+	return {
+		host: String(credentials.host ?? 'localhost'),
+		port: Number(credentials.port ?? 5432),
+		database: String(credentials.database ?? 'postgres'),
+		user: String(credentials.user ?? 'postgres'),
+		password: credentials.password === undefined ? undefined : String(credentials.password),
+		ssl: credentials.ssl === undefined ? undefined : String(credentials.ssl),
+		allowUnauthorizedCerts: credentials.allowUnauthorizedCerts === true,
+		maxConnections: credentials.maxConnections === undefined ? undefined : Number(credentials.maxConnections),
+		sshTunnel: credentials.sshTunnel === true,
+	};
+}

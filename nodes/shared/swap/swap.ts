@@ -1,0 +1,404 @@
+import { randomBytes } from 'node:crypto';
+import type { IDataObject } from 'n8n-workflow';
+
+import { LockError, shorten, type LockEngine, type LockLease } from '../lock';
+import type { CredentialSummary, N8nApiClient } from '../transport/n8nApiClient';
+import { N8nApiError } from '../transport/n8nApiErrors';
+import {
+	canonicalJson,
+	isOAuth2Type,
+	redactSecrets,
+	schemaProblems,
+	secretStrings,
+} from './credentialData';
+import { SwapItemError } from './errors';
+
+export type LockScope = 'baseCredential' | 'tenant';
+
+export interface SwapOptions {
+	lockScope: LockScope;
+	lockTtlMs: number;
+	waitTimeoutMs: number;
+	validateWithTemporaryCredential: boolean;
+	testCredential: boolean;
+	partialUpdate: boolean;
+	/** When set, the base credential must be of this type. */
+	expectedCredentialType?: string;
+}
+
+export interface BaseCredentialRef {
+	mode: string;
+	value: string;
+}
+
+/** One item's wish: put `data` into the base credential for `tenantId`. */
+export interface SwapRequest {
+	itemIndex: number;
+	baseCredential: BaseCredentialRef;
+	tenantId: string;
+	data: IDataObject;
+	options: SwapOptions;
+}
+
+/** What the items carry on (no credential data). */
+export interface TenantSwapInfo {
+	baseCredentialId: string;
+	baseCredentialName: string;
+	baseCredentialType: string;
+	tenantId: string;
+	lockBackend: string;
+	lockKey: string;
+	token: string;
+	fence: number;
+	acquiredAt: string;
+	expiresAt: string;
+	waitedMs: number;
+	reentered: boolean;
+	temporaryCredential: 'validated' | 'skipped';
+	credentialTest: 'passed' | 'notTestable' | 'skipped';
+	updatedAt?: string;
+}
+
+export interface SwapContext {
+	api: N8nApiClient;
+	lock: LockEngine;
+	executionId: string;
+	workflowId?: string;
+	/** Stop at the first failing group (the node will throw) instead of carrying on. */
+	stopOnFirstError: boolean;
+	logDebug?: (message: string, meta?: Record<string, unknown>) => void;
+}
+
+export interface SwapResults {
+	swapped: Map<number, TenantSwapInfo>;
+	errors: SwapItemError[];
+}
+
+interface SwapGroup {
+	base: CredentialSummary;
+	requests: SwapRequest[];
+	data: IDataObject;
+	options: SwapOptions;
+	tenantId: string;
+	lockKey: string;
+	itemIndexes: number[];
+	secrets: Set<string>;
+	temporaryCredential: TenantSwapInfo['temporaryCredential'];
+	credentialTest: TenantSwapInfo['credentialTest'];
+	lease?: LockLease;
+}
+
+const NOT_TESTABLE = /no testing function/i;
+export const TEMPORARY_CREDENTIAL_PREFIX = 'tenant-swap tmp';
+
+export function lockKeyFor(scope: LockScope, baseCredentialId: string, tenantId: string): string {
+	return scope === 'tenant' ? `tenant:${tenantId}` : `credential:${baseCredentialId}`;
+}
+
+/**
+ * The swap for one execution: resolve and validate everything first (nothing changes yet),
+ * then take the locks in one global order, then update each base credential.
+ */
+export async function runSwaps(context: SwapContext, requests: SwapRequest[]): Promise<SwapResults> {
+	const results: SwapResults = { swapped: new Map(), errors: [] };
+	const fail = (error: unknown, group: { itemIndexes: number[]; secrets?: Set<string> }) => {
+		results.errors.push(asItemError(error, group.itemIndexes, group.secrets ?? new Set()));
+		return context.stopOnFirstError;
+	};
+
+	const resolved = await resolveBaseCredentials(context.api, requests);
+	const groups: SwapGroup[] = [];
+	const byCredential = new Map<string, SwapRequest[]>();
+	for (const request of requests) {
+		const found = resolved.get(refKey(request.baseCredential));
+		if (found === undefined || found instanceof SwapItemError) {
+			if (fail(new SwapItemError(found?.message ?? 'Base credential not resolved', [request.itemIndex], found?.options), { itemIndexes: [request.itemIndex] })) return results;
+			continue;
+		}
+		const list = byCredential.get(found.id) ?? [];
+		list.push(request);
+		byCredential.set(found.id, list);
+	}
+
+	for (const list of byCredential.values()) {
+		const base = resolved.get(refKey(list[0].baseCredential)) as CredentialSummary;
+		const group = makeGroup(base, list);
+		try {
+			await validateGroup(context, group);
+			groups.push(group);
+		} catch (error) {
+			if (fail(error, group)) return results;
+		}
+	}
+
+	// One global order (by key) for every execution: two executions can never wait on each other in a cycle.
+	const ordered = [...groups].sort((a, b) => (a.lockKey < b.lockKey ? -1 : a.lockKey > b.lockKey ? 1 : 0));
+	const leases = new Map<string, LockLease>();
+	for (const group of ordered) {
+		try {
+			const lease =
+				leases.get(group.lockKey) ??
+				(await context.lock.acquire(group.lockKey, {
+					owner: { executionId: context.executionId, workflowId: context.workflowId, tenantId: group.tenantId },
+					ttlMs: group.options.lockTtlMs,
+					waitTimeoutMs: group.options.waitTimeoutMs,
+				}));
+			leases.set(group.lockKey, lease);
+			group.lease = lease;
+		} catch (error) {
+			if (fail(error, group)) {
+				await releaseQuietly(context.lock, leases.values());
+				return results;
+			}
+		}
+	}
+
+	for (const group of ordered) {
+		if (!group.lease) continue;
+		try {
+			const updated = await updateBaseCredential(context, group);
+			for (const request of group.requests) {
+				results.swapped.set(request.itemIndex, swapInfo(group, group.lease, context.lock.backend, request.tenantId, updated));
+			}
+		} catch (error) {
+			const stop = fail(error, group);
+			const shared = ordered.some((other) => other !== group && other.lease === group.lease && results.swapped.has(other.itemIndexes[0]));
+			if (!shared) await releaseQuietly(context.lock, [group.lease]);
+			if (stop) {
+				await releaseQuietly(context.lock, leases.values());
+				return results;
+			}
+		}
+	}
+	return results;
+}
+
+function makeGroup(base: CredentialSummary, requests: SwapRequest[]): SwapGroup {
+	const first = requests[0];
+	const secrets = new Set<string>();
+	for (const request of requests) secretStrings(request.data, secrets);
+	return {
+		base,
+		requests,
+		data: first.data,
+		options: first.options,
+		tenantId: first.tenantId,
+		lockKey: lockKeyFor(first.options.lockScope, base.id, first.tenantId),
+		itemIndexes: requests.map((request) => request.itemIndex),
+		secrets,
+		temporaryCredential: 'skipped',
+		credentialTest: 'skipped',
+	};
+}
+
+async function validateGroup(context: SwapContext, group: SwapGroup): Promise<void> {
+	const { base, options, data } = group;
+	const canonical = canonicalJson(data);
+	if (group.requests.some((request) => canonicalJson(request.data) !== canonical)) {
+		throw new SwapItemError(
+			`Items ${group.itemIndexes.join(', ')} carry different data for the same base credential "${base.name}"`,
+			group.itemIndexes,
+			{
+				parameter: 'credentialData',
+				description:
+					'One base credential can hold one tenant at a time, so the nodes after this one would all see the last item\'s tenant. Process one tenant per pass: put a "Loop Over Items" node with batch size 1 before this node (and the Release Lock after the nodes that use the credential), or give each tenant its own base credential.',
+			},
+		);
+	}
+	if (new Set(group.requests.map((request) => request.tenantId)).size > 1 && options.lockScope === 'tenant') {
+		throw new SwapItemError(
+			`Items ${group.itemIndexes.join(', ')} name different tenants for the same base credential "${base.name}" while the lock scope is "Tenant"`,
+			group.itemIndexes,
+			{ parameter: 'tenantId', description: 'Use the lock scope "Base Credential" when tenants share a base credential.' },
+		);
+	}
+	if (options.expectedCredentialType && options.expectedCredentialType !== base.type) {
+		throw new SwapItemError(
+			`Base credential "${base.name}" is of type "${base.type}", not "${options.expectedCredentialType}"`,
+			group.itemIndexes,
+			{ parameter: 'baseCredential', description: 'Pick a base credential of the type the data is for, or correct the "Credential Type" option.' },
+		);
+	}
+	const schema = await context.api.getSchema(base.type);
+	const problems = schemaProblems(data, schema);
+	if (problems.length > 0) {
+		throw new SwapItemError(
+			`Credential data does not fit type "${base.type}": ${problems.join('; ')}`,
+			group.itemIndexes,
+			{ parameter: 'credentialData', description: `Send only the fields of a "${base.type}" credential, with the value types n8n expects.` },
+		);
+	}
+	if (options.partialUpdate && isOAuth2Type(base.type, schema)) {
+		throw new SwapItemError(
+			`"Partial Update" cannot be used with the OAuth2 credential "${base.name}"`,
+			group.itemIndexes,
+			{
+				parameter: 'options.partialUpdate',
+				description:
+					'On a partial update n8n keeps the stored OAuth2 token, so the next nodes would use the previous tenant\'s token. Turn "Partial Update" off and send the full credential data; a full update makes n8n fetch a token for the new tenant.',
+			},
+		);
+	}
+	if (options.validateWithTemporaryCredential) await validateWithTemporaryCredential(context, group);
+}
+
+async function validateWithTemporaryCredential(context: SwapContext, group: SwapGroup): Promise<void> {
+	const name = `${TEMPORARY_CREDENTIAL_PREFIX} ${shorten(group.tenantId, 40)} exec ${context.executionId} ${randomBytes(3).toString('hex')}`;
+	const temporary = await context.api.createCredential({ name, type: group.base.type, data: group.data });
+	try {
+		group.temporaryCredential = 'validated';
+		if (group.options.testCredential) {
+			const result = await context.api.testCredential(temporary.id);
+			if (result.status === 'OK') group.credentialTest = 'passed';
+			else if (NOT_TESTABLE.test(result.message)) group.credentialTest = 'notTestable';
+			else {
+				throw new SwapItemError(`The tenant's credential data failed n8n's credential test: ${result.message}`, group.itemIndexes, {
+					parameter: 'credentialData',
+					description: 'The base credential was not changed. Check the secret the tenant sent.',
+				});
+			}
+		}
+	} finally {
+		await context.api.deleteCredential(temporary.id).catch((error) => {
+			context.logDebug?.('Could not delete the temporary credential', { credentialId: temporary.id, error: String(error) });
+			throw new SwapItemError(`Could not delete temporary credential ${temporary.id}`, group.itemIndexes, {
+				description: 'Delete it in n8n under Credentials. The base credential was not changed.',
+				cause: error,
+			});
+		});
+	}
+}
+
+async function updateBaseCredential(context: SwapContext, group: SwapGroup): Promise<CredentialSummary> {
+	const updated = await context.api.updateCredential(group.base.id, {
+		data: group.data,
+		isPartialData: group.options.partialUpdate,
+	});
+	const before = Date.parse(group.base.updatedAt ?? '');
+	const after = Date.parse(updated?.updatedAt ?? '');
+	if (!updated || updated.id !== group.base.id || updated.type !== group.base.type || !(after > before || Number.isNaN(before))) {
+		throw new SwapItemError(
+			`n8n did not confirm the update of base credential "${group.base.name}"`,
+			group.itemIndexes,
+			{ description: 'The answer to the update did not show the same credential with a newer update time. Check the credential in n8n before retrying.' },
+		);
+	}
+	return updated;
+}
+
+function swapInfo(
+	group: SwapGroup,
+	lease: LockLease,
+	lockBackend: string,
+	tenantId: string,
+	updated: CredentialSummary,
+): TenantSwapInfo {
+	return {
+		baseCredentialId: group.base.id,
+		baseCredentialName: group.base.name,
+		baseCredentialType: group.base.type,
+		tenantId,
+		lockBackend,
+		lockKey: lease.key,
+		token: lease.token,
+		fence: lease.fence,
+		acquiredAt: lease.acquiredAt.toISOString(),
+		expiresAt: lease.expiresAt.toISOString(),
+		waitedMs: lease.waitedMs,
+		reentered: lease.reentered,
+		temporaryCredential: group.temporaryCredential,
+		credentialTest: group.credentialTest,
+		updatedAt: updated.updatedAt,
+	};
+}
+
+function refKey(ref: BaseCredentialRef): string {
+	return `${ref.mode === 'name' ? 'name' : 'id'}:${ref.value}`;
+}
+
+/** One lookup per distinct reference; names need the list, IDs a single read where n8n has it. */
+async function resolveBaseCredentials(
+	api: N8nApiClient,
+	requests: SwapRequest[],
+): Promise<Map<string, CredentialSummary | SwapItemError>> {
+	const resolved = new Map<string, CredentialSummary | SwapItemError>();
+	const refs = new Map(requests.map((request) => [refKey(request.baseCredential), request.baseCredential]));
+	let all: Promise<CredentialSummary[]> | undefined;
+	const listAll = async () => await (all ??= api.listAllCredentials());
+	for (const [key, ref] of refs) {
+		const indexes = requests.filter((request) => refKey(request.baseCredential) === key).map((r) => r.itemIndex);
+		try {
+			if (ref.mode === 'name') {
+				const matches = (await listAll()).filter((credential) => credential.name === ref.value);
+				if (matches.length !== 1) {
+					throw new SwapItemError(
+						matches.length === 0
+							? `No credential is named "${shorten(ref.value, 80)}"`
+							: `${matches.length} credentials are named "${shorten(ref.value, 80)}"`,
+						indexes,
+						{ parameter: 'baseCredential', description: 'Pick the base credential from the list or by ID.' },
+					);
+				}
+				resolved.set(key, matches[0]);
+			} else {
+				resolved.set(key, await readById(api, ref.value, listAll, indexes));
+			}
+		} catch (error) {
+			resolved.set(key, asItemError(error, indexes, new Set()));
+		}
+	}
+	return resolved;
+}
+
+async function readById(
+	api: N8nApiClient,
+	id: string,
+	listAll: () => Promise<CredentialSummary[]>,
+	indexes: number[],
+): Promise<CredentialSummary> {
+	const notFound = () =>
+		new SwapItemError(`Base credential with ID "${shorten(id, 80)}" not found`, indexes, {
+			parameter: 'baseCredential',
+			description: 'Pick an existing credential from the list. The API key must belong to a user who can see it.',
+		});
+	try {
+		return await api.getCredential(id);
+	} catch (error) {
+		const endpointMissing = error instanceof N8nApiError && (error.status === 405 || (error.status === 404 && !/credential not found/i.test(error.apiMessage)));
+		if (error instanceof N8nApiError && error.status === 404 && !endpointMissing) throw notFound();
+		if (!endpointMissing) throw error;
+	}
+	// Before n8n 2.20 there is no read by ID: find it in the list.
+	const match = (await listAll()).find((credential) => credential.id === id);
+	if (!match) throw notFound();
+	return match;
+}
+
+async function releaseQuietly(lock: LockEngine, leases: Iterable<LockLease | undefined>): Promise<void> {
+	for (const lease of leases) {
+		if (lease) await lock.release(lease).catch(() => undefined);
+	}
+}
+
+function asItemError(error: unknown, itemIndexes: number[], secrets: Set<string>): SwapItemError {
+	if (error instanceof SwapItemError) {
+		return new SwapItemError(redactSecrets(error.message, secrets), error.itemIndexes, {
+			...error.options,
+			description: error.options.description && redactSecrets(error.options.description, secrets),
+		});
+	}
+	if (error instanceof N8nApiError) {
+		return new SwapItemError(redactSecrets(error.message, secrets), itemIndexes, { description: error.hint, cause: error });
+	}
+	if (error instanceof LockError) {
+		return new SwapItemError(error.message, itemIndexes, {
+			description:
+				error.name === 'LockTimeoutError'
+					? 'Another execution held the lock for the whole wait. Raise "Wait Timeout", or check that every path after Tenant Credential Swap reaches a Release Lock.'
+					: undefined,
+			cause: error,
+		});
+	}
+	const message = error instanceof Error ? error.message : String(error);
+	return new SwapItemError(redactSecrets(message, secrets), itemIndexes, { cause: error });
+}

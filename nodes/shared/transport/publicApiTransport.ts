@@ -1,0 +1,81 @@
+import type {
+	ICredentialDataDecryptedObject,
+	IExecuteFunctions,
+	IHttpRequestOptions,
+	ILoadOptionsFunctions,
+} from 'n8n-workflow';
+
+import type { ApiRequest, ApiResponse, N8nApiTransport } from './n8nApiClient';
+
+export const N8N_API_CREDENTIAL_TYPE = 'tenantSwapN8nApi';
+
+export interface N8nApiCredentials {
+	baseUrl: string;
+	apiKey?: string;
+	allowUnauthorizedCerts?: boolean;
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export function normaliseBaseUrl(baseUrl: string): string {
+	return String(baseUrl ?? '').trim().replace(/\/+$/, '');
+}
+
+/**
+ * n8n's public API through `httpRequestWithAuthentication`, so the credential adds the key
+ * and the user's proxy and TLS settings apply.
+ */
+export class PublicApiTransport implements N8nApiTransport {
+	readonly instanceId: string;
+	private readonly baseUrl: string;
+
+	constructor(
+		private readonly context: IExecuteFunctions | ILoadOptionsFunctions,
+		credentials: N8nApiCredentials,
+	) {
+		this.baseUrl = normaliseBaseUrl(credentials.baseUrl);
+		this.instanceId = this.baseUrl;
+		this.skipTls = credentials.allowUnauthorizedCerts === true;
+	}
+
+	private readonly skipTls: boolean;
+
+	async send(request: ApiRequest): Promise<ApiResponse> {
+		const options: IHttpRequestOptions = {
+			method: request.method,
+			url: `${this.baseUrl}${request.path}`,
+			qs: request.qs,
+			body: request.body,
+			json: true,
+			returnFullResponse: true,
+			ignoreHttpStatusErrors: true,
+			skipSslCertificateValidation: this.skipTls,
+			timeout: REQUEST_TIMEOUT_MS,
+		};
+		const response = (await this.context.helpers.httpRequestWithAuthentication.call(
+			this.context,
+			N8N_API_CREDENTIAL_TYPE,
+			options,
+		)) as { statusCode: number; body: unknown };
+		return { statusCode: response.statusCode, body: parseBody(response.body) };
+	}
+}
+
+function parseBody(body: unknown): unknown {
+	if (typeof body !== 'string') return body;
+	try {
+		return JSON.parse(body);
+	} catch {
+		return body;
+	}
+}
+
+export async function n8nApiCredentials(
+	context: IExecuteFunctions | ILoadOptionsFunctions,
+): Promise<N8nApiCredentials> {
+	const credentials = (await context.getCredentials(N8N_API_CREDENTIAL_TYPE)) as ICredentialDataDecryptedObject;
+	return {
+		baseUrl: String(credentials.baseUrl ?? ''),
+		allowUnauthorizedCerts: credentials.allowUnauthorizedCerts === true,
+	};
+}
