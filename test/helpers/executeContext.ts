@@ -1,0 +1,93 @@
+import type {
+	ICredentialDataDecryptedObject,
+	IExecuteFunctions,
+	IHttpRequestOptions,
+	INodeExecutionData,
+} from 'n8n-workflow';
+
+/** A parameter value, or a function of the item index (what an expression would give per item). */
+export type ParameterValue = unknown | ((itemIndex: number) => unknown);
+
+export interface ContextSpec {
+	items: INodeExecutionData[];
+	parameters: Record<string, ParameterValue>;
+	credentials: Record<string, ICredentialDataDecryptedObject>;
+	executionId: string;
+	workflowId?: string;
+	continueOnFail?: boolean;
+	/** Replaces real HTTP for the few failure tests a real n8n cannot produce. */
+	send?: (options: IHttpRequestOptions) => Promise<{ statusCode: number; body: unknown }>;
+}
+
+export interface TestContext {
+	context: IExecuteFunctions;
+	logs: string[];
+	requests: IHttpRequestOptions[];
+}
+
+function lookup(parameters: Record<string, ParameterValue>, name: string): unknown {
+	if (name in parameters) return parameters[name];
+	const [head, ...rest] = name.split('.');
+	let value: unknown = parameters[head];
+	for (const part of rest) {
+		if (value === undefined || value === null || typeof value !== 'object') return undefined;
+		value = (value as Record<string, unknown>)[part];
+	}
+	return value;
+}
+
+/** Real HTTP, as n8n's helper does it with `returnFullResponse` and `ignoreHttpStatusErrors`. */
+export async function realHttp(options: IHttpRequestOptions, apiKey: string): Promise<{ statusCode: number; body: unknown }> {
+	const url = new URL(options.url);
+	for (const [key, value] of Object.entries(options.qs ?? {})) {
+		if (value !== undefined) url.searchParams.set(key, String(value));
+	}
+	const response = await fetch(url, {
+		method: options.method ?? 'GET',
+		headers: { 'X-N8N-API-KEY': apiKey, 'content-type': 'application/json', accept: 'application/json' },
+		body: options.body === undefined ? undefined : JSON.stringify(options.body),
+	});
+	const text = await response.text();
+	let body: unknown = text;
+	try {
+		body = text ? JSON.parse(text) : undefined;
+	} catch {
+		// not JSON
+	}
+	return { statusCode: response.status, body };
+}
+
+/** Enough of IExecuteFunctions for our nodes, with real HTTP to a real n8n unless `send` is given. */
+export function executeContext(spec: ContextSpec): TestContext {
+	const logs: string[] = [];
+	const requests: IHttpRequestOptions[] = [];
+	const log = (level: string) => (message: string, meta?: object) => logs.push(`${level} ${message} ${meta ? JSON.stringify(meta) : ''}`);
+	const node = { id: 'node-1', name: 'Node Under Test', type: 'test', typeVersion: 1, position: [0, 0], parameters: {} };
+	const context = {
+		getInputData: () => spec.items,
+		getNodeParameter: (name: string, itemIndex: number, fallback?: unknown) => {
+			const value = lookup(spec.parameters, name);
+			const resolved = typeof value === 'function' ? (value as (i: number) => unknown)(itemIndex) : value;
+			return resolved === undefined ? fallback : resolved;
+		},
+		getCredentials: async (type: string) => {
+			const credentials = spec.credentials[type];
+			if (!credentials) throw new Error(`No credentials of type ${type}`);
+			return credentials;
+		},
+		getExecutionId: () => spec.executionId,
+		getWorkflow: () => ({ id: spec.workflowId ?? 'workflow-1', name: 'Test workflow', active: true }),
+		getNode: () => node,
+		continueOnFail: () => spec.continueOnFail === true,
+		logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+		helpers: {
+			httpRequestWithAuthentication: async (_type: string, options: IHttpRequestOptions) => {
+				requests.push(options);
+				if (spec.send) return await spec.send(options);
+				const apiKey = String(spec.credentials.tenantSwapN8nApi?.apiKey ?? '');
+				return await realHttp(options, apiKey);
+			},
+		},
+	};
+	return { context: context as unknown as IExecuteFunctions, logs, requests };
+}

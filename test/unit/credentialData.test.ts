@@ -1,0 +1,93 @@
+import {
+	canonicalJson,
+	isOAuth2Type,
+	parseCredentialData,
+	REDACTED,
+	redactSecrets,
+	schemaProblems,
+	secretStrings,
+} from '../../nodes/shared/swap/credentialData';
+
+const headerAuthSchema = {
+	type: 'object',
+	additionalProperties: false,
+	properties: { name: { type: 'string' }, value: { type: 'string' } },
+};
+
+describe('parseCredentialData', () => {
+	it('accepts an object and JSON text of one', () => {
+		expect(parseCredentialData({ value: 'x' }).data).toEqual({ value: 'x' });
+		expect(parseCredentialData('{"value":"x"}').data).toEqual({ value: 'x' });
+	});
+
+	it.each([
+		['', 'is empty'],
+		['{"value": ', 'is not valid JSON'],
+		['[1,2]', 'must be an object'],
+		[42, 'must be an object'],
+		[null, 'must be an object'],
+		[{}, 'has no fields'],
+	])('refuses %p', (input, problem) => {
+		const result = parseCredentialData(input);
+		expect(result.data).toBeUndefined();
+		expect(result.problem).toContain(problem);
+	});
+
+	it('does not echo the JSON text in its problem (it may hold a secret)', () => {
+		expect(parseCredentialData('{"value": "s3cr3t-value"').problem).not.toContain('s3cr3t');
+	});
+});
+
+describe('schemaProblems', () => {
+	it('names unknown fields and wrong types, never values', () => {
+		const problems = schemaProblems({ value: 12345678, bogus: 'secret-bogus-value' }, headerAuthSchema);
+		expect(problems).toEqual([
+			'field "value" must be string, got a number',
+			'unknown field "bogus" (fields of this type: name, value)',
+		]);
+		expect(problems.join(' ')).not.toContain('secret-bogus-value');
+	});
+
+	it('checks option lists', () => {
+		const schema = { properties: { ssl: { type: 'string', enum: ['disable', 'require'] } } };
+		expect(schemaProblems({ ssl: 'maybe' }, schema)).toEqual(['field "ssl" must be one of "disable", "require"']);
+		expect(schemaProblems({ ssl: 'require' }, schema)).toEqual([]);
+	});
+
+	it('accepts a matching object', () => {
+		expect(schemaProblems({ name: 'x-key', value: 'v' }, headerAuthSchema)).toEqual([]);
+	});
+});
+
+describe('isOAuth2Type', () => {
+	it('recognises OAuth2 types by name or by their fields', () => {
+		expect(isOAuth2Type('oAuth2Api', {})).toBe(true);
+		expect(isOAuth2Type('someCustomApi', { properties: { accessTokenUrl: {}, grantType: {} } })).toBe(true);
+		expect(isOAuth2Type('httpHeaderAuth', headerAuthSchema)).toBe(false);
+	});
+});
+
+describe('redactSecrets', () => {
+	it('removes every string of the data from a nested item, whole and inside longer text', () => {
+		const data = { name: 'x-tenant-secret', value: 'tenant-a-secret-123', port: 5432 };
+		const item = {
+			body: { credentials: data, note: 'Bearer tenant-a-secret-123', tenantId: 'a' },
+			list: ['tenant-a-secret-123'],
+			port: 5432,
+		};
+		const clean = redactSecrets(item, secretStrings(data));
+		expect(JSON.stringify(clean)).not.toContain('tenant-a-secret-123');
+		expect(clean.body.note).toBe(`Bearer ${REDACTED}`);
+		expect(clean.body.tenantId).toBe('a');
+		expect(clean.port).toBe(5432);
+		// the input is left as it was
+		expect(item.list[0]).toBe('tenant-a-secret-123');
+	});
+});
+
+describe('canonicalJson', () => {
+	it('ignores key order', () => {
+		expect(canonicalJson({ a: 1, b: { c: 2, d: 3 } })).toBe(canonicalJson({ b: { d: 3, c: 2 }, a: 1 }));
+		expect(canonicalJson({ a: 1 })).not.toBe(canonicalJson({ a: 2 }));
+	});
+});
