@@ -1,0 +1,359 @@
+/**
+ * The nodes' execute() against a real n8n (public API) and a real PostgreSQL lock.
+ * The n8n API is scripted only for failures a real n8n 2.40.7 cannot produce (see the last block).
+ */
+import { NodeOperationError, type IDataObject } from 'n8n-workflow';
+
+import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
+import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
+import { closeLockEngines, closeSharedPools, postgresLockEngine } from '../../nodes/shared/lock';
+import { executeContext, type ContextSpec, type ParameterValue } from '../helpers/executeContext';
+import { ApiFixture, itemsOf, postgresCredential, unique } from '../helpers/fixtures';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { startN8n } = require('../harness/n8n.js');
+
+jest.setTimeout(240_000);
+
+const swapNode = new TenantCredentialSwap();
+const releaseNode = new TenantLockRelease();
+const lockTable = unique('node_locks');
+const SECRET_A = 'tenant-a-SECRET-0123456789';
+const SECRET_B = 'tenant-b-SECRET-9876543210';
+
+let n8n: { apiUrl: string; apiKey: string; stop(): Promise<void> };
+let api: ApiFixture;
+let credentials: ContextSpec['credentials'];
+
+beforeAll(async () => {
+	n8n = await startN8n({});
+	api = new ApiFixture(n8n.apiUrl, n8n.apiKey);
+	credentials = {
+		tenantSwapN8nApi: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false },
+		postgres: postgresCredential(),
+	};
+});
+
+afterAll(async () => {
+	await closeLockEngines();
+	await closeSharedPools();
+	await n8n?.stop();
+});
+
+async function baseCredential(name = unique('base')) {
+	return await api.createCredential(name, 'httpHeaderAuth', { name: 'x-tenant-secret', value: 'initial-value' });
+}
+
+function swapParameters(baseId: string, extra: Record<string, ParameterValue> = {}): Record<string, ParameterValue> {
+	return {
+		baseCredential: { __rl: true, mode: 'id', value: baseId },
+		tenantId: (i: number) => `tenant-${i}`,
+		credentialData: (i: number) => ({ name: 'x-tenant-secret', value: i === 0 ? SECRET_A : SECRET_B }),
+		lockBackend: 'postgres',
+		options: { lockTable, lockTtl: 30, waitTimeout: 5 },
+		...extra,
+	};
+}
+
+async function runSwap(spec: Partial<ContextSpec> & { parameters: Record<string, ParameterValue> }) {
+	const { context, logs } = executeContext({
+		items: itemsOf({ tenantId: 'a', credentials: { value: SECRET_A } }),
+		credentials,
+		executionId: unique('exec'),
+		...spec,
+	});
+	const output = await swapNode.execute.call(context);
+	return { output: output[0], logs };
+}
+
+async function runRelease(spec: Partial<ContextSpec> & { parameters?: Record<string, ParameterValue> }) {
+	const { context } = executeContext({
+		items: [],
+		credentials,
+		executionId: 'unset',
+		...spec,
+		parameters: { lockBackend: 'postgres', releaseMode: 'execution', options: { lockTable }, ...(spec.parameters ?? {}) },
+	});
+	return (await releaseNode.execute.call(context))[0];
+}
+
+const engine = () => postgresLockEngine(postgresCredential() as never, { table: lockTable });
+
+describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
+	it('swaps, holds the lock, carries no secret, and the release frees it', async () => {
+		const base = await baseCredential();
+		const before = await api.getCredential(base.id);
+		const executionId = unique('exec');
+		const { output, logs } = await runSwap({ executionId, parameters: swapParameters(base.id) });
+
+		const info = output[0].json.tenantSwap as IDataObject;
+		expect(info).toMatchObject({
+			baseCredentialId: base.id,
+			baseCredentialName: base.name,
+			baseCredentialType: 'httpHeaderAuth',
+			tenantId: 'tenant-0',
+			lockBackend: 'postgres',
+			lockKey: `credential:${base.id}`,
+			temporaryCredential: 'validated',
+			reentered: false,
+		});
+		expect(typeof info.token).toBe('string');
+		expect(info.fence).toBeGreaterThanOrEqual(1);
+		expect(Date.parse(info.expiresAt as string)).toBeGreaterThan(Date.parse(info.acquiredAt as string));
+		const serialized = JSON.stringify(output) + logs.join('\n');
+		expect(serialized).not.toContain(SECRET_A);
+
+		const after = await api.getCredential(base.id);
+		expect(Date.parse(after.updatedAt)).toBeGreaterThan(Date.parse(before.updatedAt));
+		expect(await api.temporaryCredentials()).toEqual([]);
+		expect((await engine().holder(`credential:${base.id}`))?.owner.executionId).toBe(executionId);
+
+		const released = await runRelease({ executionId, items: output });
+		expect(released[0].json.tenantSwap).toBeUndefined();
+		expect(released[0].json.tenantLockRelease).toMatchObject({ released: 1, lost: 0 });
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+	});
+
+	it('finds the base credential by name and refuses an unknown one, naming the parameter and item', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { output } = await runSwap({
+			executionId,
+			parameters: swapParameters(base.id, { baseCredential: { __rl: true, mode: 'name', value: base.name } }),
+		});
+		expect((output[0].json.tenantSwap as IDataObject).baseCredentialId).toBe(base.id);
+		await runRelease({ executionId, items: output });
+
+		const missing = runSwap({ parameters: swapParameters('doesNotExist1') });
+		await expect(missing).rejects.toThrow(NodeOperationError);
+		await expect(missing).rejects.toThrow(/Parameter "Base Credential", item 0: .*not found/);
+	});
+
+	it.each([
+		['an empty tenant ID', { tenantId: '' }, /Parameter "Tenant ID", item 0: Tenant ID is empty/],
+		['data that is not JSON', { credentialData: '{"value": ' }, /Parameter "Credential Data", item 0: .*not valid JSON/],
+		['data that is an array', { credentialData: '[1]' }, /Parameter "Credential Data", item 0: .*must be an object/],
+		['an unknown field', { credentialData: { value: SECRET_A, bogus: 'x' } }, /unknown field "bogus"/],
+		['a wrong value type', { credentialData: { value: 42 } }, /field "value" must be string/],
+		['a value outside an option list', { credentialData: { value: SECRET_A, allowedHttpRequestDomains: 'some' } }, /must be one of "all", "domains", "none"/],
+		['a TTL of 0', { options: { lockTable, lockTtl: 0 } }, /Parameter "Lock TTL", item 0/],
+		['a negative wait', { options: { lockTable, waitTimeout: -1 } }, /Parameter "Wait Timeout", item 0/],
+		['a type guard that does not match', { options: { lockTable, credentialType: 'httpBasicAuth' } }, /is of type "httpHeaderAuth", not "httpBasicAuth"/],
+	])('refuses %s before changing anything', async (_name, override, message) => {
+		const base = await baseCredential();
+		const before = await api.getCredential(base.id);
+		const error = await runSwap({ parameters: swapParameters(base.id, override as Record<string, ParameterValue>) }).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(message);
+		expect(error.message + (error.description ?? '')).not.toContain(SECRET_A);
+		expect((await api.getCredential(base.id)).updatedAt).toBe(before.updatedAt);
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+		expect(await api.temporaryCredentials()).toEqual([]);
+	});
+
+	it('continueOnFail: a bad item becomes an error item, the good one is swapped', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { output } = await runSwap({
+			executionId,
+			continueOnFail: true,
+			items: itemsOf({ n: 0 }, { n: 1 }),
+			parameters: swapParameters(base.id, {
+				tenantId: (i: number) => (i === 1 ? '' : 'tenant-0'),
+				credentialData: () => ({ name: 'x-tenant-secret', value: SECRET_A }),
+			}),
+		});
+		expect(output[0].json.tenantSwap).toMatchObject({ baseCredentialId: base.id });
+		expect(output[1].json.error).toMatch(/Parameter "Tenant ID", item 1/);
+		await runRelease({ executionId, items: output });
+	});
+
+	it('refuses different data for one base credential in one execution, pointing to Loop Over Items', async () => {
+		const base = await baseCredential();
+		const before = await api.getCredential(base.id);
+		const error = await runSwap({ items: itemsOf({ n: 0 }, { n: 1 }), parameters: swapParameters(base.id) }).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(/different data for the same base credential/);
+		expect(error.description).toMatch(/Loop Over Items/);
+		expect((await api.getCredential(base.id)).updatedAt).toBe(before.updatedAt);
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+	});
+
+	it('swaps once for many items with the same data', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { context, requests } = executeContext({
+			items: itemsOf({ n: 0 }, { n: 1 }, { n: 2 }),
+			credentials,
+			executionId,
+			parameters: swapParameters(base.id, { credentialData: () => ({ name: 'x-tenant-secret', value: SECRET_A }), tenantId: 'same' }),
+		});
+		const output = (await swapNode.execute.call(context))[0];
+		expect(output).toHaveLength(3);
+		expect(requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
+		expect(requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+		await runRelease({ executionId, items: output });
+	});
+
+	it('is re-entrant: a second swap in the same execution renews its own lock', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const first = (await runSwap({ executionId, parameters: swapParameters(base.id) })).output[0].json.tenantSwap as IDataObject;
+		const second = (await runSwap({ executionId, parameters: swapParameters(base.id) })).output[0].json.tenantSwap as IDataObject;
+		expect(second.token).toBe(first.token);
+		expect(second.fence).toBe(first.fence);
+		expect(second.reentered).toBe(true);
+		await runRelease({ executionId });
+	});
+
+	it('times out on a lock another execution holds, naming the holder, without touching the base credential', async () => {
+		const base = await baseCredential();
+		const holderExecution = unique('holder');
+		await runSwap({ executionId: holderExecution, parameters: swapParameters(base.id) });
+		const before = await api.getCredential(base.id);
+		const error = await runSwap({ parameters: swapParameters(base.id, { options: { lockTable, waitTimeout: 0.3 } }) }).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(new RegExp(`held by execution ${holderExecution}`));
+		expect((await api.getCredential(base.id)).updatedAt).toBe(before.updatedAt);
+		expect(await api.temporaryCredentials()).toEqual([]);
+		await runRelease({ executionId: holderExecution });
+	});
+
+	it('refuses a partial update of an OAuth2 credential (n8n would keep the previous tenant token)', async () => {
+		const base = await api.createCredential(unique('oauth'), 'oAuth2Api', {
+			grantType: 'clientCredentials',
+			accessTokenUrl: 'http://127.0.0.1:9/token',
+			clientId: 'a',
+			clientSecret: 'b',
+			authentication: 'body',
+		});
+		const error = await runSwap({
+			parameters: swapParameters(base.id, {
+				credentialData: { clientId: 'tenant-b', clientSecret: SECRET_B },
+				options: { lockTable, partialUpdate: true },
+			}),
+		}).catch((e) => e);
+		expect(error.message).toMatch(/Parameter "Partial Update", item 0/);
+		expect(error.description).toMatch(/previous tenant's token/);
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+	});
+
+	it('takes several locks in one global order: two executions in opposite item order never deadlock', async () => {
+		const [x, y] = [await baseCredential(), await baseCredential()];
+		const parameters = (order: string[]) =>
+			swapParameters('', {
+				baseCredential: (i: number) => ({ __rl: true, mode: 'id', value: order[i] }),
+				credentialData: (i: number) => ({ name: 'x-tenant-secret', value: `${order[i]}-value-${i}` }),
+			});
+		const runPair = async (order: string[]) => {
+			const executionId = unique('exec');
+			const { output } = await runSwap({ executionId, items: itemsOf({}, {}), parameters: parameters(order) });
+			await new Promise((resolve) => setTimeout(resolve, 20));
+			await runRelease({ executionId, items: output });
+			return output;
+		};
+		const results = await Promise.all(
+			Array.from({ length: 6 }, (_, i) => runPair(i % 2 === 0 ? [x.id, y.id] : [y.id, x.id])),
+		);
+		for (const output of results) expect(output.map((item) => (item.json.tenantSwap as IDataObject).baseCredentialId).sort()).toEqual([x.id, y.id].sort());
+	});
+
+	it('lock scope tenant: the key is the tenant', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { output } = await runSwap({
+			executionId,
+			parameters: swapParameters(base.id, { tenantId: 'acme "quoted" ü', options: { lockTable, lockScope: 'tenant' } }),
+		});
+		expect((output[0].json.tenantSwap as IDataObject).lockKey).toBe('tenant:acme "quoted" ü');
+		await runRelease({ executionId, items: output });
+	});
+});
+
+describe('Release Lock modes', () => {
+	it('token mode frees the carried lock; a lost lock fails by default and is reported with failIfLost off', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { output } = await runSwap({ executionId, parameters: swapParameters(base.id, { options: { lockTable, lockTtl: 0.2 } }) });
+		const info = output[0].json.tenantSwap as IDataObject;
+		// The lease runs out and another execution takes the key over.
+		await new Promise((resolve) => setTimeout(resolve, 300));
+		const thief = unique('thief');
+		await engine().acquire(info.lockKey as string, { owner: { executionId: thief }, ttlMs: 30_000, waitTimeoutMs: 0 });
+
+		const tokenParameters = {
+			releaseMode: 'token',
+			lockKey: (i: number) => ((output[i].json.tenantSwap as IDataObject).lockKey),
+			token: (i: number) => ((output[i].json.tenantSwap as IDataObject).token),
+		};
+		const error = await runRelease({ executionId, items: output, parameters: tokenParameters }).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(/Lock lost before release/);
+		// The old holder's release left the new holder's lock in place.
+		expect((await engine().holder(info.lockKey as string))?.owner.executionId).toBe(thief);
+
+		const reported = await runRelease({ executionId, items: output, parameters: { ...tokenParameters, options: { lockTable, failIfLost: false } } });
+		expect(reported[0].json.tenantLockRelease).toMatchObject({ released: 0, lost: 1 });
+		await runRelease({ executionId: thief });
+	});
+
+	it('executionId mode frees the locks of another (failed) execution, as an Error Trigger workflow would', async () => {
+		const base = await baseCredential();
+		const failedExecution = unique('failed');
+		await runSwap({ executionId: failedExecution, parameters: swapParameters(base.id) });
+		const released = await runRelease({
+			executionId: unique('error-workflow'),
+			items: [{ json: { execution: { id: failedExecution } } }],
+			parameters: { releaseMode: 'executionId', executionId: (i: number) => (i === 0 ? failedExecution : '') },
+		});
+		expect(released[0].json.tenantLockRelease).toMatchObject({ released: 1, lost: 0 });
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+	});
+
+	it('names the parameter when the token is missing', async () => {
+		const error = await runRelease({
+			executionId: unique('exec'),
+			items: [{ json: {} }],
+			parameters: { releaseMode: 'token', lockKey: 'credential:x', token: '' },
+		}).catch((e) => e);
+		expect(error.message).toMatch(/Parameter "Lock Token", item 0/);
+	});
+});
+
+describe('failures a real n8n 2.40.7 cannot produce (scripted API)', () => {
+	const summary = { id: 'base1', name: 'Base', type: 'httpHeaderAuth', updatedAt: '2026-01-01T00:00:00.000Z' };
+	const schema = { properties: { name: { type: 'string' }, value: { type: 'string' } } };
+
+	function scripted(patch: { statusCode: number; body: unknown }, deleted: string[]) {
+		return async (options: { method?: string; url: string }) => {
+			const path = new URL(options.url).pathname.replace(/^\/api\/v1/, '');
+			if (options.method === 'GET' && path === '/credentials/base1') return { statusCode: 200, body: summary };
+			if (options.method === 'GET' && path.startsWith('/credentials/schema/')) return { statusCode: 200, body: schema };
+			if (options.method === 'POST' && path === '/credentials') return { statusCode: 200, body: { id: 'tmp1', name: 'tmp', type: 'httpHeaderAuth' } };
+			if (options.method === 'DELETE') {
+				deleted.push(path);
+				return { statusCode: 200, body: {} };
+			}
+			if (options.method === 'PATCH') return patch;
+			return { statusCode: 500, body: { message: 'unexpected' } };
+		};
+	}
+
+	it.each([
+		['an n8n without PATCH (before 2.8)', { statusCode: 405, body: { message: 'Method Not Allowed' } }, /405/, /n8n 2\.8/],
+		['an update n8n does not confirm', { statusCode: 200, body: { ...summary } }, /did not confirm the update/, /newer update time/],
+	])('%s: clear error, temporary credential deleted, lock released', async (_name, patch, message, description) => {
+		const deleted: string[] = [];
+		const executionId = unique('exec');
+		const error = await runSwap({
+			executionId,
+			parameters: swapParameters('base1', { options: { lockTable, waitTimeout: 1 } }),
+			send: scripted(patch, deleted) as never,
+		}).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(message);
+		expect(error.description).toMatch(description);
+		expect(deleted).toEqual(['/credentials/tmp1']);
+		expect(await engine().holder('credential:base1')).toBeUndefined();
+	});
+});
