@@ -74,7 +74,8 @@ export interface RetryOptions {
 	maxDelayMs: number;
 }
 
-const DEFAULT_RETRY: RetryOptions = { attempts: 5, baseDelayMs: 200, maxDelayMs: 3_000 };
+// n8n answers 503 "Database is not ready" for seconds under a burst (BRIEF): ride that out.
+const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 250, maxDelayMs: 5_000 };
 
 /** Schemas change only with n8n's version: one fetch per type per instance per process. */
 const schemaCache = new Map<string, Promise<CredentialSchema>>();
