@@ -339,6 +339,35 @@ describe('failures a real n8n 2.40.7 cannot produce (scripted API)', () => {
 		};
 	}
 
+	it('continueOnFail with a lock shared by two base credentials (tenant scope): one failed update does not free the lock the other still needs', async () => {
+		const executionId = unique('exec');
+		const other = { ...summary, id: 'base2', name: 'Base 2' };
+		const send = async (options: { method?: string; url: string }) => {
+			const path = new URL(options.url).pathname.replace(/^\/api\/v1/, '');
+			if (options.method === 'GET' && path === '/credentials/base1') return { statusCode: 200, body: summary };
+			if (options.method === 'GET' && path === '/credentials/base2') return { statusCode: 200, body: other };
+			if (options.method === 'GET') return { statusCode: 200, body: schema };
+			if (options.method === 'PATCH' && path === '/credentials/base1') return { statusCode: 400, body: { message: 'refused' } };
+			if (options.method === 'PATCH') return { statusCode: 200, body: { ...other, updatedAt: new Date().toISOString() } };
+			return { statusCode: 500, body: { message: 'unexpected' } };
+		};
+		const { output } = await runSwap({
+			executionId,
+			continueOnFail: true,
+			items: itemsOf({}, {}),
+			send: send as never,
+			parameters: swapParameters('', {
+				baseCredential: (i: number) => ({ __rl: true, mode: 'id', value: i === 0 ? 'base1' : 'base2' }),
+				tenantId: 'shared-tenant',
+				options: { lockTable, lockScope: 'tenant', validateWithTemporaryCredential: false },
+			}),
+		});
+		expect(output[0].json.error).toMatch(/400/);
+		expect(output[1].json.tenantSwap).toMatchObject({ baseCredentialId: 'base2', lockKey: 'tenant:shared-tenant' });
+		expect((await engine().holder('tenant:shared-tenant'))?.owner.executionId).toBe(executionId);
+		await runRelease({ executionId });
+	});
+
 	it.each([
 		['an n8n without PATCH (before 2.8)', { statusCode: 405, body: { message: 'Method Not Allowed' } }, /405/, /n8n 2\.8/],
 		['an update n8n does not confirm', { statusCode: 200, body: { ...summary } }, /did not confirm the update/, /newer update time/],

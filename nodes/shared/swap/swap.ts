@@ -153,23 +153,24 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 		}
 	}
 
+	const succeeded = new Set<LockLease>();
 	for (const group of ordered) {
 		if (!group.lease) continue;
 		try {
 			const updated = await updateBaseCredential(context, group);
+			succeeded.add(group.lease);
 			for (const request of group.requests) {
 				results.swapped.set(request.itemIndex, swapInfo(group, group.lease, context.lock.backend, request.tenantId, updated));
 			}
 		} catch (error) {
-			const stop = fail(error, group);
-			const shared = ordered.some((other) => other !== group && other.lease === group.lease && results.swapped.has(other.itemIndexes[0]));
-			if (!shared) await releaseQuietly(context.lock, [group.lease]);
-			if (stop) {
+			if (fail(error, group)) {
 				await releaseQuietly(context.lock, leases.values());
 				return results;
 			}
 		}
 	}
+	// A lease shared by several groups (tenant scope) stays held while any of them succeeded.
+	await releaseQuietly(context.lock, [...leases.values()].filter((lease) => !succeeded.has(lease)));
 	return results;
 }
 
