@@ -1,14 +1,17 @@
 /**
  * The product's promise in a real n8n 2.40.7 running our packed package, installed the way the
  * community nodes panel installs it: concurrent tenants never see each other's secret.
+ * n8n runs on PostgreSQL: on SQLite n8n 2.40.7 ran these webhook executions one at a time here,
+ * which hides bleed.
  */
-import { postgresCredential } from '../helpers/fixtures';
-import { lockedWorkflow, unlockedWorkflow, PACKAGE } from './workflows';
+import { Client } from 'pg';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const { startN8n, packPackage } = require('../harness/n8n.js');
 const { createApiClient } = require('../harness/api.js');
 const { startEchoService } = require('../harness/echo.js');
+const { postgresCredentialData } = require('../harness/postgres.js');
+const workflows = require('../harness/workflows.js');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 jest.setTimeout(900_000);
@@ -20,29 +23,17 @@ let echo: { url: string; stop(): Promise<void> };
 let n8nApi: Ref;
 let postgres: Ref;
 
-const secretOf = (tenant: string, call: number) => `secret-${tenant}-${call}-XyZ`;
-
 beforeAll(async () => {
 	const tarball = await packPackage(process.cwd());
 	echo = await startEchoService();
-	// n8n on PostgreSQL: on SQLite n8n 2.40.7 ran these webhook executions one at a time here, hiding bleed.
-	const pg = postgresCredential();
-	n8n = await startN8n({
-		packageTarball: tarball,
-		db: 'postgres',
-		postgres: { host: pg.host, port: pg.port, user: pg.user, password: pg.password, adminDatabase: pg.database },
-	});
+	n8n = await startN8n({ packageTarball: tarball, db: 'postgres' });
 	api = createApiClient(n8n);
 	n8nApi = await api.createCredential({
 		name: 'n8n API (tenant swap)',
 		type: 'tenantSwapN8nApi',
 		data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false },
 	});
-	postgres = await api.createCredential({
-		name: 'Lock database',
-		type: 'postgres',
-		data: { host: pg.host, port: pg.port, database: pg.database, user: pg.user, password: pg.password, ssl: 'disable', allowUnauthorizedCerts: false, sshTunnel: false, maxConnections: 10 },
-	});
+	postgres = await api.createCredential({ name: 'Lock database', type: 'postgres', data: postgresCredentialData(process.env.TEST_DATABASE_URL as string) });
 });
 
 afterAll(async () => {
@@ -53,20 +44,21 @@ afterAll(async () => {
 interface Call {
 	tenant: string;
 	secret: string;
+	path?: string;
 }
 
 function calls(count: number, tenants: number): Call[] {
 	return Array.from({ length: count }, (_, i) => {
 		const tenant = `t${String(i % tenants).padStart(2, '0')}`;
-		return { tenant, secret: secretOf(tenant, i) };
+		return { tenant, secret: `secret-${tenant}-${i}-XyZ` };
 	});
 }
 
-/** Fires every call at once; returns how many saw a secret other than their own. */
+/** Fires every call at once; returns the failures and the calls that saw something other than their own. */
 async function fire(path: string, list: Call[], seen: (body: any) => string | undefined, expected: (call: Call) => string) {
 	const answers = await Promise.all(
 		list.map(async (call) => {
-			const response = await api.callWebhook(path, { body: { tenantId: call.tenant, secret: call.secret } });
+			const response = await api.callWebhook(call.path ?? path, { body: { tenantId: call.tenant, secret: call.secret } });
 			return { call, status: response.status, seen: seen(response.body) };
 		}),
 	);
@@ -87,24 +79,28 @@ async function reportFailures(workflowId: string) {
 	process.stderr.write(`failed executions:\n${[...messages].map(([m, n]) => `  ${n} x ${m}`).join('\n')}\n`);
 }
 
+async function headerAuthBase(name: string): Promise<Ref> {
+	return await api.createCredential({ name, type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'none' } });
+}
+
 const headerSeen = (body: any) => body?.tenantSecret;
 const oauthSeen = (body: any) => body?.bearerClient;
 
 describe('shared base credential (Header Auth), concurrent webhook calls', () => {
 	it('the unlocked control bleeds (so the check can see bleed)', async () => {
-		const base = await api.createCredential({ name: 'base (control)', type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'none' } });
+		const baseCredential = await headerAuthBase('base (control)');
 		await api.deployWorkflow(
-			unlockedWorkflow({ name: 'control', path: 'control', kind: 'headerAuth', baseCredential: base, apiUrl: n8n.apiUrl, apiKey: n8n.apiKey, echoUrl: echo.url }),
+			workflows.unlockedWorkflow({ name: 'control', path: 'control', kind: 'headerAuth', baseCredential, apiUrl: n8n.apiUrl, apiKey: n8n.apiKey, echoUrl: echo.url }),
 		);
 		const { failed, bled } = await fire('control', calls(60, 10), headerSeen, (call) => call.secret);
 		expect(failed).toEqual([]);
 		expect(bled.length).toBeGreaterThan(0);
 	});
 
-	it('the locked workflow bleeds 0 of 200 calls over 20 tenants and leaves no temporary credential', async () => {
-		const base = await api.createCredential({ name: 'base (locked)', type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'none' } });
+	it('the example workflow bleeds 0 of 200 calls over 20 tenants and leaves no temporary credential', async () => {
+		const baseCredential = await headerAuthBase('base (locked)');
 		const workflow = await api.deployWorkflow(
-			lockedWorkflow({ name: 'locked', path: 'locked', kind: 'headerAuth', baseCredential: base, n8nApi, postgres, echoUrl: echo.url }),
+			workflows.exampleWorkflow({ name: 'locked', path: 'locked', baseCredential, n8nApi, postgres, echoUrl: echo.url }),
 		);
 		const { failed, bled, answers } = await fire('locked', calls(200, 20), headerSeen, (call) => call.secret);
 		if (failed.length > 0) await reportFailures(workflow.id);
@@ -126,17 +122,117 @@ describe('shared base credential (Header Auth), concurrent webhook calls', () =>
 	});
 });
 
+describe('per-tenant base credentials, lock scope Tenant', () => {
+	it('bleeds 0, and executions of different tenants run at the same time', async () => {
+		const tenants = ['t00', 't01', 't02', 't03', 't04'];
+		const workflowIds: string[] = [];
+		for (const tenant of tenants) {
+			const baseCredential = await headerAuthBase(`base (${tenant})`);
+			const workflow = await api.deployWorkflow(
+				workflows.exampleWorkflow({ name: `per-tenant ${tenant}`, path: `tenant-${tenant}`, baseCredential, n8nApi, postgres, echoUrl: echo.url, lockScope: 'tenant' }),
+			);
+			workflowIds.push(workflow.id);
+		}
+		const list = calls(100, tenants.length).map((call) => ({ ...call, path: `tenant-${call.tenant}` }));
+		const { failed, bled } = await fire('', list, headerSeen, (call) => call.secret);
+		expect(failed.map((f) => f.status)).toEqual([]);
+		expect(bled).toEqual([]);
+
+		// Overlap: some execution of one tenant ran while an execution of another tenant was running.
+		const spans: Array<{ tenant: number; start: number; stop: number }> = [];
+		for (const [tenant, workflowId] of workflowIds.entries()) {
+			for (const execution of await api.waitForExecutions({ workflowId, count: 20, timeoutMs: 60_000 })) {
+				spans.push({ tenant, start: Date.parse(execution.startedAt), stop: Date.parse(execution.stoppedAt) });
+			}
+		}
+		const overlapping = spans.some((a) => spans.some((b) => a.tenant !== b.tenant && a.start < b.stop && b.start < a.stop));
+		expect(overlapping).toBe(true);
+	});
+});
+
+describe('a run that fails between swap and release', () => {
+	async function lockHolder(baseCredentialId: string): Promise<string | null> {
+		const client = new Client({ connectionString: process.env.TEST_DATABASE_URL });
+		await client.connect();
+		try {
+			const { rows } = await client.query(
+				'SELECT execution_id FROM public.tenant_swap_locks WHERE lock_key = $1 AND token IS NOT NULL AND expires_at > clock_timestamp()',
+				[`credential:${baseCredentialId}`],
+			);
+			return rows[0]?.execution_id ?? null;
+		} finally {
+			await client.end();
+		}
+	}
+
+	function failingWorkflow(name: string, path: string, baseCredential: Ref, errorWorkflowId?: string) {
+		const workflow = workflows.exampleWorkflow({ name, path, baseCredential, n8nApi, postgres, echoUrl: echo.url, errorWorkflowId });
+		return workflows.insertBeforeRelease(workflow, {
+			id: 'fail',
+			name: 'Fail',
+			type: 'n8n-nodes-base.stopAndError',
+			typeVersion: 1,
+			position: [550, 200],
+			parameters: { errorMessage: 'failing on purpose between swap and release' },
+		});
+	}
+
+	async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+		const deadline = Date.now() + timeoutMs;
+		while (Date.now() < deadline) {
+			if (await check()) return true;
+			await new Promise((resolve) => setTimeout(resolve, 250));
+		}
+		return false;
+	}
+
+	it('without an error workflow the lock stays held until its TTL (control)', async () => {
+		const baseCredential = await headerAuthBase('base (fails, no error workflow)');
+		await api.deployWorkflow(failingWorkflow('fails without release', 'fails-bare', baseCredential));
+		const response = await api.callWebhook('fails-bare', { body: { tenantId: 't', secret: 'secret-x' } });
+		expect(response.status).toBe(500);
+		expect(await lockHolder(baseCredential.id)).not.toBeNull();
+	});
+
+	it('the Error Trigger example frees the lock, and the next execution gets it without waiting for the TTL', async () => {
+		const errorWorkflow = await api.createWorkflow(workflows.errorTriggerWorkflow({ postgres, name: 'release on error' }));
+		// n8n 2.40.7 runs an error workflow only when it is active (published).
+		await api.activateWorkflow(errorWorkflow.id);
+		const baseCredential = await headerAuthBase('base (fails, error workflow)');
+		await api.deployWorkflow(failingWorkflow('fails with error workflow', 'fails-handled', baseCredential, errorWorkflow.id));
+		const response = await api.callWebhook('fails-handled', { body: { tenantId: 't', secret: 'secret-y' } });
+		expect(response.status).toBe(500);
+		// The Error Trigger workflow runs after the failed execution; the lock TTL is 120 s.
+		const freed = await waitUntil(async () => (await lockHolder(baseCredential.id)) === null, 30_000);
+		if (!freed) {
+			const runs = await api.getExecutions({ workflowId: errorWorkflow.id, includeData: true });
+			process.stderr.write(`error workflow runs: ${JSON.stringify(runs).slice(0, 3000)}\n`);
+			process.stderr.write(`log: ${n8n.readLog().split('\n').filter((l: string) => /error/i.test(l)).slice(-30).join('\n')}\n`);
+		}
+		expect(freed).toBe(true);
+
+		await api.deployWorkflow(
+			workflows.exampleWorkflow({ name: 'next on same key', path: 'next-same-key', baseCredential, n8nApi, postgres, echoUrl: echo.url, waitTimeout: 10 }),
+		);
+		const next = await api.callWebhook('next-same-key', { body: { tenantId: 't', secret: 'secret-z' } });
+		expect(next.status).toBe(200);
+		expect(next.body.tenantSecret).toBe('secret-z');
+	});
+});
+
 describe('OAuth2 client credentials through a local token endpoint', () => {
 	const tenants = ['alpha', 'beta', 'gamma'];
-
-	it('control: a partial PATCH keeps the first tenant\'s token, so later tenants use it', async () => {
-		const base = await api.createCredential({
-			name: 'oauth base (control)',
+	const oauthBase = async (name: string) =>
+		await api.createCredential({
+			name,
 			type: 'oAuth2Api',
 			data: { grantType: 'clientCredentials', accessTokenUrl: `${echo.url}/oauth/token`, clientId: 'nobody', clientSecret: 'x', authentication: 'body', scope: '' },
 		});
+
+	it("control: a partial PATCH keeps the first tenant's token, so later tenants use it", async () => {
+		const baseCredential = await oauthBase('oauth base (control)');
 		await api.deployWorkflow(
-			unlockedWorkflow({ name: 'oauth control', path: 'oauth-control', kind: 'oauth2', baseCredential: base, apiUrl: n8n.apiUrl, apiKey: n8n.apiKey, echoUrl: echo.url, partialData: true }),
+			workflows.unlockedWorkflow({ name: 'oauth control', path: 'oauth-control', kind: 'oauth2', baseCredential, apiUrl: n8n.apiUrl, apiKey: n8n.apiKey, echoUrl: echo.url, partialData: true }),
 		);
 		const seen: string[] = [];
 		for (const tenant of tenants) {
@@ -147,13 +243,9 @@ describe('OAuth2 client credentials through a local token endpoint', () => {
 	});
 
 	it('the swap gives every tenant its own token, sequentially and concurrently', async () => {
-		const base = await api.createCredential({
-			name: 'oauth base (locked)',
-			type: 'oAuth2Api',
-			data: { grantType: 'clientCredentials', accessTokenUrl: `${echo.url}/oauth/token`, clientId: 'nobody', clientSecret: 'x', authentication: 'body', scope: '' },
-		});
+		const baseCredential = await oauthBase('oauth base (locked)');
 		await api.deployWorkflow(
-			lockedWorkflow({ name: 'oauth locked', path: 'oauth-locked', kind: 'oauth2', baseCredential: base, n8nApi, postgres, echoUrl: echo.url }),
+			workflows.lockedWorkflow({ name: 'oauth locked', path: 'oauth-locked', kind: 'oauth2', baseCredential, n8nApi, postgres, echoUrl: echo.url }),
 		);
 		const seen: string[] = [];
 		for (const tenant of [...tenants, ...tenants]) {
@@ -168,8 +260,4 @@ describe('OAuth2 client credentials through a local token endpoint', () => {
 		expect(failed.map((f) => f.status)).toEqual([]);
 		expect(bled).toEqual([]);
 	});
-});
-
-it('loads the package under its npm name', () => {
-	expect(PACKAGE).toBe('n8n-nodes-tenant-credential-swap');
 });

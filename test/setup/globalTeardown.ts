@@ -1,4 +1,4 @@
 export default async function globalTeardown(): Promise<void> {
-	const server = (globalThis as { __embeddedPostgres?: { stop(): Promise<void> } }).__embeddedPostgres;
-	if (server) await server.stop();
+	const postgres = (globalThis as { __testPostgres?: { stop(): Promise<void> } }).__testPostgres;
+	if (postgres) await postgres.stop();
 }
