@@ -6,8 +6,6 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { lockDatabaseCredential } from '../shared/lockParameters';
-import { N8N_API_CREDENTIAL_TYPE } from '../shared/transport/publicApiTransport';
 import { executeSwap } from './actions/swap';
 import { swapProperties } from './description';
 import { tenantSwapN8nApiTest } from './methods/credentialTest';
@@ -17,7 +15,7 @@ export class TenantCredentialSwap implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'Tenant Credential Swap',
 		name: 'tenantCredentialSwap',
-		icon: 'file:tenantSwap.svg',
+		icon: { light: 'file:tenantSwap.svg', dark: 'file:tenantSwap.dark.svg' },
 		group: ['transform'],
 		version: 1,
 		subtitle: '={{ "lock: " + ($parameter["options"]["lockScope"] || "baseCredential") + " · " + ($parameter["baseCredential"]["cachedResultName"] || $parameter["baseCredential"]["value"] || "") }}',
@@ -26,9 +24,11 @@ export class TenantCredentialSwap implements INodeType {
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
 		credentials: [
-			{ name: N8N_API_CREDENTIAL_TYPE, required: true, testedBy: 'tenantSwapN8nApiTest' },
-			lockDatabaseCredential,
+			{ name: 'tenantSwapN8nApi', required: true, testedBy: 'tenantSwapN8nApiTest' },
+			{ name: 'postgres', required: true, displayOptions: { show: { lockBackend: ['postgres'] } } },
 		],
+		// Holding a lock across nodes makes no sense for an AI agent's tool call.
+		usableAsTool: undefined,
 		properties: swapProperties,
 	};
 

@@ -6,7 +6,6 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { lockDatabaseCredential } from '../shared/lockParameters';
 import { executeRelease } from './actions/release';
 import { releaseProperties } from './description';
 
@@ -14,7 +13,7 @@ export class TenantLockRelease implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'Release Lock',
 		name: 'tenantLockRelease',
-		icon: 'file:tenantLockRelease.svg',
+		icon: { light: 'file:tenantLockRelease.svg', dark: 'file:tenantLockRelease.dark.svg' },
 		group: ['transform'],
 		version: 1,
 		subtitle: '={{ {"execution": "this execution", "token": "lock on item", "executionId": "another execution"}[$parameter["releaseMode"]] }}',
@@ -22,7 +21,8 @@ export class TenantLockRelease implements INodeType {
 		defaults: { name: 'Release Lock' },
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
-		credentials: [lockDatabaseCredential],
+		credentials: [{ name: 'postgres', required: true, displayOptions: { show: { lockBackend: ['postgres'] } } }],
+		usableAsTool: undefined,
 		properties: releaseProperties,
 	};
 

@@ -49,6 +49,7 @@ export const releaseProperties: INodeProperties[] = [
 		name: 'token',
 		type: 'string',
 		default: '={{ $json.tenantSwap.token }}',
+		typeOptions: { password: true },
 		required: true,
 		displayOptions: { show: { releaseMode: ['token'] } },
 		description: 'Proof of ownership handed out by Tenant Credential Swap',

@@ -1,4 +1,4 @@
-import type { ICredentialDataDecryptedObject, IExecuteFunctions, INodeCredentialDescription, INodeProperties } from 'n8n-workflow';
+import type { ICredentialDataDecryptedObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 
 import {
 	DEFAULT_LOCK_SCHEMA,
@@ -22,19 +22,13 @@ export const lockBackendProperty: INodeProperties = {
 			description: 'A lock table every n8n process (main, workers) can see. Use this in queue mode.',
 		},
 		{
-			name: 'In-Memory (This n8n Process Only)',
+			name: 'In-Memory (This N8n Process Only)',
 			value: 'memory',
 			description: 'Only for a single n8n instance without queue mode; locks vanish on restart',
 		},
 	],
 	default: 'postgres',
 	description: 'Where the lock lives. Tenant Credential Swap and Release Lock must use the same backend and database.',
-};
-
-export const lockDatabaseCredential: INodeCredentialDescription = {
-	name: 'postgres',
-	required: true,
-	displayOptions: { show: { lockBackend: ['postgres'] } },
 };
 
 export const lockTableOptions: INodeProperties[] = [

@@ -91,9 +91,10 @@ export async function executeRelease(this: IExecuteFunctions): Promise<INodeExec
 				if (!continueOnFail) throw nodeError;
 				return errorItem(nodeError, itemIndex);
 			}
-			const { tenantSwap: _swap, ...rest } = item.json;
+			const json: IDataObject = { ...item.json, tenantLockRelease: summary as unknown as IDataObject };
+			delete json.tenantSwap;
 			return {
-				json: { ...rest, tenantLockRelease: summary as unknown as IDataObject },
+				json,
 				binary: item.binary,
 				pairedItem: { item: itemIndex },
 			};

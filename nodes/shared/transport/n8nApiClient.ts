@@ -1,4 +1,4 @@
-import type { IDataObject, IHttpRequestMethods } from 'n8n-workflow';
+import { sleep, type IDataObject, type IHttpRequestMethods } from 'n8n-workflow';
 
 import { N8nApiError } from './n8nApiErrors';
 
@@ -188,7 +188,7 @@ export class N8nApiClient {
 				retryable = policy === 'idempotent' ? RETRYABLE_CODES.has(code ?? '') : NOT_SENT_CODES.has(code ?? '');
 			}
 			if (!retryable || attempt >= this.retry.attempts) throw failure;
-			await delay(backoff(attempt, this.retry));
+			await sleep(backoff(attempt, this.retry));
 		}
 	}
 }
@@ -197,10 +197,6 @@ export class N8nApiClient {
 function backoff(attempt: number, retry: RetryOptions): number {
 	const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
 	return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-}
-
-async function delay(ms: number): Promise<void> {
-	await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function messageOf(body: unknown): string {
