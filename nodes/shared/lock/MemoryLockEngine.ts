@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { LockConfigurationError, LockLostError, LockTimeoutError } from './errors';
+import { LockLostError, LockTimeoutError } from './errors';
 import type {
 	AcquireOptions,
 	LockEngine,
@@ -10,7 +10,7 @@ import type {
 	LockOwner,
 	ReleaseOutcome,
 } from './types';
-import { sleepUnlessWoken, validateAcquireOptions } from './waiting';
+import { sleepUnlessWoken, validateAcquireOptions, validateTtl } from './waiting';
 
 interface Slot {
 	token?: string;
@@ -77,9 +77,7 @@ export class MemoryLockEngine implements LockEngine {
 	}
 
 	async extend(handle: LockHandle, ttlMs: number): Promise<LockLease> {
-		if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
-			throw new LockConfigurationError(`The lock TTL must be greater than 0 (got ${ttlMs} ms)`);
-		}
+		validateTtl(ttlMs);
 		const slot = this.slots.get(handle.key);
 		const now = Date.now();
 		if (!slot || slot.token !== handle.token || (slot.expiresAt ?? 0) <= now) {

@@ -1,27 +1,17 @@
-import { createHash, randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 
-import { LockConfigurationError, LockLostError, LockStoreUnavailableError, LockTimeoutError } from './errors';
-import type {
-	AcquireOptions,
-	LockEngine,
-	LockHandle,
-	LockHolder,
-	LockLease,
-	LockOwner,
-	ReleaseOutcome,
-} from './types';
-import { KeyedFifo, sleepUnlessWoken, validateAcquireOptions } from './waiting';
+import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
+import { hashLockKey, StoreLockEngine, type Attempt } from './StoreLockEngine';
+import type { AcquireOptions, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome } from './types';
+import { validateTtl } from './waiting';
+
+export { hashLockKey } from './StoreLockEngine';
 
 export const NOTIFY_CHANNEL = 'tenant_swap_lock_released';
 export const DEFAULT_LOCK_SCHEMA = 'public';
 export const DEFAULT_LOCK_TABLE = 'tenant_swap_locks';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-/** Re-check a held lock at least this often even without a notification (lost NOTIFY, reconnects). */
-const MAX_SILENT_WAIT_MS = 5_000;
-/** While the LISTEN connection is down nobody can wake us, so check more often. */
-const DEGRADED_WAIT_MS = 250;
 
 export interface LockTableName {
 	schema?: string;
@@ -35,11 +25,6 @@ export function validateIdentifier(kind: string, value: string): string {
 		);
 	}
 	return value;
-}
-
-/** Keys can be long and contain anything; the table is indexed by their hash. */
-export function hashLockKey(key: string): string {
-	return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
 interface LockRow {
@@ -59,31 +44,28 @@ interface LockRow {
  * Lease lock on a PostgreSQL table. One row per key (kept after release so the fence only grows);
  * expiry is judged by the database clock; waiters are woken by LISTEN/NOTIFY.
  */
-export class PostgresLockEngine implements LockEngine {
+export class PostgresLockEngine extends StoreLockEngine {
 	readonly backend = 'postgres' as const;
 
+	private readonly schema: string;
 	private readonly qualifiedTable: string;
 	private readonly indexName: string;
 	private ready?: Promise<void>;
 	private listener?: Promise<PoolClient>;
-	private readonly wakers = new Map<string, Set<() => void>>();
-	private readonly fifo = new KeyedFifo();
-	/** keyHash -> execution holding it from this process: lets a re-entrant acquire skip the local queue. */
-	private readonly localHolders = new Map<string, string>();
+	private dropListener?: () => void;
 	private closed = false;
 
 	constructor(
 		private readonly pool: Pool,
 		name: LockTableName = {},
 	) {
-		const schema = validateIdentifier('schema', name.schema || DEFAULT_LOCK_SCHEMA);
+		super();
+		this.schema = validateIdentifier('schema', name.schema || DEFAULT_LOCK_SCHEMA);
 		const table = validateIdentifier('table', name.table || DEFAULT_LOCK_TABLE);
-		this.qualifiedTable = `"${schema}"."${table}"`;
-		this.indexName = `"${table.slice(0, 50)}_exec_idx"`;
-		this.schema = schema;
+		this.qualifiedTable = `"${this.schema}"."${table}"`;
+		// Hashed: two long table names with one prefix must not share an index name.
+		this.indexName = `"tsl_${hashLockKey(`${this.schema}.${table}`).slice(0, 20)}_exec_idx"`;
 	}
-
-	private readonly schema: string;
 
 	/** Creates the lock table on first use; safe when many processes start at once. */
 	async ensureReady(): Promise<void> {
@@ -106,9 +88,7 @@ export class PostgresLockEngine implements LockEngine {
 			await client.query('BEGIN');
 			// Serialises concurrent creators: CREATE ... IF NOT EXISTS alone races on the catalog.
 			await client.query("SELECT pg_advisory_xact_lock(hashtext('tenant_swap_lock_ddl'))");
-			const schemaFound = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [
-				this.schema,
-			]);
+			const schemaFound = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.schema]);
 			if (schemaFound.rowCount === 0) await client.query(`CREATE SCHEMA "${this.schema}"`);
 			await client.query(`CREATE TABLE IF NOT EXISTS ${this.qualifiedTable} (
 				key_hash text PRIMARY KEY,
@@ -134,52 +114,8 @@ export class PostgresLockEngine implements LockEngine {
 		}
 	}
 
-	async acquire(key: string, options: AcquireOptions): Promise<LockLease> {
-		validateAcquireOptions(key, options);
-		await this.ensureReady();
-		const keyHash = hashLockKey(key);
-		const started = Date.now();
-		const deadline = started + options.waitTimeoutMs;
-		const token = randomUUID();
-
-		// Re-entry must not queue behind waiters for the lock this execution already holds.
-		if (this.localHolders.get(keyHash) === options.owner.executionId || this.fifo.isIdle(keyHash)) {
-			const row = await this.tryAcquire(key, keyHash, token, options);
-			if (row.acquired) return this.toLease(key, keyHash, row, options.owner, started);
-			if (options.waitTimeoutMs === 0) throw new LockTimeoutError(key, 0, this.toHolder(row));
-		}
-
-		const leave = await this.fifo.enter(keyHash, deadline);
-		if (!leave) {
-			throw new LockTimeoutError(key, Date.now() - started, await this.holder(key).catch(() => undefined));
-		}
-		try {
-			await this.ensureListening();
-			for (;;) {
-				// Register before trying, so a release between the attempt and the wait still wakes us.
-				const sleep = this.subscribe(keyHash);
-				try {
-					const row = await this.tryAcquire(key, keyHash, token, options);
-					if (row.acquired) return this.toLease(key, keyHash, row, options.owner, started);
-					const left = deadline - Date.now();
-					if (left <= 0) throw new LockTimeoutError(key, Date.now() - started, this.toHolder(row));
-					const leaseLeft = row.remaining_ms === null ? 0 : Math.ceil(row.remaining_ms) + 1;
-					const silentCap = this.listenerUp ? MAX_SILENT_WAIT_MS : DEGRADED_WAIT_MS;
-					sleep.arm(Math.min(left, leaseLeft, silentCap));
-					await sleep.promise;
-				} finally {
-					sleep.cancel();
-				}
-			}
-		} finally {
-			leave();
-		}
-	}
-
 	async extend(handle: LockHandle, ttlMs: number): Promise<LockLease> {
-		if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
-			throw new LockConfigurationError(`The lock TTL must be greater than 0 (got ${ttlMs} ms)`);
-		}
+		validateTtl(ttlMs);
 		const rows = await this.query<LockRow>(
 			'extend',
 			`UPDATE ${this.qualifiedTable}
@@ -189,8 +125,9 @@ export class PostgresLockEngine implements LockEngine {
 			          NULL::float8 AS remaining_ms, true AS acquired, true AS reentered`,
 			[hashLockKey(handle.key), handle.token, ttlMs],
 		);
-		if (!rows[0]) throw new LockLostError(handle.key);
-		return this.toLease(handle.key, hashLockKey(handle.key), rows[0], ownerOf(rows[0]), Date.now());
+		const row = rows[0];
+		if (!row) throw new LockLostError(handle.key);
+		return { key: handle.key, owner: ownerOf(row), waitedMs: 0, ...leaseOf(row) };
 	}
 
 	async release(handle: LockHandle): Promise<ReleaseOutcome> {
@@ -208,7 +145,7 @@ export class PostgresLockEngine implements LockEngine {
 			[keyHash, handle.token],
 		);
 		if (!rows[0]) return { key: handle.key, status: 'lost' };
-		this.localHolders.delete(keyHash);
+		this.forgetLocalHolder(keyHash);
 		return { key: handle.key, status: 'released', heldMs: Math.round(Number(rows[0].held_ms)) };
 	}
 
@@ -226,7 +163,7 @@ export class PostgresLockEngine implements LockEngine {
 			[executionId],
 		);
 		return rows.map((row) => {
-			this.localHolders.delete(row.key_hash);
+			this.forgetLocalHolder(row.key_hash);
 			return { key: row.lock_key, status: 'released' as const, heldMs: Math.round(Number(row.held_ms)) };
 		});
 	}
@@ -241,29 +178,19 @@ export class PostgresLockEngine implements LockEngine {
 			  WHERE key_hash = $1 AND token IS NOT NULL AND expires_at > clock_timestamp()`,
 			[hashLockKey(key)],
 		);
-		return rows[0] ? this.toHolder(rows[0]) : undefined;
+		return rows[0] ? holderOf(rows[0]) : undefined;
 	}
 
 	/** Stops listening; the shared pool itself is closed by its owner. */
 	async close(): Promise<void> {
 		this.closed = true;
-		const listener = this.listener;
-		this.listener = undefined;
-		this.listenerUp = false;
-		if (listener) {
-			const client = await listener.catch(() => undefined);
-			client?.release(true);
-		}
-		this.wakeAll();
+		await this.listener?.catch(() => undefined);
+		this.dropListener?.();
+		this.listenerDropped();
 	}
 
 	// One statement: take a free or expired row, renew our own (re-entry), or report the holder.
-	private async tryAcquire(
-		key: string,
-		keyHash: string,
-		token: string,
-		options: AcquireOptions,
-	): Promise<LockRow> {
+	protected async attempt(key: string, keyHash: string, token: string, options: AcquireOptions): Promise<Attempt> {
 		const { owner, ttlMs } = options;
 		const rows = await this.query<LockRow>(
 			'acquire',
@@ -294,35 +221,17 @@ export class PostgresLockEngine implements LockEngine {
 			  WHERE key_hash = $1 AND NOT EXISTS (SELECT 1 FROM attempt)`,
 			[keyHash, key, token, owner.executionId, owner.workflowId ?? null, owner.tenantId ?? null, ttlMs],
 		);
-		// No row at all: the row was inserted and deleted in between; treat as free and retry soon.
-		return rows[0] ?? { ...EMPTY_ROW };
+		const row = rows[0];
+		// No row at all: it was freed between the two halves of the statement; look again at once.
+		if (!row) return { remainingMs: 0 };
+		if (row.acquired) return { lease: leaseOf(row), remainingMs: 0 };
+		return { holder: holderOf(row), remainingMs: row.remaining_ms ?? 0 };
 	}
 
-	private toLease(key: string, keyHash: string, row: LockRow, owner: LockOwner, started: number): LockLease {
-		this.localHolders.set(keyHash, owner.executionId);
-		return {
-			key,
-			token: row.token as string,
-			fence: Number(row.fence),
-			owner,
-			acquiredAt: row.acquired_at as Date,
-			expiresAt: row.expires_at as Date,
-			waitedMs: Date.now() - started,
-			reentered: row.reentered,
-		};
-	}
-
-	private toHolder(row: LockRow): LockHolder | undefined {
-		if (!row.token || !row.execution_id || !row.acquired_at || !row.expires_at) return undefined;
-		return { owner: ownerOf(row), acquiredAt: row.acquired_at, expiresAt: row.expires_at };
-	}
-
-	private listenerUp = false;
-
-	private async ensureListening(): Promise<void> {
+	protected async ensureListening(): Promise<void> {
 		if (this.closed) return;
 		this.listener ??= this.startListener();
-		await this.listener.catch(() => undefined);
+		await this.listener;
 	}
 
 	private async startListener(): Promise<PoolClient> {
@@ -333,67 +242,29 @@ export class PostgresLockEngine implements LockEngine {
 			this.listener = undefined;
 			throw error;
 		}
-		const dropped = () => {
-			if (!this.listenerUp && this.listener === undefined) return;
-			this.listenerUp = false;
+		let dropped = false;
+		const drop = () => {
+			if (dropped) return;
+			dropped = true;
 			this.listener = undefined;
+			this.dropListener = undefined;
 			client.release(true);
-			// Waiters may have missed a release: let them look again.
-			this.wakeAll();
+			this.listenerDropped();
 		};
+		this.dropListener = drop;
 		client.on('notification', (message) => {
 			if (message.channel === NOTIFY_CHANNEL && message.payload) this.wake(message.payload);
 		});
-		client.on('error', dropped);
-		client.on('end', dropped);
+		client.on('error', drop);
+		client.on('end', drop);
 		try {
 			await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
 		} catch (error) {
-			this.listener = undefined;
-			client.release(true);
+			drop();
 			throw error;
 		}
 		this.listenerUp = true;
 		return client;
-	}
-
-	private subscribe(keyHash: string) {
-		let wakeFn: () => void = () => undefined;
-		let sleep: ReturnType<typeof sleepUnlessWoken> | undefined;
-		let woken = false;
-		const wake = () => {
-			woken = true;
-			sleep?.wake();
-		};
-		let set = this.wakers.get(keyHash);
-		if (!set) {
-			set = new Set();
-			this.wakers.set(keyHash, set);
-		}
-		set.add(wake);
-		wakeFn = wake;
-		const handle = {
-			promise: Promise.resolve(),
-			arm: (ms: number) => {
-				sleep = sleepUnlessWoken(woken ? 0 : ms);
-				handle.promise = sleep.promise;
-			},
-			cancel: () => {
-				sleep?.wake();
-				const current = this.wakers.get(keyHash);
-				current?.delete(wakeFn);
-				if (current?.size === 0) this.wakers.delete(keyHash);
-			},
-		};
-		return handle;
-	}
-
-	private wake(keyHash: string): void {
-		for (const wake of this.wakers.get(keyHash) ?? []) wake();
-	}
-
-	private wakeAll(): void {
-		for (const set of this.wakers.values()) for (const wake of set) wake();
 	}
 
 	private async connect(operation: string): Promise<PoolClient> {
@@ -414,18 +285,20 @@ export class PostgresLockEngine implements LockEngine {
 	}
 }
 
-const EMPTY_ROW: LockRow = {
-	token: null,
-	fence: '0',
-	execution_id: null,
-	workflow_id: null,
-	tenant_id: null,
-	acquired_at: null,
-	expires_at: null,
-	remaining_ms: 0,
-	acquired: false,
-	reentered: false,
-};
+function leaseOf(row: LockRow): NonNullable<Attempt['lease']> {
+	return {
+		token: row.token as string,
+		fence: Number(row.fence),
+		acquiredAt: row.acquired_at as Date,
+		expiresAt: row.expires_at as Date,
+		reentered: row.reentered,
+	};
+}
+
+function holderOf(row: LockRow): LockHolder | undefined {
+	if (!row.token || !row.execution_id || !row.acquired_at || !row.expires_at) return undefined;
+	return { owner: ownerOf(row), acquiredAt: row.acquired_at, expiresAt: row.expires_at };
+}
 
 function ownerOf(row: LockRow): LockOwner {
 	return {

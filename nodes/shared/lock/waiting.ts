@@ -71,13 +71,17 @@ export function sleepUnlessWoken(ms: number): { promise: Promise<void>; wake: ()
 	return { promise, wake };
 }
 
+export function validateTtl(ttlMs: number): void {
+	if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
+		throw new LockConfigurationError(`The lock TTL must be greater than 0 (got ${ttlMs} ms)`);
+	}
+}
+
 export function validateAcquireOptions(key: string, options: AcquireOptions): void {
 	if (typeof key !== 'string' || key.length === 0) {
 		throw new LockConfigurationError('The lock key must be a non-empty string');
 	}
-	if (!Number.isFinite(options.ttlMs) || options.ttlMs <= 0) {
-		throw new LockConfigurationError(`The lock TTL must be greater than 0 (got ${options.ttlMs} ms)`);
-	}
+	validateTtl(options.ttlMs);
 	if (!Number.isFinite(options.waitTimeoutMs) || options.waitTimeoutMs < 0) {
 		throw new LockConfigurationError(
 			`The wait timeout must be 0 or more (got ${options.waitTimeoutMs} ms)`,
