@@ -42,16 +42,21 @@ export default tseslint.config(
 	{
 		files: ['package.json'],
 		rules: {
-			// `pg` is the lock's PostgreSQL driver: a shared lock needs a database connection, and
+			// `pg` and `ioredis` are the lock stores' drivers: a shared lock needs a connection, and
 			// the community nodes panel installs runtime dependencies (n8n Cloud does not, so this
 			// package is for self-hosted n8n, which is who needs it).
 			'@n8n/community-nodes/no-runtime-dependencies': 'off',
 		},
 	},
 	{
-		files: ['nodes/shared/lock/postgresPool.ts', 'nodes/shared/lock/PostgresLockEngine.ts'],
+		files: [
+			'nodes/shared/lock/postgresPool.ts',
+			'nodes/shared/lock/PostgresLockEngine.ts',
+			'nodes/shared/lock/RedisLockEngine.ts',
+			'nodes/shared/lock/registry.ts',
+		],
 		rules: {
-			// The lock database driver; see package.json above.
+			// The lock stores' drivers (pg, ioredis); see package.json above.
 			'@n8n/community-nodes/no-restricted-imports': 'off',
 		},
 	},

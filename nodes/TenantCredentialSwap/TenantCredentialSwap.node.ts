@@ -26,6 +26,7 @@ export class TenantCredentialSwap implements INodeType {
 		credentials: [
 			{ name: 'tenantSwapN8nApi', required: true, testedBy: 'tenantSwapN8nApiTest' },
 			{ name: 'postgres', required: true, displayOptions: { show: { lockBackend: ['postgres'] } } },
+			{ name: 'redis', required: true, displayOptions: { show: { lockBackend: ['redis'] } } },
 		],
 		// Holding a lock across nodes makes no sense for an AI agent's tool call.
 		usableAsTool: undefined,

@@ -21,7 +21,10 @@ export class TenantLockRelease implements INodeType {
 		defaults: { name: 'Release Lock' },
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
-		credentials: [{ name: 'postgres', required: true, displayOptions: { show: { lockBackend: ['postgres'] } } }],
+		credentials: [
+			{ name: 'postgres', required: true, displayOptions: { show: { lockBackend: ['postgres'] } } },
+			{ name: 'redis', required: true, displayOptions: { show: { lockBackend: ['redis'] } } },
+		],
 		usableAsTool: undefined,
 		properties: releaseProperties,
 	};

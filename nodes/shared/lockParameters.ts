@@ -5,6 +5,7 @@ import {
 	DEFAULT_LOCK_TABLE,
 	memoryLockEngine,
 	postgresLockEngine,
+	redisLockEngine,
 	type LockBackend,
 	type LockEngine,
 	type PostgresConnectionSettings,
@@ -20,6 +21,11 @@ export const lockBackendProperty: INodeProperties = {
 			name: 'PostgreSQL',
 			value: 'postgres',
 			description: 'A lock table every n8n process (main, workers) can see. Use this in queue mode.',
+		},
+		{
+			name: 'Redis',
+			value: 'redis',
+			description: "The Redis every n8n process can see (queue mode's Redis works). A single Redis, not a cluster.",
 		},
 		{
 			name: 'In-Memory (This N8n Process Only)',
@@ -52,6 +58,18 @@ export const lockTableOptions: INodeProperties[] = [
 export async function lockEngineFor(context: IExecuteFunctions, itemIndex = 0): Promise<LockEngine> {
 	const backend = context.getNodeParameter('lockBackend', itemIndex, 'postgres') as LockBackend;
 	if (backend === 'memory') return memoryLockEngine();
+	if (backend === 'redis') {
+		const redis = await context.getCredentials<ICredentialDataDecryptedObject>('redis', itemIndex);
+		return redisLockEngine({
+			host: String(redis.host ?? 'localhost'),
+			port: Number(redis.port ?? 6379),
+			user: redis.user ? String(redis.user) : undefined,
+			password: redis.password ? String(redis.password) : undefined,
+			database: Number(redis.database ?? 0),
+			ssl: redis.ssl === true,
+			disableTlsVerification: redis.disableTlsVerification === true,
+		});
+	}
 	const credentials = await context.getCredentials<ICredentialDataDecryptedObject>('postgres', itemIndex);
 	return postgresLockEngine(postgresSettings(credentials), {
 		schema: (context.getNodeParameter('options.lockSchema', itemIndex, DEFAULT_LOCK_SCHEMA) as string) || undefined,

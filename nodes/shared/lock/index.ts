@@ -14,4 +14,5 @@ export {
 	sharedPool,
 	type PostgresConnectionSettings,
 } from './postgresPool';
-export { closeLockEngines, memoryLockEngine, postgresLockEngine, type LockBackend } from './registry';
+export { closeLockEngines, memoryLockEngine, postgresLockEngine, redisLockEngine, type LockBackend } from './registry';
+export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';

@@ -1,12 +1,18 @@
+import Redis from 'ioredis';
+
 import { LockConfigurationError } from './errors';
 import { MemoryLockEngine } from './MemoryLockEngine';
 import { PostgresLockEngine, type LockTableName } from './PostgresLockEngine';
 import { poolConfigFrom, poolKey, sharedPool, type PostgresConnectionSettings } from './postgresPool';
+import { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
 
-export type LockBackend = 'postgres' | 'memory';
+export type LockBackend = 'postgres' | 'redis' | 'memory';
 
 /** Both nodes must see the same locks, so engines live once per process. */
 const postgresEngines = new Map<string, PostgresLockEngine>();
+const redisEngines = new Map<string, RedisLockEngine>();
+/** One Redis connection per Redis per process (plus one subscriber per engine). */
+const redisClients = new Map<string, Redis>();
 let memoryEngine: MemoryLockEngine | undefined;
 
 export function postgresLockEngine(
@@ -23,10 +29,29 @@ export function postgresLockEngine(
 	return engine;
 }
 
+export function redisLockEngine(settings: RedisConnectionSettings, prefix = DEFAULT_REDIS_PREFIX): RedisLockEngine {
+	const options = redisOptionsFrom(settings);
+	const clientId = JSON.stringify(options);
+	let client = redisClients.get(clientId);
+	if (!client) {
+		client = new Redis(options);
+		// Connection errors surface on the commands; an unhandled 'error' event would crash n8n.
+		client.on('error', () => undefined);
+		redisClients.set(clientId, client);
+	}
+	const id = `${clientId}|${prefix}`;
+	let engine = redisEngines.get(id);
+	if (!engine) {
+		engine = new RedisLockEngine(client, prefix);
+		redisEngines.set(id, engine);
+	}
+	return engine;
+}
+
 export function memoryLockEngine(executionsMode = process.env.EXECUTIONS_MODE): MemoryLockEngine {
 	if (executionsMode === 'queue') {
 		throw new LockConfigurationError(
-			'The "In-Memory" lock backend only works inside one n8n process, but this n8n runs in queue mode (EXECUTIONS_MODE=queue), where executions run on several workers. Choose the PostgreSQL lock backend.',
+			'The "In-Memory" lock backend only works inside one n8n process, but this n8n runs in queue mode (EXECUTIONS_MODE=queue), where executions run on several workers. Choose the PostgreSQL or Redis lock backend.',
 		);
 	}
 	memoryEngine ??= new MemoryLockEngine();
@@ -35,8 +60,12 @@ export function memoryLockEngine(executionsMode = process.env.EXECUTIONS_MODE): 
 
 /** For tests: stops listeners so the process can exit (pools: closeSharedPools). */
 export async function closeLockEngines(): Promise<void> {
-	const engines = [...postgresEngines.values()];
+	const engines = [...postgresEngines.values(), ...redisEngines.values()];
 	postgresEngines.clear();
+	redisEngines.clear();
 	memoryEngine = undefined;
 	await Promise.all(engines.map(async (engine) => await engine.close()));
+	const clients = [...redisClients.values()];
+	redisClients.clear();
+	for (const client of clients) client.disconnect();
 }

@@ -49,7 +49,7 @@ export interface LockHolder {
 
 /** The lock API both backends implement: acquire, extend, release. */
 export interface LockEngine {
-	readonly backend: 'postgres' | 'memory';
+	readonly backend: 'postgres' | 'redis' | 'memory';
 	acquire(key: string, options: AcquireOptions): Promise<LockLease>;
 	/** Renews the lease; throws LockLostError when the token no longer holds the key. */
 	extend(handle: LockHandle, ttlMs: number): Promise<LockLease>;

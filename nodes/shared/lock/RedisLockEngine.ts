@@ -1,0 +1,276 @@
+import Redis, { type RedisOptions } from 'ioredis';
+
+import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
+import { hashLockKey, StoreLockEngine, type Attempt } from './StoreLockEngine';
+import type { AcquireOptions, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome } from './types';
+import { validateTtl } from './waiting';
+
+export const DEFAULT_REDIS_PREFIX = 'tenant-swap:';
+
+/**
+ * Keys, for a key hash H: `<prefix>lease:H` (a hash with the holder, expiring with the lease),
+ * `<prefix>fence:H` (a counter that never expires, so the fence only grows) and
+ * `<prefix>exec:<execution>` (the key hashes an execution holds). Time is Redis's own (TIME).
+ */
+const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+// KEYS: lease, fence, exec index. ARGV: token, execution, workflow, tenant, key, ttl, hash
+const ACQUIRE = `${NOW}
+local ttl = tonumber(ARGV[6])
+local cur = redis.call('HMGET', KEYS[1], 'token', 'fence', 'execution', 'workflow', 'tenant', 'acquired')
+if cur[1] then
+  if cur[3] ~= ARGV[2] then
+    return {0, cur[3], cur[4] or '', cur[5] or '', cur[6], redis.call('PTTL', KEYS[1])}
+  end
+  redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  local fence = redis.call('INCR', KEYS[2])
+  redis.call('HSET', KEYS[1], 'token', ARGV[1], 'fence', fence, 'execution', ARGV[2], 'workflow', ARGV[3],
+    'tenant', ARGV[4], 'key', ARGV[5], 'acquired', now)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  cur = {ARGV[1], tostring(fence), ARGV[2], ARGV[3], ARGV[4], tostring(now)}
+end
+redis.call('SADD', KEYS[3], ARGV[7])
+if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
+return {1, cur[1], cur[2], cur[6], now + ttl, cur[1] ~= ARGV[1] and 1 or 0}`;
+
+// KEYS: lease. ARGV: token, channel, hash, prefix
+const RELEASE = `${NOW}
+local cur = redis.call('HMGET', KEYS[1], 'token', 'acquired', 'execution')
+if cur[1] ~= ARGV[1] then return {0} end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', ARGV[4] .. 'exec:' .. cur[3], ARGV[3])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return {1, now - tonumber(cur[2])}`;
+
+// KEYS: exec index. ARGV: execution, channel, prefix
+const RELEASE_EXECUTION = `${NOW}
+local out = {}
+for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local lease = ARGV[3] .. 'lease:' .. hash
+  local cur = redis.call('HMGET', lease, 'execution', 'key', 'acquired')
+  if cur[1] == ARGV[1] then
+    redis.call('DEL', lease)
+    redis.call('PUBLISH', ARGV[2], hash)
+    table.insert(out, hash)
+    table.insert(out, cur[2])
+    table.insert(out, now - tonumber(cur[3]))
+  end
+end
+redis.call('DEL', KEYS[1])
+return out`;
+
+// KEYS: lease. ARGV: token, ttl
+const EXTEND = `${NOW}
+local cur = redis.call('HMGET', KEYS[1], 'token', 'fence', 'execution', 'workflow', 'tenant', 'acquired')
+if cur[1] ~= ARGV[1] then return {0} end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return {1, cur[2], cur[3], cur[4] or '', cur[5] or '', cur[6], now + tonumber(ARGV[2])}`;
+
+// KEYS: lease.
+const HOLDER = `${NOW}
+local cur = redis.call('HMGET', KEYS[1], 'execution', 'workflow', 'tenant', 'acquired')
+if not cur[1] then return {0} end
+return {1, cur[1], cur[2] or '', cur[3] or '', cur[4], now + redis.call('PTTL', KEYS[1])}`;
+
+/** The fields of n8n's built-in `redis` credential that matter for the lock. */
+export interface RedisConnectionSettings {
+	host: string;
+	port?: number;
+	user?: string;
+	password?: string;
+	database?: number;
+	ssl?: boolean;
+	disableTlsVerification?: boolean;
+}
+
+/** The way n8n's own Redis node reads its credential, for ioredis. */
+export function redisOptionsFrom(settings: RedisConnectionSettings): RedisOptions {
+	return {
+		host: settings.host || 'localhost',
+		port: Number(settings.port) || 6379,
+		username: settings.user || undefined,
+		password: settings.password || undefined,
+		db: Number(settings.database) || 0,
+		tls: settings.ssl === true ? { rejectUnauthorized: settings.disableTlsVerification !== true } : undefined,
+		connectTimeout: 10_000,
+		maxRetriesPerRequest: 2,
+		enableOfflineQueue: true,
+		lazyConnect: false,
+	};
+}
+
+/**
+ * Lease lock in Redis: same semantics as the PostgreSQL engine (TTL by the store's clock, token-checked
+ * release, fences, re-entry, prompt wake-up through PUBLISH/SUBSCRIBE). One Redis, not a cluster.
+ */
+export class RedisLockEngine extends StoreLockEngine {
+	readonly backend = 'redis' as const;
+
+	private readonly channel: string;
+	private subscriber?: Redis;
+	private listening?: Promise<void>;
+
+	constructor(
+		private readonly client: Redis,
+		private readonly prefix = DEFAULT_REDIS_PREFIX,
+	) {
+		super();
+		if (!/^[\w:.-]{1,100}$/.test(prefix)) {
+			throw new LockConfigurationError(`Invalid Redis key prefix "${prefix.slice(0, 80)}": use letters, digits, _ : . - (at most 100)`);
+		}
+		this.channel = `${prefix}released`;
+	}
+
+	protected async ensureReady(): Promise<void> {}
+
+	protected async ensureListening(): Promise<void> {
+		this.listening ??= (async () => {
+			const subscriber = this.client.duplicate();
+			this.subscriber = subscriber;
+			subscriber.on('message', (channel: string, hash: string) => {
+				if (channel === this.channel) this.wake(hash);
+			});
+			// On reconnect ioredis re-subscribes; messages sent meanwhile are lost, so look again.
+			subscriber.on('close', () => this.listenerDropped());
+			subscriber.on('ready', () => {
+				this.listenerUp = true;
+			});
+			subscriber.on('error', () => undefined);
+			await subscriber.subscribe(this.channel);
+			this.listenerUp = true;
+		})().catch((error) => {
+			this.listening = undefined;
+			this.subscriber?.disconnect();
+			this.subscriber = undefined;
+			throw error;
+		});
+		await this.listening;
+	}
+
+	protected async attempt(key: string, keyHash: string, token: string, options: AcquireOptions): Promise<Attempt> {
+		const { owner, ttlMs } = options;
+		const reply = (await this.run('acquire', ACQUIRE, [this.leaseKey(keyHash), this.fenceKey(keyHash), this.execKey(owner.executionId)], [
+			token,
+			owner.executionId,
+			owner.workflowId ?? '',
+			owner.tenantId ?? '',
+			key,
+			String(Math.ceil(ttlMs)),
+			keyHash,
+		])) as Array<string | number>;
+		if (Number(reply[0]) === 1) {
+			return {
+				lease: {
+					token: String(reply[1]),
+					fence: Number(reply[2]),
+					acquiredAt: new Date(Number(reply[3])),
+					expiresAt: new Date(Number(reply[4])),
+					reentered: Number(reply[5]) === 1,
+				},
+				remainingMs: 0,
+			};
+		}
+		const remainingMs = Math.max(0, Number(reply[5]));
+		return {
+			holder: {
+				owner: ownerOf(reply[1], reply[2], reply[3]),
+				acquiredAt: new Date(Number(reply[4])),
+				expiresAt: new Date(Date.now() + remainingMs),
+			},
+			remainingMs,
+		};
+	}
+
+	async extend(handle: LockHandle, ttlMs: number): Promise<LockLease> {
+		validateTtl(ttlMs);
+		const reply = (await this.run('extend', EXTEND, [this.leaseKey(hashLockKey(handle.key))], [handle.token, String(Math.ceil(ttlMs))])) as Array<string | number>;
+		if (Number(reply[0]) !== 1) throw new LockLostError(handle.key);
+		return {
+			key: handle.key,
+			token: handle.token,
+			fence: Number(reply[1]),
+			owner: ownerOf(reply[2], reply[3], reply[4]),
+			acquiredAt: new Date(Number(reply[5])),
+			expiresAt: new Date(Number(reply[6])),
+			waitedMs: 0,
+			reentered: true,
+		};
+	}
+
+	async release(handle: LockHandle): Promise<ReleaseOutcome> {
+		const keyHash = hashLockKey(handle.key);
+		const reply = (await this.run('release', RELEASE, [this.leaseKey(keyHash)], [handle.token, this.channel, keyHash, this.prefix])) as Array<number>;
+		if (Number(reply[0]) !== 1) return { key: handle.key, status: 'lost' };
+		this.forgetLocalHolder(keyHash);
+		return { key: handle.key, status: 'released', heldMs: Number(reply[1]) };
+	}
+
+	async releaseExecution(executionId: string): Promise<ReleaseOutcome[]> {
+		const reply = (await this.run('release', RELEASE_EXECUTION, [this.execKey(executionId)], [executionId, this.channel, this.prefix])) as Array<string | number>;
+		const outcomes: ReleaseOutcome[] = [];
+		for (let i = 0; i < reply.length; i += 3) {
+			this.forgetLocalHolder(String(reply[i]));
+			outcomes.push({ key: String(reply[i + 1]), status: 'released', heldMs: Number(reply[i + 2]) });
+		}
+		return outcomes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+	}
+
+	async holder(key: string): Promise<LockHolder | undefined> {
+		const reply = (await this.run('read holder', HOLDER, [this.leaseKey(hashLockKey(key))], [])) as Array<string | number>;
+		if (Number(reply[0]) !== 1) return undefined;
+		return { owner: ownerOf(reply[1], reply[2], reply[3]), acquiredAt: new Date(Number(reply[4])), expiresAt: new Date(Number(reply[5])) };
+	}
+
+	/** Stops listening; the shared client is closed by its owner. */
+	async close(): Promise<void> {
+		this.subscriber?.disconnect();
+		this.subscriber = undefined;
+		this.listening = undefined;
+		this.listenerDropped();
+	}
+
+	private leaseKey(keyHash: string): string {
+		return `${this.prefix}lease:${keyHash}`;
+	}
+
+	private fenceKey(keyHash: string): string {
+		return `${this.prefix}fence:${keyHash}`;
+	}
+
+	private execKey(executionId: string): string {
+		return `${this.prefix}exec:${executionId}`;
+	}
+
+	private async run(operation: string, script: string, keys: string[], args: string[]): Promise<unknown> {
+		try {
+			// EVALSHA with the script's hash, sending the script only when Redis does not know it yet.
+			const name = scriptName(script);
+			const client = this.client as unknown as Record<string, (...a: string[]) => Promise<unknown>>;
+			if (typeof client[name] !== 'function') this.client.defineCommand(name, { numberOfKeys: keys.length, lua: script });
+			return await client[name](...keys, ...args);
+		} catch (error) {
+			throw new LockStoreUnavailableError(operation, error);
+		}
+	}
+}
+
+const SCRIPT_NAMES = new Map<string, string>([
+	[ACQUIRE, 'tenantSwapAcquire'],
+	[RELEASE, 'tenantSwapRelease'],
+	[RELEASE_EXECUTION, 'tenantSwapReleaseExecution'],
+	[EXTEND, 'tenantSwapExtend'],
+	[HOLDER, 'tenantSwapHolder'],
+]);
+
+function scriptName(script: string): string {
+	return SCRIPT_NAMES.get(script) as string;
+}
+
+function ownerOf(executionId: unknown, workflowId: unknown, tenantId: unknown): LockOwner {
+	return {
+		executionId: String(executionId ?? ''),
+		workflowId: workflowId ? String(workflowId) : undefined,
+		tenantId: tenantId ? String(tenantId) : undefined,
+	};
+}
