@@ -145,7 +145,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 			[keyHash, handle.token],
 		);
 		if (!rows[0]) return { key: handle.key, status: 'lost' };
-		this.forgetLocalHolder(keyHash);
+		this.releasedHere(keyHash);
 		return { key: handle.key, status: 'released', heldMs: Math.round(Number(rows[0].held_ms)) };
 	}
 
@@ -163,7 +163,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 			[executionId],
 		);
 		return rows.map((row) => {
-			this.forgetLocalHolder(row.key_hash);
+			this.releasedHere(row.key_hash);
 			return { key: row.lock_key, status: 'released' as const, heldMs: Math.round(Number(row.held_ms)) };
 		});
 	}

@@ -202,7 +202,7 @@ export class RedisLockEngine extends StoreLockEngine {
 		const keyHash = hashLockKey(handle.key);
 		const reply = (await this.run('release', RELEASE, [this.leaseKey(keyHash)], [handle.token, this.channel, keyHash, this.prefix])) as Array<number>;
 		if (Number(reply[0]) !== 1) return { key: handle.key, status: 'lost' };
-		this.forgetLocalHolder(keyHash);
+		this.releasedHere(keyHash);
 		return { key: handle.key, status: 'released', heldMs: Number(reply[1]) };
 	}
 
@@ -210,7 +210,7 @@ export class RedisLockEngine extends StoreLockEngine {
 		const reply = (await this.run('release', RELEASE_EXECUTION, [this.execKey(executionId)], [executionId, this.channel, this.prefix])) as Array<string | number>;
 		const outcomes: ReleaseOutcome[] = [];
 		for (let i = 0; i < reply.length; i += 3) {
-			this.forgetLocalHolder(String(reply[i]));
+			this.releasedHere(String(reply[i]));
 			outcomes.push({ key: String(reply[i + 1]), status: 'released', heldMs: Number(reply[i + 2]) });
 		}
 		return outcomes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -87,8 +87,10 @@ export abstract class StoreLockEngine implements LockEngine {
 		}
 	}
 
-	protected forgetLocalHolder(keyHash: string): void {
+	/** After a release from this process: local waiters need not wait for the store's message. */
+	protected releasedHere(keyHash: string): void {
 		this.localHolders.delete(keyHash);
+		this.wake(keyHash);
 	}
 
 	protected wake(keyHash: string): void {
