@@ -56,7 +56,34 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): SwapRequest
 	return { itemIndex, baseCredential: { mode, value }, tenantId: String(tenantId).trim(), data: parsed.data, options: swapOptions };
 }
 
+/** Node type suffix of Release Lock: `<package>.tenantLockRelease` installed, `CUSTOM.tenantLockRelease` from a folder. */
+const RELEASE_LOCK_TYPE_SUFFIX = '.tenantLockRelease';
+
+export const MISSING_RELEASE_HINT =
+	'No Release Lock node runs after this node, so the lock stays held until its TTL (Options > Lock TTL) runs out, ' +
+	'and other executions that need it wait that long. Add a Release Lock node right after the last node that uses ' +
+	'the base credential, and an Error Trigger workflow with Release Lock (Locks of Another Execution) as this ' +
+	"workflow's error workflow, so a failed execution frees its lock at once.";
+
+/**
+ * Warns (execution hint in the output pane) when no enabled Release Lock is downstream of this node.
+ * Older n8n versions without getChildNodes or addExecutionHints get no hint; a hint never fails the node.
+ */
+function hintIfNoReleaseLock(context: IExecuteFunctions): void {
+	if (typeof context.getChildNodes !== 'function' || typeof context.addExecutionHints !== 'function') return;
+	try {
+		const downstream = context.getChildNodes(context.getNode().name);
+		const released = downstream.some((node) => !node.disabled && String(node.type).endsWith(RELEASE_LOCK_TYPE_SUFFIX));
+		if (!released) context.addExecutionHints({ message: MISSING_RELEASE_HINT, type: 'warning', location: 'outputPane' });
+	} catch (error) {
+		context.logger.debug('Tenant Credential Swap: could not check for a Release Lock node downstream', {
+			error: (error as Error)?.message ?? String(error),
+		});
+	}
+}
+
 export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	hintIfNoReleaseLock(this);
 	const items = this.getInputData();
 	const continueOnFail = this.continueOnFail();
 	const failed = new Map<number, SwapItemError>();
