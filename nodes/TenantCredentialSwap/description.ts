@@ -116,6 +116,14 @@ export const swapProperties: INodeProperties[] = [
 					'Whether to merge the data into the base credential instead of replacing all of its fields. Not allowed for OAuth2 credentials (n8n would keep the previous tenant\'s token).',
 			},
 			{
+				displayName: 'Skip Unchanged Data',
+				name: 'skipUnchanged',
+				type: 'boolean',
+				default: true,
+				description:
+					'Whether to skip the update (and the temporary credential) when the base credential still holds exactly this data from an earlier swap and nobody has edited it since. The lock store keeps a keyed hash of what was written, never the data.',
+			},
+			{
 				displayName: 'Test Credential',
 				name: 'testCredential',
 				type: 'boolean',

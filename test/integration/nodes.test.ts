@@ -258,6 +258,43 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		for (const output of results) expect(output.map((item) => (item.json.tenantSwap as IDataObject).baseCredentialId).sort()).toEqual([x.id, y.id].sort());
 	});
 
+	it('skips the update when the base credential still holds the same data, and not after someone edited it', async () => {
+		const base = await baseCredential();
+		const parameters = swapParameters(base.id, { credentialData: () => ({ name: 'x-tenant-secret', value: SECRET_A }) });
+		const swapOnce = async () => {
+			const executionId = unique('exec');
+			const { context, requests } = executeContext({ items: itemsOf({}), credentials, executionId, parameters });
+			const output = (await swapNode.execute.call(context))[0];
+			await runRelease({ executionId, items: output });
+			const writes = requests.filter((r) => r.method === 'PATCH' || r.method === 'POST').map((r) => r.method);
+			return { info: output[0].json.tenantSwap as IDataObject, writes };
+		};
+
+		const first = await swapOnce();
+		expect(first.info).toMatchObject({ update: 'patched', temporaryCredential: 'validated' });
+		expect(first.writes).toEqual(['POST', 'PATCH']);
+
+		const second = await swapOnce();
+		expect(second.info).toMatchObject({ update: 'unchanged', temporaryCredential: 'skipped' });
+		expect(second.writes).toEqual([]);
+
+		// A person edits the credential: its updatedAt moves, so the next swap writes again.
+		const edited = await api.call('PATCH', `/credentials/${base.id}`, { data: { name: 'x-tenant-secret', value: 'edited-by-hand' } });
+		expect(edited.status).toBe(200);
+		const third = await swapOnce();
+		expect(third.info).toMatchObject({ update: 'patched' });
+		expect(third.writes).toContain('PATCH');
+
+		// What the lock store remembers is a keyed hash, never the data.
+		const { Client } = await import('pg');
+		const client = new Client({ connectionString: process.env.TEST_DATABASE_URL });
+		await client.connect();
+		const { rows } = await client.query(`SELECT * FROM public.${lockTable}_state`);
+		await client.end();
+		expect(rows.length).toBeGreaterThan(0);
+		expect(JSON.stringify(rows)).not.toContain(SECRET_A);
+	});
+
 	it('lock scope tenant: the key is the tenant', async () => {
 		const base = await baseCredential();
 		const executionId = unique('exec');

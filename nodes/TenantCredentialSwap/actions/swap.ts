@@ -52,6 +52,7 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): SwapRequest
 		testCredential: options.testCredential === true,
 		partialUpdate: options.partialUpdate === true,
 		expectedCredentialType: options.credentialType ? String(options.credentialType) : undefined,
+		skipUnchanged: options.skipUnchanged !== false,
 	};
 	return { itemIndex, baseCredential: { mode, value }, tenantId: String(tenantId).trim(), data: parsed.data, options: swapOptions };
 }
@@ -101,7 +102,9 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 
 	if (requests.length > 0) {
 		const lock = await lockEngineFor(this);
-		const api = new N8nApiClient(new PublicApiTransport(this, await n8nApiCredentials(this)));
+		const apiCredentials = await n8nApiCredentials(this);
+		const transport = new PublicApiTransport(this, apiCredentials);
+		const api = new N8nApiClient(transport);
 		const results = await runSwaps(
 			{
 				api,
@@ -109,6 +112,8 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 				executionId: this.getExecutionId(),
 				workflowId: this.getWorkflow().id,
 				stopOnFirstError: !continueOnFail,
+				instanceId: transport.instanceId,
+				stateSecret: apiCredentials.apiKey,
 				logDebug: (message, meta) => this.logger.debug(message, meta),
 			},
 			requests,

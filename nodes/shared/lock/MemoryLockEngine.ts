@@ -9,6 +9,7 @@ import type {
 	LockLease,
 	LockOwner,
 	ReleaseOutcome,
+	SwapState,
 } from './types';
 import { sleepUnlessWoken, validateAcquireOptions, validateTtl } from './waiting';
 
@@ -30,6 +31,16 @@ export class MemoryLockEngine implements LockEngine {
 	readonly backend = 'memory' as const;
 
 	private readonly slots = new Map<string, Slot>();
+	private readonly swapStates = new Map<string, SwapState>();
+
+	async readSwapState(credentialKey: string): Promise<SwapState | undefined> {
+		return this.swapStates.get(credentialKey);
+	}
+
+	async writeSwapState(credentialKey: string, state: SwapState | undefined): Promise<void> {
+		if (state) this.swapStates.set(credentialKey, state);
+		else this.swapStates.delete(credentialKey);
+	}
 
 	async acquire(key: string, options: AcquireOptions): Promise<LockLease> {
 		validateAcquireOptions(key, options);

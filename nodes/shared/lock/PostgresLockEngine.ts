@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
 import { hashLockKey, StoreLockEngine, type Attempt } from './StoreLockEngine';
-import type { AcquireOptions, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome } from './types';
+import type { AcquireOptions, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { validateTtl } from './waiting';
 
 export { hashLockKey } from './StoreLockEngine';
@@ -49,6 +49,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 
 	private readonly schema: string;
 	private readonly qualifiedTable: string;
+	private readonly stateTable: string;
 	private readonly indexName: string;
 	private ready?: Promise<void>;
 	private listener?: Promise<PoolClient>;
@@ -63,6 +64,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 		this.schema = validateIdentifier('schema', name.schema || DEFAULT_LOCK_SCHEMA);
 		const table = validateIdentifier('table', name.table || DEFAULT_LOCK_TABLE);
 		this.qualifiedTable = `"${this.schema}"."${table}"`;
+		this.stateTable = `"${this.schema}"."${table.slice(0, 57)}_state"`;
 		// Hashed: two long table names with one prefix must not share an index name.
 		this.indexName = `"tsl_${hashLockKey(`${this.schema}.${table}`).slice(0, 20)}_exec_idx"`;
 	}
@@ -79,8 +81,8 @@ export class PostgresLockEngine extends StoreLockEngine {
 	private async createTable(): Promise<void> {
 		const exists = await this.query<{ found: boolean }>(
 			'ensure lock table',
-			'SELECT to_regclass($1) IS NOT NULL AS found',
-			[this.qualifiedTable],
+			'SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS found',
+			[this.qualifiedTable, this.stateTable],
 		);
 		if (exists[0]?.found) return;
 		const client = await this.connect('ensure lock table');
@@ -105,6 +107,13 @@ export class PostgresLockEngine extends StoreLockEngine {
 			await client.query(
 				`CREATE INDEX IF NOT EXISTS ${this.indexName} ON ${this.qualifiedTable} (execution_id) WHERE token IS NOT NULL`,
 			);
+			// What a swap last wrote into each base credential: a keyed hash of the data, never the data.
+			await client.query(`CREATE TABLE IF NOT EXISTS ${this.stateTable} (
+				credential_key text PRIMARY KEY,
+				data_hmac text NOT NULL,
+				credential_updated_at text NOT NULL,
+				written_at timestamptz NOT NULL DEFAULT clock_timestamp()
+			)`);
 			await client.query('COMMIT');
 		} catch (error) {
 			await client.query('ROLLBACK').catch(() => undefined);
@@ -179,6 +188,31 @@ export class PostgresLockEngine extends StoreLockEngine {
 			[hashLockKey(key)],
 		);
 		return rows[0] ? holderOf(rows[0]) : undefined;
+	}
+
+	async readSwapState(credentialKey: string): Promise<SwapState | undefined> {
+		await this.ensureReady();
+		const rows = await this.query<{ data_hmac: string; credential_updated_at: string }>(
+			'read swap state',
+			`SELECT data_hmac, credential_updated_at FROM ${this.stateTable} WHERE credential_key = $1`,
+			[credentialKey],
+		);
+		return rows[0] ? { dataHmac: rows[0].data_hmac, credentialUpdatedAt: rows[0].credential_updated_at } : undefined;
+	}
+
+	async writeSwapState(credentialKey: string, state: SwapState | undefined): Promise<void> {
+		await this.ensureReady();
+		if (!state) {
+			await this.query('write swap state', `DELETE FROM ${this.stateTable} WHERE credential_key = $1`, [credentialKey]);
+			return;
+		}
+		await this.query(
+			'write swap state',
+			`INSERT INTO ${this.stateTable} (credential_key, data_hmac, credential_updated_at) VALUES ($1, $2, $3)
+			 ON CONFLICT (credential_key) DO UPDATE
+			   SET data_hmac = EXCLUDED.data_hmac, credential_updated_at = EXCLUDED.credential_updated_at, written_at = clock_timestamp()`,
+			[credentialKey, state.dataHmac, state.credentialUpdatedAt],
+		);
 	}
 
 	/** Stops listening; the shared pool itself is closed by its owner. */

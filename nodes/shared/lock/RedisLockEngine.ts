@@ -2,7 +2,7 @@ import Redis, { type RedisOptions } from 'ioredis';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
 import { hashLockKey, StoreLockEngine, type Attempt } from './StoreLockEngine';
-import type { AcquireOptions, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome } from './types';
+import type { AcquireOptions, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { validateTtl } from './waiting';
 
 export const DEFAULT_REDIS_PREFIX = 'tenant-swap:';
@@ -222,6 +222,24 @@ export class RedisLockEngine extends StoreLockEngine {
 		return { owner: ownerOf(reply[1], reply[2], reply[3]), acquiredAt: new Date(Number(reply[4])), expiresAt: new Date(Number(reply[5])) };
 	}
 
+	async readSwapState(credentialKey: string): Promise<SwapState | undefined> {
+		try {
+			const [dataHmac, credentialUpdatedAt] = await this.client.hmget(this.stateKey(credentialKey), 'dataHmac', 'credentialUpdatedAt');
+			return dataHmac && credentialUpdatedAt ? { dataHmac, credentialUpdatedAt } : undefined;
+		} catch (error) {
+			throw new LockStoreUnavailableError('read swap state', error);
+		}
+	}
+
+	async writeSwapState(credentialKey: string, state: SwapState | undefined): Promise<void> {
+		try {
+			if (state) await this.client.hset(this.stateKey(credentialKey), { ...state });
+			else await this.client.del(this.stateKey(credentialKey));
+		} catch (error) {
+			throw new LockStoreUnavailableError('write swap state', error);
+		}
+	}
+
 	/** Stops listening; the shared client is closed by its owner. */
 	async close(): Promise<void> {
 		this.subscriber?.disconnect();
@@ -232,6 +250,10 @@ export class RedisLockEngine extends StoreLockEngine {
 
 	private leaseKey(keyHash: string): string {
 		return `${this.prefix}lease:${keyHash}`;
+	}
+
+	private stateKey(credentialKey: string): string {
+		return `${this.prefix}state:${credentialKey}`;
 	}
 
 	private fenceKey(keyHash: string): string {

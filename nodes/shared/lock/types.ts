@@ -47,7 +47,14 @@ export interface LockHolder {
 	expiresAt: Date;
 }
 
-/** The lock API both backends implement: acquire, extend, release. */
+/** What a swap last wrote into a base credential: a keyed hash of the data, never the data. */
+export interface SwapState {
+	dataHmac: string;
+	/** n8n's updatedAt of the credential right after that write. */
+	credentialUpdatedAt: string;
+}
+
+/** The lock API the backends implement: acquire, extend, release (plus the swap's memory of what it wrote). */
 export interface LockEngine {
 	readonly backend: 'postgres' | 'redis' | 'memory';
 	acquire(key: string, options: AcquireOptions): Promise<LockLease>;
@@ -59,4 +66,7 @@ export interface LockEngine {
 	releaseExecution(executionId: string): Promise<ReleaseOutcome[]>;
 	/** Current holder of a key, if any (expired leases count as free). */
 	holder(key: string): Promise<LockHolder | undefined>;
+	readSwapState(credentialKey: string): Promise<SwapState | undefined>;
+	/** Records what was written; `undefined` forgets it (before a write that may not finish). */
+	writeSwapState(credentialKey: string, state: SwapState | undefined): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { IDataObject } from 'n8n-workflow';
 
 import { LockError, shorten, type LockEngine, type LockLease } from '../lock';
@@ -24,6 +24,8 @@ export interface SwapOptions {
 	partialUpdate: boolean;
 	/** When set, the base credential must be of this type. */
 	expectedCredentialType?: string;
+	/** Skip the update when the base credential still holds exactly this data from an earlier swap. */
+	skipUnchanged: boolean;
 }
 
 export interface BaseCredentialRef {
@@ -56,6 +58,8 @@ export interface TenantSwapInfo {
 	reentered: boolean;
 	temporaryCredential: 'validated' | 'skipped';
 	credentialTest: 'passed' | 'notTestable' | 'skipped';
+	/** `unchanged`: the base credential already held this data (written by an earlier swap, not edited since). */
+	update: 'patched' | 'unchanged';
 	updatedAt?: string;
 }
 
@@ -66,6 +70,10 @@ export interface SwapContext {
 	workflowId?: string;
 	/** Stop at the first failing group (the node will throw) instead of carrying on. */
 	stopOnFirstError: boolean;
+	/** Identifies the n8n instance (its API URL), so two instances' credential IDs never mix. */
+	instanceId: string;
+	/** Key of the HMAC kept of what was written (the n8n API key); without it nothing is skipped. */
+	stateSecret?: string;
 	logDebug?: (message: string, meta?: Record<string, unknown>) => void;
 }
 
@@ -86,6 +94,11 @@ interface SwapGroup {
 	temporaryCredential: TenantSwapInfo['temporaryCredential'];
 	credentialTest: TenantSwapInfo['credentialTest'];
 	lease?: LockLease;
+	/** Keyed hash of what this swap writes, and where the last one is remembered. */
+	dataHmac?: string;
+	stateKey: string;
+	/** An earlier swap wrote exactly this data: checked again under the lock before skipping. */
+	maybeUnchanged: boolean;
 }
 
 const NOT_TESTABLE = /no testing function/i;
@@ -122,7 +135,7 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 
 	for (const list of byCredential.values()) {
 		const base = resolved.get(refKey(list[0].baseCredential)) as CredentialSummary;
-		const group = makeGroup(base, list);
+		const group = makeGroup(context, base, list);
 		try {
 			await validateGroup(context, group);
 			groups.push(group);
@@ -157,10 +170,13 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 	for (const group of ordered) {
 		if (!group.lease) continue;
 		try {
-			const updated = await updateBaseCredential(context, group);
+			const { updated, unchanged } = await updateBaseCredential(context, group);
 			succeeded.add(group.lease);
 			for (const request of group.requests) {
-				results.swapped.set(request.itemIndex, swapInfo(group, group.lease, context.lock.backend, request.tenantId, updated));
+				results.swapped.set(request.itemIndex, {
+					...swapInfo(group, group.lease, context.lock.backend, request.tenantId, updated),
+					update: unchanged ? 'unchanged' : 'patched',
+				});
 			}
 		} catch (error) {
 			if (fail(error, group)) {
@@ -174,11 +190,20 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 	return results;
 }
 
-function makeGroup(base: CredentialSummary, requests: SwapRequest[]): SwapGroup {
+function makeGroup(context: SwapContext, base: CredentialSummary, requests: SwapRequest[]): SwapGroup {
 	const first = requests[0];
 	const secrets = new Set<string>();
 	for (const request of requests) secretStrings(request.data, secrets);
+	const dataHmac =
+		context.stateSecret && first.options.skipUnchanged
+			? createHmac('sha256', context.stateSecret)
+					.update(`${base.type}\u0000${first.options.partialUpdate ? 'partial' : 'full'}\u0000${canonicalJson(first.data)}`)
+					.digest('hex')
+			: undefined;
 	return {
+		dataHmac,
+		stateKey: createHash('sha256').update(`${context.instanceId}\u0000${base.id}`).digest('hex'),
+		maybeUnchanged: false,
 		base,
 		requests,
 		data: first.data,
@@ -240,7 +265,12 @@ async function validateGroup(context: SwapContext, group: SwapGroup): Promise<vo
 			},
 		);
 	}
-	if (options.validateWithTemporaryCredential) await validateWithTemporaryCredential(context, group);
+	if (group.dataHmac) {
+		// The same bytes were validated and written before: no need for a temporary credential again.
+		const prior = await context.lock.readSwapState(group.stateKey);
+		group.maybeUnchanged = prior?.dataHmac === group.dataHmac;
+	}
+	if (options.validateWithTemporaryCredential && !group.maybeUnchanged) await validateWithTemporaryCredential(context, group);
 }
 
 async function validateWithTemporaryCredential(context: SwapContext, group: SwapGroup): Promise<void> {
@@ -270,7 +300,21 @@ async function validateWithTemporaryCredential(context: SwapContext, group: Swap
 	}
 }
 
-async function updateBaseCredential(context: SwapContext, group: SwapGroup): Promise<CredentialSummary> {
+/** Under the lock: the remembered write is ours and n8n still reports its updatedAt (nobody edited since). */
+async function stillUnchanged(context: SwapContext, group: SwapGroup): Promise<CredentialSummary | undefined> {
+	if (!group.maybeUnchanged || !group.dataHmac) return undefined;
+	const state = await context.lock.readSwapState(group.stateKey);
+	if (state?.dataHmac !== group.dataHmac) return undefined;
+	// A fresh read: the one before the lock may predate another execution's or a person's edit.
+	const current = await context.api.getCredential(group.base.id).catch(() => undefined);
+	return current?.updatedAt && current.updatedAt === state.credentialUpdatedAt ? current : undefined;
+}
+
+async function updateBaseCredential(context: SwapContext, group: SwapGroup): Promise<{ updated: CredentialSummary; unchanged: boolean }> {
+	const current = await stillUnchanged(context, group);
+	if (current) return { updated: current, unchanged: true };
+	// Forget the last write first: if this one fails half-way, nobody may skip on stale knowledge.
+	await context.lock.writeSwapState(group.stateKey, undefined);
 	const updated = await context.api.updateCredential(group.base.id, {
 		data: group.data,
 		isPartialData: group.options.partialUpdate,
@@ -284,7 +328,10 @@ async function updateBaseCredential(context: SwapContext, group: SwapGroup): Pro
 			{ description: 'The answer to the update did not show the same credential with a newer update time. Check the credential in n8n before retrying.' },
 		);
 	}
-	return updated;
+	if (group.dataHmac && updated.updatedAt) {
+		await context.lock.writeSwapState(group.stateKey, { dataHmac: group.dataHmac, credentialUpdatedAt: updated.updatedAt });
+	}
+	return { updated, unchanged: false };
 }
 
 function swapInfo(
@@ -309,6 +356,7 @@ function swapInfo(
 		reentered: lease.reentered,
 		temporaryCredential: group.temporaryCredential,
 		credentialTest: group.credentialTest,
+		update: 'patched',
 		updatedAt: updated.updatedAt,
 	};
 }

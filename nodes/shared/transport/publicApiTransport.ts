@@ -76,6 +76,7 @@ export async function n8nApiCredentials(
 	const credentials = (await context.getCredentials(N8N_API_CREDENTIAL_TYPE)) as ICredentialDataDecryptedObject;
 	return {
 		baseUrl: String(credentials.baseUrl ?? ''),
+		apiKey: credentials.apiKey ? String(credentials.apiKey) : undefined,
 		allowUnauthorizedCerts: credentials.allowUnauthorizedCerts === true,
 	};
 }
