@@ -73,6 +73,15 @@ export const swapProperties: INodeProperties[] = [
 		default: {},
 		options: [
 			{
+				displayName: 'Allowed Fields',
+				name: 'allowedFields',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. value',
+				description:
+					'Comma-separated fields the incoming data may set; any other is refused before anything changes. Recommended: a webhook caller must not be able to set e.g. allowedHttpRequestDomains or a database host. Empty allows every field of the type.',
+			},
+			{
 				displayName: 'Credential Type',
 				name: 'credentialType',
 				type: 'string',

@@ -139,6 +139,11 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		['a TTL of 0', { options: { lockTable, lockTtl: 0 } }, /Parameter "Lock TTL", item 0/],
 		['a negative wait', { options: { lockTable, waitTimeout: -1 } }, /Parameter "Wait Timeout", item 0/],
 		['a type guard that does not match', { options: { lockTable, credentialType: 'httpBasicAuth' } }, /is of type "httpHeaderAuth", not "httpBasicAuth"/],
+		[
+			'a field outside the allowed fields',
+			{ credentialData: { value: SECRET_A, allowedHttpRequestDomains: 'all' }, options: { lockTable, allowedFields: 'name, value' } },
+			/Parameter "Credential Data", item 0: Credential data sets "allowedHttpRequestDomains", outside the allowed fields \(name, value\)/,
+		],
 	])('refuses %s before changing anything', async (_name, override, message) => {
 		const base = await baseCredential();
 		const before = await api.getCredential(base.id);

@@ -53,6 +53,10 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): SwapRequest
 		partialUpdate: options.partialUpdate === true,
 		expectedCredentialType: options.credentialType ? String(options.credentialType) : undefined,
 		skipUnchanged: options.skipUnchanged !== false,
+		allowedFields: String(options.allowedFields ?? '')
+			.split(',')
+			.map((field) => field.trim())
+			.filter(Boolean),
 	};
 	return { itemIndex, baseCredential: { mode, value }, tenantId: String(tenantId).trim(), data: parsed.data, options: swapOptions };
 }

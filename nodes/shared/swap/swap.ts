@@ -26,6 +26,8 @@ export interface SwapOptions {
 	expectedCredentialType?: string;
 	/** Skip the update when the base credential still holds exactly this data from an earlier swap. */
 	skipUnchanged: boolean;
+	/** Fields the incoming data may set; empty = any field of the type. */
+	allowedFields: string[];
 }
 
 export interface BaseCredentialRef {
@@ -243,6 +245,17 @@ async function validateGroup(context: SwapContext, group: SwapGroup): Promise<vo
 			`Base credential "${base.name}" is of type "${base.type}", not "${options.expectedCredentialType}"`,
 			group.itemIndexes,
 			{ parameter: 'baseCredential', description: 'Pick a base credential of the type the data is for, or correct the "Credential Type" option.' },
+		);
+	}
+	const outside = options.allowedFields.length > 0 ? Object.keys(data).filter((field) => !options.allowedFields.includes(field)) : [];
+	if (outside.length > 0) {
+		throw new SwapItemError(
+			`Credential data sets ${outside.map((field) => `"${field}"`).join(', ')}, outside the allowed fields (${options.allowedFields.join(', ')})`,
+			group.itemIndexes,
+			{
+				parameter: 'credentialData',
+				description: 'The data comes from outside (e.g. a webhook): only the fields listed in "Allowed Fields" may be set. Add the field there if the tenant really must set it.',
+			},
 		);
 	}
 	const schema = await context.api.getSchema(base.type);
