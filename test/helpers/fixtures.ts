@@ -1,18 +1,11 @@
 import type { ICredentialDataDecryptedObject, INodeExecutionData } from 'n8n-workflow';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { postgresCredentialData } = require('../harness/postgres.js');
+
 /** n8n's `postgres` credential fields for the test database. */
 export function postgresCredential(url = process.env.TEST_DATABASE_URL as string): ICredentialDataDecryptedObject {
-	const parsed = new URL(url);
-	return {
-		host: parsed.hostname,
-		port: Number(parsed.port || 5432),
-		database: parsed.pathname.replace(/^\//, '') || 'postgres',
-		user: decodeURIComponent(parsed.username || 'postgres'),
-		password: decodeURIComponent(parsed.password || ''),
-		ssl: 'disable',
-		allowUnauthorizedCerts: false,
-		maxConnections: 10,
-	};
+	return postgresCredentialData(url);
 }
 
 export function itemsOf(...bodies: object[]): INodeExecutionData[] {
