@@ -6,7 +6,7 @@ import { NodeOperationError, type IDataObject } from 'n8n-workflow';
 
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
-import { closeLockEngines, closeSharedPools, postgresLockEngine } from '../../nodes/shared/lock';
+import { closeLockEngines, closeSharedPools, hashLockKey, postgresLockEngine } from '../../nodes/shared/lock';
 import { executeContext, type ContextSpec, type ParameterValue } from '../helpers/executeContext';
 import { ApiFixture, itemsOf, postgresCredential, unique } from '../helpers/fixtures';
 
@@ -294,7 +294,8 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		const { Client } = await import('pg');
 		const client = new Client({ connectionString: process.env.TEST_DATABASE_URL });
 		await client.connect();
-		const { rows } = await client.query(`SELECT * FROM public.${lockTable}_state`);
+		const stateTable = `tsl_${hashLockKey(`public.${lockTable}`).slice(0, 20)}_state`;
+		const { rows } = await client.query(`SELECT * FROM public.${stateTable}`);
 		await client.end();
 		expect(rows.length).toBeGreaterThan(0);
 		expect(JSON.stringify(rows)).not.toContain(SECRET_A);

@@ -64,7 +64,8 @@ export class PostgresLockEngine extends StoreLockEngine {
 		this.schema = validateIdentifier('schema', name.schema || DEFAULT_LOCK_SCHEMA);
 		const table = validateIdentifier('table', name.table || DEFAULT_LOCK_TABLE);
 		this.qualifiedTable = `"${this.schema}"."${table}"`;
-		this.stateTable = `"${this.schema}"."${table.slice(0, 57)}_state"`;
+		// Hashed like the index: derived from the lock table's name, it must never collide with a user's table.
+		this.stateTable = `"${this.schema}"."tsl_${hashLockKey(`${this.schema}.${table}`).slice(0, 20)}_state"`;
 		// Hashed: two long table names with one prefix must not share an index name.
 		this.indexName = `"tsl_${hashLockKey(`${this.schema}.${table}`).slice(0, 20)}_exec_idx"`;
 	}

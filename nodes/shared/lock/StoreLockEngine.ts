@@ -76,7 +76,7 @@ export abstract class StoreLockEngine implements LockEngine {
 					const result = await this.attempt(key, keyHash, token, options);
 					if (result.lease) return this.toLease(key, keyHash, result.lease, options, started);
 					const left = deadline - Date.now();
-					if (left <= 0) throw new LockTimeoutError(key, Date.now() - started, result.holder);
+					if (left <= 0) throw new LockTimeoutError(key, Date.now() - started, await this.holderFor(key, result));
 					const silentCap = this.listenerUp ? MAX_SILENT_WAIT_MS : DEGRADED_WAIT_MS;
 					sleep.arm(Math.min(left, Math.ceil(result.remainingMs) + 1, silentCap));
 					await sleep.promise;
@@ -87,6 +87,11 @@ export abstract class StoreLockEngine implements LockEngine {
 		} finally {
 			leave();
 		}
+	}
+
+	/** The attempt's snapshot may predate the winner's commit: then ask the store again, for the error message. */
+	private async holderFor(key: string, result: Attempt): Promise<LockHolder | undefined> {
+		return result.holder ?? (await this.holder(key).catch(() => undefined));
 	}
 
 	/** After a release from this process: local waiters need not wait for the store's message. */
