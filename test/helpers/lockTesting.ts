@@ -9,6 +9,9 @@ import { Pool, type PoolConfig } from 'pg';
 
 import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
 import { hashLockKey, PostgresLockEngine, type LockTableName } from '../../nodes/shared/lock/PostgresLockEngine';
+import { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
+import { StoreLockEngine } from '../../nodes/shared/lock/StoreLockEngine';
+import Redis from 'ioredis';
 import type { AcquireOptions, LockEngine, LockOwner } from '../../nodes/shared/lock/types';
 
 // Captured at load time, before any test installs fake timers: guards and pauses must stay real.
@@ -90,7 +93,7 @@ export function queuedWaiters(engine: LockEngine, key: string): number {
 		const slots = (engine as unknown as { slots: Map<string, { waiters: unknown[] }> }).slots;
 		return slots.get(key)?.waiters.length ?? 0;
 	}
-	if (engine instanceof PostgresLockEngine) {
+	if (engine instanceof StoreLockEngine) {
 		const fifo = (engine as unknown as { fifo: { queues: Map<string, unknown[]> } }).fifo;
 		return fifo.queues.get(hashLockKey(key))?.length ?? 0;
 	}
@@ -244,7 +247,7 @@ export class PostgresLockFixture {
 
 /** One backend under test, as seen by the shared suites. */
 export interface EngineUnderTest {
-	readonly backend: 'postgres' | 'memory';
+	readonly backend: 'postgres' | 'redis' | 'memory';
 	/** The engine most tests use. */
 	readonly engine: LockEngine;
 	/**
@@ -259,7 +262,7 @@ export interface EngineUnderTest {
 }
 
 export interface EngineFactory {
-	readonly backend: 'postgres' | 'memory';
+	readonly backend: 'postgres' | 'redis' | 'memory';
 	create(): Promise<EngineUnderTest>;
 }
 
@@ -358,3 +361,49 @@ export class TcpProxy {
 		if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
 	}
 }
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { ensureRedis } = require('../harness/redis.js');
+let redisServer: Promise<{ host: string; port: number; stop(): Promise<void> }> | undefined;
+
+/** Redis: each engine has its own connections (like separate n8n processes) on one key prefix. */
+export const redisFactory = (prefixName: string): EngineFactory => ({
+	backend: 'redis',
+	async create() {
+		const server = (redisServer ??= ensureRedis() as Promise<{ host: string; port: number; stop(): Promise<void> }>);
+		const { host, port } = await server;
+		const prefix = `${uniqueName(prefixName)}:`;
+		const clients: Redis[] = [];
+		const engines: RedisLockEngine[] = [];
+		const make = () => {
+			const client = new Redis({ host, port, maxRetriesPerRequest: 1 });
+			client.on('error', () => undefined);
+			clients.push(client);
+			const engine = new RedisLockEngine(client, prefix);
+			engines.push(engine);
+			return { client, engine };
+		};
+		const closeAll = async (members: Array<{ client: Redis; engine: RedisLockEngine }>) => {
+			for (const member of members) {
+				await member.engine.close();
+				member.client.disconnect();
+			}
+		};
+		const main = make();
+		const other = make();
+		return {
+			backend: 'redis',
+			engine: main.engine,
+			other: other.engine,
+			group(count) {
+				const members = Array.from({ length: count }, make);
+				return { engines: members.map((m) => m.engine), close: async () => await closeAll(members) };
+			},
+			close: async () => {
+				const keys = await main.client.keys(`${prefix}*`);
+				if (keys.length > 0) await main.client.del(...keys);
+				await closeAll([main, other]);
+			},
+		};
+	},
+});

@@ -12,6 +12,7 @@ import {
 	options,
 	OverlapDetector,
 	postgresFactory,
+	redisFactory,
 	uniqueKey,
 	untilQueued,
 	type AcquireRelease,
@@ -56,7 +57,7 @@ describe('overlap detector control run (no lock)', () => {
 	});
 });
 
-describe.each<EngineFactory>([postgresFactory('lock_conc'), memoryFactory])('$backend lock engine: concurrency', (factory) => {
+describe.each<EngineFactory>([postgresFactory('lock_conc'), redisFactory('lock_conc'), memoryFactory])('$backend lock engine: concurrency', (factory) => {
 	let subject: EngineUnderTest;
 
 	beforeAll(async () => {

@@ -18,6 +18,7 @@ import {
 	memoryFactory,
 	options,
 	postgresFactory,
+	redisFactory,
 	rejectionOf,
 	sleep,
 	uniqueKey,
@@ -28,7 +29,7 @@ import {
 
 const LONG = 60_000;
 
-describe.each<EngineFactory>([postgresFactory('lock_sem'), memoryFactory])('$backend lock engine: semantics', (factory) => {
+describe.each<EngineFactory>([postgresFactory('lock_sem'), redisFactory('lock_sem'), memoryFactory])('$backend lock engine: semantics', (factory) => {
 	let subject: EngineUnderTest;
 	let engine: LockEngine;
 	let other: LockEngine;

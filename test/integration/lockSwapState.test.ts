@@ -9,6 +9,7 @@ import {
 	options,
 	PostgresLockFixture,
 	postgresFactory,
+	redisFactory,
 	uniqueKey,
 	uniqueName,
 	type EngineFactory,
@@ -17,7 +18,7 @@ import {
 
 const state = (n: number): SwapState => ({ dataHmac: `hmac-${n}`, credentialUpdatedAt: `2026-01-0${n}T00:00:00.000Z` });
 
-describe.each<EngineFactory>([postgresFactory('lock_state'), memoryFactory])('$backend lock engine: swap state', (factory) => {
+describe.each<EngineFactory>([postgresFactory('lock_state'), redisFactory('lock_state'), memoryFactory])('$backend lock engine: swap state', (factory) => {
 	let subject: EngineUnderTest;
 	beforeAll(async () => {
 		subject = await factory.create();
