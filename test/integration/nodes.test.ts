@@ -301,6 +301,27 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		expect(JSON.stringify(rows)).not.toContain(SECRET_A);
 	});
 
+	it('works the same with the Redis lock backend', async () => {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		const redis = await require('../harness/redis.js').ensureRedis();
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const redisCredentials = { ...credentials, redis: { host: redis.host, port: redis.port, database: 0, ssl: false } };
+		const { output } = await runSwap({
+			executionId,
+			credentials: redisCredentials,
+			parameters: swapParameters(base.id, { lockBackend: 'redis' }),
+		});
+		expect(output[0].json.tenantSwap).toMatchObject({ lockBackend: 'redis', lockKey: `credential:${base.id}`, update: 'patched' });
+		const other = await runSwap({
+			credentials: redisCredentials,
+			parameters: swapParameters(base.id, { lockBackend: 'redis', options: { lockTable, waitTimeout: 0.2 } }),
+		}).catch((e) => e);
+		expect(other.message).toMatch(new RegExp(`held by execution ${executionId}`));
+		const released = await runRelease({ executionId, items: output, credentials: redisCredentials, parameters: { lockBackend: 'redis' } });
+		expect(released[0].json.tenantLockRelease).toMatchObject({ released: 1, lost: 0 });
+	});
+
 	it('lock scope tenant: the key is the tenant', async () => {
 		const base = await baseCredential();
 		const executionId = unique('exec');
