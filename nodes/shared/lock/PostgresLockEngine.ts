@@ -144,14 +144,17 @@ export class PostgresLockEngine extends StoreLockEngine {
 		const keyHash = hashLockKey(handle.key);
 		const rows = await this.query<{ held_ms: number }>(
 			'release',
-			`WITH freed AS (
+			// Committed without waiting for the WAL flush: a release lost in a crash only keeps the key
+			// until its TTL, and the next holder's (durable) commit flushes it anyway.
+			`WITH s AS (SELECT set_config('synchronous_commit', 'off', true)),
+			 freed AS (
 			   UPDATE ${this.qualifiedTable} SET token = NULL, updated_at = clock_timestamp()
 			    WHERE key_hash = $1 AND token = $2
 			RETURNING key_hash, acquired_at
 			 )
 			 SELECT pg_notify('${NOTIFY_CHANNEL}', key_hash),
 			        EXTRACT(EPOCH FROM clock_timestamp() - acquired_at) * 1000 AS held_ms
-			   FROM freed`,
+			   FROM freed, s`,
 			[keyHash, handle.token],
 		);
 		if (!rows[0]) return { key: handle.key, status: 'lost' };
@@ -162,14 +165,15 @@ export class PostgresLockEngine extends StoreLockEngine {
 	async releaseExecution(executionId: string): Promise<ReleaseOutcome[]> {
 		const rows = await this.query<{ key_hash: string; lock_key: string; held_ms: number }>(
 			'release',
-			`WITH freed AS (
+			`WITH s AS (SELECT set_config('synchronous_commit', 'off', true)),
+			 freed AS (
 			   UPDATE ${this.qualifiedTable} SET token = NULL, updated_at = clock_timestamp()
 			    WHERE execution_id = $1 AND token IS NOT NULL
 			RETURNING key_hash, lock_key, acquired_at
 			 )
 			 SELECT key_hash, lock_key, pg_notify('${NOTIFY_CHANNEL}', key_hash),
 			        EXTRACT(EPOCH FROM clock_timestamp() - acquired_at) * 1000 AS held_ms
-			   FROM freed ORDER BY lock_key`,
+			   FROM freed, s ORDER BY lock_key`,
 			[executionId],
 		);
 		return rows.map((row) => {
@@ -225,14 +229,22 @@ export class PostgresLockEngine extends StoreLockEngine {
 	}
 
 	// One statement: take a free or expired row, renew our own (re-entry), or report the holder.
+	// A key visibly held by another execution is not touched: ON CONFLICT DO UPDATE would lock the
+	// row (and cost a transaction and a WAL flush) even when its WHERE refuses the update.
 	protected async attempt(key: string, keyHash: string, token: string, options: AcquireOptions): Promise<Attempt> {
 		const { owner, ttlMs } = options;
 		const rows = await this.query<LockRow>(
 			'acquire',
-			`WITH attempt AS (
+			`WITH cur AS (
+			   SELECT token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at
+			     FROM ${this.qualifiedTable} WHERE key_hash = $1
+			 ), attempt AS (
 			   INSERT INTO ${this.qualifiedTable} AS l
 			          (key_hash, lock_key, token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at, updated_at)
-			   VALUES ($1, $2, $3, 1, $4, $5, $6, clock_timestamp(), clock_timestamp() + $7 * interval '1 millisecond', clock_timestamp())
+			   SELECT $1::text, $2::text, $3::uuid, 1, $4::text, $5::text, $6::text, clock_timestamp(),
+			          clock_timestamp() + $7::float8 * interval '1 millisecond', clock_timestamp()
+			    WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.token IS NOT NULL AND cur.expires_at > clock_timestamp()
+			                                          AND cur.execution_id IS DISTINCT FROM $4::text)
 			   ON CONFLICT (key_hash) DO UPDATE SET
 			          token       = CASE WHEN l.token IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.token ELSE EXCLUDED.token END,
 			          fence       = CASE WHEN l.token IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.fence ELSE l.fence + 1 END,
@@ -246,14 +258,14 @@ export class PostgresLockEngine extends StoreLockEngine {
 			RETURNING token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at
 			 )
 			 SELECT token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
-			        NULL::float8 AS remaining_ms, true AS acquired, token <> $3 AS reentered
+			        NULL::float8 AS remaining_ms, true AS acquired, token <> $3::uuid AS reentered
 			   FROM attempt
 			 UNION ALL
 			 SELECT token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
 			        GREATEST(0, EXTRACT(EPOCH FROM expires_at - clock_timestamp()) * 1000)::float8,
 			        false, false
-			   FROM ${this.qualifiedTable}
-			  WHERE key_hash = $1 AND NOT EXISTS (SELECT 1 FROM attempt)`,
+			   FROM cur
+			  WHERE NOT EXISTS (SELECT 1 FROM attempt)`,
 			[keyHash, key, token, owner.executionId, owner.workflowId ?? null, owner.tenantId ?? null, ttlMs],
 		);
 		const row = rows[0];

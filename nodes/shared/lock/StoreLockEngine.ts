@@ -96,11 +96,12 @@ export abstract class StoreLockEngine implements LockEngine {
 
 	/** After a release from this process: local waiters need not wait for the store's message. */
 	protected releasedHere(keyHash: string): void {
-		this.localHolders.delete(keyHash);
 		this.wake(keyHash);
 	}
 
+	/** The key was released (here or, by the store's message, anywhere). */
 	protected wake(keyHash: string): void {
+		this.localHolders.delete(keyHash);
 		for (const wake of this.wakers.get(keyHash) ?? []) wake();
 	}
 
