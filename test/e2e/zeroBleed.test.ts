@@ -150,6 +150,21 @@ describe('per-tenant base credentials, lock scope Tenant', () => {
 	});
 });
 
+describe('examples/per-tenant-base-credentials.json', () => {
+	it('routes each tenant to its own base credential and bleeds 0 of 40 concurrent calls', async () => {
+		const acme = await headerAuthBase('Acme API (base)');
+		const globex = await headerAuthBase('Globex API (base)');
+		await api.deployWorkflow(workflows.perTenantExampleWorkflow({ path: 'per-tenant-example', acme, globex, n8nApi, postgres, echoUrl: echo.url }));
+		const list = Array.from({ length: 40 }, (_, i) => {
+			const tenant = i % 2 === 0 ? 'acme' : 'globex';
+			return { tenant, secret: `secret-${tenant}-${i}` };
+		});
+		const { failed, bled } = await fire('per-tenant-example', list, headerSeen, (call) => call.secret);
+		expect(failed.map((f) => f.status)).toEqual([]);
+		expect(bled).toEqual([]);
+	});
+});
+
 describe('a run that fails between swap and release', () => {
 	async function lockHolder(baseCredentialId: string): Promise<string | null> {
 		const client = new Client({ connectionString: process.env.TEST_DATABASE_URL });

@@ -50,6 +50,21 @@ function exampleWorkflow(o) {
 	return workflow;
 }
 
+/**
+ * examples/per-tenant-base-credentials.json: a Switch routes acme and globex to their own base credentials.
+ * @param {{path: string, acme: Ref, globex: Ref, n8nApi: Ref, postgres: Ref, echoUrl: string}} o
+ */
+function perTenantExampleWorkflow(o) {
+	return loadExample('per-tenant-base-credentials', {
+		REPLACE_N8N_API_CREDENTIAL_ID: o.n8nApi.id,
+		REPLACE_POSTGRES_CREDENTIAL_ID: o.postgres.id,
+		REPLACE_ACME_BASE_CREDENTIAL_ID: o.acme.id,
+		REPLACE_GLOBEX_BASE_CREDENTIAL_ID: o.globex.id,
+		'https://api.example.com/v1/me': `${o.echoUrl}/echo`,
+		'"per-tenant-call"': JSON.stringify(o.path),
+	});
+}
+
 /** @param {{postgres: Ref, name?: string}} o */
 function errorTriggerWorkflow(o) {
 	const workflow = loadExample('release-on-error', { REPLACE_POSTGRES_CREDENTIAL_ID: o.postgres.id });
@@ -196,6 +211,7 @@ function insertBeforeRelease(workflow, node) {
 module.exports = {
 	PACKAGE,
 	exampleWorkflow,
+	perTenantExampleWorkflow,
 	errorTriggerWorkflow,
 	lockedWorkflow,
 	unlockedWorkflow,
