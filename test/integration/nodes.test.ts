@@ -322,6 +322,34 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		expect(released[0].json.tenantLockRelease).toMatchObject({ released: 1, lost: 0 });
 	});
 
+	it('records every swap and release in the audit table of the lock database, never the data', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { output } = await runSwap({ executionId, parameters: swapParameters(base.id) });
+		await runRelease({ executionId, items: output });
+		const failedExecution = unique('exec');
+		await runSwap({ executionId: failedExecution, parameters: swapParameters(base.id, { credentialData: { value: SECRET_B, bogus: 'x' } }) }).catch(() => undefined);
+
+		const { Client } = await import('pg');
+		const client = new Client({ connectionString: process.env.TEST_DATABASE_URL });
+		await client.connect();
+		const { rows } = await client.query(
+			'SELECT action, outcome, execution_id, tenant_id, base_credential_id, lock_key, held_ms, detail FROM public.tenant_swap_audit WHERE execution_id = ANY($1) ORDER BY id',
+			[[executionId, failedExecution]],
+		);
+		const all = await client.query('SELECT * FROM public.tenant_swap_audit');
+		await client.end();
+		expect(rows).toEqual([
+			expect.objectContaining({ action: 'swap', outcome: 'patched', execution_id: executionId, tenant_id: 'tenant-0', base_credential_id: base.id, lock_key: `credential:${base.id}` }),
+			expect.objectContaining({ action: 'release', outcome: 'released', execution_id: executionId, lock_key: `credential:${base.id}` }),
+			expect.objectContaining({ action: 'swap', outcome: 'failed', execution_id: failedExecution, detail: expect.stringMatching(/unknown field "bogus"/) }),
+		]);
+		expect(typeof rows[1].held_ms).toBe('number');
+		const stored = JSON.stringify(all.rows);
+		expect(stored).not.toContain(SECRET_A);
+		expect(stored).not.toContain(SECRET_B);
+	});
+
 	it('lock scope tenant: the key is the tenant', async () => {
 		const base = await baseCredential();
 		const executionId = unique('exec');

@@ -4,7 +4,8 @@ import { lockEngineFor } from '../../shared/lockParameters';
 import { errorItem, toNodeError } from '../../shared/nodeErrors';
 import { parseCredentialData, redactSecrets, secretStrings } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
-import { runSwaps, type LockScope, type SwapOptions, type SwapRequest } from '../../shared/swap/swap';
+import { runSwaps, type LockScope, type SwapOptions, type SwapRequest, type SwapResults } from '../../shared/swap/swap';
+import type { AuditEvent, LockEngine } from '../../shared/lock';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
 
@@ -87,6 +88,35 @@ function hintIfNoReleaseLock(context: IExecuteFunctions): void {
 	}
 }
 
+/** One audit line per swapped base credential and per failure; best effort: the swap already happened. */
+async function auditSwaps(context: IExecuteFunctions, lock: LockEngine, requests: SwapRequest[], results: SwapResults): Promise<void> {
+	const executionId = context.getExecutionId();
+	const workflowId = context.getWorkflow().id;
+	const events: AuditEvent[] = [];
+	const seen = new Set<string>();
+	for (const info of results.swapped.values()) {
+		if (seen.has(info.baseCredentialId)) continue;
+		seen.add(info.baseCredentialId);
+		events.push({
+			action: 'swap',
+			outcome: info.update,
+			executionId,
+			workflowId,
+			tenantId: info.tenantId,
+			baseCredentialId: info.baseCredentialId,
+			lockKey: info.lockKey,
+			waitedMs: info.waitedMs,
+		});
+	}
+	const tenantOf = new Map(requests.map((request) => [request.itemIndex, request.tenantId]));
+	for (const error of results.errors) {
+		events.push({ action: 'swap', outcome: 'failed', executionId, workflowId, tenantId: tenantOf.get(error.itemIndexes[0]), detail: error.message });
+	}
+	await lock.audit(events).catch((error: Error) => {
+		context.logger.warn('Tenant Credential Swap could not write its audit trail', { error: error.message });
+	});
+}
+
 export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	hintIfNoReleaseLock(this);
 	const items = this.getInputData();
@@ -122,6 +152,7 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 			},
 			requests,
 		);
+		await auditSwaps(this, lock, requests, results);
 		const [firstError] = results.errors;
 		if (firstError && !continueOnFail) throw toNodeError(this, firstError, firstError.itemIndexes[0] ?? 0);
 		for (const error of results.errors) for (const index of error.itemIndexes) failed.set(index, error);

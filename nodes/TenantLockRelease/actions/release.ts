@@ -1,6 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
-import type { LockEngine, LockHandle, ReleaseOutcome } from '../../shared/lock';
+import type { AuditEvent, LockEngine, LockHandle, ReleaseOutcome } from '../../shared/lock';
 import { lockEngineFor } from '../../shared/lockParameters';
 import { errorItem, toNodeError } from '../../shared/nodeErrors';
 import { SwapItemError } from '../../shared/swap/errors';
@@ -43,6 +43,39 @@ async function releaseOwnExecution(context: IExecuteFunctions, lock: LockEngine,
 	return summarise([...released, ...lost.values()]);
 }
 
+/** One audit line per lock released or lost; best effort, like the swap's. */
+async function auditReleases(
+	context: IExecuteFunctions,
+	lock: LockEngine,
+	mode: ReleaseMode,
+	items: INodeExecutionData[],
+	summaries: Map<number, ReleaseSummary | SwapItemError>,
+): Promise<void> {
+	const events: AuditEvent[] = [];
+	const seen = new Set<ReleaseSummary>();
+	for (const [itemIndex, summary] of summaries) {
+		if (summary instanceof SwapItemError || seen.has(summary)) continue;
+		seen.add(summary);
+		const executionId =
+			mode === 'executionId' ? String(context.getNodeParameter('executionId', itemIndex, '')) : context.getExecutionId();
+		const tenantId = (items[itemIndex]?.json.tenantSwap as IDataObject | undefined)?.tenantId;
+		for (const outcome of summary.locks) {
+			events.push({
+				action: 'release',
+				outcome: outcome.status,
+				executionId,
+				workflowId: context.getWorkflow().id,
+				tenantId: typeof tenantId === 'string' ? tenantId : undefined,
+				lockKey: outcome.key,
+				heldMs: outcome.heldMs,
+			});
+		}
+	}
+	await lock.audit(events).catch((error: Error) => {
+		context.logger.warn('Release Lock could not write its audit trail', { error: error.message });
+	});
+}
+
 export async function executeRelease(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = this.getInputData();
 	const continueOnFail = this.continueOnFail();
@@ -74,6 +107,8 @@ export async function executeRelease(this: IExecuteFunctions): Promise<INodeExec
 			for (const index of indexes) summaries.set(index, summary);
 		}
 	}
+
+	await auditReleases(this, lock, mode, items, summaries);
 
 	return [
 		items.map((item, itemIndex) => {

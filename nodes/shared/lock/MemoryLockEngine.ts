@@ -10,7 +10,10 @@ import type {
 	LockOwner,
 	ReleaseOutcome,
 	SwapState,
+	AuditEvent,
 } from './types';
+
+const AUDIT_KEEP = 10_000;
 import { sleepUnlessWoken, validateAcquireOptions, validateTtl } from './waiting';
 
 interface Slot {
@@ -32,6 +35,13 @@ export class MemoryLockEngine implements LockEngine {
 
 	private readonly slots = new Map<string, Slot>();
 	private readonly swapStates = new Map<string, SwapState>();
+	/** The newest audit events of this process (kept in memory like the locks). */
+	readonly auditTrail: Array<AuditEvent & { at: Date }> = [];
+
+	async audit(events: AuditEvent[]): Promise<void> {
+		this.auditTrail.push(...events.map((event) => ({ ...event, at: new Date() })));
+		if (this.auditTrail.length > AUDIT_KEEP) this.auditTrail.splice(0, this.auditTrail.length - AUDIT_KEEP);
+	}
 
 	async readSwapState(credentialKey: string): Promise<SwapState | undefined> {
 		return this.swapStates.get(credentialKey);

@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
 import { hashLockKey, StoreLockEngine, type Attempt } from './StoreLockEngine';
-import type { AcquireOptions, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
+import type { AcquireOptions, AuditEvent, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { validateTtl } from './waiting';
 
 export { hashLockKey } from './StoreLockEngine';
@@ -10,6 +10,7 @@ export { hashLockKey } from './StoreLockEngine';
 export const NOTIFY_CHANNEL = 'tenant_swap_lock_released';
 export const DEFAULT_LOCK_SCHEMA = 'public';
 export const DEFAULT_LOCK_TABLE = 'tenant_swap_locks';
+export const AUDIT_TABLE = 'tenant_swap_audit';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -50,6 +51,8 @@ export class PostgresLockEngine extends StoreLockEngine {
 	private readonly schema: string;
 	private readonly qualifiedTable: string;
 	private readonly stateTable: string;
+	private readonly auditTable: string;
+	private readonly table: string;
 	private readonly indexName: string;
 	private ready?: Promise<void>;
 	private listener?: Promise<PoolClient>;
@@ -63,9 +66,15 @@ export class PostgresLockEngine extends StoreLockEngine {
 		super();
 		this.schema = validateIdentifier('schema', name.schema || DEFAULT_LOCK_SCHEMA);
 		const table = validateIdentifier('table', name.table || DEFAULT_LOCK_TABLE);
+		if (table === AUDIT_TABLE) {
+			throw new LockConfigurationError(`"${AUDIT_TABLE}" is the audit table's name: choose another lock table name`);
+		}
 		this.qualifiedTable = `"${this.schema}"."${table}"`;
 		// Hashed like the index: derived from the lock table's name, it must never collide with a user's table.
 		this.stateTable = `"${this.schema}"."tsl_${hashLockKey(`${this.schema}.${table}`).slice(0, 20)}_state"`;
+		// One audit table per schema; its lock_table column tells lock tables apart.
+		this.auditTable = `"${this.schema}"."${AUDIT_TABLE}"`;
+		this.table = table;
 		// Hashed: two long table names with one prefix must not share an index name.
 		this.indexName = `"tsl_${hashLockKey(`${this.schema}.${table}`).slice(0, 20)}_exec_idx"`;
 	}
@@ -82,8 +91,8 @@ export class PostgresLockEngine extends StoreLockEngine {
 	private async createTable(): Promise<void> {
 		const exists = await this.query<{ found: boolean }>(
 			'ensure lock table',
-			'SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS found',
-			[this.qualifiedTable, this.stateTable],
+			'SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL AS found',
+			[this.qualifiedTable, this.stateTable, this.auditTable],
 		);
 		if (exists[0]?.found) return;
 		const client = await this.connect('ensure lock table');
@@ -115,6 +124,22 @@ export class PostgresLockEngine extends StoreLockEngine {
 				credential_updated_at text NOT NULL,
 				written_at timestamptz NOT NULL DEFAULT clock_timestamp()
 			)`);
+			await client.query(`CREATE TABLE IF NOT EXISTS ${this.auditTable} (
+				id bigserial PRIMARY KEY,
+				at timestamptz NOT NULL DEFAULT clock_timestamp(),
+				lock_table text NOT NULL,
+				action text NOT NULL,
+				outcome text NOT NULL,
+				execution_id text NOT NULL,
+				workflow_id text,
+				tenant_id text,
+				base_credential_id text,
+				lock_key text,
+				waited_ms integer,
+				held_ms integer,
+				detail text
+			)`);
+			await client.query(`CREATE INDEX IF NOT EXISTS "${AUDIT_TABLE}_at_idx" ON ${this.auditTable} (at)`);
 			await client.query('COMMIT');
 		} catch (error) {
 			await client.query('ROLLBACK').catch(() => undefined);
@@ -218,6 +243,23 @@ export class PostgresLockEngine extends StoreLockEngine {
 			   SET data_hmac = EXCLUDED.data_hmac, credential_updated_at = EXCLUDED.credential_updated_at, written_at = clock_timestamp()`,
 			[credentialKey, state.dataHmac, state.credentialUpdatedAt],
 		);
+	}
+
+	/** One INSERT for all of a node run's events. */
+	async audit(events: AuditEvent[]): Promise<void> {
+		if (events.length === 0) return;
+		await this.ensureReady();
+		const columns = ['lock_table', 'action', 'outcome', 'execution_id', 'workflow_id', 'tenant_id', 'base_credential_id', 'lock_key', 'waited_ms', 'held_ms', 'detail'];
+		const values: unknown[] = [];
+		const rows = events.map((event) => {
+			const row = [this.table, event.action, event.outcome, event.executionId, event.workflowId ?? null, event.tenantId ?? null, event.baseCredentialId ?? null, event.lockKey ?? null, roundOrNull(event.waitedMs), roundOrNull(event.heldMs), event.detail?.slice(0, 2000) ?? null];
+			const placeholders = row.map((value) => {
+				values.push(value);
+				return `$${values.length}`;
+			});
+			return `(${placeholders.join(', ')})`;
+		});
+		await this.query('write audit', `INSERT INTO ${this.auditTable} (${columns.join(', ')}) VALUES ${rows.join(', ')}`, values);
 	}
 
 	/** Stops listening; the shared pool itself is closed by its owner. */
@@ -353,4 +395,8 @@ function ownerOf(row: LockRow): LockOwner {
 		workflowId: row.workflow_id ?? undefined,
 		tenantId: row.tenant_id ?? undefined,
 	};
+}
+
+function roundOrNull(value: number | undefined): number | null {
+	return value === undefined || !Number.isFinite(value) ? null : Math.round(value);
 }

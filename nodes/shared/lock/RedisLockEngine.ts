@@ -2,10 +2,11 @@ import Redis, { type RedisOptions } from 'ioredis';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
 import { hashLockKey, StoreLockEngine, type Attempt } from './StoreLockEngine';
-import type { AcquireOptions, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
+import type { AcquireOptions, AuditEvent, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { validateTtl } from './waiting';
 
 export const DEFAULT_REDIS_PREFIX = 'tenant-swap:';
+const REDIS_AUDIT_KEEP = 100_000;
 
 /**
  * Keys, for a key hash H: `<prefix>lease:H` (a hash with the holder, expiring with the lease),
@@ -237,6 +238,22 @@ export class RedisLockEngine extends StoreLockEngine {
 			else await this.client.del(this.stateKey(credentialKey));
 		} catch (error) {
 			throw new LockStoreUnavailableError('write swap state', error);
+		}
+	}
+
+	/** A capped list `<prefix>audit`, newest first: LRANGE tenant-swap:audit 0 49. */
+	async audit(events: AuditEvent[]): Promise<void> {
+		if (events.length === 0) return;
+		try {
+			const [seconds, micros] = await this.client.time();
+			const at = new Date(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)).toISOString();
+			await this.client
+				.multi()
+				.lpush(`${this.prefix}audit`, ...events.map((event) => JSON.stringify({ at, ...event })))
+				.ltrim(`${this.prefix}audit`, 0, REDIS_AUDIT_KEEP - 1)
+				.exec();
+		} catch (error) {
+			throw new LockStoreUnavailableError('write audit', error);
 		}
 	}
 

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 
 import { LockTimeoutError } from './errors';
-import type { AcquireOptions, LockEngine, LockHandle, LockHolder, LockLease, ReleaseOutcome, SwapState } from './types';
+import type { AcquireOptions, AuditEvent, LockEngine, LockHandle, LockHolder, LockLease, ReleaseOutcome, SwapState } from './types';
 import { KeyedFifo, sleepUnlessWoken, validateAcquireOptions } from './waiting';
 
 /** Re-check a held lock at least this often even without a wake-up (lost message, reconnect). */
@@ -47,6 +47,7 @@ export abstract class StoreLockEngine implements LockEngine {
 	abstract holder(key: string): Promise<LockHolder | undefined>;
 	abstract readSwapState(credentialKey: string): Promise<SwapState | undefined>;
 	abstract writeSwapState(credentialKey: string, state: SwapState | undefined): Promise<void>;
+	abstract audit(events: AuditEvent[]): Promise<void>;
 
 	async acquire(key: string, options: AcquireOptions): Promise<LockLease> {
 		validateAcquireOptions(key, options);

@@ -54,6 +54,21 @@ export interface SwapState {
 	credentialUpdatedAt: string;
 }
 
+/** One line of the audit trail: who swapped or released what, when, how it went. Never credential data. */
+export interface AuditEvent {
+	action: 'swap' | 'release';
+	outcome: 'patched' | 'unchanged' | 'released' | 'lost' | 'failed';
+	executionId: string;
+	workflowId?: string;
+	tenantId?: string;
+	baseCredentialId?: string;
+	lockKey?: string;
+	waitedMs?: number;
+	heldMs?: number;
+	/** For a failure: the error message (already free of credential data). */
+	detail?: string;
+}
+
 /** The lock API the backends implement: acquire, extend, release (plus the swap's memory of what it wrote). */
 export interface LockEngine {
 	readonly backend: 'postgres' | 'redis' | 'memory';
@@ -69,4 +84,6 @@ export interface LockEngine {
 	readSwapState(credentialKey: string): Promise<SwapState | undefined>;
 	/** Records what was written; `undefined` forgets it (before a write that may not finish). */
 	writeSwapState(credentialKey: string, state: SwapState | undefined): Promise<void>;
+	/** Appends to the audit trail in the lock store (time by the store's clock where it has one). */
+	audit(events: AuditEvent[]): Promise<void>;
 }
