@@ -320,6 +320,15 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		expect(other.message).toMatch(new RegExp(`held by execution ${executionId}`));
 		const released = await runRelease({ executionId, items: output, credentials: redisCredentials, parameters: { lockBackend: 'redis' } });
 		expect(released[0].json.tenantLockRelease).toMatchObject({ released: 1, lost: 0 });
+
+		// The audit trail: a capped list in Redis, newest first.
+		const { default: Redis } = await import('ioredis');
+		const client = new Redis({ host: redis.host, port: redis.port });
+		const trail = (await client.lrange('tenant-swap:audit', 0, 199)).map((line) => JSON.parse(line));
+		client.disconnect();
+		const mine = trail.filter((event) => event.executionId === executionId).map((event) => `${event.action}:${event.outcome}`);
+		expect(mine.sort()).toEqual(['release:released', 'swap:patched']);
+		expect(JSON.stringify(trail)).not.toContain(SECRET_A);
 	});
 
 	it('records every swap and release in the audit table of the lock database, never the data', async () => {
