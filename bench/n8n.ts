@@ -99,7 +99,7 @@ export interface ConcurrentRun {
 	failureSamples: string[];
 }
 
-type Label = 'control' | 'locked' | 'lockedNoValidation';
+type Label = 'control' | 'locked' | 'lockedNoValidation' | 'lockedSameData';
 
 export interface N8nResult {
 	n8nStartup: Record<string, number>;
@@ -107,7 +107,16 @@ export interface N8nResult {
 	 * lockedNoValidation: the example with the Swap node's "Validate With Temporary Credential" off
 	 * (a bench-only variant, same lock): separates the lock's cost from the validation's.
 	 */
-	sequential: { control: SequentialSeries; locked: SequentialSeries; lockedNoValidation: SequentialSeries; p50OverheadPct: number; p50OverheadNoValidationPct: number };
+	/** lockedSameData: the example on its own base credential, every call with the same tenant and secret (Skip Unchanged Data). */
+	sequential: {
+		control: SequentialSeries;
+		locked: SequentialSeries;
+		lockedNoValidation: SequentialSeries;
+		lockedSameData: SequentialSeries;
+		p50OverheadPct: number;
+		p50OverheadNoValidationPct: number;
+		p50OverheadSameDataPct: number;
+	};
 	concurrent: { control: ConcurrentRun; locked: ConcurrentRun; temporaryCredentialsLeft: number };
 	/** Mean time per node of the sequential executions, from n8n's own execution data, ms. */
 	nodeProfile: Record<Label, Record<string, number>> & { executionMs: Record<Label, number> };
@@ -165,12 +174,25 @@ export async function runN8nPart(
 		if (!swapNode) throw new Error('the example has no Tenant Credential Swap node');
 		swapNode.parameters.options.validateWithTemporaryCredential = false;
 		const variantWorkflow = await stack.api.deployWorkflow(variant);
+		const sameDataBase = await stack.api.createCredential({ name: 'base (bench, same data)', type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'none' } });
+		const sameDataWorkflow = await stack.api.deployWorkflow(
+			workflows.exampleWorkflow({
+				path: 'tenant-call-same-data',
+				name: 'Example, same tenant data every call (bench)',
+				baseCredential: sameDataBase,
+				n8nApi: stack.credentials.n8nApi,
+				postgres: stack.credentials.postgres,
+				echoUrl: stack.echo.url,
+			}),
+		);
+		const steady = load.makeCalls(1, 1)[0];
 		const urls: Record<Label, string> = {
 			control: `${stack.n8n.baseUrl}/webhook/${stack.paths.control}`,
 			locked: `${stack.n8n.baseUrl}/webhook/${stack.paths.example}`,
 			lockedNoValidation: `${stack.n8n.baseUrl}/webhook/tenant-call-no-validation`,
+			lockedSameData: `${stack.n8n.baseUrl}/webhook/tenant-call-same-data`,
 		};
-		const labels: Label[] = ['control', 'locked', 'lockedNoValidation'];
+		const labels: Label[] = ['control', 'locked', 'lockedNoValidation', 'lockedSameData'];
 		o.log(`n8n ${stack.n8n.baseUrl} ready; warming the workflows up`);
 		for (const label of labels) {
 			for (const call of load.makeCalls(3, 1)) {
@@ -182,15 +204,15 @@ export async function runN8nPart(
 		}
 
 		o.log(`no contention: ${o.sequentialCalls} calls to each workflow, one after another`);
-		const latencies: Record<Label, number[]> = { control: [], locked: [], lockedNoValidation: [] };
-		const failures: Record<Label, number> = { control: 0, locked: 0, lockedNoValidation: 0 };
-		const bleed: Record<Label, number> = { control: 0, locked: 0, lockedNoValidation: 0 };
+		const latencies: Record<Label, number[]> = { control: [], locked: [], lockedNoValidation: [], lockedSameData: [] };
+		const failures: Record<Label, number> = { control: 0, locked: 0, lockedNoValidation: 0, lockedSameData: 0 };
+		const bleed: Record<Label, number> = { control: 0, locked: 0, lockedNoValidation: 0, lockedSameData: 0 };
 		const calls = load.makeCalls(o.sequentialCalls * labels.length, o.tenants);
 		for (let i = 0; i < o.sequentialCalls; i++) {
 			// Rotate the order, so no workflow always runs first or last in a round.
 			const order = labels.map((_, j) => labels[(i + j) % labels.length]);
 			for (const [j, label] of order.entries()) {
-				const call = calls[i * labels.length + j];
+				const call = label === 'lockedSameData' ? steady : calls[i * labels.length + j];
 				const t0 = performance.now();
 				const answer = await load.postJson(urls[label], { tenantId: call.tenant, secret: call.secret });
 				const ms = performance.now() - t0;
@@ -214,7 +236,13 @@ export async function runN8nPart(
 		const control = series('control');
 		const locked = series('locked');
 		const lockedNoValidation = series('lockedNoValidation');
-		const workflowIds: Record<Label, string> = { control: stack.workflows.control.id, locked: stack.workflows.example.id, lockedNoValidation: variantWorkflow.id };
+		const lockedSameData = series('lockedSameData');
+		const workflowIds: Record<Label, string> = {
+			control: stack.workflows.control.id,
+			locked: stack.workflows.example.id,
+			lockedNoValidation: variantWorkflow.id,
+			lockedSameData: sameDataWorkflow.id,
+		};
 		const profiles = await Promise.all(
 			labels.map(async (label) => nodeProfile(await stack.api.getExecutions({ workflowId: workflowIds[label], includeData: true, limit: o.sequentialCalls }))),
 		);
@@ -267,15 +295,23 @@ export async function runN8nPart(
 				control,
 				locked,
 				lockedNoValidation,
+				lockedSameData,
 				p50OverheadPct: (locked.latency.p50 / control.latency.p50 - 1) * 100,
 				p50OverheadNoValidationPct: (lockedNoValidation.latency.p50 / control.latency.p50 - 1) * 100,
+				p50OverheadSameDataPct: (lockedSameData.latency.p50 / control.latency.p50 - 1) * 100,
 			},
 			concurrent: { control: concurrentControl, locked: concurrentLocked, temporaryCredentialsLeft: left.temporaryCredentials },
 			nodeProfile: {
 				control: profiles[0].perNode,
 				locked: profiles[1].perNode,
 				lockedNoValidation: profiles[2].perNode,
-				executionMs: { control: profiles[0].executionMs, locked: profiles[1].executionMs, lockedNoValidation: profiles[2].executionMs },
+				lockedSameData: profiles[3].perNode,
+				executionMs: {
+					control: profiles[0].executionMs,
+					locked: profiles[1].executionMs,
+					lockedNoValidation: profiles[2].executionMs,
+					lockedSameData: profiles[3].executionMs,
+				},
 			},
 		};
 	} finally {

@@ -622,17 +622,19 @@ async function main(): Promise<number> {
 		if (n8n) {
 			const s = n8n.sequential;
 			const c = n8n.concurrent;
-			const col = (a: string, b: string, c: string, d: string) => `${a.padEnd(38)}${b.padStart(9)}${c.padStart(11)}${d.padStart(20)}`;
+			const col = (a: string, b: string, c: string, d: string, e = '') => `${a.padEnd(38)}${b.padStart(9)}${c.padStart(11)}${d.padStart(20)}${e.padStart(18)}`;
 			const nv = s.lockedNoValidation;
+			const sd = s.lockedSameData;
+			const pct = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(0)} %`;
 			n8nLines.push(
 				`7. real n8n 2.40.7: example workflow (locked, PostgreSQL lock) vs unlocked control`,
-				col('', 'control', 'locked', 'locked, no tmp cred'),
+				col('', 'control', 'locked', 'locked, no tmp cred', 'locked, same data'),
 				`   no contention (${s.control.calls} calls each, one after another, interleaved)`,
-				col('     executions/s', fmtRate(s.control.executionsPerSecond), fmtRate(s.locked.executionsPerSecond), fmtRate(nv.executionsPerSecond)),
-				col('     latency p50 ms', fmtMs(s.control.latency.p50), fmtMs(s.locked.latency.p50), fmtMs(nv.latency.p50)),
-				col('     latency p50 vs control', '', `${s.p50OverheadPct >= 0 ? '+' : ''}${s.p50OverheadPct.toFixed(0)} %`, `${s.p50OverheadNoValidationPct >= 0 ? '+' : ''}${s.p50OverheadNoValidationPct.toFixed(0)} %`),
-				col('     latency p99 ms', fmtMs(s.control.latency.p99), fmtMs(s.locked.latency.p99), fmtMs(nv.latency.p99)),
-				col('     failures / bleed', `${s.control.failures} / ${s.control.bleed}`, `${s.locked.failures} / ${s.locked.bleed}`, `${nv.failures} / ${nv.bleed}`),
+				col('     executions/s', fmtRate(s.control.executionsPerSecond), fmtRate(s.locked.executionsPerSecond), fmtRate(nv.executionsPerSecond), fmtRate(sd.executionsPerSecond)),
+				col('     latency p50 ms', fmtMs(s.control.latency.p50), fmtMs(s.locked.latency.p50), fmtMs(nv.latency.p50), fmtMs(sd.latency.p50)),
+				col('     latency p50 vs control', '', pct(s.p50OverheadPct), pct(s.p50OverheadNoValidationPct), pct(s.p50OverheadSameDataPct)),
+				col('     latency p99 ms', fmtMs(s.control.latency.p99), fmtMs(s.locked.latency.p99), fmtMs(nv.latency.p99), fmtMs(sd.latency.p99)),
+				col('     failures / bleed', `${s.control.failures} / ${s.control.bleed}`, `${s.locked.failures} / ${s.locked.bleed}`, `${nv.failures} / ${nv.bleed}`, `${sd.failures} / ${sd.bleed}`),
 				`   ${c.control.tenants} tenants, ${c.control.calls} calls at once (the example locks the base credential: one key for all)`,
 				col('     executions/s', fmtRate(c.control.executionsPerSecond), fmtRate(c.locked.executionsPerSecond), ''),
 				col('     latency p50 ms', fmtMs(c.control.p50), fmtMs(c.locked.p50), ''),
@@ -642,7 +644,9 @@ async function main(): Promise<number> {
 				`     control:             ${describeNodes(n8n.nodeProfile.control)}; whole execution ${fmtMs(n8n.nodeProfile.executionMs.control)}`,
 				`     locked:              ${describeNodes(n8n.nodeProfile.locked)}; whole execution ${fmtMs(n8n.nodeProfile.executionMs.locked)}`,
 				`     locked, no tmp cred: ${describeNodes(n8n.nodeProfile.lockedNoValidation)}; whole execution ${fmtMs(n8n.nodeProfile.executionMs.lockedNoValidation)}`,
+				`     locked, same data:   ${describeNodes(n8n.nodeProfile.lockedSameData)}; whole execution ${fmtMs(n8n.nodeProfile.executionMs.lockedSameData)}`,
 				`   "locked, no tmp cred": the example with the Swap node's "Validate With Temporary Credential" off (bench-only variant).`,
+				`   "locked, same data": the example on its own base credential, one tenant sending the same secret every call (Skip Unchanged Data: no temporary credential, no PATCH after the first).`,
 				`   n8n API call p50 ms (timed from the benchmark): ${Object.entries(n8n.apiCallP50).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}`,
 			);
 		} else if (args.n8n) n8nLines.push(`7. real n8n: FAILED (see results.json)`);
