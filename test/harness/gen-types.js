@@ -11,7 +11,7 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const here = __dirname;
-const modules = ['install', 'n8n', 'api', 'echo'];
+const modules = ['install', 'n8n', 'api', 'echo', 'ports'];
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'harness-dts-'));
 const tsc = require.resolve('typescript/bin/tsc');
 const common = ['--allowJs', '--checkJs', '--strict', '--target', 'es2022', '--module', 'commonjs',

@@ -231,11 +231,7 @@ export function installPackageLikePanel(tarball: string, nodesDir: string): Prom
     version: string;
     dir: string;
 }>;
-/**
- * A port that is free on 127.0.0.1 right now.
- * @returns {Promise<number>}
- */
-export function getFreePort(): Promise<number>;
+import { getFreePort } from "./ports";
 /**
  * Several distinct free ports.
  * @param {number} n
@@ -275,3 +271,4 @@ export const OWNER: Readonly<{
     lastName: "Owner";
     password: "Tenant-Swap-Passw0rd";
 }>;
+export { getFreePort };

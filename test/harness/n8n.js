@@ -15,6 +15,7 @@ const os = require('os');
 const path = require('path');
 const { spawn, execFile } = require('child_process');
 const { ensureN8nInstalled } = require('./install');
+const { getFreePort } = require('./ports');
 
 const TMP_PREFIX = 'tenant-swap-n8n-';
 /** Prefix of every PostgreSQL database and Redis key space a run creates; `<prefix><pid>_<rand>`. */
@@ -135,22 +136,6 @@ function installExitHooks() {
 /** @param {number} ms */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * A port that is free on 127.0.0.1 right now.
- * @returns {Promise<number>}
- */
-function getFreePort() {
-	return new Promise((resolve, reject) => {
-		const srv = net.createServer();
-		srv.unref();
-		srv.on('error', reject);
-		srv.listen(0, '127.0.0.1', () => {
-			const addr = srv.address();
-			const port = typeof addr === 'object' && addr ? addr.port : 0;
-			srv.close(() => resolve(port));
-		});
-	});
-}
 
 /**
  * Several distinct free ports.

