@@ -169,6 +169,25 @@ export class N8nApiClient {
 		})) as CredentialTestResult;
 	}
 
+	/**
+	 * Status of an execution (`running`, `waiting`, `success`, `error`, `canceled`, `crashed`, ...),
+	 * or `missing` when n8n does not know it (deleted after it ended, when its data is not saved).
+	 * Needs the API key scope `execution:read`.
+	 */
+	async getExecutionStatus(id: string): Promise<string> {
+		try {
+			const execution = (await this.call('read execution', 'idempotent', {
+				method: 'GET',
+				path: `/executions/${encodeURIComponent(id)}`,
+				qs: { includeData: false },
+			})) as { status?: string; finished?: boolean; stoppedAt?: string | null };
+			return String(execution?.status ?? (execution?.stoppedAt ? 'stopped' : 'running'));
+		} catch (error) {
+			if (error instanceof N8nApiError && error.status === 404) return 'missing';
+			throw error;
+		}
+	}
+
 	private async call(operation: string, policy: RetryPolicy, request: ApiRequest): Promise<unknown> {
 		for (let attempt = 1; ; attempt++) {
 			let failure: N8nApiError;
