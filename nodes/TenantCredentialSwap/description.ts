@@ -114,7 +114,7 @@ export const swapProperties: INodeProperties[] = [
 				typeOptions: { minValue: 1 },
 				default: 30,
 				description:
-					'How long the lock lasts without a release. Longer than the slowest run from here to Release Lock; a crashed run blocks others at most this long.',
+					'How long the lock outlives an n8n process that died holding it. With Renew Lock While Running off, also the longest the lock lasts: then make it longer than the slowest run from here to Release Lock.',
 			},
 			{
 				displayName: 'Partial Update',
@@ -123,6 +123,14 @@ export const swapProperties: INodeProperties[] = [
 				default: false,
 				description:
 					'Whether to merge the data into the base credential instead of replacing all of its fields. Not allowed for OAuth2 credentials (n8n would keep the previous tenant\'s token).',
+			},
+			{
+				displayName: 'Renew Lock While Running',
+				name: 'renewLock',
+				type: 'boolean',
+				default: true,
+				description:
+					'Whether to renew the lock while this execution runs, however long its nodes take, and free it within seconds when the execution ends without reaching Release Lock (error, cancel). Asks n8n through the API, so the API key needs the execution:read scope.',
 			},
 			{
 				displayName: 'Skip Unchanged Data',

@@ -5,12 +5,19 @@ import { errorItem, toNodeError } from '../../shared/nodeErrors';
 import { parseCredentialData, redactSecrets, secretStrings } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
 import { runSwaps, type LockScope, type SwapOptions, type SwapRequest, type SwapResults } from '../../shared/swap/swap';
-import type { AuditEvent, LockEngine } from '../../shared/lock';
+import { leaseKeeperFor, type AuditEvent, type LockEngine, type LockHandle } from '../../shared/lock';
+import { executionStateFromApi } from '../../shared/swap/executionState';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
 
+/** One item's swap plus what the node does around it. */
+interface NodeSwapRequest extends SwapRequest {
+	/** Renew the lease while the execution runs (lease keeper). */
+	renewLock: boolean;
+}
+
 /** Reads and checks one item's parameters; nothing is changed here. */
-function readRequest(context: IExecuteFunctions, itemIndex: number): SwapRequest {
+function readRequest(context: IExecuteFunctions, itemIndex: number): NodeSwapRequest {
 	const fail = (parameter: string, message: string, description?: string) =>
 		new SwapItemError(message, [itemIndex], { parameter, description });
 
@@ -59,7 +66,14 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): SwapRequest
 			.map((field) => field.trim())
 			.filter(Boolean),
 	};
-	return { itemIndex, baseCredential: { mode, value }, tenantId: String(tenantId).trim(), data: parsed.data, options: swapOptions };
+	return {
+		itemIndex,
+		baseCredential: { mode, value },
+		tenantId: String(tenantId).trim(),
+		data: parsed.data,
+		options: swapOptions,
+		renewLock: options.renewLock !== false,
+	};
 }
 
 /** Node type suffix of Release Lock: `<package>.tenantLockRelease` installed, `CUSTOM.tenantLockRelease` from a folder. */
@@ -117,12 +131,56 @@ async function auditSwaps(context: IExecuteFunctions, lock: LockEngine, requests
 	});
 }
 
+/** Hands this execution's new leases to the process's keeper, which renews them while n8n says it runs. */
+function keepLeasesWhileRunning(
+	context: IExecuteFunctions,
+	lock: LockEngine,
+	transport: PublicApiTransport,
+	requests: NodeSwapRequest[],
+	results: SwapResults,
+): void {
+	const handles = new Map<string, LockHandle>();
+	let ttlMs = Infinity;
+	for (const request of requests) {
+		const info = results.swapped.get(request.itemIndex);
+		if (!info || !request.renewLock) continue;
+		handles.set(info.lockKey, { key: info.lockKey, token: info.token });
+		ttlMs = Math.min(ttlMs, request.options.lockTtlMs);
+	}
+	if (handles.size === 0) return;
+	const executionId = context.getExecutionId();
+	const workflowId = context.getWorkflow().id;
+	const statusApi = new N8nApiClient(transport, { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 });
+	leaseKeeperFor(lock, context.logger).keep({
+		executionId,
+		handles: [...handles.values()],
+		ttlMs,
+		executionState: executionStateFromApi(statusApi, executionId),
+		cancelSignal: context.getExecutionCancelSignal?.(),
+		onReleased: async (outcomes) => {
+			await lock
+				.audit(
+					outcomes.map((outcome) => ({
+						action: 'release',
+						outcome: outcome.status,
+						executionId,
+						workflowId,
+						lockKey: outcome.key,
+						heldMs: outcome.heldMs,
+						detail: 'the execution ended without Release Lock',
+					})),
+				)
+				.catch(() => undefined);
+		},
+	});
+}
+
 export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	hintIfNoReleaseLock(this);
 	const items = this.getInputData();
 	const continueOnFail = this.continueOnFail();
 	const failed = new Map<number, SwapItemError>();
-	const requests: SwapRequest[] = [];
+	const requests: NodeSwapRequest[] = [];
 
 	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 		try {
@@ -153,6 +211,7 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 			requests,
 		);
 		await auditSwaps(this, lock, requests, results);
+		keepLeasesWhileRunning(this, lock, transport, requests, results);
 		const [firstError] = results.errors;
 		if (firstError && !continueOnFail) throw toNodeError(this, firstError, firstError.itemIndexes[0] ?? 0);
 		for (const error of results.errors) for (const index of error.itemIndexes) failed.set(index, error);

@@ -1,6 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
-import type { AuditEvent, LockEngine, LockHandle, ReleaseOutcome } from '../../shared/lock';
+import { leaseKeeperFor, type AuditEvent, type LockEngine, type LockHandle, type ReleaseOutcome } from '../../shared/lock';
 import { lockEngineFor } from '../../shared/lockParameters';
 import { errorItem, toNodeError } from '../../shared/nodeErrors';
 import { SwapItemError } from '../../shared/swap/errors';
@@ -34,6 +34,7 @@ function summarise(outcomes: ReleaseOutcome[]): ReleaseSummary {
 /** This execution's locks, plus the carried ones that were no longer ours (lost). */
 async function releaseOwnExecution(context: IExecuteFunctions, lock: LockEngine, items: INodeExecutionData[]) {
 	const released = await lock.releaseExecution(context.getExecutionId());
+	leaseKeeperFor(lock).forget(context.getExecutionId());
 	const releasedKeys = new Set(released.map((outcome) => outcome.key));
 	const lost = new Map<string, ReleaseOutcome>();
 	for (const item of items) {
@@ -163,5 +164,12 @@ function readExecutionRelease(context: IExecuteFunctions, lock: LockEngine, item
 			description: 'In an Error Trigger workflow map {{ $json.execution.id }}.',
 		});
 	}
-	return [executionId, async () => await lock.releaseExecution(executionId)];
+	return [
+		executionId,
+		async () => {
+			const outcomes = await lock.releaseExecution(executionId);
+			leaseKeeperFor(lock).forget(executionId);
+			return outcomes;
+		},
+	];
 }

@@ -16,3 +16,4 @@ export {
 } from './postgresPool';
 export { closeLockEngines, memoryLockEngine, postgresLockEngine, redisLockEngine, type LockBackend } from './registry';
 export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
+export { executionStateOf, leaseKeeperFor, LeaseKeeper, stopLeaseKeepers, type ExecutionState } from './LeaseKeeper';
