@@ -182,6 +182,8 @@ describe('a run that fails between swap and release', () => {
 
 	function failingWorkflow(name: string, path: string, baseCredential: Ref, errorWorkflowId?: string) {
 		const workflow = workflows.exampleWorkflow({ name, path, baseCredential, n8nApi, postgres, echoUrl: echo.url, errorWorkflowId });
+		// Renewal off: these tests are about the TTL and the error workflow (leaseRenewal.test.ts covers renewal).
+		workflows.withSwapOptions(workflow, { renewLock: false });
 		return workflows.insertBeforeRelease(workflow, {
 			id: 'fail',
 			name: 'Fail',

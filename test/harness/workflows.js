@@ -208,7 +208,32 @@ function insertBeforeRelease(workflow, node) {
 	return workflow;
 }
 
+/**
+ * Inserts a node between "Tenant Credential Swap" and "Call Tenant API" (e.g. a slow one).
+ * @param {any} workflow
+ * @param {any} node
+ */
+function insertAfterSwap(workflow, node) {
+	workflow.nodes.push(node);
+	workflow.connections['Tenant Credential Swap'] = { main: [[{ node: node.name, type: 'main', index: 0 }]] };
+	workflow.connections[node.name] = { main: [[{ node: 'Call Tenant API', type: 'main', index: 0 }]] };
+	return workflow;
+}
+
+/**
+ * Sets options of the workflow's Tenant Credential Swap node.
+ * @param {any} workflow
+ * @param {Record<string, unknown>} options
+ */
+function withSwapOptions(workflow, options) {
+	const swap = workflow.nodes.find((/** @type {any} */ node) => node.name === 'Tenant Credential Swap');
+	Object.assign(swap.parameters.options, options);
+	return workflow;
+}
+
 module.exports = {
+	insertAfterSwap,
+	withSwapOptions,
 	PACKAGE,
 	exampleWorkflow,
 	perTenantExampleWorkflow,

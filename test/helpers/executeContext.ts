@@ -87,6 +87,13 @@ export function executeContext(spec: ContextSpec): TestContext {
 				const apiKey = String(spec.credentials.tenantSwapN8nApi?.apiKey ?? '');
 				return await realHttp(options, apiKey);
 			},
+			// What the lease keeper uses once the execution has ended (the key travels in options.headers).
+			httpRequest: async (options: IHttpRequestOptions) => {
+				requests.push(options);
+				if (spec.send) return await spec.send(options);
+				const headers = (options.headers ?? {}) as Record<string, string>;
+				return await realHttp(options, String(headers['X-N8N-API-KEY'] ?? ''));
+			},
 		},
 	};
 	return { context: context as unknown as IExecuteFunctions, logs, requests };

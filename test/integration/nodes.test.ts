@@ -375,9 +375,9 @@ describe('Release Lock modes', () => {
 	it('token mode frees the carried lock; a lost lock fails by default and is reported with failIfLost off', async () => {
 		const base = await baseCredential();
 		const executionId = unique('exec');
-		const { output } = await runSwap({ executionId, parameters: swapParameters(base.id, { options: { lockTable, lockTtl: 0.2 } }) });
+		const { output } = await runSwap({ executionId, parameters: swapParameters(base.id, { options: { lockTable, lockTtl: 0.2, renewLock: false } }) });
 		const info = output[0].json.tenantSwap as IDataObject;
-		// The lease runs out and another execution takes the key over.
+		// Renewal off: the lease runs out and another execution takes the key over.
 		await new Promise((resolve) => setTimeout(resolve, 300));
 		const thief = unique('thief');
 		await engine().acquire(info.lockKey as string, { owner: { executionId: thief }, ttlMs: 30_000, waitTimeoutMs: 0 });

@@ -8,7 +8,7 @@ import { runSwaps, type LockScope, type SwapOptions, type SwapRequest, type Swap
 import { leaseKeeperFor, type AuditEvent, type LockEngine, type LockHandle } from '../../shared/lock';
 import { executionStateFromApi } from '../../shared/swap/executionState';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
-import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
+import { n8nApiCredentials, PublicApiTransport, type N8nApiCredentials } from '../../shared/transport/publicApiTransport';
 
 /** One item's swap plus what the node does around it. */
 interface NodeSwapRequest extends SwapRequest {
@@ -135,7 +135,7 @@ async function auditSwaps(context: IExecuteFunctions, lock: LockEngine, requests
 function keepLeasesWhileRunning(
 	context: IExecuteFunctions,
 	lock: LockEngine,
-	transport: PublicApiTransport,
+	apiCredentials: N8nApiCredentials,
 	requests: NodeSwapRequest[],
 	results: SwapResults,
 ): void {
@@ -150,7 +150,7 @@ function keepLeasesWhileRunning(
 	if (handles.size === 0) return;
 	const executionId = context.getExecutionId();
 	const workflowId = context.getWorkflow().id;
-	const statusApi = new N8nApiClient(transport, { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 });
+	const statusApi = new N8nApiClient(PublicApiTransport.afterExecution(context, apiCredentials), { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 });
 	leaseKeeperFor(lock, context.logger).keep({
 		executionId,
 		handles: [...handles.values()],
@@ -211,7 +211,7 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 			requests,
 		);
 		await auditSwaps(this, lock, requests, results);
-		keepLeasesWhileRunning(this, lock, transport, requests, results);
+		keepLeasesWhileRunning(this, lock, apiCredentials, requests, results);
 		const [firstError] = results.errors;
 		if (firstError && !continueOnFail) throw toNodeError(this, firstError, firstError.itemIndexes[0] ?? 0);
 		for (const error of results.errors) for (const index of error.itemIndexes) failed.set(index, error);

@@ -145,9 +145,11 @@ export class LeaseKeeper {
 		} catch (error) {
 			// No answer is not an end: dropping the lock of a running execution would let another tenant in.
 			state = 'unknown';
-			this.log.warn('Tenant Credential Swap could not ask n8n whether the execution still runs; keeping its lock', {
+			const reason = (error as Error)?.message ?? String(error);
+			// n8n's console log shows the message only, so the reason goes into it.
+			this.log.warn(`Tenant Credential Swap could not ask n8n whether execution ${executionId} still runs, so it keeps its lock: ${reason}`, {
 				executionId,
-				error: (error as Error)?.message ?? String(error),
+				error: reason,
 			});
 		}
 		if (entry.stopped) return;

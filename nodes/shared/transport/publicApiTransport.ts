@@ -52,12 +52,26 @@ export class PublicApiTransport implements N8nApiTransport {
 			skipSslCertificateValidation: this.skipTls,
 			timeout: REQUEST_TIMEOUT_MS,
 		};
-		const response = (await this.context.helpers.httpRequestWithAuthentication.call(
-			this.context,
-			N8N_API_CREDENTIAL_TYPE,
-			options,
-		)) as { statusCode: number; body: unknown };
+		const response = (
+			this.apiKeyAfterExecution === undefined
+				? await this.context.helpers.httpRequestWithAuthentication.call(this.context, N8N_API_CREDENTIAL_TYPE, options)
+				: await this.context.helpers.httpRequest({ ...options, headers: { 'X-N8N-API-KEY': this.apiKeyAfterExecution } })
+		) as { statusCode: number; body: unknown };
 		return { statusCode: response.statusCode, body: parseBody(response.body) };
+	}
+
+	/** Set by `afterExecution`: the key resolved while the execution ran. */
+	private apiKeyAfterExecution?: string;
+
+	/**
+	 * A transport that still works once the execution has ended (the lease keeper asks then):
+	 * n8n can no longer resolve the credential, so the key resolved during the execution is sent
+	 * as the header the credential would add. Still n8n's HTTP helper: proxy and TLS settings apply.
+	 */
+	static afterExecution(context: IExecuteFunctions, credentials: N8nApiCredentials): PublicApiTransport {
+		const transport = new PublicApiTransport(context, credentials);
+		transport.apiKeyAfterExecution = credentials.apiKey ?? '';
+		return transport;
 	}
 }
 
