@@ -9,7 +9,10 @@ import {
 	type LockBackend,
 	type LockEngine,
 	type PostgresConnectionSettings,
+	validateIdentifier,
 } from './lock';
+import { toNodeError } from './nodeErrors';
+import { SwapItemError } from './swap/errors';
 
 export const lockBackendProperty: INodeProperties = {
 	displayName: 'Lock Backend',
@@ -70,11 +73,31 @@ export async function lockEngineFor(context: IExecuteFunctions, itemIndex = 0): 
 			disableTlsVerification: redis.disableTlsVerification === true,
 		});
 	}
+	const schema = lockIdentifier(context, itemIndex, 'options.lockSchema', 'schema', DEFAULT_LOCK_SCHEMA);
+	const table = lockIdentifier(context, itemIndex, 'options.lockTable', 'table', DEFAULT_LOCK_TABLE);
 	const credentials = await context.getCredentials<ICredentialDataDecryptedObject>('postgres', itemIndex);
-	return postgresLockEngine(postgresSettings(credentials), {
-		schema: (context.getNodeParameter('options.lockSchema', itemIndex, DEFAULT_LOCK_SCHEMA) as string) || undefined,
-		table: (context.getNodeParameter('options.lockTable', itemIndex, DEFAULT_LOCK_TABLE) as string) || undefined,
-	});
+	return postgresLockEngine(postgresSettings(credentials), { schema, table });
+}
+
+/** A lock schema or table name from the options, checked here so the error names the parameter. */
+function lockIdentifier(
+	context: IExecuteFunctions,
+	itemIndex: number,
+	parameter: 'options.lockSchema' | 'options.lockTable',
+	kind: 'schema' | 'table',
+	fallback: string,
+): string | undefined {
+	const value = String(context.getNodeParameter(parameter, itemIndex, fallback) ?? '').trim();
+	if (!value) return undefined;
+	try {
+		return validateIdentifier(kind, value);
+	} catch (error) {
+		const problem = new SwapItemError((error as Error).message, [itemIndex], {
+			parameter,
+			description: `Both nodes must name the same lock ${kind}; leave it empty for "${fallback}".`,
+		});
+		throw toNodeError(context, problem, itemIndex);
+	}
 }
 
 export function postgresSettings(credentials: ICredentialDataDecryptedObject): PostgresConnectionSettings {

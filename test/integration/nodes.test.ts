@@ -21,7 +21,12 @@ const lockTable = unique('node_locks');
 const SECRET_A = 'tenant-a-SECRET-0123456789';
 const SECRET_B = 'tenant-b-SECRET-9876543210';
 
-let n8n: { apiUrl: string; apiKey: string; stop(): Promise<void> };
+let n8n: {
+	apiUrl: string;
+	apiKey: string;
+	rest(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+	stop(): Promise<void>;
+};
 let api: ApiFixture;
 let credentials: ContextSpec['credentials'];
 
@@ -368,6 +373,104 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		});
 		expect((output[0].json.tenantSwap as IDataObject).lockKey).toBe('tenant:acme "quoted" ü');
 		await runRelease({ executionId, items: output });
+	});
+});
+
+/** An API key of the harness's owner with every scope but `without`. */
+async function apiKeyWithout(without: string): Promise<string> {
+	const scopes = ((await n8n.rest('GET', 'api-keys/scopes')).body.data as string[]).filter((scope) => scope !== without);
+	const created = await n8n.rest('POST', 'api-keys', { label: unique(`no-${without}`), scopes, expiresAt: null });
+	if (created.status !== 200) throw new Error(`creating an API key answered ${created.status}`);
+	return created.body.data.rawApiKey as string;
+}
+
+function withApiKey(apiKey: string): ContextSpec['credentials'] {
+	return { ...credentials, tenantSwapN8nApi: { ...credentials.tenantSwapN8nApi, apiKey } };
+}
+
+async function eventually(check: () => Promise<boolean> | boolean, limitMs: number, what: string): Promise<void> {
+	const giveUp = Date.now() + limitMs;
+	while (!(await check())) {
+		if (Date.now() > giveUp) throw new Error(`${what}: not after ${limitMs} ms`);
+		await new Promise((resolve) => setTimeout(resolve, 100));
+	}
+}
+
+describe('API keys and settings the swap cannot work with', () => {
+	async function expectNothingChanged(base: { id: string; updatedAt: string }, error: any, secrets: string[]) {
+		expect(error).toBeInstanceOf(NodeOperationError);
+		for (const secret of secrets) expect(`${error.message} ${error.description ?? ''}`).not.toContain(secret);
+		expect((await api.getCredential(base.id)).updatedAt).toBe(base.updatedAt);
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+		expect(await api.temporaryCredentials()).toEqual([]);
+	}
+
+	it('an invalid API key: n8n refuses it, the error says to check the key (never shows it), nothing changed', async () => {
+		const base = await api.getCredential((await baseCredential()).id);
+		const badKey = 'not-a-valid-api-key-0123456789';
+		const error = await runSwap({ credentials: withApiKey(badKey), parameters: swapParameters(base.id) }).catch((e) => e);
+		expect(error.message).toMatch(/401/);
+		expect(error.description).toMatch(/Check the API key/);
+		await expectNothingChanged(base, error, [badKey, SECRET_A]);
+	});
+
+	it('an API key without credential:update: the update is refused with the scope named, the lock released, nothing changed', async () => {
+		const base = await api.getCredential((await baseCredential()).id);
+		const limitedKey = await apiKeyWithout('credential:update');
+		const error = await runSwap({ credentials: withApiKey(limitedKey), parameters: swapParameters(base.id) }).catch((e) => e);
+		expect(error.message).toMatch(/403 during update base credential/);
+		expect(error.description).toMatch(/credential:update/);
+		await expectNothingChanged(base, error, [limitedKey, SECRET_A]);
+	});
+
+	it('an API key without execution:read: the swap works, and the lock is left to its TTL with a warning naming the scope', async () => {
+		const base = await baseCredential();
+		const limitedKey = await apiKeyWithout('execution:read');
+		const executionId = unique('exec');
+		const { output, logs } = await runSwap({
+			executionId,
+			credentials: withApiKey(limitedKey),
+			parameters: swapParameters(base.id, { options: { lockTable, lockTtl: 30 } }),
+		});
+		expect((output[0].json.tenantSwap as IDataObject).update).toBe('patched');
+		// The keeper's first look: n8n answers 403, so it stops renewing and says which scope is missing.
+		await eventually(() => logs.some((line) => line.startsWith('warn') && line.includes('execution:read')), 20_000, 'warning about execution:read');
+		expect(logs.join('\n')).not.toContain(limitedKey);
+		expect((await engine().holder(`credential:${base.id}`))?.owner.executionId).toBe(executionId);
+		await runRelease({ executionId });
+	});
+
+	it.each([
+		['quotes and SQL', `tenant's "x"; DROP TABLE y; --`],
+		['unicode', 'mandant-münchen-租户-🔐-ключ'],
+		['10 kB', `${'t'.repeat(10 * 1024 - 1)}!`],
+	])('a tenant ID with %s is a lock key like any other (Lock Scope Tenant), and the release frees it', async (_name, tenantId) => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { output } = await runSwap({
+			executionId,
+			parameters: swapParameters(base.id, { tenantId, options: { lockTable, lockScope: 'tenant' } }),
+		});
+		const info = output[0].json.tenantSwap as IDataObject;
+		expect(info.lockKey).toBe(`tenant:${tenantId}`);
+		expect(info.tenantId).toBe(tenantId);
+		expect((await engine().holder(`tenant:${tenantId}`))?.owner.executionId).toBe(executionId);
+		await runRelease({ executionId });
+		expect(await engine().holder(`tenant:${tenantId}`)).toBeUndefined();
+	});
+
+	it.each([
+		['a lock table name with a quote', { lockTable: 'locks"; DROP TABLE x; --' }, /Lock Table Name/],
+		['a lock table name longer than 63 characters', { lockTable: 'l'.repeat(64) }, /Lock Table Name/],
+		['a lock schema with a space', { lockSchema: 'my schema', lockTable: 'locks' }, /Lock Table Schema/],
+	])('refuses %s, naming the parameter, before changing anything', async (_name, lockOptions, parameter) => {
+		const base = await api.getCredential((await baseCredential()).id);
+		const error = await runSwap({ parameters: swapParameters(base.id, { options: { ...lockOptions } }) }).catch((e) => e);
+		expect(error.message).toMatch(parameter);
+		expect(error.message).toMatch(/item 0/);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect((await api.getCredential(base.id)).updatedAt).toBe(base.updatedAt);
+		expect(await api.temporaryCredentials()).toEqual([]);
 	});
 });
 

@@ -151,7 +151,8 @@ function keepLeasesWhileRunning(
 	const executionId = context.getExecutionId();
 	const workflowId = context.getWorkflow().id;
 	const statusApi = new N8nApiClient(PublicApiTransport.afterExecution(context, apiCredentials), { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 });
-	leaseKeeperFor(lock, context.logger).keep({
+	leaseKeeperFor(lock).keep({
+		log: context.logger,
 		executionId,
 		handles: [...handles.values()],
 		ttlMs,

@@ -26,6 +26,8 @@ export interface KeepOptions {
 	onReleased?: (outcomes: ReleaseOutcome[]) => Promise<void> | void;
 	/** Aborted when n8n cancels the execution: check at once instead of at the next tick. */
 	cancelSignal?: AbortSignal;
+	/** Where this execution's renewal problems are logged (the node's logger); else the keeper's. */
+	log?: KeeperLogger;
 }
 
 export interface KeeperLogger {
@@ -92,6 +94,10 @@ export class LeaseKeeper {
 		return [...this.kept.keys()];
 	}
 
+	private logFor(entry: Kept): KeeperLogger {
+		return entry.options.log ?? this.log;
+	}
+
 	private interval(entry: Kept): number {
 		return Math.max(50, Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(entry.options.ttlMs / 3)));
 	}
@@ -147,7 +153,7 @@ export class LeaseKeeper {
 			state = 'unknown';
 			const reason = (error as Error)?.message ?? String(error);
 			// n8n's console log shows the message only, so the reason goes into it.
-			this.log.warn(`Tenant Credential Swap could not ask n8n whether execution ${executionId} still runs, so it keeps its lock: ${reason}`, {
+			this.logFor(entry).warn(`Tenant Credential Swap could not ask n8n whether execution ${executionId} still runs, so it keeps its lock: ${reason}`, {
 				executionId,
 				error: reason,
 			});
@@ -155,7 +161,7 @@ export class LeaseKeeper {
 		if (entry.stopped) return;
 		if (state === 'ended') await this.releaseEnded(entry);
 		else if (state === 'untrackable') {
-			this.log.warn(
+			this.logFor(entry).warn(
 				'Tenant Credential Swap cannot see this execution through the n8n API (the API key needs the execution:read scope and access to the workflow), so it does not renew its lock: the Lock TTL applies',
 				{ executionId },
 			);
@@ -173,13 +179,13 @@ export class LeaseKeeper {
 				if (error instanceof LockLostError) {
 					// Released elsewhere (Release Lock in another process, an error workflow) or expired.
 					entry.handles.delete(handle.key);
-					this.log.debug('Tenant Credential Swap stopped renewing a lock it no longer holds', {
+					this.logFor(entry).debug('Tenant Credential Swap stopped renewing a lock it no longer holds', {
 						executionId: entry.options.executionId,
 						lockKey: handle.key,
 					});
 				} else {
 					allRenewed = false;
-					this.log.warn('Tenant Credential Swap could not renew a lock; retrying', {
+					this.logFor(entry).warn('Tenant Credential Swap could not renew a lock; retrying', {
 						executionId: entry.options.executionId,
 						lockKey: handle.key,
 						error: (error as Error)?.message ?? String(error),
@@ -195,14 +201,14 @@ export class LeaseKeeper {
 		try {
 			const outcomes = await this.engine.releaseExecution(executionId);
 			this.stop(entry);
-			this.log.debug('Tenant Credential Swap freed the locks of an execution that ended without Release Lock', {
+			this.logFor(entry).debug('Tenant Credential Swap freed the locks of an execution that ended without Release Lock', {
 				executionId,
 				locks: outcomes.length,
 			});
 			await entry.options.onReleased?.(outcomes);
 		} catch (error) {
 			// The store is down: keep the entry and try again at the next tick.
-			this.log.warn('Tenant Credential Swap could not free the locks of an ended execution; retrying', {
+			this.logFor(entry).warn('Tenant Credential Swap could not free the locks of an ended execution; retrying', {
 				executionId,
 				error: (error as Error)?.message ?? String(error),
 			});
