@@ -1,5 +1,15 @@
-import { N8nApiClient, type ApiRequest, type ApiResponse, type N8nApiTransport } from '../../nodes/shared/transport/n8nApiClient';
+import { NodeOperationError, type IExecuteFunctions, type IHttpRequestOptions } from 'n8n-workflow';
+
+import {
+	DEFAULT_RETRY,
+	N8nApiClient,
+	setDefaultRetryOptions,
+	type ApiRequest,
+	type ApiResponse,
+	type N8nApiTransport,
+} from '../../nodes/shared/transport/n8nApiClient';
 import { N8nApiError } from '../../nodes/shared/transport/n8nApiErrors';
+import { DEFAULT_REQUEST_TIMEOUT_MS, PublicApiTransport, setRequestTimeoutMs } from '../../nodes/shared/transport/publicApiTransport';
 
 /** Scripted answers: failures a real n8n cannot be made to produce on demand. */
 class ScriptedTransport implements N8nApiTransport {
@@ -75,5 +85,132 @@ describe('N8nApiClient retries', () => {
 		expect(new N8nApiError('x', 401, 'Unauthorized').hint).toContain('API key');
 		expect(new N8nApiError('x', 403, 'Forbidden').hint).toContain('credential:update');
 		expect(new N8nApiError('x', 404, 'Credential not found').hint).toBeUndefined();
+	});
+});
+
+describe('N8nApiClient fault handling', () => {
+	afterEach(() => {
+		setDefaultRetryOptions();
+		setRequestTimeoutMs();
+	});
+
+	/** How n8n's httpRequestWithAuthentication throws a network failure: a NodeApiError, axios' error (with the code) as cause. */
+	const n8nWrapped = (code: string) => Object.assign(new Error('The connection to the server was closed unexpectedly'), { cause: networkError(code) });
+
+	it('finds the network code in the cause chain, as n8n wraps it', async () => {
+		const patched = new ScriptedTransport([n8nWrapped('ECONNRESET'), ok({ id: '1', name: 'b', type: 't' })]);
+		await expect(new N8nApiClient(patched, fast).updateCredential('1', { data: {} })).resolves.toMatchObject({ id: '1' });
+		expect(patched.sent).toHaveLength(2);
+
+		// Refused: nothing was sent, a create may be repeated. Timed out: n8n may have created it, no repeat.
+		const refused = new ScriptedTransport([n8nWrapped('ECONNREFUSED'), ok({ id: 'tmp', name: 'n', type: 't' })]);
+		await expect(new N8nApiClient(refused, fast).createCredential({ name: 'n', type: 't', data: {} })).resolves.toMatchObject({ id: 'tmp' });
+		const timedOut = new ScriptedTransport([n8nWrapped('ECONNABORTED'), ok({ id: 'tmp', name: 'n', type: 't' })]);
+		const error = await new N8nApiClient(timedOut, fast).createCredential({ name: 'n', type: 't', data: {} }).catch((e) => e);
+		expect(error).toMatchObject({ code: 'ECONNABORTED', timedOut: true, attempts: 1 });
+		expect(timedOut.sent).toHaveLength(1);
+	});
+
+	it('names the step and the attempts, and tells what to do per fault', async () => {
+		const failing = new ScriptedTransport([dbNotReady, dbNotReady, dbNotReady, { statusCode: 500, body: { message: 'boom' } }]);
+		const error = await new N8nApiClient(failing, fast).updateCredential('1', { data: {} }).catch((e) => e);
+		expect(error.message).toBe('n8n API answered 500 during update base credential: boom (gave up after 4 attempts)');
+		expect(error.hint).toMatch(/kept failing \(HTTP 500\)\. Run the execution again later.*DB_POSTGRESDB_POOL_SIZE/);
+		expect(new N8nApiError('x', undefined, 'timeout of 30000ms exceeded', 'ECONNABORTED').hint).toMatch(/did not answer in time/);
+		expect(new N8nApiError('x', undefined, 'connect ECONNREFUSED', 'ECONNREFUSED').hint).toMatch(/Nothing accepted the connection/);
+		expect(new N8nApiError('x', undefined, 'socket hang up', 'ECONNRESET').hint).toMatch(/connection to n8n's API failed\. Run the execution again/);
+	});
+
+	it('uses the retry settings set for tests by clients without their own, and the defaults again after', async () => {
+		setDefaultRetryOptions({ attempts: 2, baseDelayMs: 1, maxDelayMs: 1 });
+		const transport = new ScriptedTransport([dbNotReady, dbNotReady, dbNotReady]);
+		await expect(new N8nApiClient(transport).getCredential('1')).rejects.toMatchObject({ status: 503, attempts: 2 });
+		expect(transport.sent).toHaveLength(2);
+		setDefaultRetryOptions();
+		expect(DEFAULT_RETRY).toEqual({ attempts: 8, baseDelayMs: 250, maxDelayMs: 5_000 });
+	});
+
+	it('never retries past a deadline, and shrinks the request timeout to it', async () => {
+		const slow: N8nApiTransport & { sent: ApiRequest[] } = {
+			instanceId: 'slow',
+			sent: [],
+			async send(request) {
+				this.sent.push(request);
+				await new Promise((resolve) => setTimeout(resolve, 30));
+				throw networkError('ECONNABORTED');
+			},
+		};
+		const client = new N8nApiClient(slow, { attempts: 50, baseDelayMs: 10, maxDelayMs: 10 });
+		const error = await client.updateCredential('1', { data: {} }, { deadline: Date.now() + 120 }).catch((e) => e);
+		expect(error).toBeInstanceOf(N8nApiError);
+		expect(error.timedOut).toBe(true);
+		expect(error.hint).toMatch(/Retrying stopped early: the lock lease \(Lock TTL\) would run out/);
+		expect(slow.sent.length).toBeGreaterThanOrEqual(1);
+		expect(slow.sent.length).toBeLessThan(50);
+		for (const request of slow.sent) expect(request.timeoutMs).toBeLessThanOrEqual(120);
+
+		const unsent = new ScriptedTransport([ok({})]);
+		const late = await new N8nApiClient(unsent, fast).updateCredential('1', { data: {} }, { deadline: Date.now() - 1 }).catch((e) => e);
+		expect(late).toMatchObject({ code: 'ELEASE', attempts: 0 });
+		expect(unsent.sent).toHaveLength(0);
+	});
+
+	it('the public API transport sends the request timeout (30 s unless a test sets it), shortened per request', async () => {
+		const seen: IHttpRequestOptions[] = [];
+		const context = {
+			helpers: {
+				httpRequestWithAuthentication: async (_type: string, options: IHttpRequestOptions) => {
+					seen.push(options);
+					return { statusCode: 200, body: '{}' };
+				},
+			},
+		} as unknown as IExecuteFunctions;
+		const transport = new PublicApiTransport(context, { baseUrl: 'http://127.0.0.1:1/api/v1/' });
+		await transport.send({ method: 'GET', path: '/credentials' });
+		setRequestTimeoutMs(1_500);
+		await transport.send({ method: 'GET', path: '/credentials' });
+		await transport.send({ method: 'GET', path: '/credentials', timeoutMs: 200 });
+		expect(seen.map((options) => options.timeout)).toEqual([DEFAULT_REQUEST_TIMEOUT_MS, 1_500, 200]);
+		expect(DEFAULT_REQUEST_TIMEOUT_MS).toBe(30_000);
+		expect(seen[0].url).toBe('http://127.0.0.1:1/api/v1/credentials');
+	});
+});
+
+describe('N8nApiClient network failure messages', () => {
+	const node = { id: 'n', name: 'Node', type: 't', typeVersion: 1, position: [0, 0] as [number, number], parameters: {} };
+
+	it.each(['ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN'])(
+		'%s: the step survives n8n\'s NodeOperationError (which replaces messages that contain error codes)',
+		async (code) => {
+			const transport = new ScriptedTransport([networkError(code)]);
+			const error = await new N8nApiClient(transport, { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 }).getCredential('1').catch((e) => e);
+			expect(error.code).toBe(code);
+			const shown = new NodeOperationError(node, `Item 0: ${error.message}`);
+			expect(shown.message).toBe(`Item 0: ${error.message}`);
+			expect(shown.message).toContain('read credential');
+		},
+	);
+
+	it('finds the code where n8n keeps a non-Error failure (errorResponse, httpCode)', async () => {
+		const wrapped = Object.assign(new Error('The service refused the connection - perhaps it is offline'), { httpCode: 'ECONNREFUSED', errorResponse: { code: 'ECONNREFUSED' } });
+		const transport = new ScriptedTransport([wrapped, ok({ id: 'tmp', name: 'n', type: 't' })]);
+		await expect(new N8nApiClient(transport, fast).createCredential({ name: 'n', type: 't', data: {} })).resolves.toMatchObject({ id: 'tmp' });
+		expect(transport.sent).toHaveLength(2);
+	});
+});
+
+describe('N8nApiClient: may n8n have carried out a failed call?', () => {
+	it.each([
+		['refused every time', [networkError('ECONNREFUSED'), networkError('ECONNREFUSED')], false],
+		['503 and 429 (answered before any work)', [dbNotReady, { statusCode: 429, body: {} }], false],
+		['a timeout, then refused', [networkError('ECONNABORTED'), networkError('ECONNREFUSED')], true],
+		['a 500, then 503', [{ statusCode: 500, body: {} }, dbNotReady], true],
+		['a reset', [networkError('ECONNRESET'), dbNotReady], true],
+	] as Array<[string, Array<ApiResponse | Error>, boolean]>)('%s: maybeProcessed %s', async (_name, answers, expected) => {
+		const error = await new N8nApiClient(new ScriptedTransport(answers), { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 })
+			.updateCredential('1', { data: {} })
+			.catch((e) => e);
+		expect(error).toBeInstanceOf(N8nApiError);
+		expect(error.maybeProcessed).toBe(expected);
 	});
 });

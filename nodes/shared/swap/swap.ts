@@ -106,6 +106,39 @@ interface SwapGroup {
 const NOT_TESTABLE = /no testing function/i;
 export const TEMPORARY_CREDENTIAL_PREFIX = 'tenant-swap tmp';
 
+export interface TemporaryCleanupSettings {
+	/**
+	 * Only temporary credentials older than this are deleted. Longer than a swap can keep its own
+	 * (create, test and delete with every retry and timeout: under 10 minutes), so a swap running
+	 * at the same time never loses its temporary credential.
+	 */
+	minAgeMs: number;
+	/** At most one look per n8n instance per process in this time (a list of all credentials). */
+	intervalMs: number;
+	/** At most this many deletions per look, so one execution never spends long on housekeeping. */
+	maxDeletesPerRun: number;
+}
+
+export const DEFAULT_TEMPORARY_CLEANUP: Readonly<TemporaryCleanupSettings> = Object.freeze({
+	minAgeMs: 15 * 60_000,
+	intervalMs: 5 * 60_000,
+	maxDeletesPerRun: 20,
+});
+let temporaryCleanup: TemporaryCleanupSettings = { ...DEFAULT_TEMPORARY_CLEANUP };
+/** instanceId -> when this process last looked for stale temporary credentials there. */
+const lastTemporaryCleanup = new Map<string, number>();
+
+/** For tests only: cleanup settings (`undefined` restores the defaults); also forgets past looks. */
+export function configureTemporaryCredentialCleanup(settings?: Partial<TemporaryCleanupSettings>): void {
+	temporaryCleanup = { ...DEFAULT_TEMPORARY_CLEANUP, ...(settings ?? {}) };
+	lastTemporaryCleanup.clear();
+}
+
+/** Leave this much of the lease unused: no write to the base credential may land after the lease ends. */
+function leaseSafetyMs(ttlMs: number): number {
+	return Math.min(2_000, Math.floor(ttlMs / 5));
+}
+
 export function lockKeyFor(scope: LockScope, baseCredentialId: string, tenantId: string): string {
 	return scope === 'tenant' ? `tenant:${tenantId}` : `credential:${baseCredentialId}`;
 }
@@ -145,6 +178,9 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 			if (fail(error, group)) return results;
 		}
 	}
+
+	// Housekeeping outside the critical section, once the API has answered: earlier swaps' leftovers.
+	if (groups.length > 0) await cleanStaleTemporaryCredentials(context);
 
 	// One global order (by key) for every execution: two executions can never wait on each other in a cycle.
 	const ordered = [...groups].sort((a, b) => (a.lockKey < b.lockKey ? -1 : a.lockKey > b.lockKey ? 1 : 0));
@@ -288,7 +324,25 @@ async function validateGroup(context: SwapContext, group: SwapGroup): Promise<vo
 
 async function validateWithTemporaryCredential(context: SwapContext, group: SwapGroup): Promise<void> {
 	const name = `${TEMPORARY_CREDENTIAL_PREFIX} ${shorten(group.tenantId, 40)} exec ${context.executionId} ${randomBytes(3).toString('hex')}`;
-	const temporary = await context.api.createCredential({ name, type: group.base.type, data: group.data });
+	let temporary: CredentialSummary;
+	try {
+		temporary = await context.api.createCredential({ name, type: group.base.type, data: group.data });
+	} catch (error) {
+		if (error instanceof N8nApiError && error.maybeProcessed) {
+			// The answer was lost, not necessarily the credential: n8n may hold it without us knowing its ID.
+			context.logDebug?.('The temporary credential may have been created before the failure', { credentialName: name });
+			throw new SwapItemError(error.message, group.itemIndexes, {
+				description: joinSentences(
+					error.hint,
+					`n8n may have created the temporary credential "${name}" before the failure: ${leftoverAdvice()}`,
+					'The base credential was not changed.',
+				),
+				cause: error,
+			});
+		}
+		throw error;
+	}
+	let failure: unknown;
 	try {
 		group.temporaryCredential = 'validated';
 		if (group.options.testCredential) {
@@ -302,14 +356,91 @@ async function validateWithTemporaryCredential(context: SwapContext, group: Swap
 				});
 			}
 		}
-	} finally {
-		await context.api.deleteCredential(temporary.id).catch((error) => {
-			context.logDebug?.('Could not delete the temporary credential', { credentialId: temporary.id, error: String(error) });
-			throw new SwapItemError(`Could not delete temporary credential ${temporary.id}`, group.itemIndexes, {
-				description: 'Delete it in n8n under Credentials. The base credential was not changed.',
+	} catch (error) {
+		failure = error;
+	}
+	try {
+		await context.api.deleteCredential(temporary.id);
+	} catch (error) {
+		// Only the ID and the API's own message: never the data.
+		const reason = error instanceof Error ? error.message : String(error);
+		context.logDebug?.('Could not delete the temporary credential', { credentialId: temporary.id, error: reason });
+		const leftover = `Temporary credential ${temporary.id} could not be deleted: ${leftoverAdvice()}`;
+		if (failure === undefined) {
+			throw new SwapItemError(`Could not delete temporary credential ${temporary.id}: ${reason}`, group.itemIndexes, {
+				description: joinSentences(
+					error instanceof N8nApiError ? error.hint : undefined,
+					'The base credential was not changed.',
+					`A later swap deletes temporary credential ${temporary.id} once it is older than ${minutes(temporaryCleanup.minAgeMs)}, or delete it in n8n under Credentials.`,
+				),
 				cause: error,
 			});
+		}
+		// The first failure is what the user must fix; the leftover is reported with it.
+		throw withDescription(failure, group.itemIndexes, leftover);
+	}
+	if (failure !== undefined) throw failure;
+}
+
+function leftoverAdvice(): string {
+	return `a later swap deletes temporary credentials (named "${TEMPORARY_CREDENTIAL_PREFIX} ...") once they are older than ${minutes(temporaryCleanup.minAgeMs)}, or delete it in n8n under Credentials.`;
+}
+
+function minutes(ms: number): string {
+	const value = Math.round((ms / 60_000) * 10) / 10;
+	return value === 1 ? '1 minute' : value >= 1 ? `${value} minutes` : `${Math.max(1, Math.round(ms / 1000))} seconds`;
+}
+
+function joinSentences(...parts: Array<string | undefined>): string {
+	return parts.filter((part): part is string => Boolean(part && part.trim())).join(' ');
+}
+
+/** The same failure, with one more sentence in its description. */
+function withDescription(error: unknown, itemIndexes: number[], sentence: string): SwapItemError {
+	if (error instanceof SwapItemError) {
+		return new SwapItemError(error.message, error.itemIndexes, {
+			...error.options,
+			description: joinSentences(error.options.description, sentence),
 		});
+	}
+	const base = asItemError(error, itemIndexes, new Set());
+	return new SwapItemError(base.message, itemIndexes, { ...base.options, description: joinSentences(base.options.description, sentence) });
+}
+
+/**
+ * Deletes temporary credentials that earlier swaps could not delete (n8n down at the time, a lost
+ * answer to a create). At most once per instance per process per interval, never one younger than
+ * the minimum age (it may belong to a swap still running), and never fatal.
+ */
+async function cleanStaleTemporaryCredentials(context: SwapContext): Promise<void> {
+	const now = Date.now();
+	const last = lastTemporaryCleanup.get(context.instanceId);
+	if (last !== undefined && now - last < temporaryCleanup.intervalMs) return;
+	lastTemporaryCleanup.set(context.instanceId, now);
+	let all: CredentialSummary[];
+	try {
+		all = await context.api.listAllCredentials();
+	} catch (error) {
+		context.logDebug?.('Could not list credentials to look for stale temporary credentials', {
+			error: error instanceof Error ? error.message : String(error),
+		});
+		return;
+	}
+	const stale = all.filter((credential) => {
+		if (!credential.name?.startsWith(`${TEMPORARY_CREDENTIAL_PREFIX} `)) return false;
+		const createdAt = Date.parse(credential.createdAt ?? '');
+		return Number.isFinite(createdAt) && now - createdAt > temporaryCleanup.minAgeMs;
+	});
+	for (const credential of stale.slice(0, temporaryCleanup.maxDeletesPerRun)) {
+		try {
+			await context.api.deleteCredential(credential.id);
+			context.logDebug?.('Deleted a stale temporary credential', { credentialId: credential.id, createdAt: credential.createdAt });
+		} catch (error) {
+			context.logDebug?.('Could not delete a stale temporary credential', {
+				credentialId: credential.id,
+				error: error instanceof Error ? error.message : String(error),
+			});
+		}
 	}
 }
 
@@ -319,7 +450,7 @@ async function stillUnchanged(context: SwapContext, group: SwapGroup): Promise<C
 	const state = await context.lock.readSwapState(group.stateKey);
 	if (state?.dataHmac !== group.dataHmac) return undefined;
 	// A fresh read: the one before the lock may predate another execution's or a person's edit.
-	const current = await context.api.getCredential(group.base.id).catch(() => undefined);
+	const current = await context.api.getCredential(group.base.id, { deadline: leaseDeadline(group) }).catch(() => undefined);
 	return current?.updatedAt && current.updatedAt === state.credentialUpdatedAt ? current : undefined;
 }
 
@@ -328,10 +459,12 @@ async function updateBaseCredential(context: SwapContext, group: SwapGroup): Pro
 	if (current) return { updated: current, unchanged: true };
 	// Forget the last write first: if this one fails half-way, nobody may skip on stale knowledge.
 	await context.lock.writeSwapState(group.stateKey, undefined);
-	const updated = await context.api.updateCredential(group.base.id, {
-		data: group.data,
-		isPartialData: group.options.partialUpdate,
-	});
+	const updated = await context.api.updateCredential(
+		group.base.id,
+		{ data: group.data, isPartialData: group.options.partialUpdate },
+		// Every attempt must be answered before the lease ends: after it, another execution may hold the lock.
+		{ deadline: leaseDeadline(group) },
+	);
 	const before = Date.parse(group.base.updatedAt ?? '');
 	const after = Date.parse(updated?.updatedAt ?? '');
 	if (!updated || updated.id !== group.base.id || updated.type !== group.base.type || !(after > before || Number.isNaN(before))) {
@@ -345,6 +478,11 @@ async function updateBaseCredential(context: SwapContext, group: SwapGroup): Pro
 		await context.lock.writeSwapState(group.stateKey, { dataHmac: group.dataHmac, credentialUpdatedAt: updated.updatedAt });
 	}
 	return { updated, unchanged: false };
+}
+
+function leaseDeadline(group: SwapGroup): number | undefined {
+	if (!group.lease) return undefined;
+	return group.lease.expiresAt.getTime() - leaseSafetyMs(group.options.lockTtlMs);
 }
 
 function swapInfo(
@@ -442,6 +580,19 @@ async function releaseQuietly(lock: LockEngine, leases: Iterable<LockLease | und
 	}
 }
 
+/** What the failure left behind, so the user knows whether anything changed. */
+function consequenceOf(error: N8nApiError): string | undefined {
+	if (error.operation === 'update base credential') {
+		return error.maybeProcessed
+			? 'n8n may have applied the update before the failure: the base credential may hold this tenant\'s data or the previous data. Run the execution again to write it.'
+			: 'The base credential was not changed.';
+	}
+	if (['read credential schema', 'create temporary credential', 'test credential', 'delete temporary credential', 'read credential', 'list credentials'].includes(error.operation)) {
+		return 'The base credential was not changed.';
+	}
+	return undefined;
+}
+
 function asItemError(error: unknown, itemIndexes: number[], secrets: Set<string>): SwapItemError {
 	if (error instanceof SwapItemError) {
 		return new SwapItemError(redactSecrets(error.message, secrets), error.itemIndexes, {
@@ -450,7 +601,10 @@ function asItemError(error: unknown, itemIndexes: number[], secrets: Set<string>
 		});
 	}
 	if (error instanceof N8nApiError) {
-		return new SwapItemError(redactSecrets(error.message, secrets), itemIndexes, { description: error.hint, cause: error });
+		return new SwapItemError(redactSecrets(error.message, secrets), itemIndexes, {
+			description: joinSentences(error.hint && redactSecrets(error.hint, secrets), consequenceOf(error)),
+			cause: error,
+		});
 	}
 	if (error instanceof LockError) {
 		return new SwapItemError(error.message, itemIndexes, {

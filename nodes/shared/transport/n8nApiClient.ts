@@ -8,6 +8,8 @@ export interface ApiRequest {
 	path: string;
 	body?: IDataObject;
 	qs?: IDataObject;
+	/** Shorter request timeout for this request (e.g. the time left on a lock lease). */
+	timeoutMs?: number;
 }
 
 export interface ApiResponse {
@@ -65,7 +67,18 @@ type RetryPolicy = 'idempotent' | 'notProcessed';
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
 /** Statuses that n8n answers before it does anything, so even a create may be repeated. */
 const NOT_PROCESSED_STATUS = new Set([429, 503]);
-const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN']);
+const RETRYABLE_CODES = new Set([
+	'ECONNRESET',
+	'ECONNREFUSED',
+	'ETIMEDOUT',
+	'EPIPE',
+	'ECONNABORTED',
+	'EAI_AGAIN',
+	'UND_ERR_SOCKET',
+	'UND_ERR_HEADERS_TIMEOUT',
+	'UND_ERR_BODY_TIMEOUT',
+	'UND_ERR_CONNECT_TIMEOUT',
+]);
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EAI_AGAIN']);
 
 export interface RetryOptions {
@@ -75,7 +88,25 @@ export interface RetryOptions {
 }
 
 // n8n answers 503 "Database is not ready" for seconds under a burst (BRIEF): ride that out.
-const DEFAULT_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 250, maxDelayMs: 5_000 };
+export const DEFAULT_RETRY: Readonly<RetryOptions> = Object.freeze({ attempts: 8, baseDelayMs: 250, maxDelayMs: 5_000 });
+let defaultRetry: RetryOptions = { ...DEFAULT_RETRY };
+
+/**
+ * For tests only: the retry settings of clients built without their own (the nodes' clients).
+ * `undefined` restores the defaults. Users cannot reach this.
+ */
+export function setDefaultRetryOptions(options?: Partial<RetryOptions>): void {
+	defaultRetry = { ...DEFAULT_RETRY, ...(options ?? {}) };
+}
+
+/** Options of one call. */
+export interface CallOptions {
+	/**
+	 * Epoch ms after which no attempt may still be under way (e.g. the lock lease's end): the
+	 * request timeout shrinks to fit, and no retry starts that could not finish before it.
+	 */
+	deadline?: number;
+}
 
 /** Schemas change only with n8n's version: one fetch per type per instance per process. */
 const schemaCache = new Map<string, Promise<CredentialSchema>>();
@@ -83,8 +114,12 @@ const schemaCache = new Map<string, Promise<CredentialSchema>>();
 export class N8nApiClient {
 	constructor(
 		private readonly transport: N8nApiTransport,
-		private readonly retry: RetryOptions = DEFAULT_RETRY,
+		private readonly ownRetry?: RetryOptions,
 	) {}
+
+	private get retry(): RetryOptions {
+		return this.ownRetry ?? defaultRetry;
+	}
 
 	async listCredentials(cursor?: string, limit = 250): Promise<CredentialPage> {
 		const qs: IDataObject = { limit };
@@ -106,11 +141,13 @@ export class N8nApiClient {
 	}
 
 	/** n8n >= 2.20. Metadata only: n8n never returns credential data. */
-	async getCredential(id: string): Promise<CredentialSummary> {
-		return (await this.call('read credential', 'idempotent', {
-			method: 'GET',
-			path: `/credentials/${encodeURIComponent(id)}`,
-		})) as CredentialSummary;
+	async getCredential(id: string, options: CallOptions = {}): Promise<CredentialSummary> {
+		return (await this.call(
+			'read credential',
+			'idempotent',
+			{ method: 'GET', path: `/credentials/${encodeURIComponent(id)}` },
+			options,
+		)) as CredentialSummary;
 	}
 
 	async getSchema(type: string): Promise<CredentialSchema> {
@@ -138,14 +175,17 @@ export class N8nApiClient {
 	async updateCredential(
 		id: string,
 		input: { data: IDataObject; isPartialData?: boolean },
+		options: CallOptions = {},
 	): Promise<CredentialSummary> {
 		const body: IDataObject = { data: input.data };
 		if (input.isPartialData) body.isPartialData = true;
-		return (await this.call('update base credential', 'idempotent', {
-			method: 'PATCH',
-			path: `/credentials/${encodeURIComponent(id)}`,
-			body,
-		})) as CredentialSummary;
+		// Idempotent: the body carries the whole wish (full data, or the same partial data again).
+		return (await this.call(
+			'update base credential',
+			'idempotent',
+			{ method: 'PATCH', path: `/credentials/${encodeURIComponent(id)}`, body },
+			options,
+		)) as CredentialSummary;
 	}
 
 	/** Deletes; a credential that is already gone counts as deleted (a retried delete may find it so). */
@@ -188,12 +228,25 @@ export class N8nApiClient {
 		}
 	}
 
-	private async call(operation: string, policy: RetryPolicy, request: ApiRequest): Promise<unknown> {
+	private async call(operation: string, policy: RetryPolicy, request: ApiRequest, options: CallOptions = {}): Promise<unknown> {
+		const retry = this.retry;
+		const attempts = Math.max(1, retry.attempts);
+		let previous: N8nApiError | undefined;
+		let maybeProcessed = false;
 		for (let attempt = 1; ; attempt++) {
 			let failure: N8nApiError;
 			let retryable: boolean;
+			const left = options.deadline === undefined ? undefined : options.deadline - Date.now();
+			if (left !== undefined && left <= 0) {
+				const reason = 'the lock lease (Lock TTL) would run out before an answer could come';
+				throw (previous ?? new N8nApiError(operation, undefined, 'not sent: the lock lease would run out first', 'ELEASE')).withAttempts(
+					attempt - 1,
+					reason,
+					maybeProcessed,
+				);
+			}
 			try {
-				const response = await this.transport.send(request);
+				const response = await this.transport.send(left === undefined ? request : { ...request, timeoutMs: left });
 				if (response.statusCode >= 200 && response.statusCode < 300) return response.body;
 				failure = new N8nApiError(operation, response.statusCode, messageOf(response.body));
 				retryable =
@@ -201,15 +254,37 @@ export class N8nApiClient {
 						? RETRYABLE_STATUS.has(response.statusCode)
 						: NOT_PROCESSED_STATUS.has(response.statusCode);
 			} catch (error) {
-				const code = (error as { code?: string; cause?: { code?: string } }).code ??
-					(error as { cause?: { code?: string } }).cause?.code;
+				const code = errorCode(error);
 				failure = new N8nApiError(operation, undefined, networkMessage(error, code), code);
 				retryable = policy === 'idempotent' ? RETRYABLE_CODES.has(code ?? '') : NOT_SENT_CODES.has(code ?? '');
 			}
-			if (!retryable || attempt >= this.retry.attempts) throw failure;
-			await sleep(backoff(attempt, this.retry));
+			maybeProcessed ||= failure.attemptMayHaveBeenProcessed;
+			if (!retryable || attempt >= attempts) throw failure.withAttempts(attempt, undefined, maybeProcessed);
+			const delay = backoff(attempt, retry);
+			if (options.deadline !== undefined && Date.now() + delay >= options.deadline) {
+				throw failure.withAttempts(attempt, 'the lock lease (Lock TTL) would run out before another attempt', maybeProcessed);
+			}
+			previous = failure;
+			await sleep(delay);
 		}
 	}
+}
+
+/**
+ * The network error code, wherever the HTTP helper put it: n8n wraps axios' error in a NodeApiError
+ * (as `cause`, or as `errorResponse` with the code copied to `httpCode` when it is not an Error).
+ */
+function errorCode(error: unknown): string | undefined {
+	const queue: unknown[] = [error];
+	for (let seen = 0; seen < 8 && queue.length > 0; seen++) {
+		const current = queue.shift();
+		if (!current || typeof current !== 'object') continue;
+		const { code, httpCode, cause, errorResponse } = current as { code?: unknown; httpCode?: unknown; cause?: unknown; errorResponse?: unknown };
+		if (typeof code === 'string' && code.length > 0) return code;
+		if (typeof httpCode === 'string' && /^(E[A-Z_]+|UND_ERR_[A-Z_]+)$/.test(httpCode)) return httpCode;
+		queue.push(cause, errorResponse);
+	}
+	return undefined;
 }
 
 /** Full jitter exponential backoff, so many executions retrying at once spread out. */
@@ -224,7 +299,20 @@ function messageOf(body: unknown): string {
 	return 'no message';
 }
 
+/**
+ * What went wrong on the network, in words and without error codes: n8n's NodeOperationError
+ * replaces a whole message that contains a code such as ECONNREFUSED with its own generic sentence,
+ * which would lose the step and the advice. The code stays on the error (`code`).
+ */
 function networkMessage(error: unknown, code: string | undefined): string {
+	const probe = new N8nApiError('', undefined, '', code);
+	if (probe.timedOut) return 'no answer within the request timeout';
+	if (code === 'ECONNREFUSED') return 'connection refused (nothing listens at the Base URL)';
+	if (probe.refused) return 'the Base URL\'s host cannot be reached';
+	if (code && RESET_CODES.has(code)) return 'the connection closed before an answer came';
 	const message = error instanceof Error ? error.message : String(error);
-	return code && !message.includes(code) ? `${message} (${code})` : message;
+	const words = message.replace(/\b(?:E[A-Z_]{3,}|UND_ERR_[A-Z_]+|GETADDRINFO)\b/gi, '').replace(/\s+/g, ' ').trim();
+	return `the request failed${words ? `: ${words}` : ''}`;
 }
+
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);

@@ -15,7 +15,16 @@ export interface N8nApiCredentials {
 	allowUnauthorizedCerts?: boolean;
 }
 
-const REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+let requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
+
+/**
+ * For tests only: the timeout of each request to n8n's API (no answer within it counts as a failed
+ * attempt). `undefined` restores the default. Users cannot reach this.
+ */
+export function setRequestTimeoutMs(ms?: number): void {
+	requestTimeoutMs = ms === undefined ? DEFAULT_REQUEST_TIMEOUT_MS : Math.max(1, Math.round(ms));
+}
 
 export function normaliseBaseUrl(baseUrl: string): string {
 	return String(baseUrl ?? '').trim().replace(/\/+$/, '');
@@ -50,7 +59,8 @@ export class PublicApiTransport implements N8nApiTransport {
 			returnFullResponse: true,
 			ignoreHttpStatusErrors: true,
 			skipSslCertificateValidation: this.skipTls,
-			timeout: REQUEST_TIMEOUT_MS,
+			timeout:
+				request.timeoutMs === undefined ? requestTimeoutMs : Math.max(1, Math.min(requestTimeoutMs, Math.floor(request.timeoutMs))),
 		};
 		const response = (
 			this.apiKeyAfterExecution === undefined
