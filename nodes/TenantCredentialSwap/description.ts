@@ -146,15 +146,15 @@ export const swapProperties: INodeProperties[] = [
 				type: 'boolean',
 				default: false,
 				description:
-					"Whether to run n8n's credential test on the temporary credential before the swap (n8n 2.20+). Types without a test pass.",
+					"Whether to run n8n's credential test on a temporary credential with the data before the swap (n8n 2.20+). Types without a test pass.",
 			},
 			{
 				displayName: 'Validate With Temporary Credential',
 				name: 'validateWithTemporaryCredential',
 				type: 'boolean',
-				default: true,
+				default: false,
 				description:
-					'Whether to let n8n check the data by creating a temporary credential first (always deleted again) before touching the base credential',
+					"Whether to let n8n check the data by creating a temporary credential first (always deleted again) before touching the base credential. The swap checks the data against the type's schema anyway; this adds n8n's own check at about two API calls per new tenant data. Implied by Test Credential.",
 			},
 			{
 				displayName: 'Wait Timeout (Seconds)',

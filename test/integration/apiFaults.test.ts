@@ -137,7 +137,8 @@ async function runSwap(
 			tenantId: 'acme',
 			credentialData: { name: 'x-tenant-secret', value: SECRET },
 			lockBackend: 'postgres',
-			options: { lockTable, lockTtl: 30, waitTimeout: 5, skipUnchanged: false, renewLock: false, ...options },
+			// The temporary credential is opt-in: these tests drive its create / test / delete steps too.
+			options: { lockTable, lockTtl: 30, waitTimeout: 5, skipUnchanged: false, renewLock: false, validateWithTemporaryCredential: true, ...options },
 		},
 	});
 	try {

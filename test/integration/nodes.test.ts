@@ -55,7 +55,8 @@ function swapParameters(baseId: string, extra: Record<string, ParameterValue> = 
 		tenantId: (i: number) => `tenant-${i}`,
 		credentialData: (i: number) => ({ name: 'x-tenant-secret', value: i === 0 ? SECRET_A : SECRET_B }),
 		lockBackend: 'postgres',
-		options: { lockTable, lockTtl: 30, waitTimeout: 5 },
+		// Most tests here cover the temporary credential too; its default (off) has a test of its own.
+		options: { lockTable, lockTtl: 30, waitTimeout: 5, validateWithTemporaryCredential: true },
 		...extra,
 	};
 }
@@ -186,6 +187,40 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		expect(error.message).toMatch(/different data for the same base credential/);
 		expect(error.description).toMatch(/Loop Over Items/);
 		expect((await api.getCredential(base.id)).updatedAt).toBe(before.updatedAt);
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+	});
+
+	it('by default makes no temporary credential and reads a base credential once for many executions', async () => {
+		const base = await baseCredential();
+		const calls: string[][] = [];
+		for (const secret of ['first-SECRET-d1', 'second-SECRET-d2']) {
+			const executionId = unique('exec');
+			const { context, requests } = executeContext({
+				items: itemsOf({ tenantId: 'a' }),
+				credentials,
+				executionId,
+				parameters: swapParameters(base.id, { credentialData: { name: 'x-tenant-secret', value: secret }, options: { lockTable } }),
+			});
+			const output = await swapNode.execute.call(context);
+			expect(output[0][0].json.tenantSwap).toMatchObject({ temporaryCredential: 'skipped', update: 'patched' });
+			calls.push(requests.map((request) => `${request.method} ${new URL(request.url).pathname}`));
+			await runRelease({ executionId });
+		}
+		expect(calls.flat().filter((call) => call === 'POST /api/v1/credentials')).toEqual([]);
+		// The second execution: the update and nothing else.
+		expect(calls[1]).toEqual([`PATCH /api/v1/credentials/${base.id}`]);
+		expect(await api.temporaryCredentials()).toEqual([]);
+	});
+
+	it('a base credential deleted after it was read: a clear error naming the parameter, and the lock released', async () => {
+		const base = await baseCredential();
+		const first = unique('exec');
+		await runSwap({ executionId: first, parameters: swapParameters(base.id, { options: { lockTable } }) });
+		await runRelease({ executionId: first });
+		expect((await api.call('DELETE', `/credentials/${base.id}`)).status).toBe(200);
+		const error = await runSwap({ parameters: swapParameters(base.id, { options: { lockTable } }) }).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(/Parameter "Base Credential", item 0: .*no longer exists/);
 		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
 	});
 
@@ -580,7 +615,7 @@ describe('failures a real n8n 2.40.7 cannot produce (scripted API)', () => {
 		const executionId = unique('exec');
 		const error = await runSwap({
 			executionId,
-			parameters: swapParameters('base1', { options: { lockTable, waitTimeout: 1 } }),
+			parameters: swapParameters('base1', { options: { lockTable, waitTimeout: 1, validateWithTemporaryCredential: true } }),
 			send: scripted(patch, deleted) as never,
 		}).catch((e) => e);
 		expect(error).toBeInstanceOf(NodeOperationError);

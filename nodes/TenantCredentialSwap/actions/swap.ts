@@ -56,7 +56,8 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): NodeSwapReq
 		lockScope,
 		lockTtlMs: Math.round(lockTtl * 1000),
 		waitTimeoutMs: Math.round(waitTimeout * 1000),
-		validateWithTemporaryCredential: options.validateWithTemporaryCredential !== false,
+		// The credential test runs on the temporary credential, so asking for it implies one.
+		validateWithTemporaryCredential: options.validateWithTemporaryCredential === true || options.testCredential === true,
 		testCredential: options.testCredential === true,
 		partialUpdate: options.partialUpdate === true,
 		expectedCredentialType: options.credentialType ? String(options.credentialType) : undefined,

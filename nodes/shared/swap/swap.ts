@@ -154,7 +154,7 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 		return context.stopOnFirstError;
 	};
 
-	const resolved = await resolveBaseCredentials(context.api, requests);
+	const resolved = await resolveBaseCredentials(context.api, context.instanceId, requests);
 	const groups: SwapGroup[] = [];
 	const byCredential = new Map<string, SwapRequest[]>();
 	for (const request of requests) {
@@ -459,12 +459,23 @@ async function updateBaseCredential(context: SwapContext, group: SwapGroup): Pro
 	if (current) return { updated: current, unchanged: true };
 	// Forget the last write first: if this one fails half-way, nobody may skip on stale knowledge.
 	await context.lock.writeSwapState(group.stateKey, undefined);
-	const updated = await context.api.updateCredential(
-		group.base.id,
-		{ data: group.data, isPartialData: group.options.partialUpdate },
-		// Every attempt must be answered before the lease ends: after it, another execution may hold the lock.
-		{ deadline: leaseDeadline(group) },
-	);
+	const updated = await context.api
+		.updateCredential(
+			group.base.id,
+			{ data: group.data, isPartialData: group.options.partialUpdate },
+			// Every attempt must be answered before the lease ends: after it, another execution may hold the lock.
+			{ deadline: leaseDeadline(group) },
+		)
+		.catch((error: unknown) => {
+			forgetResolved(context.instanceId, group.base.id);
+			if (error instanceof N8nApiError && error.status === 404 && /credential not found/i.test(error.apiMessage)) {
+				throw new SwapItemError(`Base credential "${group.base.name}" (ID ${group.base.id}) no longer exists`, group.itemIndexes, {
+					parameter: 'baseCredential',
+					description: 'It was deleted, or the API key lost access to it. Pick an existing credential.',
+				});
+			}
+			throw error;
+		});
 	const before = Date.parse(group.base.updatedAt ?? '');
 	const after = Date.parse(updated?.updatedAt ?? '');
 	if (!updated || updated.id !== group.base.id || updated.type !== group.base.type || !(after > before || Number.isNaN(before))) {
@@ -516,9 +527,22 @@ function refKey(ref: BaseCredentialRef): string {
 	return `${ref.mode === 'name' ? 'name' : 'id'}:${ref.value}`;
 }
 
-/** One lookup per distinct reference; names need the list, IDs a single read where n8n has it. */
+/**
+ * Base credentials read by ID, per n8n instance. An ID never changes its type, and the update checks
+ * n8n's answer (same ID and type), so a recent read spares every execution one API round trip.
+ */
+const resolvedById = new Map<string, { summary: CredentialSummary; until: number }>();
+const RESOLVED_BY_ID_TTL_MS = 60_000;
+
+/** Forgets a cached base credential (it failed an update: deleted, or the key lost access). */
+function forgetResolved(instanceId: string, id: string): void {
+	resolvedById.delete(`${instanceId}|${id}`);
+}
+
+/** One lookup per distinct reference; names need the list, IDs a single read where n8n has it (cached a minute). */
 async function resolveBaseCredentials(
 	api: N8nApiClient,
+	instanceId: string,
 	requests: SwapRequest[],
 ): Promise<Map<string, CredentialSummary | SwapItemError>> {
 	const resolved = new Map<string, CredentialSummary | SwapItemError>();
@@ -541,7 +565,15 @@ async function resolveBaseCredentials(
 				}
 				resolved.set(key, matches[0]);
 			} else {
-				resolved.set(key, await readById(api, ref.value, listAll, indexes));
+				const cacheKey = `${instanceId}|${ref.value}`;
+				const cached = resolvedById.get(cacheKey);
+				if (cached && cached.until > Date.now()) {
+					resolved.set(key, cached.summary);
+				} else {
+					const summary = await readById(api, ref.value, listAll, indexes);
+					resolvedById.set(cacheKey, { summary, until: Date.now() + RESOLVED_BY_ID_TTL_MS });
+					resolved.set(key, summary);
+				}
 			}
 		} catch (error) {
 			resolved.set(key, asItemError(error, indexes, new Set()));
