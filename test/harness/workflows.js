@@ -231,6 +231,117 @@ function withSwapOptions(workflow, options) {
 	return workflow;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Small building blocks for workflows assembled in a test (test/e2e/secrets.test.ts).
+
+/**
+ * A Tenant Credential Swap node on the PostgreSQL lock backend.
+ * @param {{n8nApi: Ref, postgres: Ref, baseCredentialId: string, credentialData: string, tenantId?: string,
+ *          options?: Record<string, unknown>, onError?: string, name?: string}} o
+ *        baseCredentialId: an ID or an expression (`={{ ... }}`); credentialData: an expression or text
+ */
+function swapNode(o) {
+	return {
+		id: 'swap',
+		name: o.name ?? 'Tenant Credential Swap',
+		type: `${PACKAGE}.tenantCredentialSwap`,
+		typeVersion: 1,
+		position: [0, 0],
+		...(o.onError ? { onError: o.onError } : {}),
+		parameters: {
+			baseCredential: { __rl: true, mode: 'id', value: o.baseCredentialId },
+			tenantId: o.tenantId ?? '={{ $json.body.tenantId }}',
+			credentialData: o.credentialData,
+			lockBackend: 'postgres',
+			options: { ...(o.options ?? {}) },
+		},
+		credentials: { tenantSwapN8nApi: o.n8nApi, postgres: o.postgres },
+	};
+}
+
+/**
+ * A Release Lock node (this execution's locks) on the PostgreSQL lock backend.
+ * @param {{postgres: Ref, name?: string}} o
+ */
+function releaseNode(o) {
+	return {
+		id: 'release',
+		name: o.name ?? 'Release Lock',
+		type: `${PACKAGE}.tenantLockRelease`,
+		typeVersion: 1,
+		position: [0, 0],
+		parameters: { lockBackend: 'postgres', releaseMode: 'execution', options: {} },
+		credentials: { postgres: o.postgres },
+	};
+}
+
+/**
+ * A Code node (all items at once).
+ * @param {string} name
+ * @param {string} jsCode
+ */
+function codeNode(name, jsCode) {
+	return {
+		id: `code-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`,
+		name,
+		type: 'n8n-nodes-base.code',
+		typeVersion: 2,
+		position: [0, 0],
+		parameters: { mode: 'runOnceForAllItems', jsCode },
+	};
+}
+
+/**
+ * An HTTP Request node that calls `url` with a generic credential (e.g. the base credential).
+ * @param {{name?: string, url: string, genericAuthType: string, credential: Ref}} o
+ */
+function httpCallNode(o) {
+	return {
+		id: 'call',
+		name: o.name ?? 'Call Tenant API',
+		type: 'n8n-nodes-base.httpRequest',
+		typeVersion: 4.2,
+		position: [0, 0],
+		parameters: { method: 'GET', url: o.url, authentication: 'genericCredentialType', genericAuthType: o.genericAuthType, options: {} },
+		credentials: { [o.genericAuthType]: o.credential },
+	};
+}
+
+/** @param {string} errorMessage */
+function stopAndErrorNode(errorMessage) {
+	return {
+		id: 'fail',
+		name: 'Fail',
+		type: 'n8n-nodes-base.stopAndError',
+		typeVersion: 1,
+		position: [0, 0],
+		parameters: { errorMessage },
+	};
+}
+
+/**
+ * Webhook (POST `path`, answers with the last node's first item) -> nodes[0] -> nodes[1] -> ...
+ * `branches` adds extra connections: from node name -> node names also fed by its output (run
+ * before the next node of the chain, n8n's v1 order runs the first connection's branch first).
+ * @param {{name: string, path: string, nodes: any[], branches?: Record<string, string[]>}} o
+ */
+function chainWorkflow(o) {
+	const branchNodes = new Set(Object.values(o.branches ?? {}).flat());
+	// A branch node sits above the chain: v1 order runs the topmost branch first.
+	const nodes = [webhook(o.path), ...o.nodes].map((node, index) => ({ ...node, position: [index * 220, branchNodes.has(node.name) ? -200 : 0] }));
+	/** @type {Record<string, any>} */
+	const connections = {};
+	const chained = [webhook(o.path), ...o.nodes.filter((node) => !branchNodes.has(node.name))];
+	for (let i = 0; i + 1 < chained.length; i++) {
+		const from = chained[i].name;
+		const extra = (o.branches ?? {})[from] ?? [];
+		connections[from] = {
+			main: [[...extra, chained[i + 1].name].map((node) => ({ node, type: 'main', index: 0 }))],
+		};
+	}
+	return { name: o.name, settings: { executionOrder: 'v1' }, nodes, connections };
+}
+
 module.exports = {
 	insertAfterSwap,
 	withSwapOptions,
@@ -242,4 +353,10 @@ module.exports = {
 	unlockedWorkflow,
 	insertBeforeRelease,
 	loadExample,
+	swapNode,
+	releaseNode,
+	codeNode,
+	httpCallNode,
+	stopAndErrorNode,
+	chainWorkflow,
 };

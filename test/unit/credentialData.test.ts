@@ -83,6 +83,17 @@ describe('redactSecrets', () => {
 		// the input is left as it was
 		expect(item.list[0]).toBe('tenant-a-secret-123');
 	});
+
+	it('also removes a string the data was built from (the token inside "Bearer <token>"), but not short ones', () => {
+		const data = { name: 'Authorization', value: 'Bearer tok-9f8e7d6c5b' };
+		const item = { body: { token: 'tok-9f8e7d6c5b', scheme: 'Bearer', tenantId: 'acme' } };
+		const clean = redactSecrets(item, secretStrings(data));
+		expect(JSON.stringify(clean)).not.toContain('tok-9f8e7d6c5b');
+		expect(clean.body.token).toBe(REDACTED);
+		// Shorter than 8 characters: too likely to be an ordinary word that happens to occur in a secret.
+		expect(clean.body.scheme).toBe('Bearer');
+		expect(clean.body.tenantId).toBe('acme');
+	});
 });
 
 describe('canonicalJson', () => {

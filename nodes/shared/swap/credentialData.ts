@@ -124,6 +124,8 @@ export function redactSecrets<T>(value: T, secrets: Set<string>): T {
 	const walk = (node: unknown): unknown => {
 		if (typeof node === 'string') {
 			if (secrets.has(node)) return REDACTED;
+			// A value the data was built from: "Bearer " + token, a URL or JSON text around a key.
+			if (node.length >= MIN_SUBSTRING_SECRET && long.some((secret) => secret.includes(node))) return REDACTED;
 			let text = node;
 			for (const secret of long) if (text.includes(secret)) text = text.split(secret).join(REDACTED);
 			return text;
