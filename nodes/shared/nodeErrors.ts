@@ -23,10 +23,15 @@ export const PARAMETER_LABELS: Record<string, string> = {
 export function toNodeError(context: IExecuteFunctions, error: SwapItemError, itemIndex: number): NodeOperationError {
 	const parameter = error.options.parameter;
 	const where = parameter ? `Parameter "${PARAMETER_LABELS[parameter] ?? parameter}", item ${itemIndex}: ` : `Item ${itemIndex}: `;
-	return new NodeOperationError(context.getNode(), `${where}${error.message}`, {
+	const message = `${where}${error.message}`;
+	const nodeError = new NodeOperationError(context.getNode(), message, {
 		itemIndex,
 		description: error.options.description,
 	});
+	// n8n swaps a message that mentions e.g. "EPERM" or "ENOENT" (a credential or tenant name may) for a
+	// generic one; ours already says what happened and where.
+	nodeError.message = message;
+	return nodeError;
 }
 
 /** The error item continueOnFail puts in place of a failed one. */

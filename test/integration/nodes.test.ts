@@ -133,6 +133,10 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		const missing = runSwap({ parameters: swapParameters('doesNotExist1') });
 		await expect(missing).rejects.toThrow(NodeOperationError);
 		await expect(missing).rejects.toThrow(/Parameter "Base Credential", item 0: .*not found/);
+
+		// n8n would replace a message mentioning "EPERM" with "Operation not permitted": ours stays.
+		const oddName = runSwap({ parameters: swapParameters('', { baseCredential: { __rl: true, mode: 'name', value: 'eperm-and-enoent creds' } }) });
+		await expect(oddName).rejects.toThrow(/Parameter "Base Credential", item 0: No credential is named "eperm-and-enoent creds"/);
 	});
 
 	it.each([
