@@ -12,10 +12,8 @@ import { poolConfigFrom, type PostgresConnectionSettings } from '../nodes/shared
 import { RedisLockEngine, redisOptionsFrom } from '../nodes/shared/lock/RedisLockEngine';
 import type { LockEngine, LockLease } from '../nodes/shared/lock/types';
 import { NaiveLock } from './naiveLock';
-import { ProposedPostgresLockEngine } from './proposedPostgres';
-import { FairRedisLockEngine } from './proposedRedis';
 
-export type KindId = 'floor' | 'naive' | 'pg' | 'redis' | 'pgfix' | 'redisfix';
+export type KindId = 'floor' | 'naive' | 'pg' | 'redis';
 export type Release = () => Promise<void>;
 
 export interface Contender {
@@ -91,6 +89,7 @@ const WAIT_MS = 60_000;
 function operationOfSql(text: string): string {
 	if (text.includes('attempt AS (')) return 'acquire attempt';
 	if (text.includes('freed AS (')) return 'release';
+	if (text.includes('gone AS (')) return 'withdraw ticket';
 	if (text.startsWith('LISTEN')) return 'listen';
 	if (text.includes('to_regclass')) return 'ensure table';
 	if (text.includes('INSERT INTO')) return 'naive insert';
@@ -152,15 +151,11 @@ export interface OurPostgres extends LockKind {
 	readonly poolConfig: PoolConfig;
 }
 
-/**
- * Our PostgreSQL engine as two n8n workers run it: two instances, two pools, one table.
- * `proposed`: the bench-only prototype of the recommended changes (bench/proposedPostgres.ts).
- */
-export function ourPostgresKind(url: string, table: string, maxConnections: number, proposed = false): OurPostgres {
+/** Our PostgreSQL engine as two n8n workers run it: two instances, two pools, one table. */
+export function ourPostgresKind(url: string, table: string, maxConnections: number): OurPostgres {
 	const counters = new Counters();
 	const settings: PostgresConnectionSettings = { host: '', database: '', user: '', connectionString: url, maxConnections };
-	// The prototype gets its own application_name, so pg_stat_activity still counts the shipped engine alone.
-	const poolConfig: PoolConfig = proposed ? { ...poolConfigFrom(settings), application_name: 'bench-pgfix' } : poolConfigFrom(settings);
+	const poolConfig: PoolConfig = poolConfigFrom(settings);
 	const pools = [0, 1].map(() => {
 		const pool = new Pool(poolConfig);
 		pool.on('error', () => undefined);
@@ -168,11 +163,11 @@ export function ourPostgresKind(url: string, table: string, maxConnections: numb
 	});
 	const watches = pools.map((pool) => new PoolWatch(pool, maxConnections));
 	for (const pool of pools) instrumentPool(pool, counters);
-	const engines = pools.map((pool) => (proposed ? new ProposedPostgresLockEngine(pool, table) : new PostgresLockEngine(pool, { table })));
+	const engines = pools.map((pool) => new PostgresLockEngine(pool, { table }));
 	for (const engine of engines) instrumentAttempts(engine, counters);
 	return {
-		id: proposed ? 'pgfix' : 'pg',
-		label: proposed ? 'ours: PostgreSQL, proposed changes (bench prototype)' : 'ours: PostgreSQL',
+		id: 'pg',
+		label: 'ours: PostgreSQL',
 		counters,
 		engines,
 		watches,
@@ -190,11 +185,8 @@ export interface OurRedis extends LockKind {
 	readonly prefix: string;
 }
 
-/**
- * Our Redis engine as two n8n workers run it: two instances, two clients (+ two subscribers), one prefix.
- * `proposed`: the bench-only prototype of the cross-process fairness change (bench/proposedRedis.ts).
- */
-export function ourRedisKind(host: string, port: number, prefix: string, proposed = false): OurRedis {
+/** Our Redis engine as two n8n workers run it: two instances, two clients (+ two subscribers), one prefix. */
+export function ourRedisKind(host: string, port: number, prefix: string): OurRedis {
 	const counters = new Counters();
 	const clients = [0, 1].map(() => {
 		const client = new Redis(redisOptionsFrom({ host, port }));
@@ -210,11 +202,11 @@ export function ourRedisKind(host: string, port: number, prefix: string, propose
 		};
 		return client;
 	});
-	const engines = clients.map((client) => (proposed ? new FairRedisLockEngine(client, prefix) : new RedisLockEngine(client, prefix)));
+	const engines = clients.map((client) => new RedisLockEngine(client, prefix));
 	for (const engine of engines) instrumentAttempts(engine, counters);
 	return {
-		id: proposed ? 'redisfix' : 'redis',
-		label: proposed ? 'ours: Redis, proposed fairness change (bench prototype)' : 'ours: Redis',
+		id: 'redis',
+		label: 'ours: Redis',
 		counters,
 		clients,
 		prefix,

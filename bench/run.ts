@@ -39,10 +39,7 @@ interface Args {
 const USAGE = `usage: npm run bench [-- options]
   --no-n8n        skip part 7 (the real n8n run, about 2 minutes)
   --quick         short runs (for trying the benchmark out; numbers are noisier)
-  --kinds=LIST    comma-separated subset of floor,naive,pg,redis,pgfix,redisfix (default floor,naive,pg,redis)
-  --proposed      also run the bench-only prototypes of the recommended engine changes, for
-                  before/after numbers: bench/proposedPostgres.ts ("pgfix", its own table) and
-                  bench/proposedRedis.ts ("redisfix", its own prefix)`;
+  --kinds=LIST    comma-separated subset of floor,naive,pg,redis (default all four)`;
 
 function parseArgs(argv: string[]): Args {
 	const args: Args = {
@@ -59,23 +56,19 @@ function parseArgs(argv: string[]): Args {
 		tenants: 20,
 		quick: false,
 	};
-	let proposed = false;
 	for (const arg of argv) {
 		if (arg === '--no-n8n') args.n8n = false;
-		else if (arg === '--proposed') proposed = true;
 		else if (arg === '--quick') {
 			Object.assign(args, { iterations: 400, warmup: 50, sameKeySeconds: 1.5, holdSeconds: 2, manyKeySeconds: 1.5, warmupSeconds: 0.3, sequentialCalls: 10, concurrentCalls: 60, quick: true });
 		} else if (arg.startsWith('--kinds=')) {
 			const kinds = arg.slice('--kinds='.length).split(',').filter(Boolean);
-			for (const kind of kinds) if (!['floor', 'naive', 'pg', 'redis', 'pgfix', 'redisfix'].includes(kind)) throw new Error(`unknown kind ${kind}\n${USAGE}`);
+			for (const kind of kinds) if (!['floor', 'naive', 'pg', 'redis'].includes(kind)) throw new Error(`unknown kind ${kind}\n${USAGE}`);
 			args.kinds = kinds as KindId[];
 		} else if (arg === '-h' || arg === '--help') {
 			process.stdout.write(`${USAGE}\n`);
 			process.exit(0);
 		} else throw new Error(`unknown argument ${arg}\n${USAGE}`);
 	}
-	if (proposed && !args.kinds.includes('pgfix')) args.kinds.push('pgfix');
-	if (proposed && !args.kinds.includes('redisfix')) args.kinds.push('redisfix');
 	return args;
 }
 
@@ -85,7 +78,7 @@ const HOLD_MS = 20;
 const MANY_KEYS = 200;
 const MANY_KEY_CONTENDERS = 32;
 const APP_NAME = 'n8n-tenant-credential-swap';
-const OUR_HEADERS: Partial<Record<KindId, string>> = { pg: 'ours pg', redis: 'ours redis', pgfix: 'pg proposed', redisfix: 'redis proposed' };
+const OUR_HEADERS: Partial<Record<KindId, string>> = { pg: 'ours pg', redis: 'ours redis' };
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const sleep = async (ms: number) => await new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -345,17 +338,17 @@ async function main(): Promise<number> {
 		if (args.kinds.includes('naive')) kinds.set('naive', naiveKind(pg.url, naiveTable, POOL_SIZE));
 		if (args.kinds.includes('pg')) kinds.set('pg', ourPostgresKind(pg.url, lockTable, POOL_SIZE));
 		if (args.kinds.includes('redis')) kinds.set('redis', ourRedisKind(redis.host, redis.port, prefix));
-		if (args.kinds.includes('pgfix')) kinds.set('pgfix', ourPostgresKind(pg.url, `${lockTable}_fix`, POOL_SIZE, true));
-		if (args.kinds.includes('redisfix')) kinds.set('redisfix', ourRedisKind(redis.host, redis.port, `${prefix}fix:`, true));
 		const ids = args.kinds;
 		cleanups.push(async () => {
 			for (const kind of kinds.values()) await kind.close().catch(() => undefined);
 		});
 		cleanups.push(async () => {
-			await admin.query(`DROP TABLE IF EXISTS ${lockTable}, ${lockTable}_state, ${lockTable}_fix, ${lockTable}_fix_state, ${naiveTable}, bench_probe_${run}, bench_commits_${run}`).catch(() => undefined);
+			// The engine's state and ticket tables are named after a hash of the lock table's name.
+			const derived = `tsl_${hashLockKey(`public.${lockTable}`).slice(0, 20)}`;
+			await admin.query(`DROP TABLE IF EXISTS ${lockTable}, ${derived}_state, ${derived}_wait, ${naiveTable}, bench_probe_${run}, bench_commits_${run}`).catch(() => undefined);
 		});
 
-		const ourRedis = (kinds.get('redis') ?? kinds.get('redisfix')) as OurRedis | undefined;
+		const ourRedis = kinds.get('redis') as OurRedis | undefined;
 		let redisVersion = 'not used';
 		const redisSettings: Record<string, string> = {};
 		if (ourRedis) {
@@ -399,8 +392,6 @@ async function main(): Promise<number> {
 		// Tables and scripts first, outside any measurement.
 		const ourPg = kinds.get('pg') as OurPostgres | undefined;
 		if (ourPg) await ourPg.engines[0].ensureReady();
-		const ourPgFix = kinds.get('pgfix') as OurPostgres | undefined;
-		if (ourPgFix) await ourPgFix.engines[0].ensureReady();
 		const naive = kinds.get('naive');
 		if (naive) await (naive as ReturnType<typeof naiveKind>).locks[0].ensureTable();
 
@@ -520,7 +511,7 @@ async function main(): Promise<number> {
 					);
 					const row = stats.rows[0] ?? {};
 					profile.lockTable = Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
-					profile.replay = await replayProfile(probe, ourPg, ourPgFix, run);
+					profile.replay = await replayProfile(probe, ourPg, run);
 				}
 			} finally {
 				await probe.end().catch(() => undefined);
@@ -744,8 +735,8 @@ async function main(): Promise<number> {
 
 /**
  * Commits/s of `connections` clients each updating its own row in a loop, three ways: durable
- * commit; durable commit with pg_notify in the transaction (as our release does); and
- * synchronous_commit = off with pg_notify (the proposed release). Shows what NOTIFY costs when
+ * commit; durable commit with pg_notify in the transaction (as our release did before); and
+ * synchronous_commit = off with pg_notify (as our release does now). Shows what NOTIFY costs when
  * many releases commit at once (PostgreSQL serialises the commits of notifying transactions).
  */
 async function commitThroughput(url: string, table: string, connections: number, seconds: number): Promise<Record<string, number>> {
@@ -791,7 +782,7 @@ async function commitThroughput(url: string, table: string, connections: number,
  * by another execution): its time, and how many transaction IDs it consumes (a failed attempt that
  * takes a row lock needs one, and then its commit waits for a WAL flush).
  */
-async function replayProfile(probe: Client, ourPg: OurPostgres, ourPgFix: OurPostgres | undefined, run: string): Promise<Record<string, unknown>> {
+async function replayProfile(probe: Client, ourPg: OurPostgres, run: string): Promise<Record<string, unknown>> {
 	const acquireSql = ourPg.counters.lastSql['acquire attempt'];
 	const releaseSql = ourPg.counters.lastSql.release;
 	if (!acquireSql || !releaseSql) return {};
@@ -800,7 +791,8 @@ async function replayProfile(probe: Client, ourPg: OurPostgres, ourPgFix: OurPos
 		.replace(/FROM freed\s*$/, 'FROM freed, s');
 	const key = `bench:replay:${run}`;
 	const keyHash = hashLockKey(key);
-	const acquireValues = (token: string, execution: string) => [keyHash, key, token, execution, 'bench', 'tenant', 60_000];
+	// The engine's attempt parameters; the last three: no ticket (a single try), fair, ticket lease.
+	const acquireValues = (token: string, execution: string) => [keyHash, key, token, execution, 'bench', 'tenant', 60_000, null, true, 15_000];
 	const out: Record<string, unknown> = {};
 	const cycles = async (label: string, named: boolean, release: string, n = 500) => {
 		const acquire: number[] = [];
@@ -840,11 +832,6 @@ async function replayProfile(probe: Client, ourPg: OurPostgres, ourPgFix: OurPos
 		out[label] = { p50: summarize(times).p50, p99: summarize(times).p99, transactionIdsPerAttempt: (after - before) / n };
 	};
 	await failed('failedAttemptShipped', acquireSql);
-	const fixSql = ourPgFix?.counters.lastSql['acquire attempt'];
-	// The prototype's statement names its own table: point it at the shipped engine's table.
-	const fixTable = /INSERT INTO ("public"\."[^"]+")/.exec(fixSql ?? '')?.[1];
-	const shippedTable = /INSERT INTO ("public"\."[^"]+")/.exec(acquireSql)?.[1];
-	if (fixSql && fixTable && shippedTable) await failed('failedAttemptProposed', fixSql.split(fixTable).join(shippedTable));
 	return out;
 }
 

@@ -10,7 +10,7 @@ import { Pool, type PoolConfig } from 'pg';
 import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
 import { hashLockKey, PostgresLockEngine, type LockTableName } from '../../nodes/shared/lock/PostgresLockEngine';
 import { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
-import { StoreLockEngine } from '../../nodes/shared/lock/StoreLockEngine';
+import { StoreLockEngine, type StoreLockOptions } from '../../nodes/shared/lock/StoreLockEngine';
 import Redis from 'ioredis';
 import type { AcquireOptions, LockEngine, LockOwner } from '../../nodes/shared/lock/types';
 
@@ -86,7 +86,8 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<any> {
 /**
  * Waiters currently queued on `key` inside this engine. White-box (reads private state) so tests can
  * wait until a waiter is really blocked instead of sleeping a guessed amount of time.
- * Memory: the slot's waiter list. PostgreSQL: the per-process FIFO (its head is the one polling the store).
+ * Memory: the slot's waiter list. PostgreSQL / Redis: this process's waiters whose first attempt
+ * found the key taken (so they hold a ticket in the store's waiting registry).
  */
 export function queuedWaiters(engine: LockEngine, key: string): number {
 	if (engine instanceof MemoryLockEngine) {
@@ -94,8 +95,8 @@ export function queuedWaiters(engine: LockEngine, key: string): number {
 		return slots.get(key)?.waiters.length ?? 0;
 	}
 	if (engine instanceof StoreLockEngine) {
-		const fifo = (engine as unknown as { fifo: { queues: Map<string, unknown[]> } }).fifo;
-		return fifo.queues.get(hashLockKey(key))?.length ?? 0;
+		const waiters = (engine as unknown as { waiters: Map<string, Map<string, { queued: boolean }>> }).waiters;
+		return [...(waiters.get(hashLockKey(key))?.values() ?? [])].filter((waiter) => waiter.queued).length;
 	}
 	throw new Error(`queuedWaiters: unknown engine ${String(engine)}`);
 }
@@ -209,8 +210,8 @@ export class PostgresLockFixture {
 	}
 
 	/** A new engine on its own new pool ("another process") unless a pool is given. */
-	engine(name: LockTableName, pool: Pool = this.pool()): PostgresLockEngine {
-		const engine = new PostgresLockEngine(pool, name);
+	engine(name: LockTableName, pool: Pool = this.pool(), engineOptions: StoreLockOptions = {}): PostgresLockEngine {
+		const engine = new PostgresLockEngine(pool, name, engineOptions);
 		this.engines.add(engine);
 		this.tables.add(`"${name.schema ?? 'public'}"."${name.table}"`);
 		if (name.schema && name.schema !== 'public') this.schemas.add(name.schema);

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
-import { hashLockKey, StoreLockEngine, type Attempt } from './StoreLockEngine';
+import { hashLockKey, StoreLockEngine, type Attempt, type QueueArgs, type StoreLockOptions } from './StoreLockEngine';
 import type { AcquireOptions, AuditEvent, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { validateTtl } from './waiting';
 
@@ -41,9 +41,17 @@ interface LockRow {
 	reentered: boolean;
 }
 
+/** Released rows: which waiter's turn it is now (the oldest live ticket), for the local wake-up. */
+interface FreedRow {
+	key_hash: string;
+	held_ms: number;
+	next_ticket: string | null;
+}
+
 /**
  * Lease lock on a PostgreSQL table. One row per key (kept after release so the fence only grows);
- * expiry is judged by the database clock; waiters are woken by LISTEN/NOTIFY.
+ * expiry is judged by the database clock; waiters are woken by LISTEN/NOTIFY. Waiters queue in an
+ * UNLOGGED ticket table next to it (see StoreLockEngine for the waiting registry).
  */
 export class PostgresLockEngine extends StoreLockEngine {
 	readonly backend = 'postgres' as const;
@@ -51,6 +59,8 @@ export class PostgresLockEngine extends StoreLockEngine {
 	private readonly schema: string;
 	private readonly qualifiedTable: string;
 	private readonly stateTable: string;
+	private readonly waitTable: string;
+	private readonly waitIndex: string;
 	private readonly auditTable: string;
 	private readonly table: string;
 	private readonly indexName: string;
@@ -58,12 +68,14 @@ export class PostgresLockEngine extends StoreLockEngine {
 	private listener?: Promise<PoolClient>;
 	private dropListener?: () => void;
 	private closed = false;
+	private prepareStatements = true;
 
 	constructor(
 		private readonly pool: Pool,
 		name: LockTableName = {},
+		options: StoreLockOptions = {},
 	) {
-		super();
+		super(options);
 		this.schema = validateIdentifier('schema', name.schema || DEFAULT_LOCK_SCHEMA);
 		const table = validateIdentifier('table', name.table || DEFAULT_LOCK_TABLE);
 		if (table === AUDIT_TABLE) {
@@ -71,7 +83,11 @@ export class PostgresLockEngine extends StoreLockEngine {
 		}
 		this.qualifiedTable = `"${this.schema}"."${table}"`;
 		// Hashed like the index: derived from the lock table's name, it must never collide with a user's table.
-		this.stateTable = `"${this.schema}"."tsl_${hashLockKey(`${this.schema}.${table}`).slice(0, 20)}_state"`;
+		const derived = `tsl_${hashLockKey(`${this.schema}.${table}`).slice(0, 20)}`;
+		this.stateTable = `"${this.schema}"."${derived}_state"`;
+		// The waiting registry: one ticket per waiting acquire call (see StoreLockEngine).
+		this.waitTable = `"${this.schema}"."${derived}_wait"`;
+		this.waitIndex = `"${derived}_wait_seq_idx"`;
 		// One audit table per schema; its lock_table column tells lock tables apart.
 		this.auditTable = `"${this.schema}"."${AUDIT_TABLE}"`;
 		this.table = table;
@@ -91,8 +107,9 @@ export class PostgresLockEngine extends StoreLockEngine {
 	private async createTable(): Promise<void> {
 		const exists = await this.query<{ found: boolean }>(
 			'ensure lock table',
-			'SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL AS found',
-			[this.qualifiedTable, this.stateTable, this.auditTable],
+			`SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
+			        AND to_regclass($4) IS NOT NULL AS found`,
+			[this.qualifiedTable, this.stateTable, this.auditTable, this.waitTable],
 		);
 		if (exists[0]?.found) return;
 		const client = await this.connect('ensure lock table');
@@ -140,6 +157,17 @@ export class PostgresLockEngine extends StoreLockEngine {
 				detail text
 			)`);
 			await client.query(`CREATE INDEX IF NOT EXISTS "${AUDIT_TABLE}_at_idx" ON ${this.auditTable} (at)`);
+			// Waiters' tickets (added in 0.2; created here for lock tables of older versions too). UNLOGGED:
+			// no WAL, so registering and renewing a ticket commits without a disk flush; after a database
+			// crash the table is empty and waiters register again on their next attempt.
+			await client.query(`CREATE UNLOGGED TABLE IF NOT EXISTS ${this.waitTable} (
+				key_hash text NOT NULL,
+				ticket uuid NOT NULL,
+				seq bigint GENERATED ALWAYS AS IDENTITY,
+				expires_at timestamptz NOT NULL,
+				PRIMARY KEY (key_hash, ticket)
+			)`);
+			await client.query(`CREATE INDEX IF NOT EXISTS ${this.waitIndex} ON ${this.waitTable} (key_hash, seq)`);
 			await client.query('COMMIT');
 		} catch (error) {
 			await client.query('ROLLBACK').catch(() => undefined);
@@ -167,44 +195,57 @@ export class PostgresLockEngine extends StoreLockEngine {
 
 	async release(handle: LockHandle): Promise<ReleaseOutcome> {
 		const keyHash = hashLockKey(handle.key);
-		const rows = await this.query<{ held_ms: number }>(
+		const rows = await this.query<FreedRow>(
 			'release',
 			// Committed without waiting for the WAL flush: a release lost in a crash only keeps the key
-			// until its TTL, and the next holder's (durable) commit flushes it anyway.
+			// until its TTL, and the next holder's (durable) commit flushes it anyway. The message names
+			// the oldest live ticket: only that waiter wakes (the others wait their turn, asleep).
 			`WITH s AS (SELECT set_config('synchronous_commit', 'off', true)),
 			 freed AS (
 			   UPDATE ${this.qualifiedTable} SET token = NULL, updated_at = clock_timestamp()
 			    WHERE key_hash = $1 AND token = $2
 			RETURNING key_hash, acquired_at
+			 ), turn AS (
+			   SELECT key_hash, acquired_at, ${this.nextTicketSql('freed.key_hash')} AS next_ticket FROM freed
 			 )
-			 SELECT pg_notify('${NOTIFY_CHANNEL}', key_hash),
+			 SELECT key_hash, next_ticket, pg_notify('${NOTIFY_CHANNEL}', key_hash || COALESCE(' ' || next_ticket, '')),
 			        EXTRACT(EPOCH FROM clock_timestamp() - acquired_at) * 1000 AS held_ms
-			   FROM freed, s`,
+			   FROM turn, s`,
 			[keyHash, handle.token],
+			true,
 		);
 		if (!rows[0]) return { key: handle.key, status: 'lost' };
-		this.releasedHere(keyHash);
+		this.releasedHere(keyHash, rows[0].next_ticket);
 		return { key: handle.key, status: 'released', heldMs: Math.round(Number(rows[0].held_ms)) };
 	}
 
 	async releaseExecution(executionId: string): Promise<ReleaseOutcome[]> {
-		const rows = await this.query<{ key_hash: string; lock_key: string; held_ms: number }>(
+		const rows = await this.query<FreedRow & { lock_key: string }>(
 			'release',
 			`WITH s AS (SELECT set_config('synchronous_commit', 'off', true)),
 			 freed AS (
 			   UPDATE ${this.qualifiedTable} SET token = NULL, updated_at = clock_timestamp()
 			    WHERE execution_id = $1 AND token IS NOT NULL
 			RETURNING key_hash, lock_key, acquired_at
+			 ), turn AS (
+			   SELECT key_hash, lock_key, acquired_at, ${this.nextTicketSql('freed.key_hash')} AS next_ticket FROM freed
 			 )
-			 SELECT key_hash, lock_key, pg_notify('${NOTIFY_CHANNEL}', key_hash),
+			 SELECT key_hash, lock_key, next_ticket, pg_notify('${NOTIFY_CHANNEL}', key_hash || COALESCE(' ' || next_ticket, '')),
 			        EXTRACT(EPOCH FROM clock_timestamp() - acquired_at) * 1000 AS held_ms
-			   FROM freed, s ORDER BY lock_key`,
+			   FROM turn, s ORDER BY lock_key`,
 			[executionId],
+			true,
 		);
 		return rows.map((row) => {
-			this.releasedHere(row.key_hash);
+			this.releasedHere(row.key_hash, row.next_ticket);
 			return { key: row.lock_key, status: 'released' as const, heldMs: Math.round(Number(row.held_ms)) };
 		});
+	}
+
+	/** The oldest live ticket waiting for a key (text), or NULL. */
+	private nextTicketSql(keyHash: string): string {
+		return `(SELECT w.ticket::text FROM ${this.waitTable} w
+		          WHERE w.key_hash = ${keyHash} AND w.expires_at > clock_timestamp() ORDER BY w.seq LIMIT 1)`;
 	}
 
 	async holder(key: string): Promise<LockHolder | undefined> {
@@ -273,13 +314,23 @@ export class PostgresLockEngine extends StoreLockEngine {
 	// One statement: take a free or expired row, renew our own (re-entry), or report the holder.
 	// A key visibly held by another execution is not touched: ON CONFLICT DO UPDATE would lock the
 	// row (and cost a transaction and a WAL flush) even when its WHERE refuses the update.
-	protected async attempt(key: string, keyHash: string, token: string, options: AcquireOptions): Promise<Attempt> {
+	// The waiting registry: a free key is taken only when no older live ticket waits ($8 = our ticket,
+	// NULL for one try: then every live ticket is older). Taking removes our ticket; not taking
+	// registers or renews it (and sweeps expired tickets of the key). Ticket writes go to an UNLOGGED
+	// table, so a failed attempt still commits without a WAL flush.
+	protected async attempt(key: string, keyHash: string, token: string, options: AcquireOptions, queue: QueueArgs): Promise<Attempt> {
 		const { owner, ttlMs } = options;
 		const rows = await this.query<LockRow>(
 			'acquire',
 			`WITH cur AS (
 			   SELECT token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at
 			     FROM ${this.qualifiedTable} WHERE key_hash = $1
+			 ), ahead AS (
+			   SELECT w.expires_at FROM ${this.waitTable} w
+			    WHERE $9::boolean AND w.key_hash = $1 AND w.expires_at > clock_timestamp()
+			      AND w.seq < COALESCE((SELECT m.seq FROM ${this.waitTable} m WHERE m.key_hash = $1 AND m.ticket = $8::uuid),
+			                           9223372036854775807)
+			    ORDER BY w.seq LIMIT 1
 			 ), attempt AS (
 			   INSERT INTO ${this.qualifiedTable} AS l
 			          (key_hash, lock_key, token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at, updated_at)
@@ -287,6 +338,9 @@ export class PostgresLockEngine extends StoreLockEngine {
 			          clock_timestamp() + $7::float8 * interval '1 millisecond', clock_timestamp()
 			    WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.token IS NOT NULL AND cur.expires_at > clock_timestamp()
 			                                          AND cur.execution_id IS DISTINCT FROM $4::text)
+			      AND (NOT EXISTS (SELECT 1 FROM ahead)
+			           OR EXISTS (SELECT 1 FROM cur WHERE cur.token IS NOT NULL AND cur.expires_at > clock_timestamp()
+			                                          AND cur.execution_id = $4::text))
 			   ON CONFLICT (key_hash) DO UPDATE SET
 			          token       = CASE WHEN l.token IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.token ELSE EXCLUDED.token END,
 			          fence       = CASE WHEN l.token IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.fence ELSE l.fence + 1 END,
@@ -298,23 +352,59 @@ export class PostgresLockEngine extends StoreLockEngine {
 			          updated_at   = clock_timestamp()
 			    WHERE l.token IS NULL OR l.expires_at <= clock_timestamp() OR l.execution_id = EXCLUDED.execution_id
 			RETURNING token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at
+			 ), taken AS (
+			   -- Our ticket, and tickets of the key whose waiters died (lease over).
+			   DELETE FROM ${this.waitTable}
+			    WHERE $8::uuid IS NOT NULL AND key_hash = $1 AND (ticket = $8::uuid OR expires_at <= clock_timestamp())
+			      AND EXISTS (SELECT 1 FROM attempt)
+			 ), swept AS (
+			   DELETE FROM ${this.waitTable}
+			    WHERE $8::uuid IS NOT NULL AND key_hash = $1 AND expires_at <= clock_timestamp() AND ticket <> $8::uuid
+			      AND NOT EXISTS (SELECT 1 FROM attempt)
+			 ), queued AS (
+			   INSERT INTO ${this.waitTable} (key_hash, ticket, expires_at)
+			   SELECT $1::text, $8::uuid, clock_timestamp() + $10::float8 * interval '1 millisecond'
+			    WHERE $8::uuid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM attempt)
+			   ON CONFLICT (key_hash, ticket) DO UPDATE SET expires_at = EXCLUDED.expires_at
 			 )
 			 SELECT token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
 			        NULL::float8 AS remaining_ms, true AS acquired, token <> $3::uuid AS reentered
 			   FROM attempt
 			 UNION ALL
-			 SELECT token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
-			        GREATEST(0, EXTRACT(EPOCH FROM expires_at - clock_timestamp()) * 1000)::float8,
+			 SELECT cur.token, cur.fence, cur.execution_id, cur.workflow_id, cur.tenant_id, cur.acquired_at, cur.expires_at,
+			        GREATEST(0, EXTRACT(EPOCH FROM
+			          CASE WHEN cur.token IS NOT NULL AND cur.expires_at > clock_timestamp() THEN cur.expires_at
+			               ELSE COALESCE((SELECT expires_at FROM ahead), clock_timestamp()) END - clock_timestamp()) * 1000)::float8,
 			        false, false
-			   FROM cur
+			   FROM (SELECT 1) AS one LEFT JOIN cur ON true
 			  WHERE NOT EXISTS (SELECT 1 FROM attempt)`,
-			[keyHash, key, token, owner.executionId, owner.workflowId ?? null, owner.tenantId ?? null, ttlMs],
+			[keyHash, key, token, owner.executionId, owner.workflowId ?? null, owner.tenantId ?? null, ttlMs, queue.ticket ?? null, queue.fair, queue.ticketLeaseMs],
+			true,
 		);
 		const row = rows[0];
-		// No row at all: it was freed between the two halves of the statement; look again at once.
 		if (!row) return { remainingMs: 0 };
 		if (row.acquired) return { lease: leaseOf(row), remainingMs: 0 };
 		return { holder: holderOf(row), remainingMs: row.remaining_ms ?? 0 };
+	}
+
+	protected async withdraw(keyHash: string, ticket: string): Promise<void> {
+		// If ours was the oldest live ticket, the next one may now take a free key: name it in a message.
+		// (Also when the key looks held: a release committing concurrently may have named our ticket.)
+		await this.query(
+			'withdraw',
+			`WITH gone AS (
+			   DELETE FROM ${this.waitTable} WHERE key_hash = $1 AND ticket = $2::uuid RETURNING seq
+			 ), turn AS (
+			   SELECT w.ticket::text AS ticket FROM ${this.waitTable} w, gone
+			    WHERE w.key_hash = $1 AND w.ticket <> $2::uuid AND w.expires_at > clock_timestamp()
+			      AND NOT EXISTS (SELECT 1 FROM ${this.waitTable} o
+			                       WHERE o.key_hash = $1 AND o.seq < gone.seq AND o.expires_at > clock_timestamp())
+			    ORDER BY w.seq LIMIT 1
+			 )
+			 SELECT pg_notify('${NOTIFY_CHANNEL}', $1 || ' ' || ticket) FROM turn`,
+			[keyHash, ticket],
+			true,
+		);
 	}
 
 	protected async ensureListening(): Promise<void> {
@@ -342,7 +432,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 		};
 		this.dropListener = drop;
 		client.on('notification', (message) => {
-			if (message.channel === NOTIFY_CHANNEL && message.payload) this.wake(message.payload);
+			if (message.channel === NOTIFY_CHANNEL && message.payload) this.wakeFromMessage(message.payload);
 		});
 		client.on('error', drop);
 		client.on('end', drop);
@@ -364,14 +454,42 @@ export class PostgresLockEngine extends StoreLockEngine {
 		}
 	}
 
-	private async query<T>(operation: string, text: string, values: unknown[]): Promise<T[]> {
+	/**
+	 * `prepare`: send as a named statement, parsed and planned once per connection (the hot-path
+	 * statements are long CTEs: planning them is most of their cost). A pooler that does not keep
+	 * prepared statements (PgBouncer in transaction mode before 1.21) refuses them before running
+	 * anything; then this engine sends plain statements from then on.
+	 */
+	private async query<T>(operation: string, text: string, values: unknown[], prepare = false): Promise<T[]> {
 		try {
+			if (prepare && this.prepareStatements) {
+				try {
+					const result = await this.pool.query({ name: statementName(text), text, values });
+					return result.rows as T[];
+				} catch (error) {
+					if (!PREPARED_STATEMENT_REFUSED.has((error as { code?: string }).code ?? '')) throw error;
+					this.prepareStatements = false;
+				}
+			}
 			const result = await this.pool.query(text, values);
 			return result.rows as T[];
 		} catch (error) {
 			throw new LockStoreUnavailableError(operation, error);
 		}
 	}
+}
+
+/** prepared statement "..." does not exist / already exists: the pooler mixes server sessions. */
+const PREPARED_STATEMENT_REFUSED = new Set(['26000', '42P05']);
+
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+	let name = statementNames.get(text);
+	if (!name) {
+		name = `tsl_${hashLockKey(text).slice(0, 24)}`;
+		statementNames.set(text, name);
+	}
+	return name;
 }
 
 function leaseOf(row: LockRow): NonNullable<Attempt['lease']> {

@@ -1,7 +1,7 @@
 import Redis, { type RedisOptions } from 'ioredis';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
-import { hashLockKey, StoreLockEngine, type Attempt } from './StoreLockEngine';
+import { hashLockKey, StoreLockEngine, type Attempt, type QueueArgs, type StoreLockOptions } from './StoreLockEngine';
 import type { AcquireOptions, AuditEvent, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { validateTtl } from './waiting';
 
@@ -10,56 +10,119 @@ const REDIS_AUDIT_KEEP = 100_000;
 
 /**
  * Keys, for a key hash H: `<prefix>lease:H` (a hash with the holder, expiring with the lease),
- * `<prefix>fence:H` (a counter that never expires, so the fence only grows) and
- * `<prefix>exec:<execution>` (the key hashes an execution holds). Time is Redis's own (TIME).
+ * `<prefix>fence:H` (a counter that never expires, so the fence only grows),
+ * `<prefix>exec:<execution>` (the key hashes an execution holds), and the waiting registry:
+ * `<prefix>queue:H` (a sorted set: ticket -> arrival number) with `<prefix>tickets:H` (a hash:
+ * ticket -> end of its lease); both expire two ticket leases after the last registration.
+ * Time is Redis's own (TIME).
  */
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-// KEYS: lease, fence, exec index. ARGV: token, execution, workflow, tenant, key, ttl, hash
+/**
+ * The oldest live ticket of a queue ranked before `stop` ('' = the oldest of all), with the end of
+ * its lease; nil if none. Expired tickets found at the head on the way are removed.
+ */
+const FIRST_LIVE = `local function first_live(queue, tickets, now, stop)
+  while true do
+    local head = redis.call('ZRANGE', queue, 0, 0)
+    if #head == 0 or head[1] == stop then return nil end
+    local ends = tonumber(redis.call('HGET', tickets, head[1]) or '0')
+    if ends > now then return head[1], ends end
+    redis.call('ZREM', queue, head[1])
+    redis.call('HDEL', tickets, head[1])
+  end
+end`;
+
+// KEYS: lease, fence, exec index, queue, tickets.
+// ARGV: token, execution, workflow, tenant, key, ttl, hash, ticket ('' = one try), ticket lease, fair (1/0)
 const ACQUIRE = `${NOW}
+${FIRST_LIVE}
 local ttl = tonumber(ARGV[6])
+local ticket = ARGV[8]
+local function wait_in_queue()
+  if ticket == '' then return end
+  if not redis.call('ZSCORE', KEYS[4], ticket) then
+    local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+    redis.call('ZADD', KEYS[4], #last > 0 and tonumber(last[2]) + 1 or 1, ticket)
+  end
+  local lease = tonumber(ARGV[9])
+  redis.call('HSET', KEYS[5], ticket, now + lease)
+  redis.call('PEXPIRE', KEYS[4], lease * 2)
+  redis.call('PEXPIRE', KEYS[5], lease * 2)
+end
 local cur = redis.call('HMGET', KEYS[1], 'token', 'fence', 'execution', 'workflow', 'tenant', 'acquired')
 if cur[1] then
   if cur[3] ~= ARGV[2] then
+    wait_in_queue()
     return {0, cur[3], cur[4] or '', cur[5] or '', cur[6], redis.call('PTTL', KEYS[1])}
   end
   redis.call('PEXPIRE', KEYS[1], ttl)
 else
+  if ARGV[10] == '1' then
+    local ahead, ends = first_live(KEYS[4], KEYS[5], now, ticket)
+    if ahead then
+      wait_in_queue()
+      return {2, ends - now}
+    end
+  end
   local fence = redis.call('INCR', KEYS[2])
   redis.call('HSET', KEYS[1], 'token', ARGV[1], 'fence', fence, 'execution', ARGV[2], 'workflow', ARGV[3],
     'tenant', ARGV[4], 'key', ARGV[5], 'acquired', now)
   redis.call('PEXPIRE', KEYS[1], ttl)
   cur = {ARGV[1], tostring(fence), ARGV[2], ARGV[3], ARGV[4], tostring(now)}
 end
+if ticket ~= '' then
+  redis.call('ZREM', KEYS[4], ticket)
+  redis.call('HDEL', KEYS[5], ticket)
+end
 redis.call('SADD', KEYS[3], ARGV[7])
 if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
 return {1, cur[1], cur[2], cur[6], now + ttl, cur[1] ~= ARGV[1] and 1 or 0}`;
 
-// KEYS: lease. ARGV: token, channel, hash, prefix
+// KEYS: lease, queue, tickets. ARGV: token, channel, hash, prefix
+// The message names the oldest live ticket ("<hash> <ticket>"): only that waiter wakes.
 const RELEASE = `${NOW}
+${FIRST_LIVE}
 local cur = redis.call('HMGET', KEYS[1], 'token', 'acquired', 'execution')
 if cur[1] ~= ARGV[1] then return {0} end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', ARGV[4] .. 'exec:' .. cur[3], ARGV[3])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return {1, now - tonumber(cur[2])}`;
+local turn = first_live(KEYS[2], KEYS[3], now, '')
+redis.call('PUBLISH', ARGV[2], turn and (ARGV[3] .. ' ' .. turn) or ARGV[3])
+return {1, now - tonumber(cur[2]), turn or ''}`;
 
 // KEYS: exec index. ARGV: execution, channel, prefix
 const RELEASE_EXECUTION = `${NOW}
+${FIRST_LIVE}
 local out = {}
 for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local lease = ARGV[3] .. 'lease:' .. hash
   local cur = redis.call('HMGET', lease, 'execution', 'key', 'acquired')
   if cur[1] == ARGV[1] then
     redis.call('DEL', lease)
-    redis.call('PUBLISH', ARGV[2], hash)
+    local turn = first_live(ARGV[3] .. 'queue:' .. hash, ARGV[3] .. 'tickets:' .. hash, now, '')
+    redis.call('PUBLISH', ARGV[2], turn and (hash .. ' ' .. turn) or hash)
     table.insert(out, hash)
     table.insert(out, cur[2])
     table.insert(out, now - tonumber(cur[3]))
+    table.insert(out, turn or '')
   end
 end
 redis.call('DEL', KEYS[1])
 return out`;
+
+// KEYS: lease, queue, tickets. ARGV: ticket, channel, hash
+// Removes a ticket; if it was the oldest live one and the key is free, the next one's turn has come.
+const WITHDRAW = `${NOW}
+${FIRST_LIVE}
+local was_first = redis.call('ZSCORE', KEYS[2], ARGV[1]) and not first_live(KEYS[2], KEYS[3], now, ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+if was_first and redis.call('EXISTS', KEYS[1]) == 0 then
+  local turn = first_live(KEYS[2], KEYS[3], now, '')
+  if turn then redis.call('PUBLISH', ARGV[2], ARGV[3] .. ' ' .. turn) end
+end
+return 1`;
 
 // KEYS: lease. ARGV: token, ttl
 const EXTEND = `${NOW}
@@ -115,8 +178,9 @@ export class RedisLockEngine extends StoreLockEngine {
 	constructor(
 		private readonly client: Redis,
 		private readonly prefix = DEFAULT_REDIS_PREFIX,
+		options: StoreLockOptions = {},
 	) {
-		super();
+		super(options);
 		if (!/^[\w:.-]{1,100}$/.test(prefix)) {
 			throw new LockConfigurationError(`Invalid Redis key prefix "${prefix.slice(0, 80)}": use letters, digits, _ : . - (at most 100)`);
 		}
@@ -130,7 +194,7 @@ export class RedisLockEngine extends StoreLockEngine {
 			const subscriber = this.client.duplicate();
 			this.subscriber = subscriber;
 			subscriber.on('message', (channel: string, hash: string) => {
-				if (channel === this.channel) this.wake(hash);
+				if (channel === this.channel) this.wakeFromMessage(hash);
 			});
 			// On reconnect ioredis re-subscribes; messages sent meanwhile are lost, so look again.
 			subscriber.on('close', () => this.listenerDropped());
@@ -149,17 +213,27 @@ export class RedisLockEngine extends StoreLockEngine {
 		await this.listening;
 	}
 
-	protected async attempt(key: string, keyHash: string, token: string, options: AcquireOptions): Promise<Attempt> {
+	protected async attempt(key: string, keyHash: string, token: string, options: AcquireOptions, queue: QueueArgs): Promise<Attempt> {
 		const { owner, ttlMs } = options;
-		const reply = (await this.run('acquire', ACQUIRE, [this.leaseKey(keyHash), this.fenceKey(keyHash), this.execKey(owner.executionId)], [
-			token,
-			owner.executionId,
-			owner.workflowId ?? '',
-			owner.tenantId ?? '',
-			key,
-			String(Math.ceil(ttlMs)),
-			keyHash,
-		])) as Array<string | number>;
+		const reply = (await this.run(
+			'acquire',
+			ACQUIRE,
+			[this.leaseKey(keyHash), this.fenceKey(keyHash), this.execKey(owner.executionId), this.queueKey(keyHash), this.ticketsKey(keyHash)],
+			[
+				token,
+				owner.executionId,
+				owner.workflowId ?? '',
+				owner.tenantId ?? '',
+				key,
+				String(Math.ceil(ttlMs)),
+				keyHash,
+				queue.ticket ?? '',
+				String(queue.ticketLeaseMs),
+				queue.fair ? '1' : '0',
+			],
+		)) as Array<string | number>;
+		// Free, but an older live ticket comes first: wait at most until that ticket's lease ends.
+		if (Number(reply[0]) === 2) return { remainingMs: Math.max(0, Number(reply[1])) };
 		if (Number(reply[0]) === 1) {
 			return {
 				lease: {
@@ -201,20 +275,29 @@ export class RedisLockEngine extends StoreLockEngine {
 
 	async release(handle: LockHandle): Promise<ReleaseOutcome> {
 		const keyHash = hashLockKey(handle.key);
-		const reply = (await this.run('release', RELEASE, [this.leaseKey(keyHash)], [handle.token, this.channel, keyHash, this.prefix])) as Array<number>;
+		const reply = (await this.run('release', RELEASE, [this.leaseKey(keyHash), this.queueKey(keyHash), this.ticketsKey(keyHash)], [
+			handle.token,
+			this.channel,
+			keyHash,
+			this.prefix,
+		])) as Array<number | string>;
 		if (Number(reply[0]) !== 1) return { key: handle.key, status: 'lost' };
-		this.releasedHere(keyHash);
+		this.releasedHere(keyHash, String(reply[2] ?? '') || null);
 		return { key: handle.key, status: 'released', heldMs: Number(reply[1]) };
 	}
 
 	async releaseExecution(executionId: string): Promise<ReleaseOutcome[]> {
 		const reply = (await this.run('release', RELEASE_EXECUTION, [this.execKey(executionId)], [executionId, this.channel, this.prefix])) as Array<string | number>;
 		const outcomes: ReleaseOutcome[] = [];
-		for (let i = 0; i < reply.length; i += 3) {
-			this.releasedHere(String(reply[i]));
+		for (let i = 0; i < reply.length; i += 4) {
+			this.releasedHere(String(reply[i]), String(reply[i + 3] ?? '') || null);
 			outcomes.push({ key: String(reply[i + 1]), status: 'released', heldMs: Number(reply[i + 2]) });
 		}
 		return outcomes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+	}
+
+	protected async withdraw(keyHash: string, ticket: string): Promise<void> {
+		await this.run('withdraw', WITHDRAW, [this.leaseKey(keyHash), this.queueKey(keyHash), this.ticketsKey(keyHash)], [ticket, this.channel, keyHash]);
 	}
 
 	async holder(key: string): Promise<LockHolder | undefined> {
@@ -269,6 +352,14 @@ export class RedisLockEngine extends StoreLockEngine {
 		return `${this.prefix}lease:${keyHash}`;
 	}
 
+	private queueKey(keyHash: string): string {
+		return `${this.prefix}queue:${keyHash}`;
+	}
+
+	private ticketsKey(keyHash: string): string {
+		return `${this.prefix}tickets:${keyHash}`;
+	}
+
 	private stateKey(credentialKey: string): string {
 		return `${this.prefix}state:${credentialKey}`;
 	}
@@ -300,6 +391,7 @@ const SCRIPT_NAMES = new Map<string, string>([
 	[RELEASE_EXECUTION, 'tenantSwapReleaseExecution'],
 	[EXTEND, 'tenantSwapExtend'],
 	[HOLDER, 'tenantSwapHolder'],
+	[WITHDRAW, 'tenantSwapWithdraw'],
 ]);
 
 function scriptName(script: string): string {

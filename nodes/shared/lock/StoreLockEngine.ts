@@ -1,45 +1,139 @@
 import { createHash, randomUUID } from 'node:crypto';
 
-import { LockTimeoutError } from './errors';
+import { LockConfigurationError, LockTimeoutError } from './errors';
 import type { AcquireOptions, AuditEvent, LockEngine, LockHandle, LockHolder, LockLease, ReleaseOutcome, SwapState } from './types';
-import { KeyedFifo, sleepUnlessWoken, validateAcquireOptions } from './waiting';
+import { sleepUnlessWoken, validateAcquireOptions } from './waiting';
 
-/** Re-check a held lock at least this often even without a wake-up (lost message, reconnect). */
-const MAX_SILENT_WAIT_MS = 5_000;
+/**
+ * A waiting waiter asks the store again at least this often even without a wake-up (lost message,
+ * reconnect). Each of these attempts also renews the waiter's ticket.
+ */
+export const MAX_SILENT_WAIT_MS = 5_000;
 /** While the wake-up connection is down nobody can wake us, so check more often. */
 const DEGRADED_WAIT_MS = 250;
+/**
+ * Lease of a waiter's ticket, by the store's clock. Three renewal periods: a waiter whose event loop
+ * stalls for up to about 10 s keeps its place. A ticket whose waiter died (process gone, connection
+ * cut before it could withdraw) holds the key back for at most this long after its last renewal.
+ */
+export const DEFAULT_TICKET_LEASE_MS = 3 * MAX_SILENT_WAIT_MS;
 
 /** Keys can be long and contain anything; stores index them by hash. */
 export function hashLockKey(key: string): string {
 	return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
+export interface StoreLockOptions {
+	/**
+	 * Lease of a waiter's ticket in the store's waiting registry (default 15 s). Waiters renew it
+	 * at least every third of it. The bound on how long a dead waiter can hold a free key back.
+	 */
+	ticketLeaseMs?: number;
+	/**
+	 * false = no waiting registry in the store: a free key goes to whoever asks first (fair within a
+	 * process only; the releasing process's own waiters win). Only for tests and the benchmark, as
+	 * the "before" control of the cross-process fairness tests. Default true.
+	 */
+	fair?: boolean;
+}
+
 /** One try at the store: the lease when it was taken (or renewed), else who holds the key. */
 export interface Attempt {
 	lease?: { token: string; fence: number; acquiredAt: Date; expiresAt: Date; reentered: boolean };
 	holder?: LockHolder;
-	/** How long the holder's lease still runs, by the store's clock. */
+	/**
+	 * When another look is worth it without a wake-up, by the store's clock: the holder's remaining
+	 * lease, or (key free, an older live ticket first) that ticket's remaining lease.
+	 */
 	remainingMs: number;
 }
 
 /**
- * The waiting half of a lease lock, shared by the stores: a per-process FIFO per key, one store
- * attempt per wake-up, woken by the store's release message or when the holder's lease ends.
+ * How a waiter's attempt treats the store's waiting registry.
+ * - `ticket` undefined: one try (waitTimeoutMs 0, re-entry): take a free key only when no live
+ *   ticket is waiting for it; register nothing.
+ * - `ticket` set: take a free key only when no older live ticket waits; otherwise register or renew
+ *   the ticket (lease `ticketLeaseMs`); taking the key removes the ticket.
+ * - `fair` false: ignore the registry (the control).
+ */
+export interface QueueArgs {
+	ticket?: string;
+	ticketLeaseMs: number;
+	fair: boolean;
+}
+
+/** One acquire call waiting in this process. */
+class Waiter {
+	/** A wake-up arrived since the last attempt started. */
+	pending = false;
+	/** Its first attempt said "wait": it holds a ticket in the store (fair mode). */
+	queued = false;
+	private sleeping?: ReturnType<typeof sleepUnlessWoken>;
+
+	wake(): void {
+		this.pending = true;
+		this.sleeping?.wake();
+	}
+
+	/** Sleeps up to `ms`, or not at all when a wake-up came since the last attempt started. */
+	async sleep(ms: number): Promise<void> {
+		if (this.pending) return;
+		const sleeping = sleepUnlessWoken(ms);
+		this.sleeping = sleeping;
+		try {
+			await sleeping.promise;
+		} finally {
+			this.sleeping = undefined;
+		}
+	}
+}
+
+/**
+ * The waiting half of a lease lock, shared by the stores. Fair across processes through a waiting
+ * registry in the store:
+ *
+ * - A waiter registers a ticket (per acquire call) in the store on its first failed attempt, in one
+ *   statement / script with the attempt. Tickets are ordered by the store (a sequence), and within
+ *   a process first attempts on a key are made one after another, so call order = ticket order.
+ * - A free key may be taken only by the oldest live ticket (or, with no live ticket, by anyone).
+ *   Re-entry (the holding execution again) is a renewal and bypasses the registry.
+ * - A release (and releaseExecution) looks up the oldest live ticket and names it in its
+ *   NOTIFY / PUBLISH ("<key hash> <ticket>"): only that waiter wakes, wherever it lives; the others
+ *   sleep until the holder's lease would end or MAX_SILENT_WAIT_MS, so nobody busy-spins.
+ * - Tickets have a lease by the store's clock (ticketLeaseMs, 15 s), renewed by every attempt of
+ *   the waiter (at least every MAX_SILENT_WAIT_MS), removed when the waiter takes the key, times out,
+ *   or fails. A ticket whose waiter died expires: it delays the others at most its lease.
  */
 export abstract class StoreLockEngine implements LockEngine {
 	abstract readonly backend: LockEngine['backend'];
 
 	protected listenerUp = false;
-	private readonly wakers = new Map<string, Set<() => void>>();
-	private readonly fifo = new KeyedFifo();
-	/** keyHash -> execution holding it from this process: lets a re-entrant acquire skip the local queue. */
+	protected readonly queue: Omit<QueueArgs, 'ticket'>;
+	private readonly renewEveryMs: number;
+	/** keyHash -> ticket -> waiter of this process. */
+	private readonly waiters = new Map<string, Map<string, Waiter>>();
+	/** keyHash -> the end of this process's chain of first attempts (keeps tickets in call order). */
+	private readonly arrivals = new Map<string, Promise<unknown>>();
+	/** keyHash -> execution holding it from this process: lets a re-entrant acquire skip the queue. */
 	protected readonly localHolders = new Map<string, string>();
+
+	constructor(options: StoreLockOptions = {}) {
+		const ticketLeaseMs = options.ticketLeaseMs ?? DEFAULT_TICKET_LEASE_MS;
+		if (!Number.isFinite(ticketLeaseMs) || ticketLeaseMs <= 0) {
+			throw new LockConfigurationError(`The ticket lease must be greater than 0 (got ${ticketLeaseMs} ms)`);
+		}
+		this.queue = { ticketLeaseMs: Math.ceil(ticketLeaseMs), fair: options.fair !== false };
+		// Every attempt renews the ticket: at least three renewals per lease, also with a short lease.
+		this.renewEveryMs = Math.max(1, Math.floor(this.queue.ticketLeaseMs / 3));
+	}
 
 	/** Prepares the store on first use (tables, scripts). */
 	protected abstract ensureReady(): Promise<void>;
-	/** Starts receiving release messages (calls wake / listenerDropped); resolves when listening. */
+	/** Starts receiving release messages (calls wakeFromMessage / listenerDropped); resolves when listening. */
 	protected abstract ensureListening(): Promise<void>;
-	protected abstract attempt(key: string, keyHash: string, token: string, options: AcquireOptions): Promise<Attempt>;
+	protected abstract attempt(key: string, keyHash: string, token: string, options: AcquireOptions, queue: QueueArgs): Promise<Attempt>;
+	/** Removes a ticket; if it was the oldest live one, wakes the next (message naming it). */
+	protected abstract withdraw(keyHash: string, ticket: string): Promise<void>;
 
 	abstract extend(handle: LockHandle, ttlMs: number): Promise<LockLease>;
 	abstract release(handle: LockHandle): Promise<ReleaseOutcome>;
@@ -56,37 +150,62 @@ export abstract class StoreLockEngine implements LockEngine {
 		const started = Date.now();
 		const deadline = started + options.waitTimeoutMs;
 		const token = randomUUID();
+		const once: QueueArgs = { ...this.queue, ticket: undefined };
 
-		// Re-entry must not queue behind waiters for the lock this execution already holds.
+		// Re-entry must not queue behind waiters for the lock this execution already holds: the store
+		// renews a lease held by the same execution whatever the registry says.
 		if (this.localHolders.get(keyHash) === options.owner.executionId) {
-			const result = await this.attempt(key, keyHash, token, options);
+			const result = await this.attempt(key, keyHash, token, options, once);
 			if (result.lease) return this.toLease(key, keyHash, result.lease, options, started);
 		}
 
-		// Joining the queue is synchronous, so callers are served in call order.
-		const leave = await this.fifo.enter(keyHash, deadline);
-		if (!leave) {
-			throw new LockTimeoutError(key, Date.now() - started, await this.holder(key).catch(() => undefined));
+		if (options.waitTimeoutMs === 0) {
+			// One try, no ticket: a free key with live tickets waiting is not ours (they came first).
+			const result = await this.inArrivalOrder(keyHash, async () => await this.attempt(key, keyHash, token, options, once));
+			if (result.lease) return this.toLease(key, keyHash, result.lease, options, started);
+			throw new LockTimeoutError(key, Date.now() - started, await this.holderFor(key, result));
 		}
+
+		await this.ensureListening().catch(() => undefined);
+		const ticket = randomUUID();
+		const queue: QueueArgs = { ...this.queue, ticket: this.queue.fair ? ticket : undefined };
+		const waiter = this.addWaiter(keyHash, ticket);
+		let acquired = false;
+		let storeFailed = false;
 		try {
-			if (options.waitTimeoutMs > 0) await this.ensureListening().catch(() => undefined);
+			let first = true;
 			for (;;) {
-				// Register before trying, so a release between the attempt and the wait still wakes us.
-				const sleep = this.subscribe(keyHash);
+				// A wake-up from now on (even before this attempt answers) makes the next sleep short.
+				waiter.pending = false;
+				let result: Attempt;
 				try {
-					const result = await this.attempt(key, keyHash, token, options);
-					if (result.lease) return this.toLease(key, keyHash, result.lease, options, started);
-					const left = deadline - Date.now();
-					if (left <= 0) throw new LockTimeoutError(key, Date.now() - started, await this.holderFor(key, result));
-					const silentCap = this.listenerUp ? MAX_SILENT_WAIT_MS : DEGRADED_WAIT_MS;
-					sleep.arm(Math.min(left, Math.ceil(result.remainingMs) + 1, silentCap));
-					await sleep.promise;
-				} finally {
-					sleep.cancel();
+					result = first
+						? await this.inArrivalOrder(keyHash, async () => await this.attempt(key, keyHash, token, options, queue))
+						: await this.attempt(key, keyHash, token, options, queue);
+				} catch (error) {
+					storeFailed = true;
+					throw error;
 				}
+				first = false;
+				if (result.lease) {
+					acquired = true;
+					return this.toLease(key, keyHash, result.lease, options, started);
+				}
+				waiter.queued = true;
+				const left = deadline - Date.now();
+				if (left <= 0) throw new LockTimeoutError(key, Date.now() - started, await this.holderFor(key, result));
+				const silentCap = Math.min(this.listenerUp ? MAX_SILENT_WAIT_MS : DEGRADED_WAIT_MS, this.renewEveryMs);
+				await waiter.sleep(Math.min(left, Math.ceil(result.remainingMs) + 1, silentCap));
 			}
 		} finally {
-			leave();
+			this.removeWaiter(keyHash, ticket);
+			// Taking the key removed the ticket in the same statement. Otherwise withdraw it, so it does not
+			// hold the key back until its lease ends. With the store failing, do not make the caller wait
+			// for another failure: the ticket's lease bounds the harm.
+			if (!acquired && queue.ticket && (waiter.queued || storeFailed)) {
+				const withdrawn = this.withdraw(keyHash, ticket).catch(() => undefined);
+				if (!storeFailed) await withdrawn;
+			}
 		}
 	}
 
@@ -95,21 +214,38 @@ export abstract class StoreLockEngine implements LockEngine {
 		return result.holder ?? (await this.holder(key).catch(() => undefined));
 	}
 
-	/** After a release from this process: local waiters need not wait for the store's message. */
-	protected releasedHere(keyHash: string): void {
-		this.wake(keyHash);
+	/**
+	 * After a release from this process. `nextTicket`: the oldest live ticket the release statement
+	 * saw (and named in its message); null = none. Only that waiter, if it is ours, is woken here:
+	 * waking our own other waiters first is what made the old design unfair.
+	 */
+	protected releasedHere(keyHash: string, nextTicket: string | null | undefined): void {
+		this.wake(keyHash, nextTicket ?? undefined);
+	}
+
+	/** A release message: "<key hash>" (anyone may look) or "<key hash> <ticket>" (that waiter's turn). */
+	protected wakeFromMessage(payload: string): void {
+		const space = payload.indexOf(' ');
+		if (space < 0) this.wake(payload, undefined);
+		else this.wake(payload.slice(0, space), payload.slice(space + 1));
 	}
 
 	/** The key was released (here or, by the store's message, anywhere). */
-	protected wake(keyHash: string): void {
+	protected wake(keyHash: string, ticket: string | undefined): void {
 		this.localHolders.delete(keyHash);
-		for (const wake of this.wakers.get(keyHash) ?? []) wake();
+		const waiters = this.waiters.get(keyHash);
+		if (!waiters) return;
+		if (ticket === undefined || !this.queue.fair) {
+			for (const waiter of waiters.values()) waiter.wake();
+		} else {
+			waiters.get(ticket)?.wake();
+		}
 	}
 
 	/** The wake-up connection broke: waiters may have missed a release, so let them look again. */
 	protected listenerDropped(): void {
 		this.listenerUp = false;
-		for (const set of this.wakers.values()) for (const wake of set) wake();
+		for (const waiters of this.waiters.values()) for (const waiter of waiters.values()) waiter.wake();
 	}
 
 	private toLease(key: string, keyHash: string, lease: NonNullable<Attempt['lease']>, options: AcquireOptions, started: number): LockLease {
@@ -117,32 +253,39 @@ export abstract class StoreLockEngine implements LockEngine {
 		return { key, owner: options.owner, waitedMs: Date.now() - started, ...lease };
 	}
 
-	private subscribe(keyHash: string) {
-		let sleep: ReturnType<typeof sleepUnlessWoken> | undefined;
-		let woken = false;
-		const wake = () => {
-			woken = true;
-			sleep?.wake();
-		};
-		let set = this.wakers.get(keyHash);
-		if (!set) {
-			set = new Set();
-			this.wakers.set(keyHash, set);
+	/**
+	 * Runs this process's first attempts on a key one after another, so tickets are registered in
+	 * call order (a pool sends concurrent statements over several connections, in any order).
+	 */
+	private async inArrivalOrder<T>(keyHash: string, run: () => Promise<T>): Promise<T> {
+		const previous = this.arrivals.get(keyHash);
+		const current = previous ? previous.then(run) : run();
+		const settled = current.then(
+			() => undefined,
+			() => undefined,
+		);
+		this.arrivals.set(keyHash, settled);
+		void settled.then(() => {
+			if (this.arrivals.get(keyHash) === settled) this.arrivals.delete(keyHash);
+		});
+		return await current;
+	}
+
+	private addWaiter(keyHash: string, ticket: string): Waiter {
+		const waiter = new Waiter();
+		let map = this.waiters.get(keyHash);
+		if (!map) {
+			map = new Map();
+			this.waiters.set(keyHash, map);
 		}
-		set.add(wake);
-		const handle = {
-			promise: Promise.resolve(),
-			arm: (ms: number) => {
-				sleep = sleepUnlessWoken(woken ? 0 : ms);
-				handle.promise = sleep.promise;
-			},
-			cancel: () => {
-				sleep?.wake();
-				const current = this.wakers.get(keyHash);
-				current?.delete(wake);
-				if (current?.size === 0) this.wakers.delete(keyHash);
-			},
-		};
-		return handle;
+		map.set(ticket, waiter);
+		return waiter;
+	}
+
+	private removeWaiter(keyHash: string, ticket: string): void {
+		const map = this.waiters.get(keyHash);
+		if (!map) return;
+		map.delete(ticket);
+		if (map.size === 0) this.waiters.delete(keyHash);
 	}
 }
