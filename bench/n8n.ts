@@ -99,22 +99,22 @@ export interface ConcurrentRun {
 	failureSamples: string[];
 }
 
-type Label = 'control' | 'locked' | 'lockedNoValidation' | 'lockedSameData';
+type Label = 'control' | 'locked' | 'lockedWithTemporary' | 'lockedSameData';
 
 export interface N8nResult {
 	n8nStartup: Record<string, number>;
 	/**
-	 * lockedNoValidation: the example with the Swap node's "Validate With Temporary Credential" off
-	 * (a bench-only variant, same lock): separates the lock's cost from the validation's.
+	 * lockedWithTemporary: the example with the Swap node's "Validate With Temporary Credential" on
+	 * (off by default; same lock): what n8n's own check of new data costs.
 	 */
 	/** lockedSameData: the example on its own base credential, every call with the same tenant and secret (Skip Unchanged Data). */
 	sequential: {
 		control: SequentialSeries;
 		locked: SequentialSeries;
-		lockedNoValidation: SequentialSeries;
+		lockedWithTemporary: SequentialSeries;
 		lockedSameData: SequentialSeries;
 		p50OverheadPct: number;
-		p50OverheadNoValidationPct: number;
+		p50OverheadWithTemporaryPct: number;
 		p50OverheadSameDataPct: number;
 	};
 	concurrent: { control: ConcurrentRun; locked: ConcurrentRun; temporaryCredentialsLeft: number };
@@ -163,8 +163,8 @@ export async function runN8nPart(
 			exampleWorkflow(o: Record<string, unknown>): { nodes: Array<{ name: string; parameters: { options: Record<string, unknown> } }> };
 		};
 		const variant = workflows.exampleWorkflow({
-			path: 'tenant-call-no-validation',
-			name: 'Example, Validate With Temporary Credential off (bench)',
+			path: 'tenant-call-with-temporary',
+			name: 'Example, Validate With Temporary Credential on (bench)',
 			baseCredential: stack.credentials.lockedBase,
 			n8nApi: stack.credentials.n8nApi,
 			postgres: stack.credentials.postgres,
@@ -172,7 +172,7 @@ export async function runN8nPart(
 		});
 		const swapNode = variant.nodes.find((node) => node.name === 'Tenant Credential Swap');
 		if (!swapNode) throw new Error('the example has no Tenant Credential Swap node');
-		swapNode.parameters.options.validateWithTemporaryCredential = false;
+		swapNode.parameters.options.validateWithTemporaryCredential = true;
 		const variantWorkflow = await stack.api.deployWorkflow(variant);
 		const sameDataBase = await stack.api.createCredential({ name: 'base (bench, same data)', type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'none' } });
 		const sameDataWorkflow = await stack.api.deployWorkflow(
@@ -189,10 +189,10 @@ export async function runN8nPart(
 		const urls: Record<Label, string> = {
 			control: `${stack.n8n.baseUrl}/webhook/${stack.paths.control}`,
 			locked: `${stack.n8n.baseUrl}/webhook/${stack.paths.example}`,
-			lockedNoValidation: `${stack.n8n.baseUrl}/webhook/tenant-call-no-validation`,
+			lockedWithTemporary: `${stack.n8n.baseUrl}/webhook/tenant-call-with-temporary`,
 			lockedSameData: `${stack.n8n.baseUrl}/webhook/tenant-call-same-data`,
 		};
-		const labels: Label[] = ['control', 'locked', 'lockedNoValidation', 'lockedSameData'];
+		const labels: Label[] = ['control', 'locked', 'lockedWithTemporary', 'lockedSameData'];
 		o.log(`n8n ${stack.n8n.baseUrl} ready; warming the workflows up`);
 		for (const label of labels) {
 			for (const call of load.makeCalls(3, 1)) {
@@ -204,9 +204,9 @@ export async function runN8nPart(
 		}
 
 		o.log(`no contention: ${o.sequentialCalls} calls to each workflow, one after another`);
-		const latencies: Record<Label, number[]> = { control: [], locked: [], lockedNoValidation: [], lockedSameData: [] };
-		const failures: Record<Label, number> = { control: 0, locked: 0, lockedNoValidation: 0, lockedSameData: 0 };
-		const bleed: Record<Label, number> = { control: 0, locked: 0, lockedNoValidation: 0, lockedSameData: 0 };
+		const latencies: Record<Label, number[]> = { control: [], locked: [], lockedWithTemporary: [], lockedSameData: [] };
+		const failures: Record<Label, number> = { control: 0, locked: 0, lockedWithTemporary: 0, lockedSameData: 0 };
+		const bleed: Record<Label, number> = { control: 0, locked: 0, lockedWithTemporary: 0, lockedSameData: 0 };
 		const calls = load.makeCalls(o.sequentialCalls * labels.length, o.tenants);
 		for (let i = 0; i < o.sequentialCalls; i++) {
 			// Rotate the order, so no workflow always runs first or last in a round.
@@ -235,12 +235,12 @@ export async function runN8nPart(
 		};
 		const control = series('control');
 		const locked = series('locked');
-		const lockedNoValidation = series('lockedNoValidation');
+		const lockedWithTemporary = series('lockedWithTemporary');
 		const lockedSameData = series('lockedSameData');
 		const workflowIds: Record<Label, string> = {
 			control: stack.workflows.control.id,
 			locked: stack.workflows.example.id,
-			lockedNoValidation: variantWorkflow.id,
+			lockedWithTemporary: variantWorkflow.id,
 			lockedSameData: sameDataWorkflow.id,
 		};
 		const profiles = await Promise.all(
@@ -294,22 +294,22 @@ export async function runN8nPart(
 			sequential: {
 				control,
 				locked,
-				lockedNoValidation,
+				lockedWithTemporary,
 				lockedSameData,
 				p50OverheadPct: (locked.latency.p50 / control.latency.p50 - 1) * 100,
-				p50OverheadNoValidationPct: (lockedNoValidation.latency.p50 / control.latency.p50 - 1) * 100,
+				p50OverheadWithTemporaryPct: (lockedWithTemporary.latency.p50 / control.latency.p50 - 1) * 100,
 				p50OverheadSameDataPct: (lockedSameData.latency.p50 / control.latency.p50 - 1) * 100,
 			},
 			concurrent: { control: concurrentControl, locked: concurrentLocked, temporaryCredentialsLeft: left.temporaryCredentials },
 			nodeProfile: {
 				control: profiles[0].perNode,
 				locked: profiles[1].perNode,
-				lockedNoValidation: profiles[2].perNode,
+				lockedWithTemporary: profiles[2].perNode,
 				lockedSameData: profiles[3].perNode,
 				executionMs: {
 					control: profiles[0].executionMs,
 					locked: profiles[1].executionMs,
-					lockedNoValidation: profiles[2].executionMs,
+					lockedWithTemporary: profiles[2].executionMs,
 					lockedSameData: profiles[3].executionMs,
 				},
 			},

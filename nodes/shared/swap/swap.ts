@@ -180,7 +180,8 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 	}
 
 	// Housekeeping outside the critical section, once the API has answered: earlier swaps' leftovers.
-	if (groups.length > 0) await cleanStaleTemporaryCredentials(context);
+	// Only where temporary credentials are in use, so the default swap never lists every credential.
+	if (groups.some((group) => group.options.validateWithTemporaryCredential)) await cleanStaleTemporaryCredentials(context);
 
 	// One global order (by key) for every execution: two executions can never wait on each other in a cycle.
 	const ordered = [...groups].sort((a, b) => (a.lockKey < b.lockKey ? -1 : a.lockKey > b.lockKey ? 1 : 0));
