@@ -4,73 +4,33 @@
  * swap frees its lock within seconds, without an error workflow and long before the TTL.
  * Each claim has its control: the same workflow with "Renew Lock While Running" off.
  */
-import { Client } from 'pg';
+import { headerAuthBase as headerAuthBaseIn, lockHolder, startE2eStack, waitUntil, type E2eStack, type Ref } from '../helpers/e2eStack';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-const { startN8n, packPackage } = require('../harness/n8n.js');
-const { createApiClient } = require('../harness/api.js');
-const { startEchoService } = require('../harness/echo.js');
-const { postgresCredentialData } = require('../harness/postgres.js');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const workflows = require('../harness/workflows.js');
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 jest.setTimeout(600_000);
 
-type Ref = { id: string; name: string };
+let stack: E2eStack;
 let n8n: any;
 let api: any;
-let echo: { url: string; stop(): Promise<void> };
+let echo: E2eStack['echo'];
 let n8nApi: Ref;
 let postgres: Ref;
 
 beforeAll(async () => {
-	const tarball = await packPackage(process.cwd());
-	echo = await startEchoService();
-	n8n = await startN8n({ packageTarball: tarball, db: 'postgres' });
-	api = createApiClient(n8n);
-	n8nApi = await api.createCredential({
-		name: 'n8n API (tenant swap)',
-		type: 'tenantSwapN8nApi',
-		data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false },
-	});
-	postgres = await api.createCredential({ name: 'Lock database', type: 'postgres', data: postgresCredentialData(process.env.TEST_DATABASE_URL as string) });
+	stack = await startE2eStack();
+	({ n8n, api, echo, n8nApi, postgres } = stack);
 });
 
 afterAll(async () => {
-	await n8n?.stop();
-	await echo?.stop();
+	await stack?.stop();
 });
 
 const TTL_SECONDS = 2;
 const SLOW_SECONDS = 5;
 
-async function headerAuthBase(name: string): Promise<Ref> {
-	return await api.createCredential({ name, type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'none' } });
-}
-
-/** Execution holding the base credential's lock now (by the database's clock), if any. */
-async function lockHolder(baseCredentialId: string): Promise<string | null> {
-	const client = new Client({ connectionString: process.env.TEST_DATABASE_URL });
-	await client.connect();
-	try {
-		const { rows } = await client.query(
-			'SELECT execution_id FROM public.tenant_swap_locks WHERE lock_key = $1 AND token IS NOT NULL AND expires_at > clock_timestamp()',
-			[`credential:${baseCredentialId}`],
-		);
-		return rows[0]?.execution_id ?? null;
-	} finally {
-		await client.end();
-	}
-}
-
-async function waitUntil(check: () => Promise<boolean>, limitMs: number): Promise<boolean> {
-	const giveUp = Date.now() + limitMs;
-	while (Date.now() < giveUp) {
-		if (await check()) return true;
-		await new Promise((resolve) => setTimeout(resolve, 250));
-	}
-	return false;
-}
+const headerAuthBase = async (name: string) => await headerAuthBaseIn(api, name);
 
 /** Webhook -> swap (TTL 2 s) -> Wait 5 s -> Call Tenant API -> Release Lock. */
 function slowWorkflow(name: string, path: string, baseCredential: Ref, renewLock: boolean) {

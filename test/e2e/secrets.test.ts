@@ -22,21 +22,23 @@ import { Client, Pool } from 'pg';
 import { PostgresLockEngine, type LockLease } from '../../nodes/shared/lock';
 import { REDACTED } from '../../nodes/shared/swap/credentialData';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-const { startN8n, packPackage } = require('../harness/n8n.js');
-const { createApiClient } = require('../harness/api.js');
-const { startEchoService } = require('../harness/echo.js');
-const { postgresCredentialData } = require('../harness/postgres.js');
+import {
+	headerAuthBase as headerAuthBaseIn,
+	lockHolder,
+	startE2eStack,
+	testDatabaseUrl,
+	waitUntil,
+	type E2eStack,
+	type EchoRequest,
+	type Ref,
+} from '../helpers/e2eStack';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const workflows = require('../harness/workflows.js');
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 jest.setTimeout(900_000);
 
-type Ref = { id: string; name: string };
-interface EchoRequest {
-	path: string;
-	headers: Record<string, string | string[] | undefined>;
-}
+let stack: E2eStack;
 let n8n: any;
 let api: any;
 let echo: { url: string; requests: EchoRequest[]; stop(): Promise<void> };
@@ -63,33 +65,16 @@ const responses: Array<{ label: string; status: number; body: unknown }> = [];
 const deployed: Array<{ label: string; id: string }> = [];
 
 beforeAll(async () => {
-	const tarball = await packPackage(process.cwd());
-	echo = await startEchoService();
 	// Debug level: our own debug lines (lease keeper, temporary credentials) are scanned too.
-	n8n = await startN8n({ packageTarball: tarball, db: 'postgres', logLevel: 'debug' });
-	api = createApiClient(n8n);
-	n8nApi = await api.createCredential({
-		name: 'n8n API (tenant swap)',
-		type: 'tenantSwapN8nApi',
-		data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false },
-	});
-	postgres = await api.createCredential({ name: 'Lock database', type: 'postgres', data: postgresCredentialData(testDatabaseUrl()) });
+	stack = await startE2eStack({ logLevel: 'debug' });
+	({ n8n, api, echo, n8nApi, postgres } = stack);
 });
 
 afterAll(async () => {
-	await n8n?.stop();
-	await echo?.stop();
+	await stack?.stop();
 });
 
-function testDatabaseUrl(): string {
-	const url = process.env.TEST_DATABASE_URL;
-	if (!url) throw new Error('TEST_DATABASE_URL is not set: the jest globalSetup should have provided it');
-	return url;
-}
-
-async function headerAuthBase(name: string): Promise<Ref> {
-	return await api.createCredential({ name, type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'none' } });
-}
+const headerAuthBase = async (name: string) => await headerAuthBaseIn(api, name);
 
 /** Options every swap here uses unless a path says otherwise: the temporary credential on, so the data goes through n8n's API twice. */
 const SWAP_OPTIONS = { validateWithTemporaryCredential: true, lockTtl: 120, waitTimeout: 60 };
@@ -222,20 +207,6 @@ async function lockDatabasePlaces(): Promise<Place[]> {
 	}
 }
 
-async function lockHolder(baseCredentialId: string): Promise<string | null> {
-	const client = new Client({ connectionString: testDatabaseUrl() });
-	await client.connect();
-	try {
-		const { rows } = await client.query(
-			'SELECT execution_id FROM public.tenant_swap_locks WHERE lock_key = $1 AND token IS NOT NULL AND expires_at > clock_timestamp()',
-			[`credential:${baseCredentialId}`],
-		);
-		return rows[0]?.execution_id ?? null;
-	} finally {
-		await client.end();
-	}
-}
-
 async function auditRows(workflowId: string): Promise<Array<{ action: string; outcome: string; detail: string | null }>> {
 	const client = new Client({ connectionString: testDatabaseUrl() });
 	await client.connect();
@@ -245,15 +216,6 @@ async function auditRows(workflowId: string): Promise<Array<{ action: string; ou
 	} finally {
 		await client.end();
 	}
-}
-
-async function waitUntil(check: () => Promise<boolean> | boolean, limitMs: number): Promise<boolean> {
-	const giveUp = Date.now() + limitMs;
-	while (Date.now() < giveUp) {
-		if (await check()) return true;
-		await new Promise((resolve) => setTimeout(resolve, 250));
-	}
-	return false;
 }
 
 /** The error a failed path stored: node error of the swap and the execution's error agree. */

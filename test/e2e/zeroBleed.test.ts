@@ -4,41 +4,27 @@
  * n8n runs on PostgreSQL: on SQLite n8n 2.40.7 ran these webhook executions one at a time here,
  * which hides bleed.
  */
-import { Client } from 'pg';
+import { headerAuthBase as headerAuthBaseIn, lockHolder, startE2eStack, waitUntil, type E2eStack, type Ref } from '../helpers/e2eStack';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-const { startN8n, packPackage } = require('../harness/n8n.js');
-const { createApiClient } = require('../harness/api.js');
-const { startEchoService } = require('../harness/echo.js');
-const { postgresCredentialData } = require('../harness/postgres.js');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const workflows = require('../harness/workflows.js');
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 jest.setTimeout(900_000);
 
-type Ref = { id: string; name: string };
+let stack: E2eStack;
 let n8n: any;
 let api: any;
-let echo: { url: string; stop(): Promise<void> };
+let echo: E2eStack['echo'];
 let n8nApi: Ref;
 let postgres: Ref;
 
 beforeAll(async () => {
-	const tarball = await packPackage(process.cwd());
-	echo = await startEchoService();
-	n8n = await startN8n({ packageTarball: tarball, db: 'postgres' });
-	api = createApiClient(n8n);
-	n8nApi = await api.createCredential({
-		name: 'n8n API (tenant swap)',
-		type: 'tenantSwapN8nApi',
-		data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false },
-	});
-	postgres = await api.createCredential({ name: 'Lock database', type: 'postgres', data: postgresCredentialData(process.env.TEST_DATABASE_URL as string) });
+	stack = await startE2eStack();
+	({ n8n, api, echo, n8nApi, postgres } = stack);
 });
 
 afterAll(async () => {
-	await n8n?.stop();
-	await echo?.stop();
+	await stack?.stop();
 });
 
 interface Call {
@@ -79,9 +65,7 @@ async function reportFailures(workflowId: string) {
 	process.stderr.write(`failed executions:\n${[...messages].map(([m, n]) => `  ${n} x ${m}`).join('\n')}\n`);
 }
 
-async function headerAuthBase(name: string): Promise<Ref> {
-	return await api.createCredential({ name, type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'none' } });
-}
+const headerAuthBase = async (name: string) => await headerAuthBaseIn(api, name);
 
 const headerSeen = (body: any) => body?.tenantSecret;
 const oauthSeen = (body: any) => body?.bearerClient;
@@ -166,20 +150,6 @@ describe('examples/per-tenant-base-credentials.json', () => {
 });
 
 describe('a run that fails between swap and release', () => {
-	async function lockHolder(baseCredentialId: string): Promise<string | null> {
-		const client = new Client({ connectionString: process.env.TEST_DATABASE_URL });
-		await client.connect();
-		try {
-			const { rows } = await client.query(
-				'SELECT execution_id FROM public.tenant_swap_locks WHERE lock_key = $1 AND token IS NOT NULL AND expires_at > clock_timestamp()',
-				[`credential:${baseCredentialId}`],
-			);
-			return rows[0]?.execution_id ?? null;
-		} finally {
-			await client.end();
-		}
-	}
-
 	function failingWorkflow(name: string, path: string, baseCredential: Ref, errorWorkflowId?: string) {
 		const workflow = workflows.exampleWorkflow({ name, path, baseCredential, n8nApi, postgres, echoUrl: echo.url, errorWorkflowId });
 		// Renewal off: these tests are about the TTL and the error workflow (leaseRenewal.test.ts covers renewal).
@@ -192,15 +162,6 @@ describe('a run that fails between swap and release', () => {
 			position: [550, 200],
 			parameters: { errorMessage: 'failing on purpose between swap and release' },
 		});
-	}
-
-	async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-		const deadline = Date.now() + timeoutMs;
-		while (Date.now() < deadline) {
-			if (await check()) return true;
-			await new Promise((resolve) => setTimeout(resolve, 250));
-		}
-		return false;
 	}
 
 	it('without an error workflow the lock stays held until its TTL (control)', async () => {
