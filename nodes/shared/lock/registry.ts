@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import Redis, { type RedisOptions } from 'ioredis';
 
 import { LockConfigurationError } from './errors';
 import { MemoryLockEngine } from './MemoryLockEngine';
@@ -29,8 +29,20 @@ export function postgresLockEngine(
 	return engine;
 }
 
+/**
+ * What the lock adds to the options n8n's Redis credential gives (redisOptionsFrom). ioredis has no
+ * command timeout by default: a Redis that stops answering without closing the connection (a
+ * network partition, a stopped or overloaded server) would leave every lock call, and the waiters
+ * behind it, hanging for good. With it, such a call fails as LockStoreUnavailableError.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 10_000;
+
+export function lockRedisOptions(): Pick<RedisOptions, 'commandTimeout'> {
+	return { commandTimeout: REDIS_COMMAND_TIMEOUT_MS };
+}
+
 export function redisLockEngine(settings: RedisConnectionSettings, prefix = DEFAULT_REDIS_PREFIX): RedisLockEngine {
-	const options = redisOptionsFrom(settings);
+	const options = { ...redisOptionsFrom(settings), ...lockRedisOptions() };
 	const clientId = JSON.stringify(options);
 	let client = redisClients.get(clientId);
 	if (!client) {
