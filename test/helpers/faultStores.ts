@@ -1,6 +1,6 @@
 /**
- * The two lock stores of the fault tests (test/integration/lockFaults.test.ts and the pending
- * lockFaults.pending.ts), each on its own throwaway server with a fault proxy in front, and the
+ * The two lock stores of the fault tests (test/integration/lockFaults.test.ts and
+ * lockFaultsRecovery.test.ts), each on its own throwaway server with a fault proxy in front, and the
  * engines on them: two from the registry with production settings (straight to the server, and
  * through the proxy) and an observer standing for another process.
  */

@@ -34,9 +34,9 @@ const LONG_TTL = 600_000;
 /** Leases a test waits out: generous, the machine is shared and slow. */
 const SHORT_TTL = 2_500;
 /**
- * A waiter whose store call failed could not withdraw its ticket from the store's waiting registry;
- * the ticket holds the free key back until its lease ends (see lockFaults.pending.ts). A wait this
- * long outlasts it.
+ * A waiter whose store call failed could not withdraw its ticket from the store's waiting registry
+ * then; the engine withdraws it in the background once the store is back (lockFaultsRecovery.test.ts).
+ * Another process waiting after the fault may still meet it: a wait this long outlasts its lease.
  */
 const PAST_ORPHAN_TICKETS_MS = DEFAULT_TICKET_LEASE_MS + 30_000;
 

@@ -66,12 +66,12 @@ export class LeaseKeeper {
 	keep(options: KeepOptions): void {
 		let entry = this.kept.get(options.executionId);
 		if (!entry) {
-			entry = { options, handles: new Map(), lastExtendedAt: Date.now(), checking: false, stopped: false };
+			entry = { options, handles: new Map(), lastExtendedAt: performance.now(), checking: false, stopped: false };
 			this.kept.set(options.executionId, entry);
 		} else {
 			// A later swap of the same execution: its TTL and API answer for all its leases.
 			entry.options = { ...options, ttlMs: Math.min(entry.options.ttlMs, options.ttlMs) };
-			entry.lastExtendedAt = Date.now();
+			entry.lastExtendedAt = performance.now();
 		}
 		for (const handle of options.handles) entry.handles.set(handle.key, handle);
 		this.watchCancel(entry);
@@ -131,7 +131,7 @@ export class LeaseKeeper {
 	private async tick(entry: Kept): Promise<void> {
 		entry.timer = undefined;
 		try {
-			if (Date.now() - entry.lastExtendedAt >= entry.options.ttlMs / 3) await this.extendAll(entry);
+			if (performance.now() - entry.lastExtendedAt >= entry.options.ttlMs / 3) await this.extendAll(entry);
 			if (!entry.checking && !entry.stopped) {
 				entry.checking = true;
 				void this.check(entry).finally(() => (entry.checking = false));
@@ -170,7 +170,7 @@ export class LeaseKeeper {
 	}
 
 	private async extendAll(entry: Kept): Promise<void> {
-		const attemptedAt = Date.now();
+		const attemptedAt = performance.now();
 		let allRenewed = true;
 		for (const handle of [...entry.handles.values()]) {
 			try {

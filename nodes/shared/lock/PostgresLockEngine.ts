@@ -305,6 +305,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 
 	/** Stops listening; the shared pool itself is closed by its owner. */
 	async close(): Promise<void> {
+		this.closing = true;
 		this.closed = true;
 		await this.listener?.catch(() => undefined);
 		this.dropListener?.();

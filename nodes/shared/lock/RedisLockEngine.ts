@@ -54,7 +54,8 @@ local cur = redis.call('HMGET', KEYS[1], 'token', 'fence', 'execution', 'workflo
 if cur[1] then
   if cur[3] ~= ARGV[2] then
     wait_in_queue()
-    return {0, cur[3], cur[4] or '', cur[5] or '', cur[6], redis.call('PTTL', KEYS[1])}
+    local pttl = redis.call('PTTL', KEYS[1])
+    return {0, cur[3], cur[4] or '', cur[5] or '', cur[6], pttl, now + pttl}
   end
   redis.call('PEXPIRE', KEYS[1], ttl)
 else
@@ -251,7 +252,8 @@ export class RedisLockEngine extends StoreLockEngine {
 			holder: {
 				owner: ownerOf(reply[1], reply[2], reply[3]),
 				acquiredAt: new Date(Number(reply[4])),
-				expiresAt: new Date(Date.now() + remainingMs),
+				// By Redis's clock, like every other time of a lease.
+				expiresAt: new Date(Number(reply[6])),
 			},
 			remainingMs,
 		};
@@ -342,6 +344,7 @@ export class RedisLockEngine extends StoreLockEngine {
 
 	/** Stops listening; the shared client is closed by its owner. */
 	async close(): Promise<void> {
+		this.closing = true;
 		this.subscriber?.disconnect();
 		this.subscriber = undefined;
 		this.listening = undefined;

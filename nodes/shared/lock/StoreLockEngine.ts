@@ -11,6 +11,12 @@ import { sleepUnlessWoken, validateAcquireOptions } from './waiting';
 export const MAX_SILENT_WAIT_MS = 5_000;
 /** While the wake-up connection is down nobody can wake us, so check more often. */
 const DEGRADED_WAIT_MS = 250;
+/** How often a clean-up the store refused is tried again. */
+const SETTLE_RETRY_MS = 1_000;
+
+function elapsedSince(started: number): number {
+	return Math.round(performance.now() - started);
+}
 /**
  * Lease of a waiter's ticket, by the store's clock. Three renewal periods: a waiter whose event loop
  * stalls for up to about 10 s keeps its place. A ticket whose waiter died (process gone, connection
@@ -147,10 +153,14 @@ export abstract class StoreLockEngine implements LockEngine {
 		validateAcquireOptions(key, options);
 		await this.ensureReady();
 		const keyHash = hashLockKey(key);
-		const started = Date.now();
+		// Waiting is timed by the monotonic clock: a wall-clock step (NTP, a VM resumed) neither
+		// stretches a wait by the step nor ends it early.
+		const started = performance.now();
 		const deadline = started + options.waitTimeoutMs;
 		const token = randomUUID();
 		const once: QueueArgs = { ...this.queue, ticket: undefined };
+		// Our own tickets the store could not take back earlier must not make us wait for ourselves.
+		await this.withdrawOrphans(keyHash);
 
 		// Re-entry must not queue behind waiters for the lock this execution already holds: the store
 		// renews a lease held by the same execution whatever the registry says.
@@ -161,9 +171,12 @@ export abstract class StoreLockEngine implements LockEngine {
 
 		if (options.waitTimeoutMs === 0) {
 			// One try, no ticket: a free key with live tickets waiting is not ours (they came first).
-			const result = await this.inArrivalOrder(keyHash, async () => await this.attempt(key, keyHash, token, options, once));
+			const result = await this.inArrivalOrder(keyHash, async () => await this.attempt(key, keyHash, token, options, once)).catch((error: unknown) => {
+				this.settleLater(() => this.release({ key, token }), options.ttlMs);
+				throw error;
+			});
 			if (result.lease) return this.toLease(key, keyHash, result.lease, options, started);
-			throw new LockTimeoutError(key, Date.now() - started, await this.holderFor(key, result));
+			throw new LockTimeoutError(key, elapsedSince(started), await this.holderFor(key, result));
 		}
 
 		await this.ensureListening().catch(() => undefined);
@@ -184,6 +197,9 @@ export abstract class StoreLockEngine implements LockEngine {
 						: await this.attempt(key, keyHash, token, options, queue);
 				} catch (error) {
 					storeFailed = true;
+					// The store may still apply this attempt (a statement cut off after it was sent): free
+					// whatever this call's token may have taken, once the store answers again.
+					this.settleLater(() => this.release({ key, token }), options.ttlMs);
 					throw error;
 				}
 				first = false;
@@ -192,8 +208,8 @@ export abstract class StoreLockEngine implements LockEngine {
 					return this.toLease(key, keyHash, result.lease, options, started);
 				}
 				waiter.queued = true;
-				const left = deadline - Date.now();
-				if (left <= 0) throw new LockTimeoutError(key, Date.now() - started, await this.holderFor(key, result));
+				const left = deadline - performance.now();
+				if (left <= 0) throw new LockTimeoutError(key, elapsedSince(started), await this.holderFor(key, result));
 				const silentCap = Math.min(this.listenerUp ? MAX_SILENT_WAIT_MS : DEGRADED_WAIT_MS, this.renewEveryMs);
 				await waiter.sleep(Math.min(left, Math.ceil(result.remainingMs) + 1, silentCap));
 			}
@@ -203,9 +219,66 @@ export abstract class StoreLockEngine implements LockEngine {
 			// hold the key back until its lease ends. With the store failing, do not make the caller wait
 			// for another failure: the ticket's lease bounds the harm.
 			if (!acquired && queue.ticket && (waiter.queued || storeFailed)) {
-				const withdrawn = this.withdraw(keyHash, ticket).catch(() => undefined);
-				if (!storeFailed) await withdrawn;
+				if (storeFailed) this.orphan(keyHash, ticket);
+				else await this.withdraw(keyHash, ticket).catch(() => this.orphan(keyHash, ticket));
 			}
+		}
+	}
+
+	/**
+	 * Retries a clean-up the store refused (it was unreachable) in the background, about once a
+	 * second, until it is answered or it no longer matters (`forMs`: the lease or ticket it cleans
+	 * up has ended by then anyway). Both clean-ups check a token, so they never touch anyone else's.
+	 */
+	private settleLater(cleanUp: () => Promise<unknown>, forMs: number, onGiveUp?: () => void): void {
+		const giveUpAt = performance.now() + forMs;
+		const retry = async (): Promise<void> => {
+			while (!this.closing && performance.now() < giveUpAt) {
+				await sleepUnlessWoken(SETTLE_RETRY_MS, true).promise;
+				try {
+					await cleanUp();
+					return;
+				} catch {
+					// still unreachable: try again
+				}
+			}
+			onGiveUp?.();
+		};
+		void retry();
+	}
+
+	/** Set by close(): background clean-ups stop. */
+	protected closing = false;
+
+	/** keyHash -> tickets of this process whose withdrawal the store refused (it was unreachable). */
+	private readonly orphans = new Map<string, Set<string>>();
+
+	/** A ticket left in the store: withdrawn in the background, and before this process's next attempt on the key. */
+	private orphan(keyHash: string, ticket: string): void {
+		let tickets = this.orphans.get(keyHash);
+		if (!tickets) {
+			tickets = new Set();
+			this.orphans.set(keyHash, tickets);
+		}
+		tickets.add(ticket);
+		this.settleLater(async () => await this.withdrawOrphan(keyHash, ticket), this.queue.ticketLeaseMs, () => this.forgetOrphan(keyHash, ticket));
+	}
+
+	private async withdrawOrphan(keyHash: string, ticket: string): Promise<void> {
+		if (!this.orphans.get(keyHash)?.has(ticket)) return;
+		await this.withdraw(keyHash, ticket);
+		this.forgetOrphan(keyHash, ticket);
+	}
+
+	private forgetOrphan(keyHash: string, ticket: string): void {
+		const tickets = this.orphans.get(keyHash);
+		tickets?.delete(ticket);
+		if (tickets?.size === 0) this.orphans.delete(keyHash);
+	}
+
+	private async withdrawOrphans(keyHash: string): Promise<void> {
+		for (const ticket of [...(this.orphans.get(keyHash) ?? [])]) {
+			await this.withdrawOrphan(keyHash, ticket).catch(() => undefined);
 		}
 	}
 
@@ -250,7 +323,7 @@ export abstract class StoreLockEngine implements LockEngine {
 
 	private toLease(key: string, keyHash: string, lease: NonNullable<Attempt['lease']>, options: AcquireOptions, started: number): LockLease {
 		this.localHolders.set(keyHash, options.owner.executionId);
-		return { key, owner: options.owner, waitedMs: Date.now() - started, ...lease };
+		return { key, owner: options.owner, waitedMs: elapsedSince(started), ...lease };
 	}
 
 	/**

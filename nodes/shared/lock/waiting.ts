@@ -1,11 +1,12 @@
 import { LockConfigurationError } from './errors';
 import type { AcquireOptions } from './types';
 
-/** Resolves after `ms`, or earlier when `wake` is called. */
-export function sleepUnlessWoken(ms: number): { promise: Promise<void>; wake: () => void } {
+/** Resolves after `ms`, or earlier when `wake` is called. `background`: the timer never keeps the process alive. */
+export function sleepUnlessWoken(ms: number, background = false): { promise: Promise<void>; wake: () => void } {
 	let wake: () => void = () => undefined;
 	const promise = new Promise<void>((resolve) => {
 		const timer = setTimeout(resolve, Math.max(0, ms));
+		if (background) timer.unref?.();
 		wake = () => {
 			clearTimeout(timer);
 			resolve();
