@@ -7,6 +7,7 @@ import { NodeOperationError, type IDataObject } from 'n8n-workflow';
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
 import { closeLockEngines, closeSharedPools, hashLockKey, postgresLockEngine } from '../../nodes/shared/lock';
+import { withClockSkew } from '../helpers/clockSkew';
 import { executeContext, type ContextSpec, type ParameterValue } from '../helpers/executeContext';
 import { ApiFixture, itemsOf, postgresCredential, unique } from '../helpers/fixtures';
 
@@ -226,6 +227,17 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		expect(error).toBeInstanceOf(NodeOperationError);
 		expect(error.message).toMatch(/Parameter "Base Credential", item 0: .*no longer exists/);
 		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+	});
+
+	it.each([
+		['an hour ahead of', 60 * 60 * 1000],
+		['an hour behind', -60 * 60 * 1000],
+	])("swaps with this worker's clock %s the lock database's: the update's deadline is the lease's by this worker's clock", async (_name, skew) => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { output } = await withClockSkew(skew, async () => await runSwap({ executionId, parameters: swapParameters(base.id) }));
+		expect(output[0].json.tenantSwap).toMatchObject({ update: 'patched' });
+		await runRelease({ executionId });
 	});
 
 	it('swaps once for many items with the same data', async () => {

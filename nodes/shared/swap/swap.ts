@@ -96,6 +96,11 @@ interface SwapGroup {
 	temporaryCredential: TenantSwapInfo['temporaryCredential'];
 	credentialTest: TenantSwapInfo['credentialTest'];
 	lease?: LockLease;
+	/**
+	 * When the lease ends, by this worker's clock: when the acquire answered plus the TTL, so a worker
+	 * clock that differs from the lock store's cannot move it.
+	 */
+	leaseEndsLocallyAt?: number;
 	/** Keyed hash of what this swap writes, and where the last one is remembered. */
 	dataHmac?: string;
 	stateKey: string;
@@ -186,17 +191,24 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 	// One global order (by key) for every execution: two executions can never wait on each other in a cycle.
 	const ordered = [...groups].sort((a, b) => (a.lockKey < b.lockKey ? -1 : a.lockKey > b.lockKey ? 1 : 0));
 	const leases = new Map<string, LockLease>();
+	const leaseEnds = new Map<string, number>();
 	for (const group of ordered) {
 		try {
-			const lease =
-				leases.get(group.lockKey) ??
-				(await context.lock.acquire(group.lockKey, {
+			let lease = leases.get(group.lockKey);
+			if (!lease) {
+				const asked = Date.now();
+				lease = await context.lock.acquire(group.lockKey, {
 					owner: { executionId: context.executionId, workflowId: context.workflowId, tenantId: group.tenantId },
 					ttlMs: group.options.lockTtlMs,
 					waitTimeoutMs: group.options.waitTimeoutMs,
-				}));
-			leases.set(group.lockKey, lease);
+				});
+				// The store started the lease at most one round trip before its answer reached us; the
+				// safety margin (leaseSafetyMs) covers that round trip.
+				leaseEnds.set(group.lockKey, asked + lease.waitedMs + group.options.lockTtlMs);
+				leases.set(group.lockKey, lease);
+			}
 			group.lease = lease;
+			group.leaseEndsLocallyAt = leaseEnds.get(group.lockKey);
 		} catch (error) {
 			if (fail(error, group)) {
 				await releaseQuietly(context.lock, leases.values());
@@ -493,8 +505,8 @@ async function updateBaseCredential(context: SwapContext, group: SwapGroup): Pro
 }
 
 function leaseDeadline(group: SwapGroup): number | undefined {
-	if (!group.lease) return undefined;
-	return group.lease.expiresAt.getTime() - leaseSafetyMs(group.options.lockTtlMs);
+	if (group.leaseEndsLocallyAt === undefined) return undefined;
+	return group.leaseEndsLocallyAt - leaseSafetyMs(group.options.lockTtlMs);
 }
 
 function swapInfo(
