@@ -69,14 +69,6 @@ export default tseslint.config(
 		},
 	},
 	{
-		files: ['nodes/shared/lock/LeaseKeeper.ts'],
-		rules: {
-			// Renewal timers must be cancellable (Release Lock, cancel) and unref'd, so they never keep
-			// n8n from exiting; n8n-workflow's `sleep` is neither.
-			'@n8n/community-nodes/no-restricted-globals': 'off',
-		},
-	},
-	{
 		files: ['nodes/shared/lock/registry.ts'],
 		rules: {
 			// Reads EXECUTIONS_MODE to refuse the in-memory lock in queue mode, where it would not protect anything.

@@ -1,5 +1,6 @@
 import { LockLostError } from './errors';
 import type { LockEngine, LockHandle, ReleaseOutcome } from './types';
+import { sleepUnlessWoken } from './waiting';
 
 /**
  * What n8n says of an execution: still going, over, no answer this time (`unknown`), or never an
@@ -42,7 +43,8 @@ interface Kept {
 	options: KeepOptions;
 	handles: Map<string, LockHandle>;
 	lastExtendedAt: number;
-	timer?: ReturnType<typeof setTimeout>;
+	/** The pause before the next look; woken to stop. */
+	pause?: ReturnType<typeof sleepUnlessWoken>;
 	/** A status question is on its way (it may take long; renewals do not wait for it). */
 	checking: boolean;
 	stopped: boolean;
@@ -65,6 +67,7 @@ export class LeaseKeeper {
 	/** Starts (or joins) renewing the execution's leases; the first look comes after one interval. */
 	keep(options: KeepOptions): void {
 		let entry = this.kept.get(options.executionId);
+		const isNew = !entry;
 		if (!entry) {
 			entry = { options, handles: new Map(), lastExtendedAt: performance.now(), checking: false, stopped: false };
 			this.kept.set(options.executionId, entry);
@@ -75,7 +78,7 @@ export class LeaseKeeper {
 		}
 		for (const handle of options.handles) entry.handles.set(handle.key, handle);
 		this.watchCancel(entry);
-		this.schedule(entry);
+		if (isNew) void this.run(entry);
 	}
 
 	/** The execution released its locks itself (Release Lock): stop renewing them. */
@@ -102,12 +105,13 @@ export class LeaseKeeper {
 		return Math.max(50, Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(entry.options.ttlMs / 3)));
 	}
 
-	private schedule(entry: Kept): void {
-		if (entry.stopped) return;
-		if (entry.timer) clearTimeout(entry.timer);
-		entry.timer = setTimeout(() => void this.tick(entry), this.interval(entry));
-		// A lease renewal must never keep n8n from exiting.
-		entry.timer.unref?.();
+	/** One look per interval until stopped. The pause never keeps n8n from exiting. */
+	private async run(entry: Kept): Promise<void> {
+		while (!entry.stopped) {
+			entry.pause = sleepUnlessWoken(this.interval(entry), true);
+			await entry.pause.promise;
+			if (!entry.stopped) await this.tick(entry);
+		}
 	}
 
 	private watchCancel(entry: Kept): void {
@@ -123,13 +127,12 @@ export class LeaseKeeper {
 
 	private stop(entry: Kept): void {
 		entry.stopped = true;
-		if (entry.timer) clearTimeout(entry.timer);
+		entry.pause?.wake();
 		entry.removeCancelListener?.();
 		if (this.kept.get(entry.options.executionId) === entry) this.kept.delete(entry.options.executionId);
 	}
 
 	private async tick(entry: Kept): Promise<void> {
-		entry.timer = undefined;
 		try {
 			if (performance.now() - entry.lastExtendedAt >= entry.options.ttlMs / 3) await this.extendAll(entry);
 			if (!entry.checking && !entry.stopped) {
@@ -139,7 +142,6 @@ export class LeaseKeeper {
 		} finally {
 			// Every lease lost (released elsewhere): nothing left to renew.
 			if (!entry.stopped && entry.handles.size === 0) this.stop(entry);
-			else this.schedule(entry);
 		}
 	}
 
