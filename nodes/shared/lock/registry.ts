@@ -1,6 +1,7 @@
 import Redis, { type RedisOptions } from 'ioredis';
 
 import { LockConfigurationError } from './errors';
+import { stopLeaseKeepers } from './LeaseKeeper';
 import { MemoryLockEngine } from './MemoryLockEngine';
 import { PostgresLockEngine, type LockTableName } from './PostgresLockEngine';
 import { poolConfigFrom, poolKey, sharedPool, type PostgresConnectionSettings } from './postgresPool';
@@ -70,8 +71,9 @@ export function memoryLockEngine(executionsMode = process.env.EXECUTIONS_MODE): 
 	return memoryEngine;
 }
 
-/** For tests: stops listeners so the process can exit (pools: closeSharedPools). */
+/** For tests: stops lease renewals and listeners so the process can exit (pools: closeSharedPools). */
 export async function closeLockEngines(): Promise<void> {
+	stopLeaseKeepers();
 	const engines = [...postgresEngines.values(), ...redisEngines.values()];
 	postgresEngines.clear();
 	redisEngines.clear();
