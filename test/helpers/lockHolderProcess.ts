@@ -10,22 +10,12 @@ import { createInterface } from 'node:readline';
 
 import type { PostgresConnectionSettings } from '../../nodes/shared/lock/postgresPool';
 import type { RedisConnectionSettings } from '../../nodes/shared/lock/RedisLockEngine';
+import { REQUIRE_TYPESCRIPT } from './childScripts';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 const LOCK_REGISTRY = resolve(__dirname, '../../nodes/shared/lock/registry.ts');
 
-const HOLDER_SCRIPT = `
-const fs = require('node:fs');
-const ts = require('typescript');
-require.extensions['.ts'] = (module, filename) => {
-	const source = fs.readFileSync(filename, 'utf8');
-	const { outputText } = ts.transpileModule(source, {
-		fileName: filename,
-		compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-	});
-	module._compile(outputText, filename);
-};
-const config = JSON.parse(process.env.LOCK_HOLDER_CONFIG);
+const HOLDER_SCRIPT = `${REQUIRE_TYPESCRIPT}const config = JSON.parse(process.env.LOCK_HOLDER_CONFIG);
 const lock = require(config.lockIndex);
 (async () => {
 	const engine = config.backend === 'postgres'

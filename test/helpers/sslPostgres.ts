@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 
 import type { PostgresConnectionSettings } from '../../nodes/shared/lock';
+import { REQUIRE_TYPESCRIPT } from './childScripts';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 
@@ -218,18 +219,7 @@ export interface FreshProcessOutcome {
 
 // Runs the real lock engine (TypeScript sources, transpiled on load) in a fresh Node process, for
 // settings that only take effect at process start (NODE_EXTRA_CA_CERTS).
-const ENGINE_SCRIPT = `
-const fs = require('node:fs');
-const ts = require('typescript');
-require.extensions['.ts'] = (module, filename) => {
-	const source = fs.readFileSync(filename, 'utf8');
-	const { outputText } = ts.transpileModule(source, {
-		fileName: filename,
-		compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-	});
-	module._compile(outputText, filename);
-};
-require('node:dns').setDefaultResultOrder('ipv4first');
+const ENGINE_SCRIPT = `${REQUIRE_TYPESCRIPT}require('node:dns').setDefaultResultOrder('ipv4first');
 const lock = require('./nodes/shared/lock/index.ts');
 (async () => {
 	const settings = JSON.parse(process.env.LOCK_SETTINGS);
