@@ -6,6 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
+import { executeListLocks } from './actions/listLocks';
 import { executeRelease } from './actions/release';
 import { releaseProperties } from './description';
 
@@ -16,7 +17,8 @@ export class TenantLockRelease implements INodeType {
 		icon: { light: 'file:tenantLockRelease.svg', dark: 'file:tenantLockRelease.dark.svg' },
 		group: ['transform'],
 		version: 1,
-		subtitle: '={{ {"execution": "this execution", "token": "lock on item", "executionId": "another execution"}[$parameter["releaseMode"]] }}',
+		subtitle:
+			'={{ $parameter["operation"] === "list" ? "list held locks" : {"execution": "this execution", "token": "lock on item", "executionId": "another execution"}[$parameter["releaseMode"]] }}',
 		description: 'Ends the critical section a Tenant Credential Swap opened',
 		defaults: { name: 'Release Lock' },
 		inputs: [NodeConnectionTypes.Main],
@@ -30,6 +32,7 @@ export class TenantLockRelease implements INodeType {
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		if (this.getNodeParameter('operation', 0, 'release') === 'list') return await executeListLocks.call(this);
 		return await executeRelease.call(this);
 	}
 }

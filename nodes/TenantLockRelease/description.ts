@@ -10,12 +10,34 @@ export const releaseProperties: INodeProperties[] = [
 		type: 'notice',
 		default: '',
 	},
+	{
+		displayName: 'Operation',
+		name: 'operation',
+		type: 'options',
+		noDataExpression: true,
+		options: [
+			{
+				name: 'Release',
+				value: 'release',
+				description: 'Free locks, ending the critical section',
+				action: 'Release locks',
+			},
+			{
+				name: 'List Held Locks',
+				value: 'list',
+				description: 'One item per held lock: key, holder, since when, how many wait. To free a stuck one, follow with Release (The Lock on the Item).',
+				action: 'List held locks',
+			},
+		],
+		default: 'release',
+	},
 	lockBackendProperty,
 	{
 		displayName: 'Release',
 		name: 'releaseMode',
 		type: 'options',
 		noDataExpression: true,
+		displayOptions: { show: { operation: ['release'] } },
 		options: [
 			{
 				name: 'Every Lock of This Execution',
@@ -41,7 +63,7 @@ export const releaseProperties: INodeProperties[] = [
 		type: 'string',
 		default: '={{ $json.tenantSwap.lockKey }}',
 		required: true,
-		displayOptions: { show: { releaseMode: ['token'] } },
+		displayOptions: { show: { operation: ['release'], releaseMode: ['token'] } },
 		description: 'The key of the lock to free',
 	},
 	{
@@ -51,8 +73,8 @@ export const releaseProperties: INodeProperties[] = [
 		default: '={{ $json.tenantSwap.token }}',
 		typeOptions: { password: true },
 		required: true,
-		displayOptions: { show: { releaseMode: ['token'] } },
-		description: 'Proof of ownership handed out by Tenant Credential Swap',
+		displayOptions: { show: { operation: ['release'], releaseMode: ['token'] } },
+		description: 'Proof of ownership handed out by Tenant Credential Swap (or listed by List Held Locks)',
 	},
 	{
 		displayName: 'Execution ID',
@@ -60,8 +82,17 @@ export const releaseProperties: INodeProperties[] = [
 		type: 'string',
 		default: '={{ $json.execution.id }}',
 		required: true,
-		displayOptions: { show: { releaseMode: ['executionId'] } },
+		displayOptions: { show: { operation: ['release'], releaseMode: ['executionId'] } },
 		description: 'The execution whose locks to free. In an Error Trigger workflow: {{ $JSON.execution.ID }}.',
+	},
+	{
+		displayName: 'Limit',
+		name: 'limit',
+		type: 'number',
+		typeOptions: { minValue: 1 },
+		default: 50,
+		displayOptions: { show: { operation: ['list'] } },
+		description: 'Max number of results to return',
 	},
 	{
 		displayName: 'Options',

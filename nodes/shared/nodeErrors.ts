@@ -17,6 +17,7 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	executionId: 'Execution ID',
 	lockKey: 'Lock Key',
 	token: 'Lock Token',
+	limit: 'Limit',
 };
 
 /** Message names the parameter and the item, so the user knows where to look. */

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { LockLostError, LockTimeoutError } from './errors';
 import type {
 	AcquireOptions,
+	HeldLockInfo,
 	LockStore,
 	LockHandle,
 	LockHolder,
@@ -123,6 +124,15 @@ export class MemoryLockEngine implements LockStore {
 	async holder(key: string): Promise<LockHolder | undefined> {
 		const slot = this.slots.get(key);
 		return slot ? this.holderOf(slot) : undefined;
+	}
+
+	async heldLocks(limit: number): Promise<HeldLockInfo[]> {
+		const found: HeldLockInfo[] = [];
+		for (const [key, slot] of this.slots) {
+			const holder = this.holderOf(slot);
+			if (holder) found.push({ key, token: slot.token as string, fence: slot.fence, waiting: slot.waiters.length, ...holder });
+		}
+		return found.sort((a, b) => a.acquiredAt.getTime() - b.acquiredAt.getTime()).slice(0, limit);
 	}
 
 	private free(key: string, slot: Slot): ReleaseOutcome {

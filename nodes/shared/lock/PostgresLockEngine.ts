@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
 import { hashLockKey, StoreLockEngine, type Attempt, type QueueArgs, type StoreLockOptions } from './StoreLockEngine';
-import type { AcquireOptions, AuditEvent, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
+import type { AcquireOptions, AuditEvent, HeldLockInfo, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { validateTtl } from './waiting';
 
 export { hashLockKey } from './StoreLockEngine';
@@ -269,6 +269,29 @@ export class PostgresLockEngine extends StoreLockEngine {
 			[hashLockKey(key)],
 		);
 		return rows[0] ? holderOf(rows[0]) : undefined;
+	}
+
+	async heldLocks(limit: number): Promise<HeldLockInfo[]> {
+		await this.ensureReady();
+		const rows = await this.query<LockRow & { lock_key: string; waiting: string }>(
+			'list locks',
+			`SELECT l.lock_key, l.token, l.fence, l.instance_id, l.execution_id, l.workflow_id, l.tenant_id, l.acquired_at, l.expires_at,
+			        NULL::float8 AS remaining_ms, false AS acquired, false AS reentered,
+			        (SELECT count(*) FROM ${this.waitTable} w WHERE w.key_hash = l.key_hash AND w.expires_at > clock_timestamp()) AS waiting
+			   FROM ${this.qualifiedTable} l
+			  WHERE l.token IS NOT NULL AND l.expires_at > clock_timestamp()
+			  ORDER BY l.acquired_at LIMIT $1`,
+			[limit],
+		);
+		return rows.map((row) => ({
+			key: row.lock_key,
+			token: row.token as string,
+			fence: Number(row.fence),
+			owner: ownerOf(row),
+			acquiredAt: row.acquired_at as Date,
+			expiresAt: row.expires_at as Date,
+			waiting: Number(row.waiting),
+		}));
 	}
 
 	async readSwapState(credentialKey: string): Promise<SwapState | undefined> {

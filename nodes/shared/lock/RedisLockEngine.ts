@@ -2,7 +2,7 @@ import Redis, { type RedisOptions } from 'ioredis';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
 import { hashLockKey, StoreLockEngine, type Attempt, type QueueArgs, type StoreLockOptions } from './StoreLockEngine';
-import type { AcquireOptions, AuditEvent, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
+import type { AcquireOptions, AuditEvent, HeldLockInfo, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { validateTtl } from './waiting';
 
 export const DEFAULT_REDIS_PREFIX = 'tenant-swap:';
@@ -141,6 +141,16 @@ local index = owner_index(ARGV[3], cur[7], cur[3])
 redis.call('SADD', index, ARGV[4])
 if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
 return {1, cur[2], cur[3], cur[4] or '', cur[5] or '', cur[6], now + ttl, cur[7] or ''}`;
+
+// KEYS: lease, tickets. The lease with its remaining time and the number of live tickets.
+const DESCRIBE = `${NOW}
+local cur = redis.call('HMGET', KEYS[1], 'token', 'fence', 'execution', 'workflow', 'tenant', 'acquired', 'instance', 'key')
+if not cur[1] then return {0} end
+local waiting = 0
+for _, ends in ipairs(redis.call('HVALS', KEYS[2])) do
+  if tonumber(ends) > now then waiting = waiting + 1 end
+end
+return {1, cur[1], cur[2], cur[3], cur[4] or '', cur[5] or '', cur[6], cur[7] or '', cur[8] or '', now + redis.call('PTTL', KEYS[1]), waiting}`;
 
 // KEYS: lease.
 const HOLDER = `${NOW}
@@ -325,6 +335,35 @@ export class RedisLockEngine extends StoreLockEngine {
 		return { owner: ownerOf(reply[1], reply[2], reply[3], reply[6]), acquiredAt: new Date(Number(reply[4])), expiresAt: new Date(Number(reply[5])) };
 	}
 
+	async heldLocks(limit: number): Promise<HeldLockInfo[]> {
+		const found: HeldLockInfo[] = [];
+		let cursor = '0';
+		try {
+			do {
+				const [next, keys] = await this.client.scan(cursor, 'MATCH', `${this.prefix}lease:*`, 'COUNT', 500);
+				cursor = next;
+				for (const leaseKey of keys) {
+					const hash = leaseKey.slice(`${this.prefix}lease:`.length);
+					const reply = (await this.run('list locks', DESCRIBE, [leaseKey, this.ticketsKey(hash)], [])) as Array<string | number>;
+					if (Number(reply[0]) !== 1) continue;
+					found.push({
+						key: String(reply[8]),
+						token: String(reply[1]),
+						fence: Number(reply[2]),
+						owner: ownerOf(reply[3], reply[4], reply[5], reply[7]),
+						acquiredAt: new Date(Number(reply[6])),
+						expiresAt: new Date(Number(reply[9])),
+						waiting: Number(reply[10]),
+					});
+				}
+			} while (cursor !== '0');
+		} catch (error) {
+			if (error instanceof LockStoreUnavailableError) throw error;
+			throw new LockStoreUnavailableError('list locks', error);
+		}
+		return found.sort((a, b) => a.acquiredAt.getTime() - b.acquiredAt.getTime()).slice(0, limit);
+	}
+
 	async readSwapState(credentialKey: string): Promise<SwapState | undefined> {
 		try {
 			const [dataHmac, credentialUpdatedAt] = await this.client.hmget(this.stateKey(credentialKey), 'dataHmac', 'credentialUpdatedAt');
@@ -412,6 +451,7 @@ const SCRIPT_NAMES = new Map<string, string>([
 	[RELEASE_EXECUTION, 'tenantSwapReleaseExecution'],
 	[EXTEND, 'tenantSwapExtend'],
 	[HOLDER, 'tenantSwapHolder'],
+	[DESCRIBE, 'tenantSwapDescribe'],
 	[WITHDRAW, 'tenantSwapWithdraw'],
 ]);
 

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 
 import { LockConfigurationError, LockTimeoutError } from './errors';
-import type { AcquireOptions, AuditEvent, LockEngine, LockHandle, LockHolder, LockLease, LockStore, ReleaseOutcome, SwapState } from './types';
+import type { AcquireOptions, AuditEvent, HeldLockInfo, LockEngine, LockHandle, LockHolder, LockLease, LockStore, ReleaseOutcome, SwapState } from './types';
 import { sleepUnlessWoken, validateAcquireOptions } from './waiting';
 
 /**
@@ -143,6 +143,7 @@ export abstract class StoreLockEngine implements LockStore {
 	abstract release(handle: LockHandle): Promise<ReleaseOutcome>;
 	abstract releaseExecution(executionId: string, instanceId?: string): Promise<ReleaseOutcome[]>;
 	abstract holder(key: string): Promise<LockHolder | undefined>;
+	abstract heldLocks(limit: number): Promise<HeldLockInfo[]>;
 	abstract readSwapState(credentialKey: string): Promise<SwapState | undefined>;
 	abstract writeSwapState(credentialKey: string, state: SwapState | undefined): Promise<void>;
 	abstract audit(events: AuditEvent[]): Promise<void>;

@@ -58,6 +58,15 @@ export interface LockHolder {
 	expiresAt: Date;
 }
 
+/** A held lock as operators see it: who holds which key since when, and how many wait for it. */
+export interface HeldLockInfo extends LockHolder {
+	key: string;
+	token: string;
+	fence: number;
+	/** Live waiters' tickets for the key (every process). */
+	waiting: number;
+}
+
 /** What a swap last wrote into a base credential: a keyed hash of the data, never the data. */
 export interface SwapState {
 	dataHmac: string;
@@ -96,6 +105,8 @@ export interface LockEngine {
 	releaseExecution(executionId: string, instanceId?: string): Promise<ReleaseOutcome[]>;
 	/** Current holder of a key, if any (expired leases count as free). */
 	holder(key: string): Promise<LockHolder | undefined>;
+	/** The keys held now (longest held first), at most `limit`. */
+	heldLocks(limit: number): Promise<HeldLockInfo[]>;
 }
 
 /** The swap's memory of what it last wrote into each base credential. */
