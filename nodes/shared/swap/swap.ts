@@ -6,11 +6,11 @@ import type { CredentialSummary, N8nApiClient } from '../transport/n8nApiClient'
 import { N8nApiError } from '../transport/n8nApiErrors';
 import {
 	canonicalJson,
-	isOAuth2Type,
 	redactSecrets,
 	schemaProblems,
 	secretStrings,
 } from './credentialData';
+import { stateWriteFailure, swapFingerprint, unsafeDataRefusal } from './dataChecks';
 import { SwapItemError } from './errors';
 
 export type LockScope = 'baseCredential' | 'tenant';
@@ -28,6 +28,8 @@ export interface SwapOptions {
 	skipUnchanged: boolean;
 	/** Fields the incoming data may set; empty = any field of the type. */
 	allowedFields: string[];
+	/** Fields the data may leave out or set empty; ['*'] for any. */
+	allowEmptyFields?: string[];
 }
 
 export interface BaseCredentialRef {
@@ -248,7 +250,7 @@ function makeGroup(context: SwapContext, base: CredentialSummary, requests: Swap
 	const dataHmac =
 		context.stateSecret && first.options.skipUnchanged
 			? createHmac('sha256', context.stateSecret)
-					.update(`${base.type}\u0000${first.options.partialUpdate ? 'partial' : 'full'}\u0000${canonicalJson(first.data)}`)
+					.update(swapFingerprint(base.type, first.data, first.options))
 					.digest('hex')
 			: undefined;
 	return {
@@ -316,17 +318,8 @@ async function validateGroup(context: SwapContext, group: SwapGroup): Promise<vo
 			{ parameter: 'credentialData', description: `Send only the fields of a "${base.type}" credential, with the value types n8n expects.` },
 		);
 	}
-	if (options.partialUpdate && isOAuth2Type(base.type, schema)) {
-		throw new SwapItemError(
-			`"Partial Update" cannot be used with the OAuth2 credential "${base.name}"`,
-			group.itemIndexes,
-			{
-				parameter: 'options.partialUpdate',
-				description:
-					'On a partial update n8n keeps the stored OAuth2 token, so the next nodes would use the previous tenant\'s token. Turn "Partial Update" off and send the full credential data; a full update makes n8n fetch a token for the new tenant.',
-			},
-		);
-	}
+	const refusal = unsafeDataRefusal(base, data, schema, options, group.itemIndexes);
+	if (refusal) throw refusal;
 	if (group.dataHmac) {
 		// The same bytes were validated and written before: no need for a temporary credential again.
 		const prior = await context.lock.readSwapState(group.stateKey);
@@ -499,7 +492,11 @@ async function updateBaseCredential(context: SwapContext, group: SwapGroup): Pro
 		);
 	}
 	if (group.dataHmac && updated.updatedAt) {
-		await context.lock.writeSwapState(group.stateKey, { dataHmac: group.dataHmac, credentialUpdatedAt: updated.updatedAt });
+		await context.lock
+			.writeSwapState(group.stateKey, { dataHmac: group.dataHmac, credentialUpdatedAt: updated.updatedAt })
+			.catch((error: unknown) => {
+				throw stateWriteFailure(error, group.itemIndexes);
+			});
 	}
 	return { updated, unchanged: false };
 }
