@@ -207,6 +207,11 @@ describe('swapFingerprint: what Skip Unchanged Data compares', () => {
 		expect(swapFingerprint('httpHeaderAuth', data, { ...options, ...change })).not.toBe(plain);
 	});
 
+	it('changes with Test Credential when the temporary credential was made anyway', () => {
+		const validated = { ...options, validateWithTemporaryCredential: true };
+		expect(swapFingerprint('httpHeaderAuth', data, { ...validated, testCredential: true })).not.toBe(swapFingerprint('httpHeaderAuth', data, validated));
+	});
+
 	it('does not change with key order or the order of Allowed Fields', () => {
 		expect(swapFingerprint('httpHeaderAuth', { value: 'v', name: 'x' }, options)).toBe(plain);
 		expect(swapFingerprint('httpHeaderAuth', data, { ...options, allowedFields: ['value', 'name'] })).toBe(
