@@ -7,7 +7,7 @@ import {
 	postgresLockEngine,
 	redisLockEngine,
 	type LockBackend,
-	type LockEngine,
+	type LockStore,
 	type PostgresConnectionSettings,
 	validateIdentifier,
 } from './lock';
@@ -58,7 +58,7 @@ export const lockTableOptions: INodeProperties[] = [
 ];
 
 /** The process-wide engine for the node's backend and lock database. */
-export async function lockEngineFor(context: IExecuteFunctions, itemIndex = 0): Promise<LockEngine> {
+export async function lockEngineFor(context: IExecuteFunctions, itemIndex = 0): Promise<LockStore> {
 	const backend = context.getNodeParameter('lockBackend', itemIndex, 'postgres') as LockBackend;
 	if (backend === 'memory') return memoryLockEngine();
 	if (backend === 'redis') {

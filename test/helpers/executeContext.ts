@@ -14,6 +14,8 @@ export interface ContextSpec {
 	credentials: Record<string, ICredentialDataDecryptedObject>;
 	executionId: string;
 	workflowId?: string;
+	/** n8n's instance ID (default 'test-instance'): with the execution ID, the lock owner. */
+	instanceId?: string;
 	continueOnFail?: boolean;
 	/** Replaces real HTTP for the few failure tests a real n8n cannot produce. */
 	send?: (options: IHttpRequestOptions) => Promise<{ statusCode: number; body: unknown }>;
@@ -76,6 +78,7 @@ export function executeContext(spec: ContextSpec): TestContext {
 			return credentials;
 		},
 		getExecutionId: () => spec.executionId,
+		getInstanceId: () => spec.instanceId ?? 'test-instance',
 		getWorkflow: () => ({ id: spec.workflowId ?? 'workflow-1', name: 'Test workflow', active: true }),
 		getNode: () => node,
 		continueOnFail: () => spec.continueOnFail === true,

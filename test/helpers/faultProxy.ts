@@ -7,7 +7,9 @@
  * - `status`: answer that status without forwarding (n8n never sees the request);
  * - `hang`:   never answer (the client's request timeout ends it);
  * - `reset`:  destroy the socket (connection reset, "socket hang up");
- * - `refuse`: the API is down: the proxy stops listening, so the connection is refused.
+ * - `refuse`: the API is down: the proxy stops listening, so the connection is refused;
+ * - `delay`:  n8n gets the request at once and does the work; its answer arrives `delayMs` later
+ *             (a slow or overloaded n8n, as seen from the node).
  * `afterForward`: n8n gets the request and does the work, then the fault replaces its answer
  * (the answer is lost), for `status`, `hang` and `reset`.
  *
@@ -19,13 +21,15 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { NodeApiError, type IHttpRequestOptions, type INode, type JsonObject } from 'n8n-workflow';
 
-export type FaultKind = 'status' | 'hang' | 'reset' | 'refuse';
+export type FaultKind = 'status' | 'hang' | 'reset' | 'refuse' | 'delay';
 
 export interface FaultRule {
 	method: string;
 	/** Matched against the request path (without query), e.g. /^\/api\/v1\/credentials$/. */
 	path: RegExp;
 	fault: FaultKind;
+	/** For `delay`: how long n8n's answer is held back. */
+	delayMs?: number;
 	/** For `status`: the status and JSON body to answer. */
 	status?: number;
 	body?: unknown;
@@ -37,7 +41,7 @@ export interface FaultRule {
 	times?: number;
 }
 
-export type Outcome = 'forwarded' | 'status' | 'hang' | 'reset' | 'refused';
+export type Outcome = 'forwarded' | 'status' | 'hang' | 'reset' | 'refused' | 'delayed';
 
 export interface ProxyEvent {
 	method: string;
@@ -53,6 +57,8 @@ interface ActiveRule extends FaultRule {
 
 export class FaultProxy {
 	readonly events: ProxyEvent[] = [];
+	/** Requests of `delay` rules as they arrive (before n8n answers). */
+	readonly arrivals: Array<{ method: string; path: string; at: number }> = [];
 	private rules: ActiveRule[] = [];
 	private listening = false;
 	private readonly hung = new Set<http.ServerResponse>();
@@ -170,6 +176,16 @@ export class FaultProxy {
 		const body = await readBody(req);
 		const rule = this.pick(method, path, (candidate) => candidate.fault !== 'refuse');
 		let answer: Upstream | undefined;
+		if (rule?.fault === 'delay') {
+			this.arrivals.push({ method, path, at: performance.now() });
+			answer = await this.forward(req, method, body).catch(() => undefined);
+			await new Promise((resolve) => setTimeout(resolve, rule.delayMs ?? 0));
+			this.events.push({ method, path, outcome: 'delayed', forwarded: true });
+			if (!answer) return void res.destroy();
+			res.writeHead(answer.status, answer.headers);
+			res.end(answer.body);
+			return;
+		}
 		if (!rule || rule.afterForward) {
 			try {
 				answer = await this.forward(req, method, body);
@@ -301,6 +317,11 @@ export function httpLikeN8n(apiKey: string, proxy?: FaultProxy) {
 						: undefined;
 				request.on('close', () => timer && clearTimeout(timer));
 				request.on('error', reject);
+				// n8n's helper passes abortSignal on to axios, which ends the request with ERR_CANCELED.
+				const signal = options.abortSignal as AbortSignal | undefined;
+				const abort = () => request.destroy(Object.assign(new Error('canceled'), { code: 'ERR_CANCELED' }));
+				if (signal?.aborted) abort();
+				else signal?.addEventListener('abort', abort, { once: true });
 				request.end(payload);
 			});
 		} catch (error) {

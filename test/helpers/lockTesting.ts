@@ -12,7 +12,7 @@ import { hashLockKey, PostgresLockEngine, type LockTableName } from '../../nodes
 import { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
 import { StoreLockEngine, type StoreLockOptions } from '../../nodes/shared/lock/StoreLockEngine';
 import Redis from 'ioredis';
-import type { AcquireOptions, LockEngine, LockOwner } from '../../nodes/shared/lock/types';
+import type { AcquireOptions, LockEngine, LockOwner, LockStore } from '../../nodes/shared/lock/types';
 
 // Captured at load time, before any test installs fake timers: guards and pauses must stay real.
 const realSetTimeout = globalThis.setTimeout;
@@ -250,15 +250,15 @@ export class PostgresLockFixture {
 export interface EngineUnderTest {
 	readonly backend: 'postgres' | 'redis' | 'memory';
 	/** The engine most tests use. */
-	readonly engine: LockEngine;
+	readonly engine: LockStore;
 	/**
 	 * An engine standing for another n8n process: PostgreSQL = another engine instance with its own
 	 * pool on the same table (wake-ups must come through NOTIFY); Memory = the same engine (it has
 	 * only one process by design).
 	 */
-	readonly other: LockEngine;
+	readonly other: LockStore;
 	/** `count` engines sharing the same locks, created fresh (separate pools of `poolSize` for PostgreSQL). */
-	group(count: number, poolSize?: number): { engines: LockEngine[]; close(): Promise<void> };
+	group(count: number, poolSize?: number): { engines: LockStore[]; close(): Promise<void> };
 	close(): Promise<void>;
 }
 

@@ -15,7 +15,9 @@ import { NodeOperationError, type IDataObject, type INodeExecutionData } from 'n
 
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
-import { closeLockEngines, closeSharedPools, postgresLockEngine } from '../../nodes/shared/lock';
+import { Pool } from 'pg';
+
+import { closeLockEngines, closeSharedPools, LockTimeoutError, PostgresLockEngine, postgresLockEngine } from '../../nodes/shared/lock';
 import { configureTemporaryCredentialCleanup, TEMPORARY_CREDENTIAL_PREFIX } from '../../nodes/shared/swap/swap';
 import { setDefaultRetryOptions } from '../../nodes/shared/transport/n8nApiClient';
 import { setRequestTimeoutMs } from '../../nodes/shared/transport/publicApiTransport';
@@ -69,6 +71,15 @@ afterAll(async () => {
 });
 
 const engine = () => postgresLockEngine(postgresCredential() as never, { table: lockTable });
+
+/** Resolves when `check` holds; rejects after `limitMs` (a liveness guard, not a speed claim). */
+async function waitFor(check: () => Promise<boolean>, limitMs: number, what: string): Promise<void> {
+	const giveUp = Date.now() + limitMs;
+	while (!(await check())) {
+		if (Date.now() > giveUp) throw new Error(`${what}: not after ${limitMs} ms`);
+		await new Promise((resolve) => setTimeout(resolve, 50));
+	}
+}
 
 interface Step {
 	method: string;
@@ -217,8 +228,11 @@ describe('calls safe to repeat (GET schema, POST test, PATCH with full data, DEL
 		expect(run.error!.description).toMatch(ADVICE[fault]);
 		expect(proxy.count(STEPS[step].method, STEPS[step].path)).toBe(ATTEMPTS);
 		expect(proxy.count(STEPS[step].method, STEPS[step].path, 'forwarded')).toBe(0);
-		// The lock is free afterwards: never taken (failures before the PATCH) or released (the PATCH).
-		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+		// The lock is free afterwards: never taken (failures before the PATCH) or released (a PATCH that
+		// cannot have reached n8n); a PATCH n8n may still apply keeps it until its TTL runs out.
+		const mayLand = step === 'patch' && fault !== 'down';
+		expect((await engine().holder(`credential:${base.id}`))?.owner.executionId).toBe(mayLand ? run.executionId : undefined);
+		if (mayLand) await release(run.executionId);
 		// n8n never got a faulted request, so the base credential is untouched whatever the step.
 		expect((await api.getCredential(base.id)).updatedAt).toBe(before.updatedAt);
 		// What the user is told: a PATCH that may have reached n8n may have been applied; a refused one was not.
@@ -314,7 +328,7 @@ describe('answers lost after n8n did the work', () => {
 		await release(run.executionId);
 	});
 
-	it('a PATCH that keeps failing after n8n may have applied it says so, and the lock is released', async () => {
+	it('a PATCH that keeps failing after n8n may have applied it says so, and the lock runs out its TTL instead of being freed', async () => {
 		const base = await baseCredential();
 		proxy.addRule(rule('patch', '500', { afterForward: true }));
 
@@ -322,8 +336,11 @@ describe('answers lost after n8n did the work', () => {
 
 		expect(run.error!.message).toContain('update base credential');
 		expect(run.error!.description).toMatch(/n8n may have applied the update before the failure: .* Run the execution again to write it\./);
-		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+		expect(run.error!.description).toMatch(/The lock stays held until its Lock TTL runs out/);
+		// A late write of this tenant's data must not land in the next holder's critical section.
+		expect((await engine().holder(`credential:${base.id}`))?.owner.executionId).toBe(run.executionId);
 		expectNoSecret(run);
+		await release(run.executionId);
 	});
 
 	it('a PATCH never outlives the lock lease: the request timeout shrinks to it and retrying stops before the Lock TTL runs out', async () => {
@@ -339,10 +356,58 @@ describe('answers lost after n8n did the work', () => {
 			expect(run.error!.message).toContain('update base credential');
 			expect(run.error!.description).toMatch(/Retrying stopped early: the lock lease \(Lock TTL\) would run out/);
 			expect(proxy.count('PATCH', STEPS.patch.path)).toBeLessThan(8);
-			expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+			// n8n may still apply the hung PATCH: the lock is not freed early, it runs out (2 s TTL).
+			expect((await engine().holder(`credential:${base.id}`))?.owner.executionId).toBe(run.executionId);
+			await waitFor(async () => (await engine().holder(`credential:${base.id}`)) === undefined, 15_000, 'lease ran out');
 			expectNoSecret(run);
 		} finally {
 			setDefaultRetryOptions({ attempts: ATTEMPTS, baseDelayMs: 20, maxDelayMs: 100 });
+		}
+	});
+});
+
+describe('a slow n8n under the lock', () => {
+	it('a PATCH answered at 0.8 x Lock TTL succeeds, and another process never gets the key while the node runs or right after', async () => {
+		const ttlMs = 2_000;
+		const base = await baseCredential();
+		const key = `credential:${base.id}`;
+		proxy.addRule(rule('patch', 'down', { fault: 'delay', delayMs: 0.8 * ttlMs }));
+		// Another n8n process: its own pool and engine on the same lock table.
+		const pool = new Pool({ connectionString: process.env.TEST_DATABASE_URL, max: 2 });
+		const rival = new PostgresLockEngine(pool, { table: lockTable });
+		let inSection = false;
+		let returnedAt = Infinity;
+		let taken = 0;
+		const contend = (async () => {
+			// From the moment the PATCH reached n8n (the swap holds the lock) until half a TTL after the node returned.
+			while (performance.now() < returnedAt + ttlMs / 2) {
+				if (!inSection) inSection = proxy.arrivals.some((arrival) => arrival.method === 'PATCH');
+				if (inSection) {
+					try {
+						const lease = await rival.acquire(key, { owner: { executionId: 'rival' }, ttlMs: 60_000, waitTimeoutMs: 0 });
+						taken += 1;
+						await rival.release(lease);
+					} catch (error) {
+						if (!(error instanceof LockTimeoutError)) throw error;
+					}
+				}
+				await new Promise((resolve) => setTimeout(resolve, 20));
+			}
+		})();
+		try {
+			const run = await runSwap(base.id, { tag: unique('t'), options: { lockTtl: ttlMs / 1000, validateWithTemporaryCredential: false, renewLock: true } });
+			returnedAt = performance.now();
+			await contend;
+			expect(run.error).toBeUndefined();
+			expect((run.output![0].json.tenantSwap as IDataObject).update).toBe('patched');
+			expect(inSection).toBe(true);
+			expect(taken).toBe(0);
+			await release(run.executionId);
+		} finally {
+			returnedAt = Math.min(returnedAt, performance.now());
+			await contend.catch(() => undefined);
+			await rival.close();
+			await pool.end();
 		}
 	});
 });

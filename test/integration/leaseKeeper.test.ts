@@ -1,10 +1,12 @@
 /**
- * The lease keeper on real lock stores: it renews a held lease while the execution runs (however long),
- * frees the locks as soon as the execution is reported ended, keeps them while n8n cannot answer,
- * and leaves them to the TTL when it can never tell. `other` is a second engine (another process).
- * The n8n side (the executions API) is a function here; test/e2e/leaseRenewal.test.ts drives a real n8n.
+ * The lease keeper on real lock stores: held locks renew themselves (HeldLock); the keeper decides
+ * when that ends. It frees the locks as soon as the execution is reported ended, keeps them while n8n
+ * cannot answer, stops their renewal (TTL applies) when it can never tell, and reports a lost lock.
+ * `other` is a second engine (another process). The n8n side (the executions API) is a function
+ * here; test/e2e/leaseRenewal.test.ts drives a real n8n.
  */
 import { LockLostError, LockTimeoutError } from '../../nodes/shared/lock/errors';
+import { LockClient, type HeldLock } from '../../nodes/shared/lock/HeldLock';
 import { LeaseKeeper, type ExecutionState } from '../../nodes/shared/lock/LeaseKeeper';
 import type { LockEngine, ReleaseOutcome } from '../../nodes/shared/lock/types';
 import {
@@ -57,6 +59,7 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 	let subject: EngineUnderTest;
 	let engine: LockEngine;
 	let other: LockEngine;
+	let client: LockClient;
 	let keeper: LeaseKeeper;
 	let log: ReturnType<typeof recordingLogger>;
 
@@ -67,16 +70,23 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 	});
 	beforeEach(() => {
 		log = recordingLogger();
-		keeper = new LeaseKeeper(engine, log);
+		keeper = new LeaseKeeper(log);
+		client = new LockClient(engine);
 	});
-	afterEach(() => keeper.stopAll());
+	afterEach(() => {
+		keeper.stopAll();
+		client.abandonAll();
+	});
 	afterAll(async () => {
 		await subject.close();
 	});
 
-	async function held(key: string, executionId: string, ttlMs = TTL) {
-		const lease = await engine.acquire(key, options(executionId, ttlMs, 0));
-		return { key, token: lease.token };
+	async function held(key: string, executionId: string, ttlMs = TTL): Promise<HeldLock> {
+		return (await client.acquire(key, options(executionId, ttlMs, 0), log)).lock;
+	}
+
+	function watch(executionId: string, locks: HeldLock[], status: { ask: () => Promise<ExecutionState> }, extra: Partial<Parameters<LeaseKeeper['keep']>[0]> = {}) {
+		keeper.keep({ ownerKey: executionId, executionId, locks, executionState: status.ask, ...extra });
 	}
 
 	async function takenByOther(key: string): Promise<boolean> {
@@ -90,9 +100,9 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		}
 	}
 
-	it('control: without the keeper the lease runs out after its TTL and another process takes the lock', async () => {
+	it('control: a raw lease (no renewal) runs out after its TTL and another process takes the lock', async () => {
 		const key = uniqueKey('keep-control');
-		await held(key, 'exec-control');
+		await engine.acquire(key, options('exec-control', TTL, 0));
 		await sleep(3 * TTL);
 		expect(await takenByOther(key)).toBe(true);
 	});
@@ -100,7 +110,7 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 	it('keeps the lock past 3x its TTL while the execution runs; nobody else gets it', async () => {
 		const key = uniqueKey('keep-running');
 		const status = executionStatus('running');
-		keeper.keep({ executionId: 'exec-slow', handles: [await held(key, 'exec-slow')], ttlMs: TTL, executionState: status.ask });
+		watch('exec-slow', [await held(key, 'exec-slow')], status);
 		await sleep(3 * TTL);
 		expect(await takenByOther(key)).toBe(false);
 		expect((await other.holder(key))?.owner.executionId).toBe('exec-slow');
@@ -111,26 +121,23 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		const keys = [uniqueKey('keep-ended-a'), uniqueKey('keep-ended-b')];
 		const status = executionStatus('running');
 		const released: ReleaseOutcome[][] = [];
-		keeper.keep({
-			executionId: 'exec-ended',
-			handles: [await held(keys[0], 'exec-ended', 120_000), await held(keys[1], 'exec-ended', 120_000)],
-			ttlMs: 120_000,
-			executionState: status.ask,
+		watch('exec-ended', [await held(keys[0], 'exec-ended', 120_000), await held(keys[1], 'exec-ended', 120_000)], status, {
 			onReleased: (outcomes) => void released.push(outcomes),
 		});
 		status.set('ended');
 		// The TTL is two minutes: a free lock within 30 s can only be the keeper's doing.
 		await eventually(async () => (await other.holder(keys[0])) === undefined, 30_000, 'lock of the ended execution freed');
 		expect(await other.holder(keys[1])).toBeUndefined();
-		expect(released).toHaveLength(1);
+		await eventually(async () => released.length === 1, 10_000, 'release reported');
 		expect(released[0].map((outcome) => outcome.status)).toEqual(['released', 'released']);
-		expect(keeper.keptExecutions()).not.toContain('exec-ended');
+		expect(keeper.keptOwners()).not.toContain('exec-ended');
+		expect(client.size).toBe(0);
 	});
 
 	it('keeps the lock while n8n cannot answer (API down): losing it could let another tenant in', async () => {
 		const key = uniqueKey('keep-unknown');
 		const status = executionStatus(new Error('connect ECONNREFUSED 127.0.0.1:5678'));
-		keeper.keep({ executionId: 'exec-api-down', handles: [await held(key, 'exec-api-down')], ttlMs: TTL, executionState: status.ask });
+		watch('exec-api-down', [await held(key, 'exec-api-down')], status);
 		await sleep(3 * TTL);
 		expect(await takenByOther(key)).toBe(false);
 		expect(log.lines.some((line) => line.startsWith('warn') && line.includes('could not ask n8n'))).toBe(true);
@@ -139,37 +146,51 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		await eventually(async () => (await other.holder(key)) === undefined, 30_000, 'freed once n8n answers');
 	});
 
-	it('leaves the lock to its TTL when the API key can never see the execution, with a warning naming the scope', async () => {
+	it('stops renewing (the TTL applies) when the API key can never see the execution, with a warning naming the scope', async () => {
 		const key = uniqueKey('keep-untrackable');
 		const status = executionStatus('untrackable');
-		keeper.keep({ executionId: 'exec-hidden', handles: [await held(key, 'exec-hidden')], ttlMs: TTL, executionState: status.ask });
-		await eventually(async () => keeper.keptExecutions().length === 0, 10_000, 'keeper gave up');
+		const lock = await held(key, 'exec-hidden');
+		watch('exec-hidden', [lock], status);
+		await eventually(async () => keeper.keptOwners().length === 0, 10_000, 'keeper gave up');
 		expect(log.lines.some((line) => line.includes('execution:read'))).toBe(true);
 		await sleep(2 * TTL);
 		expect(await takenByOther(key)).toBe(true);
+		expect(lock.state).toBe('expired');
+		expect(lock.lost.aborted).toBe(false);
 	});
 
-	it('forget (Release Lock ran) stops the renewals', async () => {
+	it('Release Lock (releaseOwner, then forget) frees the locks and stops watching', async () => {
 		const key = uniqueKey('keep-forget');
 		const status = executionStatus('running');
-		const handle = await held(key, 'exec-forget');
-		keeper.keep({ executionId: 'exec-forget', handles: [handle], ttlMs: TTL, executionState: status.ask });
+		const lock = await held(key, 'exec-forget');
+		watch('exec-forget', [lock], status);
+		expect(await client.releaseOwner({ executionId: 'exec-forget' })).toEqual([expect.objectContaining({ key, status: 'released' })]);
 		keeper.forget('exec-forget');
-		expect(keeper.keptExecutions()).toEqual([]);
-		await sleep(3 * TTL);
+		expect(keeper.keptOwners()).toEqual([]);
 		expect(await takenByOther(key)).toBe(true);
+		expect(lock.state).toBe('released');
 	});
 
-	it('never renews a lease it lost: after a release elsewhere and a new holder, the new holder keeps the lock', async () => {
+	it('a lease taken over by another owner is reported lost (signal, warning, onLost) and never renewed again', async () => {
 		const key = uniqueKey('keep-lost');
 		const status = executionStatus('running');
-		const handle = await held(key, 'exec-first');
-		keeper.keep({ executionId: 'exec-first', handles: [handle], ttlMs: TTL, executionState: status.ask });
-		await engine.release(handle);
+		const lock = await held(key, 'exec-first');
+		const lost: HeldLock[] = [];
+		watch('exec-first', [lock], status, { onLost: (which) => void lost.push(which) });
+		// Someone frees the key behind the holder's back (a crashed store, an operator) and another takes
+		// it; the pause only keeps a renewal from landing between the two (it would find the key free).
+		lock.stopRenewing();
+		await engine.release(lock);
 		const successor = await other.acquire(key, options('exec-successor', 60_000, 0));
-		await eventually(async () => keeper.keptExecutions().length === 0, 10_000, 'keeper dropped the lost lease');
+		lock.resumeRenewing();
+		await eventually(async () => lock.lost.aborted, 10_000, 'loss noticed');
+		expect(lock.state).toBe('lost');
+		expect(lock.lost.reason).toBeInstanceOf(LockLostError);
+		expect(lost).toEqual([lock]);
+		expect(log.lines.some((line) => line.startsWith('warn') && line.includes('lost a lock'))).toBe(true);
+		await eventually(async () => keeper.keptOwners().length === 0, 10_000, 'keeper dropped the lost lease');
 		expect((await other.holder(key))?.owner.executionId).toBe('exec-successor');
-		expect(await rejectionOf(engine.extend(handle, TTL))).toBeInstanceOf(LockLostError);
+		expect(await rejectionOf(engine.extend(lock, TTL))).toBeInstanceOf(LockLostError);
 		await other.release(successor);
 	});
 
@@ -177,14 +198,8 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		const key = uniqueKey('keep-cancel');
 		const status = executionStatus('running');
 		const cancel = new AbortController();
-		keeper.keep({
-			executionId: 'exec-cancel',
-			handles: [await held(key, 'exec-cancel', 120_000)],
-			// A long TTL spaces the looks by the 1 s cap; the abort must not wait for it.
-			ttlMs: 120_000,
-			executionState: status.ask,
-			cancelSignal: cancel.signal,
-		});
+		// A long TTL spaces the looks by the 1 s cap; the abort must not wait for it.
+		watch('exec-cancel', [await held(key, 'exec-cancel', 120_000)], status, { cancelSignal: cancel.signal });
 		expect(status.calls.count).toBe(0);
 		status.set('ended');
 		cancel.abort();
@@ -193,14 +208,16 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		await eventually(async () => (await other.holder(key)) === undefined, 30_000, 'freed after cancel');
 	});
 
-	it('renews every lease of an execution, also those added by a later swap of the same execution', async () => {
+	it('watches every lock of an execution, also those added by a later swap of the same execution', async () => {
 		const keys = [uniqueKey('keep-join-a'), uniqueKey('keep-join-b')];
 		const status = executionStatus('running');
-		keeper.keep({ executionId: 'exec-join', handles: [await held(keys[0], 'exec-join')], ttlMs: TTL, executionState: status.ask });
-		keeper.keep({ executionId: 'exec-join', handles: [await held(keys[1], 'exec-join')], ttlMs: TTL, executionState: status.ask });
-		expect(keeper.keptExecutions()).toEqual(['exec-join']);
+		watch('exec-join', [await held(keys[0], 'exec-join')], status);
+		watch('exec-join', [await held(keys[1], 'exec-join')], status);
+		expect(keeper.keptOwners()).toEqual(['exec-join']);
 		await sleep(3 * TTL);
 		expect(await takenByOther(keys[0])).toBe(false);
 		expect(await takenByOther(keys[1])).toBe(false);
+		status.set('ended');
+		await eventually(async () => (await other.holder(keys[1])) === undefined && (await other.holder(keys[0])) === undefined, 30_000, 'both freed');
 	});
 });

@@ -81,6 +81,23 @@ describe('postgres lock store', () => {
 		});
 	});
 
+	describe('lock tables of an older version', () => {
+		it('get the owner\'s instance column on first use, and their held rows keep working', async () => {
+			const table = uniqueName('lock_old');
+			const before = fixture.engine({ table });
+			const held = await before.acquire(uniqueKey('old-held'), options('exec-old', LONG, 0));
+			// What version 0.2 created: no instance_id column.
+			await fixture.query(`ALTER TABLE "public"."${table}" DROP COLUMN instance_id`);
+			const after = fixture.engine({ table });
+			const key = uniqueKey('old-new');
+			const lease = await after.acquire(key, { owner: { instanceId: 'inst-1', executionId: 'exec-new' }, ttlMs: LONG, waitTimeoutMs: 0 });
+			expect((await after.holder(key))?.owner).toMatchObject({ instanceId: 'inst-1', executionId: 'exec-new' });
+			expect(await after.releaseExecution('exec-new', 'inst-1')).toEqual([expect.objectContaining({ key, status: 'released' })]);
+			expect(await after.release(held)).toMatchObject({ status: 'released' });
+			expect(await after.release(lease)).toMatchObject({ status: 'lost' });
+		});
+	});
+
 	describe('table and schema names', () => {
 		const pool = () => fixture.pool({ max: 1 });
 		it.each([

@@ -11,6 +11,7 @@ import {
 } from '../../nodes/shared/lock/errors';
 import { memoryLockEngine, closeLockEngines } from '../../nodes/shared/lock/registry';
 import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
+import { LockClient } from '../../nodes/shared/lock/HeldLock';
 import type { LockEngine, LockLease } from '../../nodes/shared/lock/types';
 import {
 	guard,
@@ -116,11 +117,15 @@ describe.each<EngineFactory>([postgresFactory('lock_sem'), redisFactory('lock_se
 
 		it('re-entry keeps the fence; a takeover after expiry raises it', async () => {
 			const key = uniqueKey('fence-takeover');
-			const first = await engine.acquire(key, options('exec-fto-a', 1_000, 0));
-			const again = await engine.acquire(key, options('exec-fto-a', 1_000, 0));
-			expect(again).toMatchObject({ fence: first.fence, token: first.token, reentered: true });
+			const client = new LockClient(engine);
+			const first = await client.acquire(key, options('exec-fto-a', 1_000, 0));
+			const again = await client.acquire(key, options('exec-fto-a', 1_000, 0));
+			expect(again).toMatchObject({ reentered: true });
+			expect(again.lock.fence).toBe(first.lock.fence);
+			first.lock.stopRenewing();
 			const taker = await guard(other.acquire(key, options('exec-fto-b', LONG, 20_000)), 15_000, 'takeover');
-			expect(taker.fence).toBeGreaterThan(first.fence);
+			expect(taker.fence).toBeGreaterThan(first.lock.fence);
+			expect(first.lock.state).toBe('expired');
 			await other.release(taker);
 		});
 
@@ -292,35 +297,38 @@ describe.each<EngineFactory>([postgresFactory('lock_sem'), redisFactory('lock_se
 		});
 	});
 
-	describe('re-entrancy', () => {
+	describe('re-entrancy (by token, through LockClient) and owner identity', () => {
 		it.each([
 			['the same engine (in-process queue)', 'same'],
 			['another engine (another process)', 'other'],
 		])(
-			'the holding execution re-acquires while another execution is queued via %s: renewed, no deadlock',
+			'the holding owner re-acquires through its LockClient while another execution is queued via %s: renewed, no deadlock',
 			async (_label, where) => {
 				const key = uniqueKey('reenter');
+				const client = new LockClient(engine);
 				const waiterEngine = where === 'same' ? engine : other;
-				const first = await engine.acquire(key, options('exec-re-a', 5_000, 0));
+				const first = await client.acquire(key, options('exec-re-a', 5_000, 0));
 				expect(first.reentered).toBe(false);
 				const waiting = waiterEngine.acquire(key, options('exec-re-b', LONG, LONG));
 				await untilQueued(waiterEngine, key, 1);
 
-				const again = await guard(engine.acquire(key, options('exec-re-a', LONG, LONG)), 10_000, 're-entrant acquire');
-				expect(again).toMatchObject({ key, token: first.token, fence: first.fence, reentered: true });
-				expect(again.acquiredAt.getTime()).toBe(first.acquiredAt.getTime());
-				expect(again.expiresAt.getTime()).toBeGreaterThan(first.expiresAt.getTime());
+				const storeEndBefore = first.lock.expiresAt.getTime();
+				const again = await guard(client.acquire(key, options('exec-re-a', LONG, LONG)), 10_000, 're-entrant acquire');
+				expect(again.reentered).toBe(true);
+				expect(again.lock).toBe(first.lock);
+				expect(again.lock.expiresAt.getTime()).toBeGreaterThan(storeEndBefore);
 				// Try-once re-entry also works with a waiter queued.
-				const thrice = await guard(engine.acquire(key, options('exec-re-a', LONG, 0)), 10_000, 're-entry, wait 0');
-				expect(thrice).toMatchObject({ token: first.token, fence: first.fence, reentered: true });
+				const thrice = await guard(client.acquire(key, options('exec-re-a', LONG, 0)), 10_000, 're-entry, wait 0');
+				expect(thrice).toMatchObject({ reentered: true });
 				expect((await other.holder(key))?.owner.executionId).toBe('exec-re-a');
 
 				// One release frees it (re-entry is a renewal, not a counter) and the queued waiter goes.
-				expect(await engine.release(first)).toMatchObject({ status: 'released' });
+				expect(await first.lock.release()).toMatchObject({ status: 'released' });
 				const second = await guard(waiting, 20_000, 'queued waiter after re-entrant holder released');
-				expect(second).toMatchObject({ reentered: false, fence: first.fence + 1 });
+				expect(second).toMatchObject({ reentered: false, fence: first.lock.fence + 1 });
 				expect(second.owner.executionId).toBe('exec-re-b');
 				await waiterEngine.release(second);
+				expect(client.size).toBe(0);
 			},
 		);
 
@@ -330,6 +338,35 @@ describe.each<EngineFactory>([postgresFactory('lock_sem'), redisFactory('lock_se
 			expect(await rejectionOf(engine.acquire(key, options('exec-ro-b', LONG, 0)))).toBeInstanceOf(LockTimeoutError);
 			expect(await rejectionOf(other.acquire(key, options('exec-ro-b', LONG, 0)))).toBeInstanceOf(LockTimeoutError);
 			await engine.release(first);
+		});
+
+		it('the same execution ID does not re-enter in the store: a second run of it (another worker) waits like anyone', async () => {
+			const key = uniqueKey('reenter-same-id');
+			const first = await engine.acquire(key, options('exec-rerun', LONG, 0));
+			expect(await rejectionOf(other.acquire(key, options('exec-rerun', LONG, 0)))).toBeInstanceOf(LockTimeoutError);
+			// Nor through another process's LockClient: it holds no token for the key.
+			expect(await rejectionOf(new LockClient(other).acquire(key, options('exec-rerun', LONG, 0)))).toBeInstanceOf(LockTimeoutError);
+			await engine.release(first);
+		});
+
+		it('two n8n instances with the same execution ID exclude each other, and each releases only its own locks', async () => {
+			const [shared, onlyA, onlyB] = ['shared', 'a', 'b'].map((name) => uniqueKey(`instances-${name}`));
+			const ownerOf = (instanceId: string) => ({ instanceId, executionId: '123', workflowId: 'wf' });
+			const a = await engine.acquire(shared, { owner: ownerOf('instance-a'), ttlMs: LONG, waitTimeoutMs: 0 });
+			expect(await rejectionOf(other.acquire(shared, { owner: ownerOf('instance-b'), ttlMs: LONG, waitTimeoutMs: 0 }))).toBeInstanceOf(LockTimeoutError);
+			expect((await other.holder(shared))?.owner).toMatchObject({ instanceId: 'instance-a', executionId: '123' });
+			await engine.acquire(onlyA, { owner: ownerOf('instance-a'), ttlMs: LONG, waitTimeoutMs: 0 });
+			await other.acquire(onlyB, { owner: ownerOf('instance-b'), ttlMs: LONG, waitTimeoutMs: 0 });
+
+			const freedB = await other.releaseExecution('123', 'instance-b');
+			expect(freedB.map((outcome) => outcome.key)).toEqual([onlyB]);
+			expect((await engine.holder(shared))?.owner.instanceId).toBe('instance-a');
+			expect((await engine.holder(onlyA))?.owner.instanceId).toBe('instance-a');
+			// Without an instance only owners without one match: an instance's locks stay.
+			expect(await engine.releaseExecution('123')).toEqual([]);
+			const freedA = await engine.releaseExecution('123', 'instance-a');
+			expect(freedA.map((outcome) => outcome.key).sort()).toEqual([shared, onlyA].sort());
+			expect(await engine.release(a)).toMatchObject({ status: 'lost' });
 		});
 	});
 

@@ -267,6 +267,19 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		await runRelease({ executionId });
 	});
 
+	it('a second swap that fails under the lock (Continue On Fail) keeps the lock an earlier swap of the execution took', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const first = (await runSwap({ executionId, parameters: swapParameters(base.id) })).output[0].json.tenantSwap as IDataObject;
+		// Gone from n8n after the first swap read it: the second swap re-enters the lock, then its PATCH fails (404).
+		expect((await api.call('DELETE', `/credentials/${base.id}`)).status).toBeLessThan(300);
+		const { output } = await runSwap({ executionId, continueOnFail: true, parameters: swapParameters(base.id) });
+		expect(output[0].json.error).toMatch(/no longer exists/);
+		const holder = await engine().holder(`credential:${base.id}`);
+		expect(holder?.owner.executionId).toBe(executionId);
+		expect((await runRelease({ executionId, items: [{ json: { tenantSwap: first } }] }))[0].json.tenantLockRelease).toMatchObject({ released: 1, lost: 0 });
+	});
+
 	it('times out on a lock another execution holds, naming the holder, without touching the base credential', async () => {
 		const base = await baseCredential();
 		const holderExecution = unique('holder');

@@ -18,7 +18,7 @@ import {
 } from 'n8n-workflow';
 
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
-import { memoryLockEngine } from '../../nodes/shared/lock';
+import { lockClientFor, memoryLockEngine } from '../../nodes/shared/lock';
 import { executeContext } from '../helpers/executeContext';
 import { itemsOf, unique } from '../helpers/fixtures';
 
@@ -103,7 +103,7 @@ async function runSwapIn(
 		return { output: output[0], hints, asked };
 	} finally {
 		// The hint is about the workflow; each run frees its own lock so the next run can take it.
-		await memoryLockEngine().releaseExecution(executionId);
+		await lockClientFor(memoryLockEngine()).releaseOwner({ instanceId: 'test-instance', executionId });
 	}
 }
 

@@ -3,7 +3,7 @@
  * what the swap asks n8n: Skip Unchanged Data never skips a check the earlier write did not have, and a
  * lock store that fails after n8n applied the update says that the credential did change.
  */
-import { closeLockEngines, closeSharedPools, postgresLockEngine, type LockEngine, type SwapState } from '../../nodes/shared/lock';
+import { closeLockEngines, closeSharedPools, LockClient, postgresLockEngine, type LockStore, type SwapState } from '../../nodes/shared/lock';
 import { runSwaps, type SwapOptions, type SwapRequest } from '../../nodes/shared/swap/swap';
 import { N8nApiClient, type ApiRequest, type ApiResponse } from '../../nodes/shared/transport/n8nApiClient';
 import { postgresCredential, unique } from '../helpers/fixtures';
@@ -51,7 +51,7 @@ const baseOptions: SwapOptions = {
 	allowedFields: [],
 };
 
-let engine: LockEngine;
+let engine: LockStore;
 
 beforeAll(() => {
 	engine = postgresLockEngine(postgresCredential() as never, { table: unique('safety_locks') });
@@ -62,7 +62,7 @@ afterAll(async () => {
 	await closeSharedPools();
 });
 
-async function swapOnce(n8n: ReturnType<typeof scriptedN8n>, options: Partial<SwapOptions>, lock: LockEngine = engine) {
+async function swapOnce(n8n: ReturnType<typeof scriptedN8n>, options: Partial<SwapOptions>, lock: LockStore = engine) {
 	const executionId = unique('exec');
 	const request: SwapRequest = {
 		itemIndex: 0,
@@ -72,11 +72,12 @@ async function swapOnce(n8n: ReturnType<typeof scriptedN8n>, options: Partial<Sw
 		options: { ...baseOptions, ...options },
 	};
 	n8n.calls.length = 0;
+	const locks = new LockClient(lock);
 	const results = await runSwaps(
-		{ api: n8n.api, lock, executionId, stopOnFirstError: true, instanceId: 'scripted', stateSecret: 'state-key-for-tests' },
+		{ api: n8n.api, locks, state: lock, owner: { executionId }, stopOnFirstError: true, instanceId: 'scripted', stateSecret: 'state-key-for-tests' },
 		[request],
 	);
-	await lock.releaseExecution(executionId);
+	await locks.releaseOwner({ executionId });
 	return { info: results.swapped.get(0), error: results.errors[0], calls: [...n8n.calls] };
 }
 
@@ -111,7 +112,7 @@ describe('Skip Unchanged Data never skips a check the earlier write did not have
 
 describe('a lock store that fails after n8n applied the update', () => {
 	/** The real engine, except that recording a write (not forgetting one) fails, as a lost connection would. */
-	function failingStateWrites(real: LockEngine): LockEngine {
+	function failingStateWrites(real: LockStore): LockStore {
 		return new Proxy(real, {
 			get(target, property, receiver) {
 				if (property === 'writeSwapState') {

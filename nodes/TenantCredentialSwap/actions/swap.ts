@@ -5,7 +5,7 @@ import { errorItem, toNodeError } from '../../shared/nodeErrors';
 import { parseCredentialData, redactSecrets, secretStrings } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
 import { runSwaps, type LockScope, type SwapOptions, type SwapRequest, type SwapResults } from '../../shared/swap/swap';
-import { leaseKeeperFor, type AuditEvent, type LockEngine, type LockHandle } from '../../shared/lock';
+import { leaseKeeper, lockClientFor, ownerKey, type AuditEvent, type AuditTrail, type HeldLock } from '../../shared/lock';
 import { executionStateFromApi } from '../../shared/swap/executionState';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport, type N8nApiCredentials } from '../../shared/transport/publicApiTransport';
@@ -111,7 +111,7 @@ function hintIfNoReleaseLock(context: IExecuteFunctions): void {
 }
 
 /** One audit line per swapped base credential and per failure; best effort: the swap already happened. */
-async function auditSwaps(context: IExecuteFunctions, lock: LockEngine, requests: SwapRequest[], results: SwapResults): Promise<void> {
+async function auditSwaps(context: IExecuteFunctions, lock: AuditTrail, requests: SwapRequest[], results: SwapResults): Promise<void> {
 	const executionId = context.getExecutionId();
 	const workflowId = context.getWorkflow().id;
 	const events: AuditEvent[] = [];
@@ -139,47 +139,56 @@ async function auditSwaps(context: IExecuteFunctions, lock: LockEngine, requests
 	});
 }
 
-/** Hands this execution's new leases to the process's keeper, which renews them while n8n says it runs. */
+/**
+ * The swap's locks renew themselves from their grant. Where the item asked for it (Renew Lock While
+ * Running), the process's keeper watches the execution and ends them with it; elsewhere renewal
+ * stops now and the Lock TTL runs from the last renewal.
+ */
 function keepLeasesWhileRunning(
 	context: IExecuteFunctions,
-	lock: LockEngine,
+	lock: AuditTrail,
 	apiCredentials: N8nApiCredentials,
 	requests: NodeSwapRequest[],
 	results: SwapResults,
 ): void {
-	const handles = new Map<string, LockHandle>();
-	let ttlMs = Infinity;
+	const renewKeys = new Set<string>();
 	for (const request of requests) {
 		const info = results.swapped.get(request.itemIndex);
-		if (!info || !request.renewLock) continue;
-		handles.set(info.lockKey, { key: info.lockKey, token: info.token });
-		ttlMs = Math.min(ttlMs, request.options.lockTtlMs);
+		if (info && request.renewLock) renewKeys.add(info.lockKey);
 	}
-	if (handles.size === 0) return;
+	const watched: HeldLock[] = [];
+	for (const { lock: held } of results.held) {
+		if (renewKeys.has(held.key)) watched.push(held);
+		else held.stopRenewing();
+	}
+	if (watched.length === 0) return;
 	const executionId = context.getExecutionId();
 	const workflowId = context.getWorkflow().id;
+	const owner = { instanceId: context.getInstanceId(), executionId };
 	const statusApi = new N8nApiClient(PublicApiTransport.afterExecution(context, apiCredentials), { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 });
-	leaseKeeperFor(lock).keep({
+	const audit = async (events: AuditEvent[]) => await lock.audit(events).catch(() => undefined);
+	leaseKeeper().keep({
 		log: context.logger,
+		ownerKey: ownerKey(owner),
 		executionId,
-		handles: [...handles.values()],
-		ttlMs,
+		locks: watched,
 		executionState: executionStateFromApi(statusApi, executionId),
 		cancelSignal: context.getExecutionCancelSignal?.(),
 		onReleased: async (outcomes) => {
-			await lock
-				.audit(
-					outcomes.map((outcome) => ({
-						action: 'release',
-						outcome: outcome.status,
-						executionId,
-						workflowId,
-						lockKey: outcome.key,
-						heldMs: outcome.heldMs,
-						detail: 'the execution ended without Release Lock',
-					})),
-				)
-				.catch(() => undefined);
+			await audit(
+				outcomes.map((outcome) => ({
+					action: 'release',
+					outcome: outcome.status,
+					executionId,
+					workflowId,
+					lockKey: outcome.key,
+					heldMs: outcome.heldMs,
+					detail: 'the execution ended without Release Lock',
+				})),
+			);
+		},
+		onLost: async (held) => {
+			await audit([{ action: 'release', outcome: 'lost', executionId, workflowId, lockKey: held.key, detail: 'the lease was lost while the execution ran' }]);
 		},
 	});
 }
@@ -209,9 +218,10 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 		const results = await runSwaps(
 			{
 				api,
-				lock,
-				executionId: this.getExecutionId(),
-				workflowId: this.getWorkflow().id,
+				locks: lockClientFor(lock),
+				state: lock,
+				owner: { instanceId: this.getInstanceId(), executionId: this.getExecutionId(), workflowId: this.getWorkflow().id },
+				lockLog: this.logger,
 				stopOnFirstError: !continueOnFail,
 				instanceId: transport.instanceId,
 				stateSecret: apiCredentials.apiKey,

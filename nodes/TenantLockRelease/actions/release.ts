@@ -1,6 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
-import { leaseKeeperFor, type AuditEvent, type LockEngine, type LockHandle, type ReleaseOutcome } from '../../shared/lock';
+import { leaseKeeper, lockClientFor, ownerKey, type AuditEvent, type LockHandle, type LockStore, type ReleaseOutcome } from '../../shared/lock';
 import { lockEngineFor } from '../../shared/lockParameters';
 import { errorItem, toNodeError } from '../../shared/nodeErrors';
 import { SwapItemError } from '../../shared/swap/errors';
@@ -32,9 +32,10 @@ function summarise(outcomes: ReleaseOutcome[]): ReleaseSummary {
 }
 
 /** This execution's locks, plus the carried ones that were no longer ours (lost). */
-async function releaseOwnExecution(context: IExecuteFunctions, lock: LockEngine, items: INodeExecutionData[]) {
-	const released = await lock.releaseExecution(context.getExecutionId());
-	leaseKeeperFor(lock).forget(context.getExecutionId());
+async function releaseOwnExecution(context: IExecuteFunctions, lock: LockStore, items: INodeExecutionData[]) {
+	const owner = { instanceId: context.getInstanceId(), executionId: context.getExecutionId() };
+	const released = await lockClientFor(lock).releaseOwner(owner);
+	leaseKeeper().forget(ownerKey(owner));
 	const releasedKeys = new Set(released.map((outcome) => outcome.key));
 	const lost = new Map<string, ReleaseOutcome>();
 	for (const item of items) {
@@ -47,7 +48,7 @@ async function releaseOwnExecution(context: IExecuteFunctions, lock: LockEngine,
 /** One audit line per lock released or lost; best effort, like the swap's. */
 async function auditReleases(
 	context: IExecuteFunctions,
-	lock: LockEngine,
+	lock: LockStore,
 	mode: ReleaseMode,
 	items: INodeExecutionData[],
 	summaries: Map<number, ReleaseSummary | SwapItemError>,
@@ -138,7 +139,7 @@ export async function executeRelease(this: IExecuteFunctions): Promise<INodeExec
 	];
 }
 
-function readTokenRelease(context: IExecuteFunctions, lock: LockEngine, itemIndex: number): [string, () => Promise<ReleaseOutcome[]>] {
+function readTokenRelease(context: IExecuteFunctions, lock: LockStore, itemIndex: number): [string, () => Promise<ReleaseOutcome[]>] {
 	const key = String(context.getNodeParameter('lockKey', itemIndex, '') ?? '');
 	const token = String(context.getNodeParameter('token', itemIndex, '') ?? '');
 	if (!key || key === 'undefined') {
@@ -153,10 +154,10 @@ function readTokenRelease(context: IExecuteFunctions, lock: LockEngine, itemInde
 			description: 'The item carries no tenantSwap.token: connect this node after Tenant Credential Swap, or map the token.',
 		});
 	}
-	return [`${key}\u0000${token}`, async () => [await lock.release({ key, token })]];
+	return [`${key}\u0000${token}`, async () => [await lockClientFor(lock).releaseToken({ key, token })]];
 }
 
-function readExecutionRelease(context: IExecuteFunctions, lock: LockEngine, itemIndex: number): [string, () => Promise<ReleaseOutcome[]>] {
+function readExecutionRelease(context: IExecuteFunctions, lock: LockStore, itemIndex: number): [string, () => Promise<ReleaseOutcome[]>] {
 	const executionId = String(context.getNodeParameter('executionId', itemIndex, '') ?? '').trim();
 	if (!executionId || executionId === 'undefined') {
 		throw new SwapItemError('No execution ID', [itemIndex], {
@@ -167,8 +168,10 @@ function readExecutionRelease(context: IExecuteFunctions, lock: LockEngine, item
 	return [
 		executionId,
 		async () => {
-			const outcomes = await lock.releaseExecution(executionId);
-			leaseKeeperFor(lock).forget(executionId);
+			// An error workflow runs on the same n8n instance as the execution it cleans up after.
+			const owner = { instanceId: context.getInstanceId(), executionId };
+			const outcomes = await lockClientFor(lock).releaseOwner(owner);
+			leaseKeeper().forget(ownerKey(owner));
 			return outcomes;
 		},
 	];

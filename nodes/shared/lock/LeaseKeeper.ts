@@ -1,5 +1,5 @@
-import { LockLostError } from './errors';
-import type { LockEngine, LockHandle, ReleaseOutcome } from './types';
+import type { HeldLock, HeldLockLogger } from './HeldLock';
+import type { ReleaseOutcome } from './types';
 import { sleepUnlessWoken } from './waiting';
 
 /**
@@ -18,134 +18,140 @@ export function executionStateOf(status: string): ExecutionState {
 }
 
 export interface KeepOptions {
+	/** The owner's identity in this process: instance + execution (ownerKey). */
+	ownerKey: string;
 	executionId: string;
-	handles: LockHandle[];
-	ttlMs: number;
+	/** Held locks of the execution; they renew themselves. */
+	locks: HeldLock[];
 	/** Asks n8n whether the execution still runs. Throws when it cannot tell. */
 	executionState: () => Promise<ExecutionState>;
 	/** Called once the keeper has freed the locks of an execution that ended without Release Lock. */
 	onReleased?: (outcomes: ReleaseOutcome[]) => Promise<void> | void;
+	/** Called when a held lock of the execution is lost while the execution may still use it. */
+	onLost?: (lock: HeldLock) => Promise<void> | void;
 	/** Aborted when n8n cancels the execution: check at once instead of at the next tick. */
 	cancelSignal?: AbortSignal;
-	/** Where this execution's renewal problems are logged (the node's logger); else the keeper's. */
+	/** Where this execution's problems are logged (the node's logger); else the keeper's. */
 	log?: KeeperLogger;
 }
 
-export interface KeeperLogger {
-	warn(message: string, meta?: Record<string, unknown>): void;
-	debug(message: string, meta?: Record<string, unknown>): void;
-}
+export type KeeperLogger = HeldLockLogger;
 
 /** Upper bound of the time between two looks at a held execution, whatever the TTL. */
 const MAX_CHECK_INTERVAL_MS = 1_000;
 
-interface Kept {
+interface Watched {
 	options: KeepOptions;
-	handles: Map<string, LockHandle>;
-	lastExtendedAt: number;
-	/** The pause before the next look; woken to stop. */
+	locks: Set<HeldLock>;
+	ttlMs: number;
 	pause?: ReturnType<typeof sleepUnlessWoken>;
-	/** A status question is on its way (it may take long; renewals do not wait for it). */
+	/** A status question is on its way (it may take long; the locks renew themselves meanwhile). */
 	checking: boolean;
 	stopped: boolean;
-	removeCancelListener?: () => void;
+	cleanups: Array<() => void>;
 }
 
 /**
- * Keeps the leases of executions of this process alive while n8n says they run, and frees them
- * when n8n says they ended without a Release Lock (error, cancel, forgotten node). When this
- * process dies the renewals stop and the TTL frees the locks: the TTL is the crash backstop only.
+ * Decides when an execution's held locks stop: it asks n8n whether the execution still runs, frees
+ * its locks (by token) when n8n says it ended without a Release Lock (error, cancel, forgotten
+ * node), and stops their renewal when n8n cannot tell us (then the TTL applies). The locks renew
+ * themselves from the grant (HeldLock); this only decides when that ends. When this process dies
+ * the renewals stop and the TTL frees the locks: the TTL is the crash backstop only.
  */
 export class LeaseKeeper {
-	private readonly kept = new Map<string, Kept>();
+	private readonly watched = new Map<string, Watched>();
 
-	constructor(
-		private readonly engine: LockEngine,
-		private readonly log: KeeperLogger = { warn: () => undefined, debug: () => undefined },
-	) {}
+	constructor(private readonly log: KeeperLogger = { warn: () => undefined, debug: () => undefined }) {}
 
-	/** Starts (or joins) renewing the execution's leases; the first look comes after one interval. */
+	/** Starts (or joins) watching the execution; the first look comes after one interval. */
 	keep(options: KeepOptions): void {
-		let entry = this.kept.get(options.executionId);
+		let entry = this.watched.get(options.ownerKey);
 		const isNew = !entry;
 		if (!entry) {
-			entry = { options, handles: new Map(), lastExtendedAt: performance.now(), checking: false, stopped: false };
-			this.kept.set(options.executionId, entry);
+			entry = { options, locks: new Set(), ttlMs: Infinity, checking: false, stopped: false, cleanups: [] };
+			this.watched.set(options.ownerKey, entry);
 		} else {
-			// A later swap of the same execution: its TTL and API answer for all its leases.
-			entry.options = { ...options, ttlMs: Math.min(entry.options.ttlMs, options.ttlMs) };
-			entry.lastExtendedAt = performance.now();
+			entry.options = options;
 		}
-		for (const handle of options.handles) entry.handles.set(handle.key, handle);
+		for (const lock of options.locks) this.add(entry, lock);
 		this.watchCancel(entry);
 		if (isNew) void this.run(entry);
 	}
 
-	/** The execution released its locks itself (Release Lock): stop renewing them. */
-	forget(executionId: string): void {
-		const entry = this.kept.get(executionId);
+	/** The execution released its locks itself (Release Lock): stop watching. */
+	forget(ownerKey: string): void {
+		const entry = this.watched.get(ownerKey);
 		if (entry) this.stop(entry);
 	}
 
-	/** Stops every renewal, e.g. when the engine closes. */
+	/** Stops watching everything (the locks keep their own renewal state). */
 	stopAll(): void {
-		for (const entry of [...this.kept.values()]) this.stop(entry);
+		for (const entry of [...this.watched.values()]) this.stop(entry);
 	}
 
-	/** Executions whose leases this keeper renews (for tests and diagnostics). */
-	keptExecutions(): string[] {
-		return [...this.kept.keys()];
+	/** Owners whose executions this keeper watches (for tests and diagnostics). */
+	keptOwners(): string[] {
+		return [...this.watched.keys()];
 	}
 
-	private logFor(entry: Kept): KeeperLogger {
+	private add(entry: Watched, lock: HeldLock): void {
+		if (entry.locks.has(lock)) return;
+		entry.locks.add(lock);
+		entry.ttlMs = Math.min(entry.ttlMs, lock.ttlMs);
+		const onLost = () => {
+			void Promise.resolve(entry.options.onLost?.(lock)).catch(() => undefined);
+		};
+		lock.lost.addEventListener('abort', onLost, { once: true });
+		entry.cleanups.push(() => lock.lost.removeEventListener('abort', onLost));
+	}
+
+	private logFor(entry: Watched): KeeperLogger {
 		return entry.options.log ?? this.log;
 	}
 
-	private interval(entry: Kept): number {
-		return Math.max(50, Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(entry.options.ttlMs / 3)));
+	private interval(entry: Watched): number {
+		return Math.max(50, Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(entry.ttlMs / 3)));
 	}
 
 	/** One look per interval until stopped. The pause never keeps n8n from exiting. */
-	private async run(entry: Kept): Promise<void> {
+	private async run(entry: Watched): Promise<void> {
 		while (!entry.stopped) {
 			entry.pause = sleepUnlessWoken(this.interval(entry), true);
 			await entry.pause.promise;
-			if (!entry.stopped) await this.tick(entry);
+			if (!entry.stopped) this.tick(entry);
 		}
 	}
 
-	private watchCancel(entry: Kept): void {
-		entry.removeCancelListener?.();
+	private watchCancel(entry: Watched): void {
 		const signal = entry.options.cancelSignal;
 		if (!signal) return;
 		const onAbort = () => {
-			if (!entry.stopped) void this.tick(entry);
+			if (!entry.stopped) this.tick(entry);
 		};
 		signal.addEventListener('abort', onAbort, { once: true });
-		entry.removeCancelListener = () => signal.removeEventListener('abort', onAbort);
+		entry.cleanups.push(() => signal.removeEventListener('abort', onAbort));
 	}
 
-	private stop(entry: Kept): void {
+	private stop(entry: Watched): void {
 		entry.stopped = true;
 		entry.pause?.wake();
-		entry.removeCancelListener?.();
-		if (this.kept.get(entry.options.executionId) === entry) this.kept.delete(entry.options.executionId);
+		for (const cleanup of entry.cleanups.splice(0)) cleanup();
+		if (this.watched.get(entry.options.ownerKey) === entry) this.watched.delete(entry.options.ownerKey);
 	}
 
-	private async tick(entry: Kept): Promise<void> {
-		try {
-			if (performance.now() - entry.lastExtendedAt >= entry.options.ttlMs / 3) await this.extendAll(entry);
-			if (!entry.checking && !entry.stopped) {
-				entry.checking = true;
-				void this.check(entry).finally(() => (entry.checking = false));
-			}
-		} finally {
-			// Every lease lost (released elsewhere): nothing left to renew.
-			if (!entry.stopped && entry.handles.size === 0) this.stop(entry);
+	private tick(entry: Watched): void {
+		for (const lock of [...entry.locks]) if (lock.state !== 'held') entry.locks.delete(lock);
+		// Every lock ended (released elsewhere, lost, run out): nothing left to watch.
+		if (entry.locks.size === 0) {
+			this.stop(entry);
+			return;
 		}
+		if (entry.checking) return;
+		entry.checking = true;
+		void this.check(entry).finally(() => (entry.checking = false));
 	}
 
-	private async check(entry: Kept): Promise<void> {
+	private async check(entry: Watched): Promise<void> {
 		const { executionId } = entry.options;
 		let state: ExecutionState;
 		try {
@@ -164,75 +170,51 @@ export class LeaseKeeper {
 		if (state === 'ended') await this.releaseEnded(entry);
 		else if (state === 'untrackable') {
 			this.logFor(entry).warn(
-				'Tenant Credential Swap cannot see this execution through the n8n API (the API key needs the execution:read scope and access to the workflow), so it does not renew its lock: the Lock TTL applies',
+				`Tenant Credential Swap cannot follow execution ${executionId} through the n8n API (the API key needs the execution:read scope and access to the workflow, or the execution is not saved), so it stops renewing its lock: the Lock TTL applies`,
 				{ executionId },
 			);
+			for (const lock of entry.locks) lock.stopRenewing();
 			this.stop(entry);
 		}
 	}
 
-	private async extendAll(entry: Kept): Promise<void> {
-		const attemptedAt = performance.now();
-		let allRenewed = true;
-		for (const handle of [...entry.handles.values()]) {
+	private async releaseEnded(entry: Watched): Promise<void> {
+		const { executionId } = entry.options;
+		const outcomes: ReleaseOutcome[] = [];
+		let failed = false;
+		for (const lock of [...entry.locks]) {
 			try {
-				await this.engine.extend(handle, entry.options.ttlMs);
+				if (lock.state === 'held') outcomes.push(await lock.release());
+				entry.locks.delete(lock);
 			} catch (error) {
-				if (error instanceof LockLostError) {
-					// Released elsewhere (Release Lock in another process, an error workflow) or expired.
-					entry.handles.delete(handle.key);
-					this.logFor(entry).debug('Tenant Credential Swap stopped renewing a lock it no longer holds', {
-						executionId: entry.options.executionId,
-						lockKey: handle.key,
-					});
-				} else {
-					allRenewed = false;
-					this.logFor(entry).warn('Tenant Credential Swap could not renew a lock; retrying', {
-						executionId: entry.options.executionId,
-						lockKey: handle.key,
-						error: (error as Error)?.message ?? String(error),
-					});
-				}
+				// The store is down: the lock keeps renewing; try again at the next tick.
+				failed = true;
+				this.logFor(entry).warn('Tenant Credential Swap could not free a lock of an ended execution; retrying', {
+					executionId,
+					lockKey: lock.key,
+					error: (error as Error)?.message ?? String(error),
+				});
 			}
 		}
-		if (allRenewed) entry.lastExtendedAt = attemptedAt;
-	}
-
-	private async releaseEnded(entry: Kept): Promise<void> {
-		const { executionId } = entry.options;
-		try {
-			const outcomes = await this.engine.releaseExecution(executionId);
-			this.stop(entry);
-			this.logFor(entry).debug('Tenant Credential Swap freed the locks of an execution that ended without Release Lock', {
-				executionId,
-				locks: outcomes.length,
-			});
-			await entry.options.onReleased?.(outcomes);
-		} catch (error) {
-			// The store is down: keep the entry and try again at the next tick.
-			this.logFor(entry).warn('Tenant Credential Swap could not free the locks of an ended execution; retrying', {
-				executionId,
-				error: (error as Error)?.message ?? String(error),
-			});
-		}
+		if (failed) return;
+		this.stop(entry);
+		this.logFor(entry).debug('Tenant Credential Swap freed the locks of an execution that ended without Release Lock', {
+			executionId,
+			locks: outcomes.length,
+		});
+		if (outcomes.length > 0) await entry.options.onReleased?.(outcomes);
 	}
 }
 
-const keepers = new WeakMap<LockEngine, LeaseKeeper>();
-const allKeepers = new Set<LeaseKeeper>();
+/** One keeper per process: it watches executions, whatever their lock backend. */
+let keeper: LeaseKeeper | undefined;
 
-/** One keeper per lock engine per process, like the engines themselves. */
-export function leaseKeeperFor(engine: LockEngine, log?: KeeperLogger): LeaseKeeper {
-	let keeper = keepers.get(engine);
-	if (!keeper) {
-		keeper = new LeaseKeeper(engine, log);
-		keepers.set(engine, keeper);
-		allKeepers.add(keeper);
-	}
+export function leaseKeeper(): LeaseKeeper {
+	keeper ??= new LeaseKeeper();
 	return keeper;
 }
 
-/** For tests and shutdown: stops every renewal in this process. */
+/** For tests and shutdown: stops watching every execution in this process. */
 export function stopLeaseKeepers(): void {
-	for (const keeper of allKeepers) keeper.stopAll();
+	keeper?.stopAll();
 }

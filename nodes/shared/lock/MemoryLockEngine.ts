@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { LockLostError, LockTimeoutError } from './errors';
 import type {
 	AcquireOptions,
-	LockEngine,
+	LockStore,
 	LockHandle,
 	LockHolder,
 	LockLease,
@@ -30,7 +30,7 @@ interface Slot {
  * Lock held in this process only. Right for a single n8n instance without PostgreSQL; wrong for
  * queue mode or several mains, where each process would have its own.
  */
-export class MemoryLockEngine implements LockEngine {
+export class MemoryLockEngine implements LockStore {
 	readonly backend = 'memory' as const;
 
 	private readonly slots = new Map<string, Slot>();
@@ -63,19 +63,16 @@ export class MemoryLockEngine implements LockEngine {
 		try {
 			for (;;) {
 				const now = Date.now();
+				// A held key is not free, whatever the owner: re-entry is by token (LockClient).
 				const free = !slot.token || (slot.expiresAt ?? 0) <= now;
-				const mine = !free && slot.owner?.executionId === options.owner.executionId;
 				const myTurn = !queued ? slot.waiters.length === 0 : slot.waiters[0] === notify;
-				if (mine || (free && myTurn)) {
-					const reentered = mine;
-					if (!reentered) {
-						slot.token = randomUUID();
-						slot.fence += 1;
-						slot.acquiredAt = now;
-					}
+				if (free && myTurn) {
+					slot.token = randomUUID();
+					slot.fence += 1;
+					slot.acquiredAt = now;
 					slot.owner = options.owner;
 					slot.expiresAt = now + options.ttlMs;
-					return this.lease(key, slot, started, reentered);
+					return { ...this.lease(key, slot, started), requestSentAt: performance.now() };
 				}
 				const left = deadline - now;
 				if (left <= 0) throw new LockTimeoutError(key, now - started, this.holderOf(slot));
@@ -105,7 +102,7 @@ export class MemoryLockEngine implements LockEngine {
 			throw new LockLostError(handle.key);
 		}
 		slot.expiresAt = now + ttlMs;
-		return this.lease(handle.key, slot, now, true);
+		return this.lease(handle.key, slot, now);
 	}
 
 	async release(handle: LockHandle): Promise<ReleaseOutcome> {
@@ -114,10 +111,11 @@ export class MemoryLockEngine implements LockEngine {
 		return this.free(handle.key, slot);
 	}
 
-	async releaseExecution(executionId: string): Promise<ReleaseOutcome[]> {
+	async releaseExecution(executionId: string, instanceId?: string): Promise<ReleaseOutcome[]> {
 		const outcomes: ReleaseOutcome[] = [];
 		for (const [key, slot] of [...this.slots.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-			if (slot.token && slot.owner?.executionId === executionId) outcomes.push(this.free(key, slot));
+			const owned = slot.owner?.executionId === executionId && slot.owner?.instanceId === instanceId;
+			if (slot.token && owned && (slot.expiresAt ?? 0) > Date.now()) outcomes.push(this.free(key, slot));
 		}
 		return outcomes;
 	}
@@ -153,7 +151,7 @@ export class MemoryLockEngine implements LockEngine {
 		};
 	}
 
-	private lease(key: string, slot: Slot, started: number, reentered: boolean): LockLease {
+	private lease(key: string, slot: Slot, started: number): LockLease {
 		return {
 			key,
 			token: slot.token as string,
@@ -162,7 +160,7 @@ export class MemoryLockEngine implements LockEngine {
 			acquiredAt: new Date(slot.acquiredAt ?? 0),
 			expiresAt: new Date(slot.expiresAt ?? 0),
 			waitedMs: Date.now() - started,
-			reentered,
+			reentered: false,
 		};
 	}
 }

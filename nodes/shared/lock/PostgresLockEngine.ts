@@ -31,6 +31,7 @@ export function validateIdentifier(kind: string, value: string): string {
 interface LockRow {
 	token: string | null;
 	fence: string;
+	instance_id: string | null;
 	execution_id: string | null;
 	workflow_id: string | null;
 	tenant_id: string | null;
@@ -108,7 +109,8 @@ export class PostgresLockEngine extends StoreLockEngine {
 		const exists = await this.query<{ found: boolean }>(
 			'ensure lock table',
 			`SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
-			        AND to_regclass($4) IS NOT NULL AS found`,
+			        AND to_regclass($4) IS NOT NULL
+			        AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'instance_id' AND NOT attisdropped) AS found`,
 			[this.qualifiedTable, this.stateTable, this.auditTable, this.waitTable],
 		);
 		if (exists[0]?.found) return;
@@ -124,6 +126,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 				lock_key text NOT NULL,
 				token uuid,
 				fence bigint NOT NULL DEFAULT 0,
+				instance_id text,
 				execution_id text,
 				workflow_id text,
 				tenant_id text,
@@ -134,6 +137,13 @@ export class PostgresLockEngine extends StoreLockEngine {
 			await client.query(
 				`CREATE INDEX IF NOT EXISTS ${this.indexName} ON ${this.qualifiedTable} (execution_id) WHERE token IS NOT NULL`,
 			);
+			// The owner is instance + execution (added in 0.3): lock tables of older versions get the column.
+			// Only when missing: ALTER TABLE takes an exclusive lock that would deadlock with running acquires.
+			const column = await client.query(
+				"SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'instance_id' AND NOT attisdropped",
+				[this.qualifiedTable],
+			);
+			if (column.rowCount === 0) await client.query(`ALTER TABLE ${this.qualifiedTable} ADD COLUMN instance_id text`);
 			// What a swap last wrote into each base credential: a keyed hash of the data, never the data.
 			await client.query(`CREATE TABLE IF NOT EXISTS ${this.stateTable} (
 				credential_key text PRIMARY KEY,
@@ -184,8 +194,8 @@ export class PostgresLockEngine extends StoreLockEngine {
 			`UPDATE ${this.qualifiedTable}
 			    SET expires_at = clock_timestamp() + $3 * interval '1 millisecond', updated_at = clock_timestamp()
 			  WHERE key_hash = $1 AND token = $2 AND expires_at > clock_timestamp()
-			RETURNING token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
-			          NULL::float8 AS remaining_ms, true AS acquired, true AS reentered`,
+			RETURNING token, fence, instance_id, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
+			          NULL::float8 AS remaining_ms, true AS acquired, false AS reentered`,
 			[hashLockKey(handle.key), handle.token, ttlMs],
 		);
 		const row = rows[0];
@@ -219,13 +229,13 @@ export class PostgresLockEngine extends StoreLockEngine {
 		return { key: handle.key, status: 'released', heldMs: Math.round(Number(rows[0].held_ms)) };
 	}
 
-	async releaseExecution(executionId: string): Promise<ReleaseOutcome[]> {
+	async releaseExecution(executionId: string, instanceId?: string): Promise<ReleaseOutcome[]> {
 		const rows = await this.query<FreedRow & { lock_key: string }>(
 			'release',
 			`WITH s AS (SELECT set_config('synchronous_commit', 'off', true)),
 			 freed AS (
 			   UPDATE ${this.qualifiedTable} SET token = NULL, updated_at = clock_timestamp()
-			    WHERE execution_id = $1 AND token IS NOT NULL
+			    WHERE execution_id = $1 AND instance_id IS NOT DISTINCT FROM $2 AND token IS NOT NULL
 			RETURNING key_hash, lock_key, acquired_at
 			 ), turn AS (
 			   SELECT key_hash, lock_key, acquired_at, ${this.nextTicketSql('freed.key_hash')} AS next_ticket FROM freed
@@ -233,7 +243,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 			 SELECT key_hash, lock_key, next_ticket, pg_notify('${NOTIFY_CHANNEL}', key_hash || COALESCE(' ' || next_ticket, '')),
 			        EXTRACT(EPOCH FROM clock_timestamp() - acquired_at) * 1000 AS held_ms
 			   FROM turn, s ORDER BY lock_key`,
-			[executionId],
+			[executionId, instanceId ?? null],
 			true,
 		);
 		return rows.map((row) => {
@@ -252,7 +262,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 		await this.ensureReady();
 		const rows = await this.query<LockRow>(
 			'read holder',
-			`SELECT token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
+			`SELECT token, fence, instance_id, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
 			        NULL::float8 AS remaining_ms, false AS acquired, false AS reentered
 			   FROM ${this.qualifiedTable}
 			  WHERE key_hash = $1 AND token IS NOT NULL AND expires_at > clock_timestamp()`,
@@ -312,9 +322,10 @@ export class PostgresLockEngine extends StoreLockEngine {
 		this.listenerDropped();
 	}
 
-	// One statement: take a free or expired row, renew our own (re-entry), or report the holder.
-	// A key visibly held by another execution is not touched: ON CONFLICT DO UPDATE would lock the
-	// row (and cost a transaction and a WAL flush) even when its WHERE refuses the update.
+	// One statement: take a free or expired row, or report the holder. A row held by anyone is not
+	// free, even for the same execution (re-entry is by token, in LockClient). A key visibly held is
+	// not touched: ON CONFLICT DO UPDATE would lock the row (and cost a transaction and a WAL flush)
+	// even when its WHERE refuses the update.
 	// The waiting registry: a free key is taken only when no older live ticket waits ($8 = our ticket,
 	// NULL for one try: then every live ticket is older). Taking removes our ticket; not taking
 	// registers or renews it (and sweeps expired tickets of the key). Ticket writes go to an UNLOGGED
@@ -324,7 +335,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 		const rows = await this.query<LockRow>(
 			'acquire',
 			`WITH cur AS (
-			   SELECT token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at
+			   SELECT token, fence, instance_id, execution_id, workflow_id, tenant_id, acquired_at, expires_at
 			     FROM ${this.qualifiedTable} WHERE key_hash = $1
 			 ), ahead AS (
 			   SELECT w.expires_at FROM ${this.waitTable} w
@@ -334,25 +345,23 @@ export class PostgresLockEngine extends StoreLockEngine {
 			    ORDER BY w.seq LIMIT 1
 			 ), attempt AS (
 			   INSERT INTO ${this.qualifiedTable} AS l
-			          (key_hash, lock_key, token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at, updated_at)
-			   SELECT $1::text, $2::text, $3::uuid, 1, $4::text, $5::text, $6::text, clock_timestamp(),
+			          (key_hash, lock_key, token, fence, instance_id, execution_id, workflow_id, tenant_id, acquired_at, expires_at, updated_at)
+			   SELECT $1::text, $2::text, $3::uuid, 1, $11::text, $4::text, $5::text, $6::text, clock_timestamp(),
 			          clock_timestamp() + $7::float8 * interval '1 millisecond', clock_timestamp()
-			    WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.token IS NOT NULL AND cur.expires_at > clock_timestamp()
-			                                          AND cur.execution_id IS DISTINCT FROM $4::text)
-			      AND (NOT EXISTS (SELECT 1 FROM ahead)
-			           OR EXISTS (SELECT 1 FROM cur WHERE cur.token IS NOT NULL AND cur.expires_at > clock_timestamp()
-			                                          AND cur.execution_id = $4::text))
+			    WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.token IS NOT NULL AND cur.expires_at > clock_timestamp())
+			      AND NOT EXISTS (SELECT 1 FROM ahead)
 			   ON CONFLICT (key_hash) DO UPDATE SET
-			          token       = CASE WHEN l.token IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.token ELSE EXCLUDED.token END,
-			          fence       = CASE WHEN l.token IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.fence ELSE l.fence + 1 END,
-			          acquired_at = CASE WHEN l.token IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.acquired_at ELSE EXCLUDED.acquired_at END,
+			          token        = EXCLUDED.token,
+			          fence        = l.fence + 1,
+			          acquired_at  = EXCLUDED.acquired_at,
+			          instance_id  = EXCLUDED.instance_id,
 			          execution_id = EXCLUDED.execution_id,
 			          workflow_id  = EXCLUDED.workflow_id,
 			          tenant_id    = EXCLUDED.tenant_id,
 			          expires_at   = EXCLUDED.expires_at,
 			          updated_at   = clock_timestamp()
-			    WHERE l.token IS NULL OR l.expires_at <= clock_timestamp() OR l.execution_id = EXCLUDED.execution_id
-			RETURNING token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at
+			    WHERE l.token IS NULL OR l.expires_at <= clock_timestamp()
+			RETURNING token, fence, instance_id, execution_id, workflow_id, tenant_id, acquired_at, expires_at
 			 ), taken AS (
 			   -- Our ticket, and tickets of the key whose waiters died (lease over).
 			   DELETE FROM ${this.waitTable}
@@ -368,18 +377,18 @@ export class PostgresLockEngine extends StoreLockEngine {
 			    WHERE $8::uuid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM attempt)
 			   ON CONFLICT (key_hash, ticket) DO UPDATE SET expires_at = EXCLUDED.expires_at
 			 )
-			 SELECT token, fence, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
-			        NULL::float8 AS remaining_ms, true AS acquired, token <> $3::uuid AS reentered
+			 SELECT token, fence, instance_id, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
+			        NULL::float8 AS remaining_ms, true AS acquired, false AS reentered
 			   FROM attempt
 			 UNION ALL
-			 SELECT cur.token, cur.fence, cur.execution_id, cur.workflow_id, cur.tenant_id, cur.acquired_at, cur.expires_at,
+			 SELECT cur.token, cur.fence, cur.instance_id, cur.execution_id, cur.workflow_id, cur.tenant_id, cur.acquired_at, cur.expires_at,
 			        GREATEST(0, EXTRACT(EPOCH FROM
 			          CASE WHEN cur.token IS NOT NULL AND cur.expires_at > clock_timestamp() THEN cur.expires_at
 			               ELSE COALESCE((SELECT expires_at FROM ahead), clock_timestamp()) END - clock_timestamp()) * 1000)::float8,
 			        false, false
 			   FROM (SELECT 1) AS one LEFT JOIN cur ON true
 			  WHERE NOT EXISTS (SELECT 1 FROM attempt)`,
-			[keyHash, key, token, owner.executionId, owner.workflowId ?? null, owner.tenantId ?? null, ttlMs, queue.ticket ?? null, queue.fair, queue.ticketLeaseMs],
+			[keyHash, key, token, owner.executionId, owner.workflowId ?? null, owner.tenantId ?? null, ttlMs, queue.ticket ?? null, queue.fair, queue.ticketLeaseMs, owner.instanceId ?? null],
 			true,
 		);
 		const row = rows[0];
@@ -510,6 +519,7 @@ function holderOf(row: LockRow): LockHolder | undefined {
 
 function ownerOf(row: LockRow): LockOwner {
 	return {
+		instanceId: row.instance_id ?? undefined,
 		executionId: row.execution_id ?? '',
 		workflowId: row.workflow_id ?? undefined,
 		tenantId: row.tenant_id ?? undefined,

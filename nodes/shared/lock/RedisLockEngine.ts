@@ -11,12 +11,19 @@ const REDIS_AUDIT_KEEP = 100_000;
 /**
  * Keys, for a key hash H: `<prefix>lease:H` (a hash with the holder, expiring with the lease),
  * `<prefix>fence:H` (a counter that never expires, so the fence only grows),
- * `<prefix>exec:<execution>` (the key hashes an execution holds), and the waiting registry:
+ * `<prefix>exec:<owner>` (the key hashes an owner holds; owner = `<instance>:<execution>`, or the
+ * execution alone; it lives as long as the owner's longest lease), and the waiting registry:
  * `<prefix>queue:H` (a sorted set: ticket -> arrival number) with `<prefix>tickets:H` (a hash:
  * ticket -> end of its lease); both expire two ticket leases after the last registration.
  * Time is Redis's own (TIME).
  */
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** The owner index key of a lease hash's fields (instance, execution). */
+const OWNER_INDEX = `local function owner_index(prefix, instance, execution)
+  if instance and instance ~= '' then return prefix .. 'exec:' .. instance .. ':' .. execution end
+  return prefix .. 'exec:' .. execution
+end`;
 
 /**
  * The oldest live ticket of a queue ranked before `stop` ('' = the oldest of all), with the end of
@@ -33,8 +40,9 @@ const FIRST_LIVE = `local function first_live(queue, tickets, now, stop)
   end
 end`;
 
-// KEYS: lease, fence, exec index, queue, tickets.
-// ARGV: token, execution, workflow, tenant, key, ttl, hash, ticket ('' = one try), ticket lease, fair (1/0)
+// KEYS: lease, fence, owner index, queue, tickets.
+// ARGV: token, execution, workflow, tenant, key, ttl, hash, ticket ('' = one try), ticket lease, fair (1/0), instance
+// A key held by anyone is not free, even for the same execution: re-entry is by token (LockClient).
 const ACQUIRE = `${NOW}
 ${FIRST_LIVE}
 local ttl = tonumber(ARGV[6])
@@ -50,56 +58,52 @@ local function wait_in_queue()
   redis.call('PEXPIRE', KEYS[4], lease * 2)
   redis.call('PEXPIRE', KEYS[5], lease * 2)
 end
-local cur = redis.call('HMGET', KEYS[1], 'token', 'fence', 'execution', 'workflow', 'tenant', 'acquired')
+local cur = redis.call('HMGET', KEYS[1], 'token', 'execution', 'workflow', 'tenant', 'acquired', 'instance')
 if cur[1] then
-  if cur[3] ~= ARGV[2] then
-    wait_in_queue()
-    local pttl = redis.call('PTTL', KEYS[1])
-    return {0, cur[3], cur[4] or '', cur[5] or '', cur[6], pttl, now + pttl}
-  end
-  redis.call('PEXPIRE', KEYS[1], ttl)
-else
-  if ARGV[10] == '1' then
-    local ahead, ends = first_live(KEYS[4], KEYS[5], now, ticket)
-    if ahead then
-      wait_in_queue()
-      return {2, ends - now}
-    end
-  end
-  local fence = redis.call('INCR', KEYS[2])
-  redis.call('HSET', KEYS[1], 'token', ARGV[1], 'fence', fence, 'execution', ARGV[2], 'workflow', ARGV[3],
-    'tenant', ARGV[4], 'key', ARGV[5], 'acquired', now)
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  cur = {ARGV[1], tostring(fence), ARGV[2], ARGV[3], ARGV[4], tostring(now)}
+  wait_in_queue()
+  local pttl = redis.call('PTTL', KEYS[1])
+  return {0, cur[2], cur[3] or '', cur[4] or '', cur[5], pttl, now + pttl, cur[6] or ''}
 end
+if ARGV[10] == '1' then
+  local ahead, ends = first_live(KEYS[4], KEYS[5], now, ticket)
+  if ahead then
+    wait_in_queue()
+    return {2, ends - now}
+  end
+end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'token', ARGV[1], 'fence', fence, 'execution', ARGV[2], 'workflow', ARGV[3],
+  'tenant', ARGV[4], 'key', ARGV[5], 'acquired', now, 'instance', ARGV[11])
+redis.call('PEXPIRE', KEYS[1], ttl)
 if ticket ~= '' then
   redis.call('ZREM', KEYS[4], ticket)
   redis.call('HDEL', KEYS[5], ticket)
 end
 redis.call('SADD', KEYS[3], ARGV[7])
 if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
-return {1, cur[1], cur[2], cur[6], now + ttl, cur[1] ~= ARGV[1] and 1 or 0}`;
+return {1, ARGV[1], fence, now, now + ttl, 0}`;
 
 // KEYS: lease, queue, tickets. ARGV: token, channel, hash, prefix
 // The message names the oldest live ticket ("<hash> <ticket>"): only that waiter wakes.
 const RELEASE = `${NOW}
 ${FIRST_LIVE}
-local cur = redis.call('HMGET', KEYS[1], 'token', 'acquired', 'execution')
+${OWNER_INDEX}
+local cur = redis.call('HMGET', KEYS[1], 'token', 'acquired', 'execution', 'instance')
 if cur[1] ~= ARGV[1] then return {0} end
 redis.call('DEL', KEYS[1])
-redis.call('SREM', ARGV[4] .. 'exec:' .. cur[3], ARGV[3])
+redis.call('SREM', owner_index(ARGV[4], cur[4], cur[3]), ARGV[3])
 local turn = first_live(KEYS[2], KEYS[3], now, '')
 redis.call('PUBLISH', ARGV[2], turn and (ARGV[3] .. ' ' .. turn) or ARGV[3])
 return {1, now - tonumber(cur[2]), turn or ''}`;
 
-// KEYS: exec index. ARGV: execution, channel, prefix
+// KEYS: owner index. ARGV: execution, channel, prefix, instance ('' = none)
 const RELEASE_EXECUTION = `${NOW}
 ${FIRST_LIVE}
 local out = {}
 for _, hash in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local lease = ARGV[3] .. 'lease:' .. hash
-  local cur = redis.call('HMGET', lease, 'execution', 'key', 'acquired')
-  if cur[1] == ARGV[1] then
+  local cur = redis.call('HMGET', lease, 'execution', 'key', 'acquired', 'instance')
+  if cur[1] == ARGV[1] and (cur[4] or '') == ARGV[4] then
     redis.call('DEL', lease)
     local turn = first_live(ARGV[3] .. 'queue:' .. hash, ARGV[3] .. 'tickets:' .. hash, now, '')
     redis.call('PUBLISH', ARGV[2], turn and (hash .. ' ' .. turn) or hash)
@@ -125,18 +129,24 @@ if was_first and redis.call('EXISTS', KEYS[1]) == 0 then
 end
 return 1`;
 
-// KEYS: lease. ARGV: token, ttl
+// KEYS: lease. ARGV: token, ttl, prefix, hash
+// The owner index must outlive every lease it lists, or "release the owner's locks" finds nothing.
 const EXTEND = `${NOW}
-local cur = redis.call('HMGET', KEYS[1], 'token', 'fence', 'execution', 'workflow', 'tenant', 'acquired')
+${OWNER_INDEX}
+local cur = redis.call('HMGET', KEYS[1], 'token', 'fence', 'execution', 'workflow', 'tenant', 'acquired', 'instance')
 if cur[1] ~= ARGV[1] then return {0} end
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
-return {1, cur[2], cur[3], cur[4] or '', cur[5] or '', cur[6], now + tonumber(ARGV[2])}`;
+local ttl = tonumber(ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ttl)
+local index = owner_index(ARGV[3], cur[7], cur[3])
+redis.call('SADD', index, ARGV[4])
+if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
+return {1, cur[2], cur[3], cur[4] or '', cur[5] or '', cur[6], now + ttl, cur[7] or ''}`;
 
 // KEYS: lease.
 const HOLDER = `${NOW}
-local cur = redis.call('HMGET', KEYS[1], 'execution', 'workflow', 'tenant', 'acquired')
+local cur = redis.call('HMGET', KEYS[1], 'execution', 'workflow', 'tenant', 'acquired', 'instance')
 if not cur[1] then return {0} end
-return {1, cur[1], cur[2] or '', cur[3] or '', cur[4], now + redis.call('PTTL', KEYS[1])}`;
+return {1, cur[1], cur[2] or '', cur[3] or '', cur[4], now + redis.call('PTTL', KEYS[1]), cur[5] or ''}`;
 
 /** The fields of n8n's built-in `redis` credential that matter for the lock. */
 export interface RedisConnectionSettings {
@@ -219,7 +229,7 @@ export class RedisLockEngine extends StoreLockEngine {
 		const reply = (await this.run(
 			'acquire',
 			ACQUIRE,
-			[this.leaseKey(keyHash), this.fenceKey(keyHash), this.execKey(owner.executionId), this.queueKey(keyHash), this.ticketsKey(keyHash)],
+			[this.leaseKey(keyHash), this.fenceKey(keyHash), this.ownerIndexKey(owner.executionId, owner.instanceId), this.queueKey(keyHash), this.ticketsKey(keyHash)],
 			[
 				token,
 				owner.executionId,
@@ -231,6 +241,7 @@ export class RedisLockEngine extends StoreLockEngine {
 				queue.ticket ?? '',
 				String(queue.ticketLeaseMs),
 				queue.fair ? '1' : '0',
+				owner.instanceId ?? '',
 			],
 		)) as Array<string | number>;
 		// Free, but an older live ticket comes first: wait at most until that ticket's lease ends.
@@ -242,7 +253,7 @@ export class RedisLockEngine extends StoreLockEngine {
 					fence: Number(reply[2]),
 					acquiredAt: new Date(Number(reply[3])),
 					expiresAt: new Date(Number(reply[4])),
-					reentered: Number(reply[5]) === 1,
+					reentered: false,
 				},
 				remainingMs: 0,
 			};
@@ -250,7 +261,7 @@ export class RedisLockEngine extends StoreLockEngine {
 		const remainingMs = Math.max(0, Number(reply[5]));
 		return {
 			holder: {
-				owner: ownerOf(reply[1], reply[2], reply[3]),
+				owner: ownerOf(reply[1], reply[2], reply[3], reply[7]),
 				acquiredAt: new Date(Number(reply[4])),
 				// By Redis's clock, like every other time of a lease.
 				expiresAt: new Date(Number(reply[6])),
@@ -261,17 +272,18 @@ export class RedisLockEngine extends StoreLockEngine {
 
 	async extend(handle: LockHandle, ttlMs: number): Promise<LockLease> {
 		validateTtl(ttlMs);
-		const reply = (await this.run('extend', EXTEND, [this.leaseKey(hashLockKey(handle.key))], [handle.token, String(Math.ceil(ttlMs))])) as Array<string | number>;
+		const keyHash = hashLockKey(handle.key);
+		const reply = (await this.run('extend', EXTEND, [this.leaseKey(keyHash)], [handle.token, String(Math.ceil(ttlMs)), this.prefix, keyHash])) as Array<string | number>;
 		if (Number(reply[0]) !== 1) throw new LockLostError(handle.key);
 		return {
 			key: handle.key,
 			token: handle.token,
 			fence: Number(reply[1]),
-			owner: ownerOf(reply[2], reply[3], reply[4]),
+			owner: ownerOf(reply[2], reply[3], reply[4], reply[7]),
 			acquiredAt: new Date(Number(reply[5])),
 			expiresAt: new Date(Number(reply[6])),
 			waitedMs: 0,
-			reentered: true,
+			reentered: false,
 		};
 	}
 
@@ -288,8 +300,13 @@ export class RedisLockEngine extends StoreLockEngine {
 		return { key: handle.key, status: 'released', heldMs: Number(reply[1]) };
 	}
 
-	async releaseExecution(executionId: string): Promise<ReleaseOutcome[]> {
-		const reply = (await this.run('release', RELEASE_EXECUTION, [this.execKey(executionId)], [executionId, this.channel, this.prefix])) as Array<string | number>;
+	async releaseExecution(executionId: string, instanceId?: string): Promise<ReleaseOutcome[]> {
+		const reply = (await this.run('release', RELEASE_EXECUTION, [this.ownerIndexKey(executionId, instanceId)], [
+			executionId,
+			this.channel,
+			this.prefix,
+			instanceId ?? '',
+		])) as Array<string | number>;
 		const outcomes: ReleaseOutcome[] = [];
 		for (let i = 0; i < reply.length; i += 4) {
 			this.releasedHere(String(reply[i]), String(reply[i + 3] ?? '') || null);
@@ -305,7 +322,7 @@ export class RedisLockEngine extends StoreLockEngine {
 	async holder(key: string): Promise<LockHolder | undefined> {
 		const reply = (await this.run('read holder', HOLDER, [this.leaseKey(hashLockKey(key))], [])) as Array<string | number>;
 		if (Number(reply[0]) !== 1) return undefined;
-		return { owner: ownerOf(reply[1], reply[2], reply[3]), acquiredAt: new Date(Number(reply[4])), expiresAt: new Date(Number(reply[5])) };
+		return { owner: ownerOf(reply[1], reply[2], reply[3], reply[6]), acquiredAt: new Date(Number(reply[4])), expiresAt: new Date(Number(reply[5])) };
 	}
 
 	async readSwapState(credentialKey: string): Promise<SwapState | undefined> {
@@ -371,8 +388,9 @@ export class RedisLockEngine extends StoreLockEngine {
 		return `${this.prefix}fence:${keyHash}`;
 	}
 
-	private execKey(executionId: string): string {
-		return `${this.prefix}exec:${executionId}`;
+	/** Must match OWNER_INDEX in the scripts. */
+	private ownerIndexKey(executionId: string, instanceId?: string): string {
+		return instanceId ? `${this.prefix}exec:${instanceId}:${executionId}` : `${this.prefix}exec:${executionId}`;
 	}
 
 	private async run(operation: string, script: string, keys: string[], args: string[]): Promise<unknown> {
@@ -401,8 +419,9 @@ function scriptName(script: string): string {
 	return SCRIPT_NAMES.get(script) as string;
 }
 
-function ownerOf(executionId: unknown, workflowId: unknown, tenantId: unknown): LockOwner {
+function ownerOf(executionId: unknown, workflowId: unknown, tenantId: unknown, instanceId: unknown): LockOwner {
 	return {
+		instanceId: instanceId ? String(instanceId) : undefined,
 		executionId: String(executionId ?? ''),
 		workflowId: workflowId ? String(workflowId) : undefined,
 		tenantId: tenantId ? String(tenantId) : undefined,

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 
 import { LockConfigurationError, LockTimeoutError } from './errors';
-import type { AcquireOptions, AuditEvent, LockEngine, LockHandle, LockHolder, LockLease, ReleaseOutcome, SwapState } from './types';
+import type { AcquireOptions, AuditEvent, LockEngine, LockHandle, LockHolder, LockLease, LockStore, ReleaseOutcome, SwapState } from './types';
 import { sleepUnlessWoken, validateAcquireOptions } from './waiting';
 
 /**
@@ -56,7 +56,7 @@ export interface Attempt {
 
 /**
  * How a waiter's attempt treats the store's waiting registry.
- * - `ticket` undefined: one try (waitTimeoutMs 0, re-entry): take a free key only when no live
+ * - `ticket` undefined: one try (waitTimeoutMs 0): take a free key only when no live
  *   ticket is waiting for it; register nothing.
  * - `ticket` set: take a free key only when no older live ticket waits; otherwise register or renew
  *   the ticket (lease `ticketLeaseMs`); taking the key removes the ticket.
@@ -102,7 +102,7 @@ class Waiter {
  *   statement / script with the attempt. Tickets are ordered by the store (a sequence), and within
  *   a process first attempts on a key are made one after another, so call order = ticket order.
  * - A free key may be taken only by the oldest live ticket (or, with no live ticket, by anyone).
- *   Re-entry (the holding execution again) is a renewal and bypasses the registry.
+ *   A key held by anyone is not free, whatever the owner (re-entry is by token: LockClient).
  * - A release (and releaseExecution) looks up the oldest live ticket and names it in its
  *   NOTIFY / PUBLISH ("<key hash> <ticket>"): only that waiter wakes, wherever it lives; the others
  *   sleep until the holder's lease would end or MAX_SILENT_WAIT_MS, so nobody busy-spins.
@@ -110,7 +110,7 @@ class Waiter {
  *   the waiter (at least every MAX_SILENT_WAIT_MS), removed when the waiter takes the key, times out,
  *   or fails. A ticket whose waiter died expires: it delays the others at most its lease.
  */
-export abstract class StoreLockEngine implements LockEngine {
+export abstract class StoreLockEngine implements LockStore {
 	abstract readonly backend: LockEngine['backend'];
 
 	protected listenerUp = false;
@@ -120,8 +120,6 @@ export abstract class StoreLockEngine implements LockEngine {
 	private readonly waiters = new Map<string, Map<string, Waiter>>();
 	/** keyHash -> the end of this process's chain of first attempts (keeps tickets in call order). */
 	private readonly arrivals = new Map<string, Promise<unknown>>();
-	/** keyHash -> execution holding it from this process: lets a re-entrant acquire skip the queue. */
-	protected readonly localHolders = new Map<string, string>();
 
 	constructor(options: StoreLockOptions = {}) {
 		const ticketLeaseMs = options.ticketLeaseMs ?? DEFAULT_TICKET_LEASE_MS;
@@ -143,7 +141,7 @@ export abstract class StoreLockEngine implements LockEngine {
 
 	abstract extend(handle: LockHandle, ttlMs: number): Promise<LockLease>;
 	abstract release(handle: LockHandle): Promise<ReleaseOutcome>;
-	abstract releaseExecution(executionId: string): Promise<ReleaseOutcome[]>;
+	abstract releaseExecution(executionId: string, instanceId?: string): Promise<ReleaseOutcome[]>;
 	abstract holder(key: string): Promise<LockHolder | undefined>;
 	abstract readSwapState(credentialKey: string): Promise<SwapState | undefined>;
 	abstract writeSwapState(credentialKey: string, state: SwapState | undefined): Promise<void>;
@@ -162,20 +160,17 @@ export abstract class StoreLockEngine implements LockEngine {
 		// Our own tickets the store could not take back earlier must not make us wait for ourselves.
 		await this.withdrawOrphans(keyHash);
 
-		// Re-entry must not queue behind waiters for the lock this execution already holds: the store
-		// renews a lease held by the same execution whatever the registry says.
-		if (this.localHolders.get(keyHash) === options.owner.executionId) {
-			const result = await this.attempt(key, keyHash, token, options, once);
-			if (result.lease) return this.toLease(key, keyHash, result.lease, options, started);
-		}
-
 		if (options.waitTimeoutMs === 0) {
 			// One try, no ticket: a free key with live tickets waiting is not ours (they came first).
-			const result = await this.inArrivalOrder(keyHash, async () => await this.attempt(key, keyHash, token, options, once)).catch((error: unknown) => {
+			let sentAt = 0;
+			const result = await this.inArrivalOrder(keyHash, async () => {
+				sentAt = performance.now();
+				return await this.attempt(key, keyHash, token, options, once);
+			}).catch((error: unknown) => {
 				this.settleLater(() => this.release({ key, token }), options.ttlMs);
 				throw error;
 			});
-			if (result.lease) return this.toLease(key, keyHash, result.lease, options, started);
+			if (result.lease) return this.toLease(key, result.lease, options, started, sentAt);
 			throw new LockTimeoutError(key, elapsedSince(started), await this.holderFor(key, result));
 		}
 
@@ -191,10 +186,13 @@ export abstract class StoreLockEngine implements LockEngine {
 				// A wake-up from now on (even before this attempt answers) makes the next sleep short.
 				waiter.pending = false;
 				let result: Attempt;
+				let sentAt = 0;
+				const attempt = async () => {
+					sentAt = performance.now();
+					return await this.attempt(key, keyHash, token, options, queue);
+				};
 				try {
-					result = first
-						? await this.inArrivalOrder(keyHash, async () => await this.attempt(key, keyHash, token, options, queue))
-						: await this.attempt(key, keyHash, token, options, queue);
+					result = first ? await this.inArrivalOrder(keyHash, attempt) : await attempt();
 				} catch (error) {
 					storeFailed = true;
 					// The store may still apply this attempt (a statement cut off after it was sent): free
@@ -205,7 +203,7 @@ export abstract class StoreLockEngine implements LockEngine {
 				first = false;
 				if (result.lease) {
 					acquired = true;
-					return this.toLease(key, keyHash, result.lease, options, started);
+					return this.toLease(key, result.lease, options, started, sentAt);
 				}
 				waiter.queued = true;
 				const left = deadline - performance.now();
@@ -305,7 +303,6 @@ export abstract class StoreLockEngine implements LockEngine {
 
 	/** The key was released (here or, by the store's message, anywhere). */
 	protected wake(keyHash: string, ticket: string | undefined): void {
-		this.localHolders.delete(keyHash);
 		const waiters = this.waiters.get(keyHash);
 		if (!waiters) return;
 		if (ticket === undefined || !this.queue.fair) {
@@ -321,9 +318,8 @@ export abstract class StoreLockEngine implements LockEngine {
 		for (const waiters of this.waiters.values()) for (const waiter of waiters.values()) waiter.wake();
 	}
 
-	private toLease(key: string, keyHash: string, lease: NonNullable<Attempt['lease']>, options: AcquireOptions, started: number): LockLease {
-		this.localHolders.set(keyHash, options.owner.executionId);
-		return { key, owner: options.owner, waitedMs: elapsedSince(started), ...lease };
+	private toLease(key: string, lease: NonNullable<Attempt['lease']>, options: AcquireOptions, started: number, requestSentAt: number): LockLease {
+		return { key, owner: options.owner, waitedMs: elapsedSince(started), requestSentAt, ...lease };
 	}
 
 	/**

@@ -16,4 +16,5 @@ export {
 } from './postgresPool';
 export { closeLockEngines, memoryLockEngine, postgresLockEngine, redisLockEngine, type LockBackend } from './registry';
 export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
-export { executionStateOf, leaseKeeperFor, LeaseKeeper, stopLeaseKeepers, type ExecutionState } from './LeaseKeeper';
+export { executionStateOf, leaseKeeper, LeaseKeeper, stopLeaseKeepers, type ExecutionState } from './LeaseKeeper';
+export { abandonHeldLocks, HeldLock, LockClient, lockClientFor, type Acquired, type HeldLockState } from './HeldLock';

@@ -1,6 +1,7 @@
 import Redis, { type RedisOptions } from 'ioredis';
 
 import { LockConfigurationError } from './errors';
+import { abandonHeldLocks } from './HeldLock';
 import { stopLeaseKeepers } from './LeaseKeeper';
 import { MemoryLockEngine } from './MemoryLockEngine';
 import { PostgresLockEngine, type LockTableName } from './PostgresLockEngine';
@@ -74,6 +75,7 @@ export function memoryLockEngine(executionsMode = process.env.EXECUTIONS_MODE): 
 /** For tests: stops lease renewals and listeners so the process can exit (pools: closeSharedPools). */
 export async function closeLockEngines(): Promise<void> {
 	stopLeaseKeepers();
+	abandonHeldLocks();
 	const engines = [...postgresEngines.values(), ...redisEngines.values()];
 	postgresEngines.clear();
 	redisEngines.clear();

@@ -1,5 +1,11 @@
-/** Who holds a lock: recorded in the lock store, shown in timeout errors. */
+/**
+ * Who holds a lock: recorded in the lock store, shown in timeout errors. The owner's identity is
+ * the n8n instance plus the execution (`ownerKey`): two n8n instances sharing a lock database each
+ * count executions from 1, so an execution ID alone names two owners.
+ */
 export interface LockOwner {
+	/** n8n's instance ID (the same for a main and its queue-mode workers). */
+	instanceId?: string;
 	executionId: string;
 	workflowId?: string;
 	tenantId?: string;
@@ -23,8 +29,13 @@ export interface LockLease {
 	expiresAt: Date;
 	/** Time spent waiting for the lock in this acquire call. */
 	waitedMs: number;
-	/** True when this execution already held the key and the call renewed its lease. */
+	/** Always false for a store acquire: re-entry is by token, in LockClient (see HeldLock.ts). */
 	reentered: boolean;
+	/**
+	 * performance.now() when the request that took the lease was sent: the store started the lease
+	 * after this, so the lease lasts at least until requestSentAt + TTL by this process's clock.
+	 */
+	requestSentAt?: number;
 }
 
 export interface LockHandle {
@@ -69,21 +80,41 @@ export interface AuditEvent {
 	detail?: string;
 }
 
-/** The lock API the backends implement: acquire, extend, release (plus the swap's memory of what it wrote). */
+/**
+ * The lease primitives a store implements. A raw lease does not renew itself: callers that hold a
+ * lock while other work runs use LockClient.acquire (HeldLock.ts), which renews from the grant.
+ */
 export interface LockEngine {
 	readonly backend: 'postgres' | 'redis' | 'memory';
+	/** Takes a free key (waiting up to waitTimeoutMs). A key held by anyone, even this owner, is not free. */
 	acquire(key: string, options: AcquireOptions): Promise<LockLease>;
 	/** Renews the lease; throws LockLostError when the token no longer holds the key. */
 	extend(handle: LockHandle, ttlMs: number): Promise<LockLease>;
 	/** Frees the key only if `token` still holds it; a lock taken over by someone else is reported lost. */
 	release(handle: LockHandle): Promise<ReleaseOutcome>;
-	/** Frees every lock held by an execution (used by the Release Lock node and error workflows). */
-	releaseExecution(executionId: string): Promise<ReleaseOutcome[]>;
+	/** Frees every lock held by an owner (instance + execution): Release Lock, error workflows. */
+	releaseExecution(executionId: string, instanceId?: string): Promise<ReleaseOutcome[]>;
 	/** Current holder of a key, if any (expired leases count as free). */
 	holder(key: string): Promise<LockHolder | undefined>;
+}
+
+/** The swap's memory of what it last wrote into each base credential. */
+export interface SwapStateStore {
 	readSwapState(credentialKey: string): Promise<SwapState | undefined>;
 	/** Records what was written; `undefined` forgets it (before a write that may not finish). */
 	writeSwapState(credentialKey: string, state: SwapState | undefined): Promise<void>;
-	/** Appends to the audit trail in the lock store (time by the store's clock where it has one). */
+}
+
+/** Who swapped or released what, kept in the lock store (never credential data). */
+export interface AuditTrail {
+	/** Appends to the audit trail (time by the store's clock where it has one). */
 	audit(events: AuditEvent[]): Promise<void>;
+}
+
+/** What each backend provides: the lock, the swap's state and the audit trail, in one store. */
+export type LockStore = LockEngine & SwapStateStore & AuditTrail;
+
+/** The owner's identity in the store: instance and execution. */
+export function ownerKey(owner: Pick<LockOwner, 'instanceId' | 'executionId'>): string {
+	return owner.instanceId ? `${owner.instanceId}:${owner.executionId}` : owner.executionId;
 }

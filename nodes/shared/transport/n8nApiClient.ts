@@ -10,6 +10,8 @@ export interface ApiRequest {
 	qs?: IDataObject;
 	/** Shorter request timeout for this request (e.g. the time left on a lock lease). */
 	timeoutMs?: number;
+	/** Ends the request early (the lock it runs under was lost). */
+	signal?: AbortSignal;
 }
 
 export interface ApiResponse {
@@ -102,10 +104,12 @@ export function setDefaultRetryOptions(options?: Partial<RetryOptions>): void {
 /** Options of one call. */
 export interface CallOptions {
 	/**
-	 * Epoch ms after which no attempt may still be under way (e.g. the lock lease's end): the
-	 * request timeout shrinks to fit, and no retry starts that could not finish before it.
+	 * Epoch ms after which no attempt may still be under way (the time a call under a lock may take):
+	 * the request timeout shrinks to fit, and no retry starts that could not finish before it.
 	 */
 	deadline?: number;
+	/** Aborted = stop at once, no further attempt (the lock the call runs under was lost). */
+	signal?: AbortSignal;
 }
 
 /** Schemas change only with n8n's version: one fetch per type per instance per process. */
@@ -236,6 +240,13 @@ export class N8nApiClient {
 		for (let attempt = 1; ; attempt++) {
 			let failure: N8nApiError;
 			let retryable: boolean;
+			if (options.signal?.aborted) {
+				throw (previous ?? new N8nApiError(operation, undefined, 'not sent: the lock was lost', 'ELOCKLOST')).withAttempts(
+					attempt - 1,
+					'the lock was lost',
+					maybeProcessed,
+				);
+			}
 			const left = options.deadline === undefined ? undefined : options.deadline - Date.now();
 			if (left !== undefined && left <= 0) {
 				const reason = 'the lock lease (Lock TTL) would run out before an answer could come';
@@ -246,7 +257,11 @@ export class N8nApiClient {
 				);
 			}
 			try {
-				const response = await this.transport.send(left === undefined ? request : { ...request, timeoutMs: left });
+				const response = await this.transport.send({
+					...request,
+					...(left === undefined ? {} : { timeoutMs: left }),
+					...(options.signal ? { signal: options.signal } : {}),
+				});
 				if (response.statusCode >= 200 && response.statusCode < 300) return response.body;
 				failure = new N8nApiError(operation, response.statusCode, messageOf(response.body));
 				retryable =

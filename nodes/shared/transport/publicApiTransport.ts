@@ -61,6 +61,7 @@ export class PublicApiTransport implements N8nApiTransport {
 			skipSslCertificateValidation: this.skipTls,
 			timeout:
 				request.timeoutMs === undefined ? requestTimeoutMs : Math.max(1, Math.min(requestTimeoutMs, Math.floor(request.timeoutMs))),
+			...(request.signal ? { abortSignal: request.signal } : {}),
 		};
 		const response = (
 			this.apiKeyAfterExecution === undefined

@@ -1,0 +1,209 @@
+import { createHash, createHmac } from 'node:crypto';
+
+import { shorten } from '../lock';
+import type { CredentialSummary, N8nApiClient } from '../transport/n8nApiClient';
+import { N8nApiError } from '../transport/n8nApiErrors';
+import { canonicalJson, schemaProblems, secretStrings } from './credentialData';
+import { swapFingerprint, unsafeDataRefusal } from './dataChecks';
+import { SwapItemError } from './errors';
+import { asItemError } from './itemErrors';
+import { validateWithTemporaryCredential } from './temporaryCredential';
+import type { BaseCredentialRef, LockScope, SwapContext, SwapGroup, SwapRequest } from './types';
+
+/*
+ * Planning: everything the swap checks before it takes a lock. Nothing is changed here, so a
+ * failure leaves the base credential as it was.
+ */
+
+export function lockKeyFor(scope: LockScope, baseCredentialId: string, tenantId: string): string {
+	return scope === 'tenant' ? `tenant:${tenantId}` : `credential:${baseCredentialId}`;
+}
+
+export function makeGroup(context: SwapContext, base: CredentialSummary, requests: SwapRequest[]): SwapGroup {
+	const first = requests[0];
+	const secrets = new Set<string>();
+	for (const request of requests) secretStrings(request.data, secrets);
+	const dataHmac =
+		context.stateSecret && first.options.skipUnchanged
+			? createHmac('sha256', context.stateSecret)
+					.update(swapFingerprint(base.type, first.data, first.options))
+					.digest('hex')
+			: undefined;
+	return {
+		dataHmac,
+		stateKey: createHash('sha256').update(`${context.instanceId}\u0000${base.id}`).digest('hex'),
+		maybeUnchanged: false,
+		base,
+		requests,
+		data: first.data,
+		options: first.options,
+		tenantId: first.tenantId,
+		lockKey: lockKeyFor(first.options.lockScope, base.id, first.tenantId),
+		itemIndexes: requests.map((request) => request.itemIndex),
+		secrets,
+		temporaryCredential: 'skipped',
+		credentialTest: 'skipped',
+	};
+}
+
+export async function validateGroup(context: SwapContext, group: SwapGroup): Promise<void> {
+	const { base, options, data } = group;
+	const canonical = canonicalJson(data);
+	if (group.requests.some((request) => canonicalJson(request.data) !== canonical)) {
+		throw new SwapItemError(
+			`Items ${group.itemIndexes.join(', ')} carry different data for the same base credential "${base.name}"`,
+			group.itemIndexes,
+			{
+				parameter: 'credentialData',
+				description:
+					'One base credential can hold one tenant at a time, so the nodes after this one would all see the last item\'s tenant. Process one tenant per pass: put a "Loop Over Items" node with batch size 1 before this node (and the Release Lock after the nodes that use the credential), or give each tenant its own base credential.',
+			},
+		);
+	}
+	if (new Set(group.requests.map((request) => request.tenantId)).size > 1 && options.lockScope === 'tenant') {
+		throw new SwapItemError(
+			`Items ${group.itemIndexes.join(', ')} name different tenants for the same base credential "${base.name}" while the lock scope is "Tenant"`,
+			group.itemIndexes,
+			{ parameter: 'tenantId', description: 'Use the lock scope "Base Credential" when tenants share a base credential.' },
+		);
+	}
+	if (options.expectedCredentialType && options.expectedCredentialType !== base.type) {
+		throw new SwapItemError(
+			`Base credential "${base.name}" is of type "${base.type}", not "${options.expectedCredentialType}"`,
+			group.itemIndexes,
+			{ parameter: 'baseCredential', description: 'Pick a base credential of the type the data is for, or correct the "Credential Type" option.' },
+		);
+	}
+	const outside = options.allowedFields.length > 0 ? Object.keys(data).filter((field) => !options.allowedFields.includes(field)) : [];
+	if (outside.length > 0) {
+		throw new SwapItemError(
+			`Credential data sets ${outside.map((field) => `"${field}"`).join(', ')}, outside the allowed fields (${options.allowedFields.join(', ')})`,
+			group.itemIndexes,
+			{
+				parameter: 'credentialData',
+				description: 'The data comes from outside (e.g. a webhook): only the fields listed in "Allowed Fields" may be set. Add the field there if the tenant really must set it.',
+			},
+		);
+	}
+	const schema = await context.api.getSchema(base.type);
+	const problems = schemaProblems(data, schema);
+	if (problems.length > 0) {
+		throw new SwapItemError(
+			`Credential data does not fit type "${base.type}": ${problems.join('; ')}`,
+			group.itemIndexes,
+			{ parameter: 'credentialData', description: `Send only the fields of a "${base.type}" credential, with the value types n8n expects.` },
+		);
+	}
+	const refusal = unsafeDataRefusal(base, data, schema, options, group.itemIndexes);
+	if (refusal) throw refusal;
+	if (group.dataHmac) {
+		// The same bytes were validated and written before: no need for a temporary credential again.
+		const prior = await context.state.readSwapState(group.stateKey);
+		group.maybeUnchanged = prior?.dataHmac === group.dataHmac;
+	}
+	if (options.validateWithTemporaryCredential && !group.maybeUnchanged) await validateWithTemporaryCredential(context, group);
+}
+
+export function refKey(ref: BaseCredentialRef): string {
+	return `${ref.mode === 'name' ? 'name' : 'id'}:${ref.value}`;
+}
+
+/**
+ * Base credentials read by ID, per n8n instance. An ID never changes its type, and the update checks
+ * n8n's answer (same ID and type), so a recent read spares every execution one API round trip.
+ */
+const resolvedById = new Map<string, { summary: CredentialSummary; until: number }>();
+const RESOLVED_BY_ID_TTL_MS = 60_000;
+/** However many credentials a long-running n8n swaps, the cache stays this small. */
+export const RESOLVED_BY_ID_MAX = 1_000;
+
+function rememberResolved(cacheKey: string, summary: CredentialSummary): void {
+	const now = Date.now();
+	if (resolvedById.size >= RESOLVED_BY_ID_MAX) {
+		for (const [key, entry] of resolvedById) if (entry.until <= now) resolvedById.delete(key);
+		// Still full: drop the oldest entries (a Map iterates in insertion order).
+		for (const key of resolvedById.keys()) {
+			if (resolvedById.size < RESOLVED_BY_ID_MAX) break;
+			resolvedById.delete(key);
+		}
+	}
+	resolvedById.delete(cacheKey);
+	resolvedById.set(cacheKey, { summary, until: now + RESOLVED_BY_ID_TTL_MS });
+}
+
+/** For tests: how many base credentials are cached. */
+export function resolvedCacheSize(): number {
+	return resolvedById.size;
+}
+
+/** Forgets a cached base credential (it failed an update: deleted, or the key lost access). */
+export function forgetResolved(instanceId: string, id: string): void {
+	resolvedById.delete(`${instanceId}|${id}`);
+}
+
+/** One lookup per distinct reference; names need the list, IDs a single read where n8n has it (cached a minute). */
+export async function resolveBaseCredentials(
+	api: N8nApiClient,
+	instanceId: string,
+	requests: SwapRequest[],
+): Promise<Map<string, CredentialSummary | SwapItemError>> {
+	const resolved = new Map<string, CredentialSummary | SwapItemError>();
+	const refs = new Map(requests.map((request) => [refKey(request.baseCredential), request.baseCredential]));
+	let all: Promise<CredentialSummary[]> | undefined;
+	const listAll = async () => await (all ??= api.listAllCredentials());
+	for (const [key, ref] of refs) {
+		const indexes = requests.filter((request) => refKey(request.baseCredential) === key).map((r) => r.itemIndex);
+		try {
+			if (ref.mode === 'name') {
+				const matches = (await listAll()).filter((credential) => credential.name === ref.value);
+				if (matches.length !== 1) {
+					throw new SwapItemError(
+						matches.length === 0
+							? `No credential is named "${shorten(ref.value, 80)}"`
+							: `${matches.length} credentials are named "${shorten(ref.value, 80)}"`,
+						indexes,
+						{ parameter: 'baseCredential', description: 'Pick the base credential from the list or by ID.' },
+					);
+				}
+				resolved.set(key, matches[0]);
+			} else {
+				const cacheKey = `${instanceId}|${ref.value}`;
+				const cached = resolvedById.get(cacheKey);
+				if (cached && cached.until > Date.now()) {
+					resolved.set(key, cached.summary);
+				} else {
+					const summary = await readById(api, ref.value, listAll, indexes);
+					rememberResolved(cacheKey, summary);
+					resolved.set(key, summary);
+				}
+			}
+		} catch (error) {
+			resolved.set(key, asItemError(error, indexes, new Set()));
+		}
+	}
+	return resolved;
+}
+
+async function readById(
+	api: N8nApiClient,
+	id: string,
+	listAll: () => Promise<CredentialSummary[]>,
+	indexes: number[],
+): Promise<CredentialSummary> {
+	const notFound = () =>
+		new SwapItemError(`Base credential with ID "${shorten(id, 80)}" not found`, indexes, {
+			parameter: 'baseCredential',
+			description: 'Pick an existing credential from the list. The API key must belong to a user who can see it.',
+		});
+	try {
+		return await api.getCredential(id);
+	} catch (error) {
+		const endpointMissing = error instanceof N8nApiError && (error.status === 405 || (error.status === 404 && !/credential not found/i.test(error.apiMessage)));
+		if (error instanceof N8nApiError && error.status === 404 && !endpointMissing) throw notFound();
+		if (!endpointMissing) throw error;
+	}
+	// Before n8n 2.20 there is no read by ID: find it in the list.
+	const match = (await listAll()).find((credential) => credential.id === id);
+	if (!match) throw notFound();
+	return match;
+}
