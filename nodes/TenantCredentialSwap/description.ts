@@ -58,11 +58,12 @@ export const swapProperties: INodeProperties[] = [
 		displayName: 'Credential Data',
 		name: 'credentialData',
 		type: 'json',
-		default: '{\n  "value": ""\n}',
+		// Empty: a new node changes nothing until the tenant's fields are mapped here (the swap refuses empty data).
+		default: '',
 		required: true,
 		placeholder: '{{ $json.body.credentials }}',
 		description:
-			"The tenant's credential fields as a JSON object, usually an expression on the webhook body. Field names are those of the base credential's type (e.g. name and value for Header Auth).",
+			"The tenant's credential fields as a JSON object, usually an expression on the webhook body. Field names are those of the base credential's type (e.g. name and value for Header Auth). Without Partial Update it replaces every field, so give all the fields the credential needs; empty values are refused.",
 	},
 	lockBackendProperty,
 	{
@@ -88,6 +89,15 @@ export const swapProperties: INodeProperties[] = [
 				default: '',
 				placeholder: 'e.g. httpHeaderAuth',
 				description: 'If set, refuse to run unless the base credential is of this type',
+			},
+			{
+				displayName: 'Fields Allowed Empty',
+				name: 'allowEmptyFields',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. organizationId',
+				description:
+					'Comma-separated fields the data may leave out or set to an empty value; * for any. By default the swap refuses data that would leave the base credential unusable: an empty value, or (without Partial Update) a field the credential needs left out.',
 			},
 			{
 				displayName: 'Lock Scope',
@@ -122,7 +132,7 @@ export const swapProperties: INodeProperties[] = [
 				type: 'boolean',
 				default: false,
 				description:
-					'Whether to merge the data into the base credential instead of replacing all of its fields. Not allowed for OAuth2 credentials (n8n would keep the previous tenant\'s token).',
+					"Whether to merge the data into the base credential instead of replacing all of its fields. Only for n8n's built-in types known to store no fetched token: refused for OAuth1/OAuth2 types, types with a session token or hidden fields, and types this package does not know (n8n would keep the previous tenant's token).",
 			},
 			{
 				displayName: 'Renew Lock While Running',

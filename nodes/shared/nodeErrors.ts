@@ -10,6 +10,7 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	'options.lockTtl': 'Lock TTL',
 	'options.waitTimeout': 'Wait Timeout',
 	'options.partialUpdate': 'Partial Update',
+	'options.allowEmptyFields': 'Fields Allowed Empty',
 	'options.lockScope': 'Lock Scope',
 	'options.lockSchema': 'Lock Table Schema',
 	'options.lockTable': 'Lock Table Name',

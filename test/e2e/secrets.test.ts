@@ -388,7 +388,7 @@ describe('every path of our nodes, each with its own secret', () => {
 			base,
 			{ partialUpdate: true },
 			{ tenantId: 'tenant-9', data: { clientId: 'tenant-9', clientSecret: canary(9) } },
-			/"Partial Update" cannot be used with the OAuth2 credential/,
+			/"Partial Update" cannot be used with base credential .*oAuth2Api/,
 		);
 	});
 

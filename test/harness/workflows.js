@@ -111,7 +111,7 @@ function callTenantApi(kind, echoUrl, credential, x) {
  */
 function dataObjectExpression(kind, echoUrl) {
 	return kind === 'oauth2'
-		? `{ "grantType": "clientCredentials", "accessTokenUrl": "${echoUrl}/oauth/token", "clientId": $json.body.tenantId, "clientSecret": $json.body.secret, "authentication": "body", "scope": "" }`
+		? `{ "grantType": "clientCredentials", "accessTokenUrl": "${echoUrl}/oauth/token", "clientId": $json.body.tenantId, "clientSecret": $json.body.secret, "authentication": "body" }`
 		: '{ "name": "x-tenant-secret", "value": $json.body.secret }';
 }
 

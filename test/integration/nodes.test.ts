@@ -312,6 +312,54 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
 	});
 
+	it('refuses a partial update of an OAuth2-descendant credential (hubspotDeveloperApi: no "oauth" in its name), leaving it untouched', async () => {
+		const base = await api.createCredential(unique('hubspot'), 'hubspotDeveloperApi', {
+			apiKey: 'initial-api-key',
+			appId: '1',
+			clientId: 'a',
+			clientSecret: 'b',
+		});
+		const before = await api.getCredential(base.id);
+		const error = await runSwap({
+			parameters: swapParameters(base.id, { credentialData: { apiKey: SECRET_B }, options: { lockTable, partialUpdate: true } }),
+		}).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(/^Parameter "Partial Update", item 0: "Partial Update" cannot be used with base credential .*hubspotDeveloperApi/);
+		expect(error.description).toMatch(/previous tenant's token/);
+		expect(`${error.message} ${error.description}`).not.toContain(SECRET_B);
+		expect((await api.getCredential(base.id)).updatedAt).toBe(before.updatedAt);
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+	});
+
+	it.each([
+		["a new node's default Credential Data", () => swapNode.description.properties.find((p) => p.name === 'credentialData')?.default, /Parameter "Credential Data", item 0: Credential Data is empty/],
+		['the old default {"value": ""}', () => '{\n  "value": ""\n}', /Parameter "Credential Data", item 0: Credential data sets "value" to an empty value and leaves out "name"/],
+		['a full replace without the header name', () => ({ value: SECRET_A }), /leaves out "name", which a "httpHeaderAuth" credential needs/],
+	])('refuses %s and leaves the base credential untouched', async (_name, credentialData, message) => {
+		const base = await baseCredential();
+		const before = await api.getCredential(base.id);
+		const error = await runSwap({
+			parameters: swapParameters(base.id, { credentialData: credentialData(), options: { lockTable } }),
+		}).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(message);
+		expect(error.description).toMatch(/Nothing was changed/);
+		expect(`${error.message} ${error.description}`).not.toContain(SECRET_A);
+		expect((await api.getCredential(base.id)).updatedAt).toBe(before.updatedAt);
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+	});
+
+	it('Fields Allowed Empty lets a named field be empty on purpose', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { output } = await runSwap({
+			executionId,
+			parameters: swapParameters(base.id, { credentialData: { name: 'x-tenant-secret', value: '' }, options: { lockTable, allowEmptyFields: 'value' } }),
+		});
+		expect(output[0].json.tenantSwap).toMatchObject({ update: 'patched' });
+		await runRelease({ executionId, items: output });
+	});
+
 	it('takes several locks in one global order: two executions in opposite item order never deadlock', async () => {
 		const [x, y] = [await baseCredential(), await baseCredential()];
 		const parameters = (order: string[]) =>

@@ -1,6 +1,5 @@
 import {
 	canonicalJson,
-	isOAuth2Type,
 	parseCredentialData,
 	REDACTED,
 	redactSecrets,
@@ -56,14 +55,6 @@ describe('schemaProblems', () => {
 
 	it('accepts a matching object', () => {
 		expect(schemaProblems({ name: 'x-key', value: 'v' }, headerAuthSchema)).toEqual([]);
-	});
-});
-
-describe('isOAuth2Type', () => {
-	it('recognises OAuth2 types by name or by their fields', () => {
-		expect(isOAuth2Type('oAuth2Api', {})).toBe(true);
-		expect(isOAuth2Type('someCustomApi', { properties: { accessTokenUrl: {}, grantType: {} } })).toBe(true);
-		expect(isOAuth2Type('httpHeaderAuth', headerAuthSchema)).toBe(false);
 	});
 });
 

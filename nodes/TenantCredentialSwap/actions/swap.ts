@@ -16,6 +16,9 @@ interface NodeSwapRequest extends SwapRequest {
 	renewLock: boolean;
 }
 
+const CREDENTIAL_DATA_HELP =
+	"Map the tenant's credential fields here as a JSON object, with the base credential's field names, e.g. { \"name\": \"X-API-Key\", \"value\": \"{{ $json.body.apiKey }}\" } for Header Auth. Nothing was changed.";
+
 /** Reads and checks one item's parameters; nothing is changed here. */
 function readRequest(context: IExecuteFunctions, itemIndex: number): NodeSwapRequest {
 	const fail = (parameter: string, message: string, description?: string) =>
@@ -36,7 +39,7 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): NodeSwapReq
 
 	const parsed = parseCredentialData(context.getNodeParameter('credentialData', itemIndex, ''));
 	if (!parsed.data) {
-		throw fail('credentialData', `Credential Data ${parsed.problem}`, 'Give a JSON object of the base credential\'s fields, e.g. { "value": "{{ $json.body.apiKey }}" }.');
+		throw fail('credentialData', `Credential Data ${parsed.problem}`, CREDENTIAL_DATA_HELP);
 	}
 
 	const options = context.getNodeParameter('options', itemIndex, {}) as IDataObject;
@@ -63,6 +66,10 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): NodeSwapReq
 		expectedCredentialType: options.credentialType ? String(options.credentialType) : undefined,
 		skipUnchanged: options.skipUnchanged !== false,
 		allowedFields: String(options.allowedFields ?? '')
+			.split(',')
+			.map((field) => field.trim())
+			.filter(Boolean),
+		allowEmptyFields: String(options.allowEmptyFields ?? '')
 			.split(',')
 			.map((field) => field.trim())
 			.filter(Boolean),

@@ -23,7 +23,7 @@ export function parseCredentialData(value: unknown): { data?: IDataObject; probl
 /** Field names, value types and option lists checked against n8n's schema for the type. */
 export function schemaProblems(data: IDataObject, schema: CredentialSchema): string[] {
 	const problems: string[] = [];
-	const properties = schema.properties ?? {};
+	const properties = schemaFields(schema);
 	const known = Object.keys(properties);
 	for (const [field, value] of Object.entries(data)) {
 		const property = properties[field];
@@ -37,15 +37,32 @@ export function schemaProblems(data: IDataObject, schema: CredentialSchema): str
 	return problems;
 }
 
+/**
+ * Every field a schema declares: its `properties`, and those declared only inside n8n's conditional parts
+ * (`allOf[].then` / `else`, nested `allOf` / `anyOf` / `oneOf`), which n8n builds from displayOptions.
+ * A field declared in several places keeps its top-level definition.
+ */
+export function schemaFields(schema: CredentialSchema): Record<string, JsonSchemaProperty> {
+	const fields: Record<string, JsonSchemaProperty> = {};
+	const visit = (part: unknown, depth: number) => {
+		if (!part || typeof part !== 'object' || depth > 8) return;
+		const node = part as { properties?: unknown; then?: unknown; else?: unknown; allOf?: unknown; anyOf?: unknown; oneOf?: unknown };
+		if (node.properties && typeof node.properties === 'object') {
+			for (const [field, definition] of Object.entries(node.properties as Record<string, unknown>)) {
+				if (!(field in fields) && definition && typeof definition === 'object') fields[field] = definition as JsonSchemaProperty;
+			}
+		}
+		for (const branch of [node.then, node.else]) visit(branch, depth + 1);
+		for (const group of [node.allOf, node.anyOf, node.oneOf]) if (Array.isArray(group)) for (const inner of group) visit(inner, depth + 1);
+	};
+	visit({ properties: schema.properties }, 0);
+	for (const entry of schema.allOf ?? []) visit(entry && typeof entry === 'object' ? { then: (entry as { then?: unknown }).then, else: (entry as { else?: unknown }).else } : undefined, 0);
+	return fields;
+}
+
 /** Fields the schema requires that the data leaves out (only meaningful for a full replacement). */
 export function missingRequiredFields(data: IDataObject, schema: CredentialSchema): string[] {
 	return (schema.required ?? []).filter((field) => data[field] === undefined);
-}
-
-/** n8n keeps an OAuth2 credential's token across a partial update; such types need care. */
-export function isOAuth2Type(type: string, schema: CredentialSchema): boolean {
-	const properties = schema.properties ?? {};
-	return /oauth2/i.test(type) || ('accessTokenUrl' in properties && 'grantType' in properties);
 }
 
 function valueTypeProblem(value: unknown, property: JsonSchemaProperty): string | undefined {

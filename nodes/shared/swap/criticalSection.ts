@@ -1,6 +1,7 @@
 import { LockLostError, type Acquired } from '../lock';
 import type { CredentialSummary } from '../transport/n8nApiClient';
 import { N8nApiError } from '../transport/n8nApiErrors';
+import { stateWriteFailure } from './dataChecks';
 import { SwapItemError } from './errors';
 import { forgetResolved } from './plan';
 import type { SwapContext, SwapGroup, TenantSwapInfo } from './types';
@@ -130,7 +131,11 @@ export async function updateBaseCredential(context: SwapContext, group: SwapGrou
 		);
 	}
 	if (group.dataHmac && updated.updatedAt) {
-		await context.state.writeSwapState(group.stateKey, { dataHmac: group.dataHmac, credentialUpdatedAt: updated.updatedAt });
+		await context.state
+			.writeSwapState(group.stateKey, { dataHmac: group.dataHmac, credentialUpdatedAt: updated.updatedAt })
+			.catch((error: unknown) => {
+				throw stateWriteFailure(error, group.itemIndexes);
+			});
 	}
 	return { updated, unchanged: false };
 }

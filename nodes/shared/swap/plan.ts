@@ -3,7 +3,8 @@ import { createHash, createHmac } from 'node:crypto';
 import { shorten } from '../lock';
 import type { CredentialSummary, N8nApiClient } from '../transport/n8nApiClient';
 import { N8nApiError } from '../transport/n8nApiErrors';
-import { canonicalJson, isOAuth2Type, schemaProblems, secretStrings } from './credentialData';
+import { canonicalJson, schemaProblems, secretStrings } from './credentialData';
+import { swapFingerprint, unsafeDataRefusal } from './dataChecks';
 import { SwapItemError } from './errors';
 import { asItemError } from './itemErrors';
 import { validateWithTemporaryCredential } from './temporaryCredential';
@@ -25,7 +26,7 @@ export function makeGroup(context: SwapContext, base: CredentialSummary, request
 	const dataHmac =
 		context.stateSecret && first.options.skipUnchanged
 			? createHmac('sha256', context.stateSecret)
-					.update(`${base.type}\u0000${first.options.partialUpdate ? 'partial' : 'full'}\u0000${canonicalJson(first.data)}`)
+					.update(swapFingerprint(base.type, first.data, first.options))
 					.digest('hex')
 			: undefined;
 	return {
@@ -93,17 +94,8 @@ export async function validateGroup(context: SwapContext, group: SwapGroup): Pro
 			{ parameter: 'credentialData', description: `Send only the fields of a "${base.type}" credential, with the value types n8n expects.` },
 		);
 	}
-	if (options.partialUpdate && isOAuth2Type(base.type, schema)) {
-		throw new SwapItemError(
-			`"Partial Update" cannot be used with the OAuth2 credential "${base.name}"`,
-			group.itemIndexes,
-			{
-				parameter: 'options.partialUpdate',
-				description:
-					'On a partial update n8n keeps the stored OAuth2 token, so the next nodes would use the previous tenant\'s token. Turn "Partial Update" off and send the full credential data; a full update makes n8n fetch a token for the new tenant.',
-			},
-		);
-	}
+	const refusal = unsafeDataRefusal(base, data, schema, options, group.itemIndexes);
+	if (refusal) throw refusal;
 	if (group.dataHmac) {
 		// The same bytes were validated and written before: no need for a temporary credential again.
 		const prior = await context.state.readSwapState(group.stateKey);

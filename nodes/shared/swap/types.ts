@@ -19,6 +19,8 @@ export interface SwapOptions {
 	skipUnchanged: boolean;
 	/** Fields the incoming data may set; empty = any field of the type. */
 	allowedFields: string[];
+	/** Fields the data may leave out or set empty; ['*'] for any. */
+	allowEmptyFields?: string[];
 }
 
 export interface BaseCredentialRef {

@@ -1,0 +1,228 @@
+/**
+ * The checks that keep a swap from leaving the base credential unusable or holding the previous
+ * tenant's token. Schemas are what a real n8n 2.40.7 answered (test/fixtures/credentialSchemas.json,
+ * recorded by scripts/record-credential-schemas.js).
+ */
+import type { IDataObject } from 'n8n-workflow';
+
+import { schemaFields, schemaProblems } from '../../nodes/shared/swap/credentialData';
+import {
+	emptyFields,
+	knownCredentialType,
+	missingFieldsForFullReplace,
+	partialUpdateRisk,
+	stateWriteFailure,
+	swapFingerprint,
+	unsafeDataRefusal,
+	type FingerprintOptions,
+} from '../../nodes/shared/swap/dataChecks';
+import { SwapItemError } from '../../nodes/shared/swap/errors';
+import type { CredentialSchema } from '../../nodes/shared/transport/n8nApiClient';
+import recorded from '../fixtures/credentialSchemas.json';
+
+const schemas = recorded.schemas as unknown as Record<string, CredentialSchema>;
+const schema = (type: string): CredentialSchema => JSON.parse(JSON.stringify(schemas[type])) as CredentialSchema;
+
+it('the fixture is what n8n 2.40.7 answers', () => {
+	expect(recorded.n8nVersion).toBe('2.40.7');
+	// n8n adds oauthTokenData to every OAuth type and descendant, and hides hidden fields.
+	expect(Object.keys(schema('hubspotDeveloperApi').properties ?? {})).toContain('oauthTokenData');
+	expect(Object.keys(schema('twitterOAuth1Api').properties ?? {})).toContain('oauthTokenData');
+	expect(Object.keys(schema('metabaseApi').properties ?? {})).not.toContain('sessionToken');
+});
+
+describe('partialUpdateRisk: Partial Update only for types known to keep no fetched token', () => {
+	it.each([
+		['oAuth2Api', /OAuth credential/],
+		['hubspotDeveloperApi', /OAuth credential/], // extends oAuth2Api; no "oauth" in its name
+		['oAuth1Api', /OAuth credential/],
+		['twitterOAuth1Api', /OAuth credential/], // extends oAuth1Api
+		['metabaseApi', /session token/], // sessionToken: hidden, expirable, preAuthentication
+		['slackApi', /fields n8n hides/],
+	])('refuses %s', (type, reason) => {
+		expect(partialUpdateRisk(type, schema(type))).toMatch(reason);
+	});
+
+	it.each(['httpHeaderAuth', 'httpBasicAuth', 'httpQueryAuth', 'postgres', 'openAiApi', 'stripeApi'])('allows %s', (type) => {
+		expect(partialUpdateRisk(type, schema(type))).toBeUndefined();
+	});
+
+	it('sees an OAuth descendant by the oauthTokenData n8n adds to its schema, even when the type is not known', () => {
+		expect(partialUpdateRisk('acmeCommunityApi', schema('hubspotDeveloperApi'))).toMatch(/OAuth credential/);
+	});
+
+	it('sees hubspotDeveloperApi as OAuth from the generated table alone (schema without oauthTokenData)', () => {
+		const stripped = schema('hubspotDeveloperApi');
+		delete stripped.properties?.oauthTokenData;
+		expect(partialUpdateRisk('hubspotDeveloperApi', stripped)).toMatch(/OAuth credential/);
+	});
+
+	it('refuses a type it does not know (a community type: its hidden fields cannot be seen)', () => {
+		expect(partialUpdateRisk('acmeCommunityApi', schema('httpHeaderAuth'))).toMatch(/cannot tell/);
+	});
+
+	it('agrees with n8n: every recorded schema with oauthTokenData is an OAuth type in the table', () => {
+		for (const [type, recordedSchema] of Object.entries(schemas)) {
+			const oauth = 'oauthTokenData' in (recordedSchema.properties ?? {});
+			expect([type, oauth]).toEqual([type, ['oAuth1', 'oAuth2'].includes(knownCredentialType(type)?.keepsToken ?? '')]);
+		}
+	});
+
+	it('refusal names options.partialUpdate and the reason, and changes the item indexes it was given', () => {
+		const refusal = unsafeDataRefusal(
+			{ name: 'HubSpot base', type: 'hubspotDeveloperApi' },
+			{ apiKey: 'tenant-key-0123456789' },
+			schema('hubspotDeveloperApi'),
+			{ partialUpdate: true },
+			[3],
+		);
+		expect(refusal).toBeInstanceOf(SwapItemError);
+		expect(refusal?.options.parameter).toBe('options.partialUpdate');
+		expect(refusal?.itemIndexes).toEqual([3]);
+		expect(refusal?.options.description).toMatch(/previous tenant's token.*Turn "Partial Update" off/);
+		expect(`${refusal?.message} ${refusal?.options.description}`).not.toContain('tenant-key-0123456789');
+	});
+});
+
+describe('unsafeDataRefusal: data that would leave the credential unusable', () => {
+	const base = (type: string) => ({ name: 'Base', type });
+	const check = (type: string, data: IDataObject, options: { partialUpdate?: boolean; allowEmptyFields?: string[] } = {}) =>
+		unsafeDataRefusal(base(type), data, schema(type), { partialUpdate: false, ...options }, [0]);
+
+	it('refuses the old default {"value": ""}: an empty value, and the header name left out', () => {
+		const refusal = check('httpHeaderAuth', { value: '' });
+		expect(refusal?.options.parameter).toBe('credentialData');
+		expect(refusal?.message).toBe(
+			'Credential data sets "value" to an empty value and leaves out "name", which a "httpHeaderAuth" credential needs (without Partial Update every field the data does not set is emptied): the base credential "Base" would be left unusable',
+		);
+		expect(refusal?.options.description).toMatch(/Nothing was changed.*Fields Allowed Empty/);
+	});
+
+	it.each([
+		['spaces only', { name: 'x-key', value: '   ' }, ['value']],
+		['null', { name: 'x-key', value: null }, ['value']],
+	])('counts %s as empty', (_name, data, fields) => {
+		expect(emptyFields(data as IDataObject)).toEqual(fields);
+		expect(check('httpHeaderAuth', data as IDataObject)?.message).toMatch(/sets "value" to an empty value/);
+	});
+
+	it('names fields, never values', () => {
+		const refusal = check('httpBasicAuth', { user: 'tenant-user-SECRET-42' });
+		expect(refusal?.message).toMatch(/leaves out "password"/);
+		expect(JSON.stringify([refusal?.message, refusal?.options.description])).not.toContain('tenant-user-SECRET-42');
+	});
+
+	it.each([
+		['httpHeaderAuth', { name: 'x-key', value: 'v1' }],
+		['httpBasicAuth', { user: 'u', password: 'p' }],
+		['httpQueryAuth', { name: 'key', value: 'v' }],
+		['postgres', { host: 'db', user: 'u', password: 'p', database: 'd' }],
+		['oAuth2Api', { grantType: 'clientCredentials', accessTokenUrl: 'https://x/token', clientId: 'id', clientSecret: 's', authentication: 'body' }],
+		['twitterOAuth1Api', { consumerKey: 'k', consumerSecret: 's' }],
+	])('accepts complete data for %s', (type, data) => {
+		expect(check(type, data as IDataObject)).toBeUndefined();
+	});
+
+	it.each([
+		['httpQueryAuth', { value: 'v' }, ['name']],
+		// grantType defaults to authorizationCode, which needs authUrl
+		['oAuth2Api', { accessTokenUrl: 'https://x/token', clientId: 'id', clientSecret: 's' }, ['authUrl']],
+		['oAuth2Api', { grantType: 'clientCredentials', clientId: 'id' }, ['accessTokenUrl', 'clientSecret']],
+		// the schema's own `required`
+		['twitterOAuth1Api', { consumerKey: 'k' }, ['consumerSecret']],
+		['postgres', { host: 'db' }, []],
+		['openAiApi', { organizationId: 'org' }, ['apiKey']],
+	])('finds what %s needs in a full replace', (type, data, missing) => {
+		expect(missingFieldsForFullReplace(type, data as IDataObject, schema(type))).toEqual(missing);
+	});
+
+	it('uses the schema (required, and the allOf conditions the data meets) for types it does not know', () => {
+		const communitySchema: CredentialSchema = {
+			properties: { mode: { type: 'string', enum: ['a', 'b'] }, key: { type: 'string' }, url: { type: 'string' } },
+			required: ['key'],
+			allOf: [{ if: { properties: { mode: { enum: ['b'] } }, required: ['mode'] }, then: { allOf: [{ required: ['url'] }] } }],
+		};
+		expect(missingFieldsForFullReplace('acmeApi', { mode: 'a' }, communitySchema)).toEqual(['key']);
+		expect(missingFieldsForFullReplace('acmeApi', { mode: 'b', key: 'k' }, communitySchema)).toEqual(['url']);
+	});
+
+	it('Partial Update: leaving fields out is fine, empty values are not', () => {
+		expect(check('httpHeaderAuth', { value: 'v2' }, { partialUpdate: true })).toBeUndefined();
+		expect(check('httpHeaderAuth', { value: '' }, { partialUpdate: true })?.message).toMatch(/^Credential data sets "value" to an empty value: /);
+	});
+
+	it('Fields Allowed Empty lets the named fields (or * every field) be empty or left out', () => {
+		expect(check('httpHeaderAuth', { name: 'x', value: '' }, { allowEmptyFields: ['value'] })).toBeUndefined();
+		expect(check('httpHeaderAuth', { value: 'v' }, { allowEmptyFields: ['name'] })).toBeUndefined();
+		expect(check('httpHeaderAuth', { value: '' }, { allowEmptyFields: ['name'] })?.message).toMatch(/sets "value" to an empty value:/);
+		expect(check('httpHeaderAuth', { value: '' }, { allowEmptyFields: ['*'] })).toBeUndefined();
+	});
+});
+
+describe('schemaProblems and fields under allOf[].then', () => {
+	it("accepts every field of n8n's conditional parts in the recorded schemas (they are also top-level there)", () => {
+		const data = { clientId: 'id', clientSecret: 's', serverUrl: 'https://x' };
+		expect(schemaProblems({ ...data, accessTokenUrl: 'https://x/t', authUrl: 'https://x/a' }, schema('oAuth2Api'))).toEqual([]);
+		expect(schemaProblems({ ...data, apiKey: 'k', appId: 'a' }, schema('hubspotDeveloperApi'))).toEqual([]);
+	});
+
+	// n8n 2.40.7 declares every field in `properties`; a schema that declares some only inside
+	// `allOf[].then` (the shape of the finding) is made here from the real oAuth2Api schema.
+	function thenOnly(): CredentialSchema {
+		const moved = schema('oAuth2Api');
+		const properties = moved.properties ?? {};
+		const onlyThen = { clientId: properties.clientId, clientSecret: properties.clientSecret, grantType: properties.grantType };
+		for (const field of Object.keys(onlyThen)) delete properties[field];
+		(moved.allOf as Array<{ then: Record<string, unknown> }>)[0].then.properties = onlyThen;
+		return moved;
+	}
+
+	it('accepts a field declared only under allOf[].then, and checks its type and options', () => {
+		const moved = thenOnly();
+		expect(Object.keys(schemaFields(moved))).toEqual(expect.arrayContaining(['clientId', 'clientSecret', 'grantType', 'authUrl']));
+		expect(schemaProblems({ clientId: 'id', clientSecret: 's' }, moved)).toEqual([]);
+		expect(schemaProblems({ clientId: 42, grantType: 'implicit' }, moved)).toEqual([
+			'field "clientId" must be string, got a number',
+			'field "grantType" must be one of "authorizationCode", "clientCredentials", "pkce"',
+		]);
+	});
+
+	it('still refuses a field named only in a condition (a hidden field n8n refuses too)', () => {
+		expect(schemaProblems({ useDynamicClientRegistration: true }, schema('oAuth2Api'))[0]).toMatch(/^unknown field "useDynamicClientRegistration"/);
+	});
+});
+
+describe('swapFingerprint: what Skip Unchanged Data compares', () => {
+	const options: FingerprintOptions = { partialUpdate: false, validateWithTemporaryCredential: false, testCredential: false, allowedFields: [] };
+	const data = { name: 'x', value: 'v' };
+	const plain = swapFingerprint('httpHeaderAuth', data, options);
+
+	it.each<[string, Partial<FingerprintOptions>]>([
+		['Test Credential', { testCredential: true }],
+		['Validate With Temporary Credential', { validateWithTemporaryCredential: true }],
+		['Allowed Fields', { allowedFields: ['value'] }],
+		['Credential Type', { expectedCredentialType: 'httpHeaderAuth' }],
+		['Partial Update', { partialUpdate: true }],
+	])('changes with %s', (_name, change) => {
+		expect(swapFingerprint('httpHeaderAuth', data, { ...options, ...change })).not.toBe(plain);
+	});
+
+	it('changes with Test Credential when the temporary credential was made anyway', () => {
+		const validated = { ...options, validateWithTemporaryCredential: true };
+		expect(swapFingerprint('httpHeaderAuth', data, { ...validated, testCredential: true })).not.toBe(swapFingerprint('httpHeaderAuth', data, validated));
+	});
+
+	it('does not change with key order or the order of Allowed Fields', () => {
+		expect(swapFingerprint('httpHeaderAuth', { value: 'v', name: 'x' }, options)).toBe(plain);
+		expect(swapFingerprint('httpHeaderAuth', data, { ...options, allowedFields: ['value', 'name'] })).toBe(
+			swapFingerprint('httpHeaderAuth', data, { ...options, allowedFields: ['name', 'value'] }),
+		);
+	});
+});
+
+it('stateWriteFailure says the base credential was changed', () => {
+	const error = stateWriteFailure(new Error('Lock store unreachable during write swap state: connection refused'), [1]);
+	expect(error.message).toMatch(/base credential was updated, but the lock store failed afterwards: Lock store unreachable/);
+	expect(error.options.description).toMatch(/^The base credential now holds this tenant's data; only the record used by Skip Unchanged Data could not be written/);
+	expect(error.itemIndexes).toEqual([1]);
+});
