@@ -193,8 +193,10 @@ export class HeldLock {
 					await this.markLostFromStore();
 					return;
 				}
+				// One warning per run of failures; the retries in between go to the debug log.
+				const report = failing ? this.log.debug.bind(this.log) : this.log.warn.bind(this.log);
 				failing = true;
-				this.log.warn('Tenant Credential Swap could not renew a lock; retrying until the lease ends', {
+				report('Tenant Credential Swap could not renew a lock; retrying until the lease ends', {
 					lockKey: this.key,
 					executionId: this.owner.executionId,
 					leftMs: Math.round(this.remainingMs()),
