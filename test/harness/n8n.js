@@ -61,6 +61,7 @@ const OWNER = Object.freeze({
  * @property {number} [startTimeoutMs]  default 180000
  * @property {number} [stopGraceMs]     SIGTERM -> SIGKILL delay (default 8000)
  * @property {boolean} [keepUserFolder] keep the user folder after stop (also $TENANT_SWAP_KEEP_TMP=1)
+ * @property {string} [n8nVersion]     n8n release to run (default: install.js' N8N_VERSION)
  * @property {(line: string) => void} [onProgress] progress lines (default: stderr)
  */
 
@@ -596,7 +597,7 @@ async function startN8n(opts = {}) {
 	const startTimeoutMs = opts.startTimeoutMs ?? 180000;
 	installExitHooks();
 
-	const bins = await ensureN8nInstalled({ onProgress: progress });
+	const bins = await ensureN8nInstalled({ onProgress: progress, version: opts.n8nVersion });
 
 	const runId = `${RUN_PREFIX}${process.pid}_${crypto.randomBytes(5).toString('hex')}`;
 	const root = fs.mkdtempSync(path.join(os.tmpdir(), `${TMP_PREFIX}${runId}-`));
