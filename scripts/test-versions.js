@@ -69,7 +69,7 @@ async function smoke(version, env) {
 		const n8nApi = await api.createCredential({
 			name: 'Tenant Swap n8n account',
 			type: 'tenantSwapN8nApi',
-			data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false },
+			data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false, allowedHttpRequestDomains: 'all' },
 		});
 		const postgres = await api.createCredential({ name: 'Lock database', type: 'postgres', data: postgresCredentialData(env.postgresUrl) });
 		const base = await api.createCredential({ name: 'Tenant API (base)', type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'nobody' } });
