@@ -4,12 +4,15 @@ import type {
 	INodeProperties,
 } from 'n8n-workflow';
 
+import { API_SCOPES_TEXT } from '../nodes/shared/transport/apiScopes';
+
 export class TenantSwapN8nApi implements ICredentialType {
 	name = 'tenantSwapN8nApi';
 
-	displayName = 'n8n API (Tenant Swap)';
+	// The editor names a new credential after this minus the word "API": "Tenant Swap n8n account".
+	displayName = 'Tenant Swap n8n API';
 
-	documentationUrl = 'https://docs.n8n.io/api/authentication/';
+	documentationUrl = 'https://www.npmjs.com/package/n8n-nodes-tenant-credential-swap#install';
 
 	icon = 'file:tenantSwap.svg' as const;
 
@@ -21,7 +24,7 @@ export class TenantSwapN8nApi implements ICredentialType {
 			default: 'http://localhost:5678/api/v1',
 			placeholder: 'http://localhost:5678/api/v1',
 			description:
-				"URL of this n8n instance's public API, ending in /api/v1. Use the address n8n can reach itself on.",
+				"This n8n's public API as n8n itself reaches it, ending in /api/v1: usually http://localhost:<port>/api/v1, where <port> is N8N_PORT (5678 unless changed; the port in your editor's address when you open n8n directly). Behind a proxy, n8n's own address (its WEBHOOK_URL or N8N_EDITOR_BASE_URL) plus api/v1 also works.",
 		},
 		{
 			displayName: 'API Key',
@@ -29,8 +32,7 @@ export class TenantSwapN8nApi implements ICredentialType {
 			type: 'string',
 			typeOptions: { password: true },
 			default: '',
-			description:
-				'An n8n API key (Settings > n8n API) with the scopes credential:list, credential:create, credential:update and credential:delete',
+			description: `An n8n API key (Settings > n8n API) with the scopes ${API_SCOPES_TEXT}. Test checks each.`,
 		},
 		{
 			displayName: 'Ignore SSL Issues (Insecure)',

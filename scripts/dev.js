@@ -97,7 +97,7 @@ async function main() {
 	out(`    ${wf.control.name}`);
 	out(`      ${base}/workflow/${wf.control.id}   (active)`);
 	out(`    ${wf.errorWorkflow.name}`);
-	out(`      ${base}/workflow/${wf.errorWorkflow.id}`);
+	out(`      ${base}/workflow/${wf.errorWorkflow.id}   (active: n8n runs only a published error workflow)`);
 	out(`  Webhook     POST ${webhookUrl}`);
 	out(`              (unlocked control: POST ${base}/webhook/${stack.paths.control})`);
 	out(`  Tenant API  ${stack.echo.url}/echo (stand-in: answers the x-tenant-secret header it received)`);

@@ -120,12 +120,7 @@ const ALLOWED = [
 	{
 		rule: 'n8n-nodes-base/cred-class-field-display-name-miscased',
 		file: /^credentials\/TenantSwapN8nApi\.credentials\.ts$/,
-		reason: 'The display name "n8n API (Tenant Swap)" is part of the package\'s contract and keeps n8n\'s own spelling of its product name.',
-	},
-	{
-		rule: 'n8n-nodes-base/cred-class-field-display-name-missing-api',
-		file: /^credentials\/TenantSwapN8nApi\.credentials\.ts$/,
-		reason: 'The display name "n8n API (Tenant Swap)" does contain "API", before the parenthesis the rule does not expect.',
+		reason: 'The display name "Tenant Swap n8n API" keeps n8n\'s own spelling of its product name (the rule wants "N8n").',
 	},
 	{
 		rule: '@n8n/community-nodes/credential-password-field',

@@ -24,9 +24,9 @@ export class TenantCredentialSwap implements INodeType {
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
 		credentials: [
-			{ name: 'tenantSwapN8nApi', required: true, testedBy: 'tenantSwapN8nApiTest' },
-			{ name: 'postgres', required: true, displayOptions: { show: { lockBackend: ['postgres'] } } },
-			{ name: 'redis', required: true, displayOptions: { show: { lockBackend: ['redis'] } } },
+			{ name: 'tenantSwapN8nApi', displayName: 'n8n API', required: true, testedBy: 'tenantSwapN8nApiTest' },
+			{ name: 'postgres', displayName: 'Lock Database', required: true, displayOptions: { show: { lockBackend: ['postgres'] } } },
+			{ name: 'redis', displayName: 'Lock Redis', required: true, displayOptions: { show: { lockBackend: ['redis'] } } },
 		],
 		// Holding a lock across nodes makes no sense for an AI agent's tool call.
 		usableAsTool: undefined,

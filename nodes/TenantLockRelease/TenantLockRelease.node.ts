@@ -24,8 +24,8 @@ export class TenantLockRelease implements INodeType {
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
 		credentials: [
-			{ name: 'postgres', required: true, displayOptions: { show: { lockBackend: ['postgres'] } } },
-			{ name: 'redis', required: true, displayOptions: { show: { lockBackend: ['redis'] } } },
+			{ name: 'postgres', displayName: 'Lock Database', required: true, displayOptions: { show: { lockBackend: ['postgres'] } } },
+			{ name: 'redis', displayName: 'Lock Redis', required: true, displayOptions: { show: { lockBackend: ['redis'] } } },
 		],
 		usableAsTool: undefined,
 		properties: releaseProperties,

@@ -31,9 +31,9 @@ export const lockBackendProperty: INodeProperties = {
 			description: "The Redis every n8n process can see (queue mode's Redis works). A single Redis, not a cluster.",
 		},
 		{
-			name: 'In-Memory (This N8n Process Only)',
+			name: 'In-Memory (Single Process Only)',
 			value: 'memory',
-			description: 'Only for a single n8n instance without queue mode; locks vanish on restart',
+			description: 'Only for one n8n process without queue mode; locks vanish on restart',
 		},
 	],
 	default: 'postgres',

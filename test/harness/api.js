@@ -315,11 +315,16 @@ function createApiClient(conn) {
 		},
 		/** publish (= activate in n8n 1.x) the latest version. @param {string} id */
 		async activateWorkflow(id) {
-			return (await request('POST', `workflows/${encodeURIComponent(id)}/publish`, { body: {} })).body;
+			const published = await request('POST', `workflows/${encodeURIComponent(id)}/publish`, { body: {}, expect: [404, 405] });
+			if (published.status < 300) return published.body;
+			// n8n before publish/unpublish (e.g. 2.8, 2.20): activate/deactivate
+			return (await request('POST', `workflows/${encodeURIComponent(id)}/activate`)).body;
 		},
 		/** @param {string} id */
 		async deactivateWorkflow(id) {
-			return (await request('POST', `workflows/${encodeURIComponent(id)}/unpublish`)).body;
+			const unpublished = await request('POST', `workflows/${encodeURIComponent(id)}/unpublish`, { expect: [404, 405] });
+			if (unpublished.status < 300) return unpublished.body;
+			return (await request('POST', `workflows/${encodeURIComponent(id)}/deactivate`)).body;
 		},
 		/** @param {string} id */
 		async deleteWorkflow(id) {

@@ -28,6 +28,10 @@ export type InstallOptions = {
      * overrides $TENANT_SWAP_CACHE_DIR / the default
      */
     cacheRoot?: string | undefined;
+    /**
+     * n8n version (default N8N_VERSION; `npm run test:versions` asks for others)
+     */
+    version?: string | undefined;
 };
 /**
  * Makes sure Node 24 and n8n are installed in the cache; installs what is missing.
@@ -38,9 +42,12 @@ export type InstallOptions = {
 export function ensureN8nInstalled(options?: InstallOptions): Promise<InstallResult>;
 /**
  * @param {string} [cacheRoot]
+ * @param {string} [version]
  * @returns {InstallResult}
  */
-export function getPaths(cacheRoot?: string): InstallResult;
+export function getPaths(cacheRoot?: string, version?: string): InstallResult;
+/** @returns {string} */
+export function defaultCacheRoot(): string;
 /**
  * @typedef {object} InstallResult
  * @property {string} nodeBin  absolute path of the Node 24 binary
@@ -54,8 +61,13 @@ export function getPaths(cacheRoot?: string): InstallResult;
  * @typedef {object} InstallOptions
  * @property {(line: string) => void} [onProgress] receives progress lines (default: stderr)
  * @property {string} [cacheRoot] overrides $TENANT_SWAP_CACHE_DIR / the default
+ * @property {string} [version] n8n version (default N8N_VERSION; `npm run test:versions` asks for others)
  */
-/** @returns {string} */
-export function defaultCacheRoot(): string;
+/**
+ * n8n before 2.30 depends on an xlsx build outside the npm registry (measured on 2.8.4 and 2.20.12;
+ * 2.40.7 and 2.41.1 install plainly): the registry's last xlsx stands in.
+ * @param {string} version
+ */
+export function needsXlsxOverride(version: string): boolean;
 export const N8N_VERSION: "2.40.7";
 export const NODE_MAJOR: 24;

@@ -44,7 +44,18 @@ const HARNESS_TAG = '#tenant-swap-harness';
  * @typedef {object} InstallOptions
  * @property {(line: string) => void} [onProgress] receives progress lines (default: stderr)
  * @property {string} [cacheRoot] overrides $TENANT_SWAP_CACHE_DIR / the default
+ * @property {string} [version] n8n version (default N8N_VERSION; `npm run test:versions` asks for others)
  */
+
+/**
+ * n8n before 2.30 depends on an xlsx build outside the npm registry (measured on 2.8.4 and 2.20.12;
+ * 2.40.7 and 2.41.1 install plainly): the registry's last xlsx stands in.
+ * @param {string} version
+ */
+function needsXlsxOverride(version) {
+	const [major, minor] = version.split('.').map(Number);
+	return major < 2 || (major === 2 && minor < 30);
+}
 
 /** @returns {string} */
 function defaultCacheRoot() {
@@ -56,18 +67,19 @@ function defaultCacheRoot() {
 
 /**
  * @param {string} [cacheRoot]
+ * @param {string} [version]
  * @returns {InstallResult}
  */
-function getPaths(cacheRoot = defaultCacheRoot()) {
+function getPaths(cacheRoot = defaultCacheRoot(), version = N8N_VERSION) {
 	const nodeDir = path.join(cacheRoot, `node-${NODE_MAJOR}`, 'node_modules', NODE_PACKAGE);
-	const n8nDir = path.join(cacheRoot, `n8n-${N8N_VERSION}`);
+	const n8nDir = path.join(cacheRoot, `n8n-${version}`);
 	return {
 		cacheRoot,
 		nodeDir,
 		nodeBin: path.join(nodeDir, 'bin', 'node'),
 		n8nDir,
 		n8nBin: path.join(n8nDir, 'node_modules', 'n8n', 'bin', 'n8n'),
-		n8nVersion: N8N_VERSION,
+		n8nVersion: version,
 	};
 }
 
@@ -82,7 +94,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  */
 async function ensureN8nInstalled(options = {}) {
 	const log = options.onProgress || ((line) => process.stderr.write(`[n8n-install] ${line}\n`));
-	const paths = getPaths(options.cacheRoot || defaultCacheRoot());
+	const version = options.version || N8N_VERSION;
+	const paths = getPaths(options.cacheRoot || defaultCacheRoot(), version);
 	const nodeHome = path.dirname(path.dirname(paths.nodeDir)); // <cache>/node-24
 	const nodeMarker = path.join(nodeHome, '.complete');
 	const n8nMarker = path.join(paths.n8nDir, '.complete');
@@ -114,18 +127,22 @@ async function ensureN8nInstalled(options = {}) {
 			const logFile = path.join(paths.n8nDir, 'install.log');
 			if (!(n8nInstalled(paths) && sqliteWorks(paths))) await waitForForeignInstall(logFile, log);
 			if (n8nInstalled(paths) && sqliteWorks(paths)) {
-				log(`found a finished n8n@${N8N_VERSION} install in ${paths.n8nDir}; marking it complete`);
+				log(`found a finished n8n@${version} install in ${paths.n8nDir}; marking it complete`);
 			} else {
 				fs.mkdirSync(paths.n8nDir, { recursive: true });
-				writeJsonIfMissing(path.join(paths.n8nDir, 'package.json'), { name: 'n8n-runtime', private: true });
+				writeJsonIfMissing(path.join(paths.n8nDir, 'package.json'), {
+					name: 'n8n-runtime',
+					private: true,
+					...(needsXlsxOverride(version) ? { overrides: { xlsx: '0.18.5' } } : {}),
+				});
 				if (!n8nInstalled(paths)) {
-					log(`installing n8n@${N8N_VERSION} into ${paths.n8nDir} (about 4 min, 2.8 GB)`);
+					log(`installing n8n@${version} into ${paths.n8nDir} (about 4 min, 2.8 GB)`);
 					await runLogged(
 						'npm',
-						['install', `n8n@${N8N_VERSION}`, '--ignore-scripts', '--no-audit', '--no-fund', '--save-exact'],
-						{ cwd: paths.n8nDir, logFile, label: `n8n@${N8N_VERSION}`, log, append: false, writeExit: false },
+						['install', `n8n@${version}`, '--ignore-scripts', '--no-audit', '--no-fund', '--save-exact'],
+						{ cwd: paths.n8nDir, logFile, label: `n8n@${version}`, log, append: false, writeExit: false },
 					);
-					if (!n8nInstalled(paths)) throw new Error(`n8n@${N8N_VERSION} missing after npm install; see ${logFile}`);
+					if (!n8nInstalled(paths)) throw new Error(`n8n@${version} missing after npm install; see ${logFile}`);
 				}
 				log('building sqlite3 against the Node 24 headers (about 75 s)');
 				await runLogged('npm', ['rebuild', 'sqlite3'], {
@@ -169,7 +186,7 @@ function n8nInstalled(paths) {
 		const pkg = JSON.parse(
 			fs.readFileSync(path.join(paths.n8nDir, 'node_modules', 'n8n', 'package.json'), 'utf8'),
 		);
-		return pkg.version === N8N_VERSION && fs.existsSync(paths.n8nBin);
+		return pkg.version === paths.n8nVersion && fs.existsSync(paths.n8nBin);
 	} catch {
 		return false;
 	}
@@ -335,7 +352,7 @@ function pidAlive(pid) {
 	}
 }
 
-module.exports = { ensureN8nInstalled, getPaths, defaultCacheRoot, N8N_VERSION, NODE_MAJOR };
+module.exports = { ensureN8nInstalled, getPaths, defaultCacheRoot, needsXlsxOverride, N8N_VERSION, NODE_MAJOR };
 
 if (require.main === module) {
 	// `node test/harness/install.js` installs ahead of time (e.g. a CI cache step).

@@ -98,6 +98,10 @@ export type StartOptions = {
      */
     keepUserFolder?: boolean | undefined;
     /**
+     * n8n release to run (default: install.js' N8N_VERSION)
+     */
+    n8nVersion?: string | undefined;
+    /**
      * progress lines (default: stderr)
      */
     onProgress?: ((line: string) => void) | undefined;

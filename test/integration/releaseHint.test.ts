@@ -110,7 +110,8 @@ async function runSwapIn(
 function expectReleaseHint(hints: NodeExecutionHint[]) {
 	expect(hints).toHaveLength(1);
 	expect(hints[0]).toMatchObject({ type: 'warning', location: 'outputPane' });
-	expect(hints[0].message).toMatch(/lock stays held until its TTL/);
+	// With renewal on (the default) the lock is freed when the execution ends, not at its TTL.
+	expect(hints[0].message).toMatch(/the lock is held until this whole execution ends \(with Renew Lock While Running off, or without the execution:read scope, until its Lock TTL runs out\)/);
 	expect(hints[0].message).toMatch(/Add a Release Lock node right after the last node that uses the base credential/);
 	expect(hints[0].message).toMatch(/Error Trigger workflow/);
 }

@@ -214,3 +214,22 @@ describe('N8nApiClient: may n8n have carried out a failed call?', () => {
 		expect(error.maybeProcessed).toBe(expected);
 	});
 });
+
+describe("n8n's own credential test bug (2.20.12: Header, Basic and Query Auth)", () => {
+	const bug = 'Unrecognized node type: n8n-nodes-base.graphqlTool';
+
+	it.each([
+		['a test result', ok({ status: 'Error', message: bug })],
+		['an error answer', { statusCode: 400, body: { message: bug } }],
+	])('as %s, says it is a bug of that n8n version, not the data', async (_name, answer) => {
+		const client = new N8nApiClient(new ScriptedTransport([answer]), fast);
+		const result = await client.testCredential('tmp1');
+		expect(result.status).toBe('Error');
+		expect(result.message).toMatch(/^Unrecognized node type: n8n-nodes-base\.graphqlTool: a bug in this n8n version's credential test .* not a problem with the data\. Turn Test Credential off, or update n8n/);
+	});
+
+	it('other failed tests pass through unchanged', async () => {
+		const client = new N8nApiClient(new ScriptedTransport([ok({ status: 'Error', message: 'Authorization failed' })]), fast);
+		expect(await client.testCredential('tmp1')).toEqual({ status: 'Error', message: 'Authorization failed' });
+	});
+});

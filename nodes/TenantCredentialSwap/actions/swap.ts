@@ -7,6 +7,7 @@ import { SwapItemError } from '../../shared/swap/errors';
 import { runSwaps, type LockScope, type SwapOptions, type SwapRequest, type SwapResults } from '../../shared/swap/swap';
 import { leaseKeeper, lockClientFor, ownerKey, type AuditEvent, type AuditTrail, type HeldLock } from '../../shared/lock';
 import { executionStateFromApi } from '../../shared/swap/executionState';
+import { renewalStates } from './renewal';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport, type N8nApiCredentials } from '../../shared/transport/publicApiTransport';
 
@@ -88,10 +89,11 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): NodeSwapReq
 const RELEASE_LOCK_TYPE_SUFFIX = '.tenantLockRelease';
 
 export const MISSING_RELEASE_HINT =
-	'No Release Lock node runs after this node, so the lock stays held until its TTL (Options > Lock TTL) runs out, ' +
-	'and other executions that need it wait that long. Add a Release Lock node right after the last node that uses ' +
-	'the base credential, and an Error Trigger workflow with Release Lock (Locks of Another Execution) as this ' +
-	"workflow's error workflow, so a failed execution frees its lock at once.";
+	'No Release Lock node runs after this node, so the lock is held until this whole execution ends (with Renew Lock ' +
+	'While Running off, or without the execution:read scope, until its Lock TTL runs out), and other executions that need ' +
+	'it wait that long. Add a Release Lock node right after the last node that uses the base credential, and an Error ' +
+	"Trigger workflow with Release Lock (Locks of Another Execution) as this workflow's error workflow, so a failed " +
+	'execution frees its lock at once.';
 
 /**
  * Warns (execution hint in the output pane) when no enabled Release Lock is downstream of this node.
@@ -231,6 +233,7 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 		);
 		await auditSwaps(this, lock, requests, results);
 		keepLeasesWhileRunning(this, lock, apiCredentials, requests, results);
+		const renewal = await renewalStates(this, apiCredentials, requests, new Set(results.swapped.keys()));
 		const [firstError] = results.errors;
 		if (firstError && !continueOnFail) throw toNodeError(this, firstError, firstError.itemIndexes[0] ?? 0);
 		for (const error of results.errors) for (const index of error.itemIndexes) failed.set(index, error);
@@ -242,7 +245,7 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 				if (error) return errorItem(toNodeError(this, error, itemIndex), itemIndex);
 				const secrets = secretsByItem.get(itemIndex) ?? new Set<string>();
 				return {
-					json: { ...redactSecrets(item.json, secrets), tenantSwap: results.swapped.get(itemIndex) as unknown as IDataObject },
+					json: { ...redactSecrets(item.json, secrets), tenantSwap: { ...results.swapped.get(itemIndex), ...renewal.get(itemIndex) } as unknown as IDataObject },
 					binary: item.binary,
 					pairedItem: { item: itemIndex },
 				};

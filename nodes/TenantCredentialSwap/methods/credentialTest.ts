@@ -4,9 +4,18 @@ import type {
 	INodeCredentialTestResult,
 } from 'n8n-workflow';
 
+import { API_SCOPES_TEXT, describeMissingScopes, SCOPE_PROBES, scopeReport, type ApiScope } from '../../shared/transport/apiScopes';
 import { normaliseBaseUrl } from '../../shared/transport/publicApiTransport';
 
-/** Checks the key against the credential list endpoint, and says what is wrong in words. */
+interface Answer {
+	statusCode?: number;
+	message: string;
+}
+
+/**
+ * Checks the key against every endpoint the nodes use (one harmless request per scope), and says
+ * in words what is wrong: unreachable, refused key, an n8n too old, or which scopes are missing.
+ */
 export async function tenantSwapN8nApiTest(
 	this: ICredentialTestFunctions,
 	credential: ICredentialsDecrypted,
@@ -16,45 +25,60 @@ export async function tenantSwapN8nApiTest(
 	if (!/^https?:\/\//.test(baseUrl)) {
 		return { status: 'Error', message: 'Base URL must start with http:// or https:// and end in /api/v1' };
 	}
-	let statusCode: number | undefined;
-	let message = '';
-	try {
-		const response = (await this.helpers.request({
-			method: 'GET',
-			uri: `${baseUrl}/credentials`,
-			qs: { limit: 1 },
-			headers: { 'X-N8N-API-KEY': String(data.apiKey ?? ''), accept: 'application/json' },
-			json: true,
-			rejectUnauthorized: data.allowUnauthorizedCerts !== true,
-			resolveWithFullResponse: true,
-			simple: false,
-			timeout: 15_000,
-		})) as { statusCode: number; body?: { message?: string } };
-		statusCode = response.statusCode;
-		message = response.body?.message ?? '';
-	} catch (error) {
-		const failure = error as { statusCode?: number; response?: { status?: number }; message?: string };
-		statusCode = failure.statusCode ?? failure.response?.status;
-		if (statusCode === undefined) {
-			return { status: 'Error', message: `Cannot reach ${baseUrl}: ${failure.message ?? 'no answer'}` };
+	const ask = async (probe: (typeof SCOPE_PROBES)[number]): Promise<Answer> => {
+		try {
+			const response = (await this.helpers.request({
+				method: probe.method,
+				uri: `${baseUrl}${probe.path}`,
+				body: probe.body,
+				headers: { 'X-N8N-API-KEY': String(data.apiKey ?? ''), accept: 'application/json' },
+				json: true,
+				rejectUnauthorized: data.allowUnauthorizedCerts !== true,
+				resolveWithFullResponse: true,
+				simple: false,
+				timeout: 15_000,
+			})) as { statusCode: number; body?: { message?: string } | string };
+			const body = response.body;
+			return { statusCode: response.statusCode, message: typeof body === 'object' && body ? String(body.message ?? '') : String(body ?? '') };
+		} catch (error) {
+			const failure = error as { statusCode?: number; response?: { status?: number }; message?: string };
+			return { statusCode: failure.statusCode ?? failure.response?.status, message: failure.message ?? 'no answer' };
 		}
-	}
-	if (statusCode !== undefined && statusCode >= 200 && statusCode < 300) {
-		return { status: 'OK', message: 'Connection successful' };
-	}
-	if (statusCode === 401) return { status: 'Error', message: 'n8n refused the API key (401): check it in Settings > n8n API' };
-	if (statusCode === 403) {
+	};
+
+	const [listProbe, ...otherProbes] = SCOPE_PROBES;
+	const list = await ask(listProbe);
+	if (list.statusCode === undefined) return { status: 'Error', message: `Cannot reach ${baseUrl}: ${list.message}` };
+	if (list.statusCode === 401) return { status: 'Error', message: 'n8n refused the API key (401): check it in Settings > n8n API' };
+	if (scopeReport([{ scope: listProbe.scope, status: list.statusCode, message: list.message }]).unavailable.length > 0) {
 		return {
 			status: 'Error',
-			message:
-				'The API key lacks credential scopes (403): give it credential:list, credential:read, credential:create, credential:update and credential:delete',
+			message: `This n8n has no credential API at ${baseUrl} (HTTP ${list.statusCode}): check that the URL ends in /api/v1. The nodes need n8n 2.8 or later: n8n 1.x and 2.0 to 2.7 cannot update a credential through the public API.`,
 		};
 	}
-	if (statusCode === 404) {
+	const answers: Array<{ scope: ApiScope; status?: number; message?: string }> = [
+		{ scope: listProbe.scope, status: list.statusCode, message: list.message },
+	];
+	for (const probe of otherProbes) {
+		const answer = await ask(probe);
+		answers.push({ scope: probe.scope, status: answer.statusCode, message: answer.message });
+	}
+	const report = scopeReport(answers);
+	if (report.missing.length > 0) {
 		return {
 			status: 'Error',
-			message: `No credential API at ${baseUrl} (404): check that the URL ends in /api/v1 and that n8n is 2.8 or later`,
+			message: `The API key lacks ${report.missing.length === 1 ? 'the scope' : 'the scopes'} ${describeMissingScopes(report.missing)}. Give it all of: ${API_SCOPES_TEXT}.`,
 		};
 	}
-	return { status: 'Error', message: `n8n answered ${statusCode}${message ? `: ${message}` : ''}` };
+	if (report.unclear.length > 0) {
+		return {
+			status: 'Error',
+			message: `n8n gave unexpected answers: ${report.unclear.map((u) => `${u.scope}: ${u.answer}`).join('; ')}`,
+		};
+	}
+	// n8n 2.8 to 2.19 has no credential read by ID: the swap finds credentials through the list.
+	if (report.unavailable.includes('credential:read')) {
+		return { status: 'OK', message: 'Connection successful (this n8n is older than 2.20: Test Credential in the swap is not available)' };
+	}
+	return { status: 'OK', message: 'Connection successful' };
 }

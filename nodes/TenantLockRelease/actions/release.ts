@@ -78,12 +78,40 @@ async function auditReleases(
 	});
 }
 
+const BACKEND_NAMES: Record<string, string> = { postgres: 'PostgreSQL', redis: 'Redis', memory: 'In-Memory' };
+
+/**
+ * An item whose lock Tenant Credential Swap took on another backend than this node's: releasing
+ * here would free nothing, and the failure would later read like an expired lock.
+ */
+function backendMismatch(context: IExecuteFunctions, items: INodeExecutionData[]): SwapItemError | undefined {
+	const backend = String(context.getNodeParameter('lockBackend', 0, 'postgres'));
+	const itemIndex = items.findIndex((item) => {
+		const swapBackend = (item.json.tenantSwap as IDataObject | undefined)?.lockBackend;
+		return typeof swapBackend === 'string' && swapBackend !== backend;
+	});
+	if (itemIndex < 0) return undefined;
+	const swapBackend = String((items[itemIndex].json.tenantSwap as IDataObject).lockBackend);
+	const name = (value: string) => `"${BACKEND_NAMES[value] ?? value}"`;
+	return new SwapItemError(
+		`Tenant Credential Swap took this lock on the ${name(swapBackend)} lock backend, but this Release Lock uses ${name(backend)}`,
+		[itemIndex],
+		{
+			parameter: 'lockBackend',
+			description: `Set Lock Backend here to ${name(swapBackend)}, with the same lock database (or Redis) and lock table as in Tenant Credential Swap. Released on another backend, the lock stays held: other executions wait until this execution ends (Renew Lock While Running) or until the Lock TTL runs out.`,
+		},
+	);
+}
+
 export async function executeRelease(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = this.getInputData();
 	const continueOnFail = this.continueOnFail();
 	const mode = this.getNodeParameter('releaseMode', 0, 'execution') as ReleaseMode;
 	const options = this.getNodeParameter('options', 0, {}) as IDataObject;
 	const failIfLost = options.failIfLost !== false;
+	// A configuration error, not an item's: it fails the node even with Continue On Fail.
+	const mismatch = mode === 'executionId' ? undefined : backendMismatch(this, items);
+	if (mismatch) throw toNodeError(this, mismatch, mismatch.itemIndexes[0] ?? 0);
 	const lock = await lockEngineFor(this);
 
 	// Group items by what they release, so each lock is released once per execution.

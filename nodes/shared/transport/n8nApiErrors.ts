@@ -1,3 +1,5 @@
+import { API_SCOPES_TEXT, describeMissingScopes, SCOPE_OF_OPERATION } from './apiScopes';
+
 /** Network error codes that mean "no answer within the request timeout". */
 const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 /** Network error codes that mean "nothing listens there". */
@@ -58,10 +60,11 @@ export class N8nApiError extends Error {
 	get hint(): string | undefined {
 		const stopped = this.stoppedBecause ? ` Retrying stopped early: ${this.stoppedBecause}.` : '';
 		if (this.status === 401) {
-			return 'Check the API key in the "n8n API (Tenant Swap)" credential: n8n refused it.';
+			return 'Check the API key in the "Tenant Swap n8n API" credential: n8n refused it.';
 		}
 		if (this.status === 403) {
-			return 'The API key lacks a scope this needs: give it credential:list, credential:read, credential:create, credential:update and credential:delete.';
+			const scope = SCOPE_OF_OPERATION[this.operation];
+			return `The API key lacks ${scope ? `the scope ${describeMissingScopes([scope])}` : 'a scope this needs'}. Give it all of: ${API_SCOPES_TEXT}.`;
 		}
 		if (this.status === 405 || (this.status === 404 && /cannot|not found$/i.test(this.apiMessage) && !/credential not found/i.test(this.apiMessage))) {
 			return 'This n8n version does not offer this public API endpoint. Updating credentials needs n8n 2.8 or later; testing them needs n8n 2.20 or later.';
@@ -70,13 +73,13 @@ export class N8nApiError extends Error {
 			return `n8n's API kept failing (HTTP ${this.status}). Run the execution again later. If n8n answers 503 "Database is not ready" under load, give n8n a larger database pool (DB_POSTGRESDB_POOL_SIZE); otherwise look in n8n's log for the cause.${stopped}`;
 		}
 		if (this.timedOut) {
-			return `n8n's API did not answer in time. Run the execution again later; if it keeps happening, check n8n's load and that the Base URL in the "n8n API (Tenant Swap)" credential is an address this n8n reaches itself on, ending in /api/v1.${stopped}`;
+			return `n8n's API did not answer in time. Run the execution again later; if it keeps happening, check n8n's load and that the Base URL in the "Tenant Swap n8n API" credential is an address this n8n reaches itself on, ending in /api/v1.${stopped}`;
 		}
 		if (this.refused) {
-			return `Nothing accepted the connection at the Base URL of the "n8n API (Tenant Swap)" credential: n8n is down or restarting, or the Base URL is wrong. It must be an address this n8n reaches itself on, ending in /api/v1.${stopped}`;
+			return `Nothing accepted the connection at the Base URL of the "Tenant Swap n8n API" credential: n8n is down or restarting, or the Base URL is wrong. It must be an address this n8n reaches itself on, ending in /api/v1.${stopped}`;
 		}
 		if (this.status === undefined) {
-			return `The connection to n8n's API failed. Run the execution again; if it keeps failing, check the Base URL in the "n8n API (Tenant Swap)" credential: it must be an address this n8n can reach itself on, ending in /api/v1.${stopped}`;
+			return `The connection to n8n's API failed. Run the execution again; if it keeps failing, check the Base URL in the "Tenant Swap n8n API" credential: it must be an address this n8n can reach itself on, ending in /api/v1.${stopped}`;
 		}
 		return stopped ? stopped.trim() : undefined;
 	}
