@@ -282,7 +282,8 @@ function classifyStored(execution, calls) {
 	const node = error?.node?.name || rd.lastNodeExecuted || '?';
 	const message = redactSecrets(`${error?.message ?? `(no error stored; status ${execution.status})`}${error?.description ? ` - ${error.description}` : ''}`, calls).slice(0, 300);
 	let owner;
-	if (/database is not ready/i.test(message)) owner = "n8n's ('Database is not ready': its own database ping timed out)";
+	if (execution.status === 'success') owner = 'n8n finished it successfully: the answer was lost or came after the call timed out';
+	else if (/database is not ready/i.test(message)) owner = "n8n's ('Database is not ready': its own database ping timed out)";
 	else if (['Tenant Credential Swap', 'Release Lock'].includes(node)) owner = 'ours (a node of this package)';
 	else if (!error) owner = `n8n's (execution ${execution.status} without an error)`;
 	else owner = `not ours (node "${node}")`;
@@ -290,15 +291,18 @@ function classifyStored(execution, calls) {
 }
 
 /**
- * Every stored execution of the workflow (no data), then the data of the ones asked for.
- * Waits (up to 60 s) until none is still new/running, so the last ones are finished.
+ * Every stored execution of the workflow (no data). n8n's public API leaves out the executions its
+ * process still runs, so this waits (up to `timeoutMs`) until `expected` executions are listed and
+ * none of them is new/running/waiting; `unfinished` counts the ones still missing or unfinished then.
  * @param {import('./lib/stack').Stack} stack
+ * @param {number} expected
+ * @param {number} [timeoutMs]
  */
-async function storedExecutions(stack) {
-	const deadline = Date.now() + 60000;
+async function storedExecutions(stack, expected, timeoutMs = 120000) {
+	const deadline = Date.now() + timeoutMs;
 	for (;;) {
 		const all = await stack.api.getExecutions({ workflowId: stack.workflows.example.id });
-		const unfinished = all.filter((e) => ['new', 'running', 'waiting'].includes(e.status)).length;
+		const unfinished = all.filter((e) => ['new', 'running', 'waiting'].includes(e.status)).length + Math.max(0, expected - all.length);
 		if (!unfinished || Date.now() > deadline) return { all, unfinished };
 		await sleep(1000);
 	}
@@ -366,6 +370,7 @@ async function executionsBySecret(stack, all, secrets) {
  * @property {{sawOwnOnce: number, missing: number, extra: number}} [tenantApi]  what the echo service saw during the load
  * @property {number} temporaryCredentials
  * @property {string[]} failureLines   one line per failure: call, HTTP answer, stored execution and its cause
+ * @property {Record<string, number>} causes  failures by cause
  * @property {string[]} bleedLines     one line per bleed: execution IDs and whose secret it saw
  * @property {number} n8nStartMs
  * @property {string[]} logLines  warning/error lines of n8n's logs, grouped
@@ -401,6 +406,7 @@ async function runConfig(name, env) {
 		errorWorkflowRuns: 0,
 		temporaryCredentials: 0,
 		failureLines: [],
+		causes: {},
 		bleedLines: [],
 		n8nStartMs: 0,
 		logLines: [],
@@ -438,7 +444,7 @@ async function runConfig(name, env) {
 		for (const c of warmCalls) {
 			const w = await postJson(url, { tenantId: c.tenant, secret: c.secret }, args.callTimeout * 1000);
 			if (w.status !== 200 || seenSecret(w.body) !== c.secret) {
-				const { all } = await storedExecutions(stack).catch(() => ({ all: [] }));
+				const { all } = await storedExecutions(stack, warmCalls.indexOf(c) + 1, 30000).catch(() => ({ all: [] }));
 				const found = await executionsBySecret(stack, all, new Set([c.secret])).catch(() => new Map());
 				const e = found.get(c.secret);
 				const cause = e ? (({ owner, node, message }) => `execution ${e.id} (${e.status}): ${owner}: ${node}: ${message}`)(classifyStored(e, warmCalls)) : 'no stored execution';
@@ -447,6 +453,7 @@ async function runConfig(name, env) {
 				result.failures += w.status === 200 ? 0 : 1;
 				result.bleed += w.status === 200 ? 1 : 0;
 				result.failureLines.push(`warm-up ${c.tenant}: ${answer}; ${cause}`);
+				result.causes[`warm-up: ${cause}`] = 1;
 				tag(`warm-up failed: ${answer}; ${cause}`);
 				return result;
 			}
@@ -528,6 +535,10 @@ async function runConfig(name, env) {
 		});
 		tag(`${summary.calls} answered in ${secs(summary.wallMs)} (${summary.perSecond.toFixed(1)}/s), ${summary.failures} failed, ${summary.bleed} bled${run.notStarted ? `; ${run.notStarted} not started: time budget of ${args.configMinutes} min ran out` : ''}`);
 
+		// what n8n stored
+		const stored = await storedExecutions(stack, warmCalls.length + run.answers.length);
+		result.unfinished = stored.unfinished;
+		for (const e of stored.all) result.storedByStatus[e.status] = (result.storedByStatus[e.status] || 0) + 1;
 		// the tenant API's side: each secret should have arrived exactly once
 		/** @type {Map<string, number>} */
 		const seenAtApi = new Map();
@@ -542,10 +553,6 @@ async function runConfig(name, env) {
 			extra: [...seenAtApi].reduce((n, [s, k]) => n + (bySecret.has(s) ? Math.max(0, k - 1) : k), 0),
 		};
 
-		// what n8n stored
-		const stored = await storedExecutions(stack);
-		result.unfinished = stored.unfinished;
-		for (const e of stored.all) result.storedByStatus[e.status] = (result.storedByStatus[e.status] || 0) + 1;
 		result.errorWorkflowRuns = (await stack.api.getExecutions({ workflowId: stack.workflows.errorWorkflow.id }).catch(() => [])).length;
 		result.lockState = await lockStoreState(ctx);
 		result.temporaryCredentials = (await stack.countTemporaryCredentials().catch(() => ({ temporaryCredentials: NaN }))).temporaryCredentials;
@@ -571,13 +578,14 @@ async function runConfig(name, env) {
 				let cause;
 				if (e) {
 					const c = classifyStored(e, calls);
-					cause = `stored execution ${e.id} (${e.status}), ${c.owner}: ${c.node}: ${c.message}`;
+					cause = e.status === 'success' ? c.owner : `${c.owner}: ${c.node}: ${c.message}`;
 				} else if (a.status === 503 && /database is not ready/i.test(JSON.stringify(a.body))) {
-					cause = "no stored execution: n8n's ('Database is not ready' answered before an execution started)";
+					cause = "n8n's ('Database is not ready' answered before an execution started)";
 				} else {
 					cause = 'no stored execution found for this call';
 				}
-				result.failureLines.push(`call #${call.index} (${call.tenant}, ${Math.round(a.ms)} ms): ${answer}; ${cause}`);
+				result.causes[cause] = (result.causes[cause] || 0) + 1;
+				result.failureLines.push(`call #${call.index} (${call.tenant}, ${Math.round(a.ms)} ms): ${answer}; ${e ? `stored execution ${e.id} (${e.status})` : 'no stored execution'}: ${cause}`);
 			}
 			for (const a of bled) {
 				const call = /** @type {NonNullable<ReturnType<typeof bySecret.get>>} */ (bySecret.get(a.call.secret));
@@ -592,11 +600,12 @@ async function runConfig(name, env) {
 					`call #${call.index} (${call.tenant}): answer carried ${whose}; stored execution ${e ? `${e.id} (${e.status}), Call Tenant API saw ${inside}` : 'not found'}${other ? `; the other call's execution ${oe ? oe.id : 'not found'}` : ''}`,
 				);
 			}
-			for (const l of result.failureLines) tag(`failed: ${l}`);
-			for (const l of result.bleedLines) tag(`BLEED: ${l}`);
+			for (const [cause, n] of Object.entries(result.causes)) tag(`failures: ${n} x ${cause}`);
+			for (const l of result.bleedLines.slice(0, 30)) tag(`BLEED: ${l}`);
+			if (result.bleedLines.length > 30) tag(`BLEED: ... and ${result.bleedLines.length - 30} more (all in --json)`);
 		}
 		tag(
-			`stored executions: ${Object.entries(result.storedByStatus).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}${stored.unfinished ? ` (${stored.unfinished} still unfinished after 60 s)` : ''}; error workflow runs: ${result.errorWorkflowRuns}; locks held now: ${result.lockState.held ?? '?'}, waiting: ${result.lockState.waiting ?? '?'}`,
+			`stored executions: ${Object.entries(result.storedByStatus).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}${stored.unfinished ? ` (${stored.unfinished} not stored or unfinished after 120 s)` : ''}; error workflow runs: ${result.errorWorkflowRuns}; locks held now: ${result.lockState.held ?? '?'}, waiting: ${result.lockState.waiting ?? '?'}`,
 		);
 
 		result.logLines = logFindings(stack, [...warmCalls, ...calls]);
@@ -696,7 +705,7 @@ function table(results) {
 		['worker 1 RSS MB start -> end', rss('worker 1')],
 		['worker 2 RSS MB start -> end', rss('worker 2')],
 		['load average (1 min) start -> end', (r) => startEnd(r, (s) => s.loadavg[0].toFixed(1))],
-		['stored executions', (r) => Object.entries(r.storedByStatus).map(([k, v]) => `${v} ${k}`).join(', ') || '-'],
+		['stored executions', (r) => `${Object.entries(r.storedByStatus).map(([k, v]) => `${v} ${k}`).join(', ') || '-'}${r.unfinished ? `, ${r.unfinished} missing/unfinished` : ''}`],
 		['error workflow runs', (r) => (r.start ? String(r.errorWorkflowRuns) : '-')],
 		['tenant API got each secret once', (r) => (r.tenantApi ? `${r.tenantApi.sawOwnOnce}/${r.calls}, missing ${r.tenantApi.missing}, extra ${r.tenantApi.extra}` : '-')],
 		['locks held / waiting at the end', (r) => (r.lockState ? `${r.lockState.held ?? '?'} / ${r.lockState.waiting ?? '?'}` : '-')],
@@ -800,8 +809,11 @@ async function main() {
 	out('');
 	for (const r of results) {
 		if (r.error) out(`  ${r.name}: could not run: ${r.error}`);
-		for (const l of r.failureLines) out(`  ${r.name}: failed: ${l}`);
-		for (const l of r.bleedLines) out(`  ${r.name}: BLEED: ${l}`);
+		for (const [cause, n] of Object.entries(r.causes)) out(`  ${r.name}: ${n} failed: ${cause}`);
+		for (const l of r.failureLines.slice(0, 20)) out(`  ${r.name}: failed: ${l}`);
+		if (r.failureLines.length > 20) out(`  ${r.name}: ... and ${r.failureLines.length - 20} more failures${args.json ? ' (all in the JSON file)' : ''}`);
+		for (const l of r.bleedLines.slice(0, 30)) out(`  ${r.name}: BLEED: ${l}`);
+		if (r.bleedLines.length > 30) out(`  ${r.name}: ... and ${r.bleedLines.length - 30} more bleeds${args.json ? ' (all in the JSON file)' : ''}`);
 	}
 	const calls = results.reduce((n, r) => n + r.calls, 0);
 	const bleed = results.reduce((n, r) => n + r.bleed, 0);
