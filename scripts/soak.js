@@ -823,7 +823,7 @@ async function main() {
 	if (args.json) {
 		fs.writeFileSync(
 			args.json,
-			`${JSON.stringify({ at: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: os.totalmem() / 2 ** 30 }, args, results }, null, 2)}\n`,
+			`${JSON.stringify({ at: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: os.totalmem() / 2 ** 30 }, args: { ...args, json: path.relative(REPO_DIR, args.json) }, results }, null, 2)}\n`,
 		);
 		out(`  figures written to ${path.relative(process.cwd(), args.json)}`);
 	}
