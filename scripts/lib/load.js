@@ -1,8 +1,9 @@
 // @ts-check
 'use strict';
 /**
- * Concurrent webhook calls and their statistics, for `npm run demo`. Plain `http` (no fetch
- * timeouts: a locked run queues its calls behind one lock on purpose), fresh sockets, 127.0.0.1.
+ * Concurrent webhook calls and their statistics, for `npm run demo` and `npm run soak`. Plain `http`
+ * (no fetch timeouts: a locked run queues its calls behind one lock on purpose; the soak sets its
+ * own, long one), fresh sockets, 127.0.0.1.
  */
 const crypto = require('crypto');
 const http = require('http');
@@ -40,9 +41,10 @@ function makeCalls(count, tenants) {
  * POST JSON, resolve with status and parsed body (never rejects).
  * @param {string} url
  * @param {unknown} payload
+ * @param {number} [timeoutMs]  give up (status 0) when no complete answer came within this time
  * @returns {Promise<{status: number, body: unknown, error?: string}>}
  */
-function postJson(url, payload) {
+function postJson(url, payload, timeoutMs) {
 	const data = Buffer.from(JSON.stringify(payload));
 	return new Promise((resolve) => {
 		const req = http.request(
@@ -70,6 +72,10 @@ function postJson(url, payload) {
 			},
 		);
 		req.on('error', (err) => resolve({ status: 0, body: undefined, error: err.message }));
+		if (timeoutMs) {
+			const timer = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+			req.on('close', () => clearTimeout(timer));
+		}
 		req.end(data);
 	});
 }
@@ -95,6 +101,37 @@ async function fire(url, calls, onProgress) {
 		}),
 	);
 	return { answers, wallMs: performance.now() - t0 };
+}
+
+/**
+ * Sustained load: keeps `concurrency` calls in flight (a new call starts as soon as one is answered)
+ * until every call was made or `deadline` (Date.now() value) passed; calls not started by then are
+ * left out of the answers. `onAnswer(answer, answeredSoFar)` is called for every answer.
+ * @param {string} url
+ * @param {Call[]} calls
+ * @param {{concurrency: number, deadline?: number, callTimeoutMs?: number, onAnswer?: (a: Answer, n: number) => void,
+ *          stopped?: () => boolean}} o  stopped: stop starting calls when it returns true
+ * @returns {Promise<{answers: Answer[], wallMs: number, notStarted: number}>}
+ */
+async function fireSustained(url, calls, o) {
+	/** @type {Answer[]} */
+	const answers = [];
+	let next = 0;
+	const t0 = performance.now();
+	const lane = async () => {
+		while (next < calls.length) {
+			if ((o.deadline && Date.now() >= o.deadline) || (o.stopped && o.stopped())) return;
+			const call = calls[next++];
+			const start = performance.now();
+			const r = await postJson(url, { tenantId: call.tenant, secret: call.secret }, o.callTimeoutMs);
+			/** @type {Answer} */
+			const answer = { call, status: r.status, body: r.body, error: r.error, ms: performance.now() - start };
+			answers.push(answer);
+			if (o.onAnswer) o.onAnswer(answer, answers.length);
+		}
+	};
+	await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, calls.length)) }, lane));
+	return { answers, wallMs: performance.now() - t0, notStarted: calls.length - next };
 }
 
 /**
@@ -165,4 +202,4 @@ function describeFailures(failed, calls) {
 	return [...groups].map(([k, n]) => `${n} x ${k}`);
 }
 
-module.exports = { makeCalls, fire, summarize, percentile, redactSecrets, describeFailures, seenSecret, postJson };
+module.exports = { makeCalls, fire, fireSustained, summarize, percentile, redactSecrets, describeFailures, seenSecret, postJson };

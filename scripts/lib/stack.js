@@ -18,11 +18,29 @@ const { ensurePostgres, postgresCredentialData, loadEmbeddedPostgres, reachableT
 const { startN8n, packPackage } = require('../../test/harness/n8n.js');
 const { createApiClient } = require('../../test/harness/api.js');
 const { startEchoService } = require('../../test/harness/echo.js');
-const { exampleWorkflow, unlockedWorkflow, errorTriggerWorkflow } = require('../../test/harness/workflows.js');
+const { exampleWorkflow, unlockedWorkflow, errorTriggerWorkflow, withSwapOptions } = require('../../test/harness/workflows.js');
 
 const REPO_DIR = path.resolve(__dirname, '..', '..');
 /** Name prefix of the temporary credentials Tenant Credential Swap creates (and must delete). */
 const TMP_CREDENTIAL_PREFIX = 'tenant-swap tmp';
+/** Node types of this package (their lock backend and credential are switched together). */
+const PACKAGE_NODE_TYPES = ['n8n-nodes-tenant-credential-swap.tenantCredentialSwap', 'n8n-nodes-tenant-credential-swap.tenantLockRelease'];
+
+/**
+ * Puts every node of this package in `workflow` on the Redis lock backend with `redis` (a Redis
+ * credential), in place of the PostgreSQL one the examples use.
+ * @param {any} workflow
+ * @param {{id: string, name: string}} redis
+ */
+function onRedisLock(workflow, redis) {
+	for (const node of workflow.nodes) {
+		if (!PACKAGE_NODE_TYPES.includes(node.type)) continue;
+		node.parameters.lockBackend = 'redis';
+		const { postgres, ...others } = node.credentials || {};
+		node.credentials = { ...others, redis };
+	}
+	return workflow;
+}
 
 /** @param {number} ms */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -90,15 +108,27 @@ async function stopPostgres(pg, dataDir) {
  * @property {string} [controlPath]  webhook path of the unlocked control (default tenant-call-unlocked)
  * @property {(line: string) => void} log  progress lines
  * @property {() => void} [adoptSignals]  called whenever a library may have added signal handlers
+ * @property {'regular'|'queue'} [mode]  n8n's executions mode (default regular)
+ * @property {number} [workers]  queue mode: `n8n worker` processes (default 2)
+ * @property {{host: string, port: number, db?: number}} [redis]  queue mode: the Redis for Bull (required there)
+ * @property {'postgres'|'redis'} [lockBackend]  the lock backend of the example and its error workflow (default postgres)
+ * @property {{host: string, port: number, db?: number}} [lockRedis]  lockBackend redis: where the locks live
+ * @property {'server'|'n8n'} [lockDatabase]  PostgreSQL lock: the server's admin database (default) or n8n's own database
+ * @property {{url: string, embedded: boolean}} [postgres]  a running PostgreSQL to use (stop() leaves it running)
+ * @property {string} [packageTarball]  an already packed package to install (stop() leaves it)
+ * @property {Record<string, unknown>} [exampleSwapOptions]  Tenant Credential Swap options of the deployed example
+ *           (the harness sets lockTtl 120 s and waitTimeout 600 s for load; e.g. {lockTtl: 30, waitTimeout: 60})
  */
 
 /**
  * @typedef {object} Stack
  * @property {{url: string, embedded: boolean}} postgres
- * @property {{url: string}} echo
+ * @property {import('../../test/harness/echo').EchoService} echo  the stand-in tenant API (its `requests` record what it saw)
  * @property {import('../../test/harness/n8n').N8nHandle} n8n
  * @property {ReturnType<typeof createApiClient>} api
- * @property {{n8nApi: {id: string, name: string}, postgres: {id: string, name: string}, lockedBase: {id: string, name: string}, controlBase: {id: string, name: string}}} credentials
+ * @property {{n8nApi: {id: string, name: string}, postgres: {id: string, name: string}, redis?: {id: string, name: string}, lockedBase: {id: string, name: string}, controlBase: {id: string, name: string}}} credentials
+ *           postgres: the lock database credential (also created with the Redis backend); redis: the lock Redis
+ * @property {{backend: 'postgres'|'redis', database?: string, redisDb?: number}} lock  where the example's locks live
  * @property {{example: {id: string, name: string}, control: {id: string, name: string}, errorWorkflow: {id: string, name: string}}} workflows
  * @property {{example: string, control: string}} paths  webhook paths
  * @property {Record<string, number>} timings  ms per phase
@@ -121,7 +151,7 @@ async function startStack(o, stopper = {}) {
 	const timings = {};
 	/** @type {{url: string, embedded: boolean, stop: () => Promise<void>} | undefined} */
 	let pg;
-	/** @type {{url: string, stop: () => Promise<void>} | undefined} */
+	/** @type {import('../../test/harness/echo').EchoService | undefined} */
 	let echo;
 	/** @type {import('../../test/harness/n8n').N8nHandle | undefined} */
 	let n8n;
@@ -137,6 +167,11 @@ async function startStack(o, stopper = {}) {
 	/** @type {Promise<void> | undefined} */
 	let stopped;
 
+	const mode = o.mode || 'regular';
+	const lockBackend = o.lockBackend || 'postgres';
+	if (mode === 'queue' && !o.redis) throw new Error('queue mode needs options.redis (the Redis for Bull)');
+	if (lockBackend === 'redis' && !o.lockRedis) throw new Error('the Redis lock backend needs options.lockRedis');
+
 	const stop = () => {
 		if (stopped) return stopped;
 		stopping = true;
@@ -146,8 +181,8 @@ async function startStack(o, stopper = {}) {
 			if (n8nStarting) await within(n8nStarting.catch(() => undefined), 20000);
 			if (n8n) await within(n8n.stop().catch((e) => log(`stopping n8n: ${e.message}`)), 30000);
 			if (echo) await echo.stop().catch(() => undefined);
-			if (pg) await stopPostgres(pg, pgDataDir);
-			if (tarball && !process.env.TENANT_SWAP_PACKAGE_TARBALL) {
+			if (pg && !o.postgres) await stopPostgres(pg, pgDataDir);
+			if (tarball && !o.packageTarball && !process.env.TENANT_SWAP_PACKAGE_TARBALL) {
 				fs.rmSync(path.dirname(tarball), { recursive: true, force: true });
 			}
 		})();
@@ -176,28 +211,34 @@ async function startStack(o, stopper = {}) {
 	adopt();
 
 	// PostgreSQL, echo service and the package build in parallel
-	log('PostgreSQL, echo service and `npm run build` + `npm pack` ...');
-	pgStarting = timed('postgres', () =>
-		ensurePostgres({ onProgress: (line) => log(line.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@')) }),
-	).then((p) => (pg = p));
+	const given = o.postgres;
+	log(`${given ? '' : 'PostgreSQL, '}echo service${o.packageTarball ? '' : ' and `npm run build` + `npm pack`'} ...`);
+	pgStarting = given
+		? Promise.resolve({ ...given, stop: async () => undefined }).then((p) => (pg = p))
+		: timed('postgres', () =>
+				ensurePostgres({ onProgress: (line) => log(line.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@')) }),
+			).then((p) => (pg = p));
 	const [, echoService, packed] = await Promise.all([
 		pgStarting,
 		startEchoService(),
-		timed('pack', () => packPackage(REPO_DIR)),
+		o.packageTarball ? Promise.resolve(o.packageTarball) : timed('pack', () => packPackage(REPO_DIR)),
 	]);
 	echo = echoService;
 	tarball = packed;
 	checkAbort();
 	const postgres = /** @type {NonNullable<typeof pg>} */ (pg);
-	if (postgres.embedded) pgDataDir = await dataDirectory(postgres.url);
-	log(`PostgreSQL: ${postgres.embedded ? 'throwaway embedded server' : 'TEST_DATABASE_URL / PG* server'}; package: ${path.basename(tarball)}`);
+	if (postgres.embedded && !given) pgDataDir = await dataDirectory(postgres.url);
+	if (!given) log(`PostgreSQL: ${postgres.embedded ? 'throwaway embedded server' : 'TEST_DATABASE_URL / PG* server'}; package: ${path.basename(tarball)}`);
 
 	// n8n on that PostgreSQL (its own fresh database), our package installed the panel way
 	n8nStarting = timed('n8n', () =>
 		startN8n({
 			packageTarball: tarball,
 			db: 'postgres',
-			postgres: { url: postgres.url },
+			postgres: { url: postgres.url, poolSize: 10 },
+			mode,
+			workers: mode === 'queue' ? (o.workers ?? 2) : undefined,
+			redis: mode === 'queue' ? o.redis : undefined,
 			port: o.port,
 			// dropping n8n's database fails once a throwaway PostgreSQL is gone; it is deleted whole anyway
 			onProgress: (line) => {
@@ -220,6 +261,9 @@ async function startStack(o, stopper = {}) {
 			echoUrl: /** @type {NonNullable<typeof echo>} */ (echo).url,
 			examplePath,
 			controlPath,
+			lockDatabase: o.lockDatabase === 'n8n' ? handle.database : undefined,
+			lockRedis: lockBackend === 'redis' ? o.lockRedis : undefined,
+			exampleSwapOptions: o.exampleSwapOptions,
 		});
 	});
 	checkAbort();
@@ -231,6 +275,10 @@ async function startStack(o, stopper = {}) {
 		api,
 		credentials: deployed.credentials,
 		workflows: deployed.workflows,
+		lock:
+			lockBackend === 'redis'
+				? { backend: 'redis', redisDb: o.lockRedis?.db ?? 0 }
+				: { backend: 'postgres', database: o.lockDatabase === 'n8n' ? handle.database : new URL(postgres.url).pathname.slice(1) || 'postgres' },
 		paths: { example: examplePath, control: controlPath },
 		timings,
 		countTemporaryCredentials: async () => ({
@@ -245,7 +293,7 @@ async function startStack(o, stopper = {}) {
  * The credentials and workflows `npm run demo` and `npm run dev` import: the locked example (its
  * error workflow set and published), the unlocked control, and their credentials.
  * @param {ReturnType<typeof createApiClient>} api
- * @param {{apiUrl: string, apiKey: string, postgresUrl: string, echoUrl: string, examplePath: string, controlPath: string}} o
+ * @param {{apiUrl: string, apiKey: string, postgresUrl: string, echoUrl: string, examplePath: string, controlPath: string, lockDatabase?: string, lockRedis?: {host: string, port: number, db?: number}, exampleSwapOptions?: Record<string, unknown>}} o
  */
 async function deployStackContent(api, o) {
 	const n8nApi = await api.createCredential({
@@ -256,8 +304,19 @@ async function deployStackContent(api, o) {
 	const lockDb = await api.createCredential({
 		name: 'Lock database',
 		type: 'postgres',
-		data: postgresCredentialData(o.postgresUrl),
+		data: { ...postgresCredentialData(o.postgresUrl), ...(o.lockDatabase ? { database: o.lockDatabase } : {}) },
 	});
+	const redis = o.lockRedis
+		? await api.createCredential({
+				name: 'Lock Redis',
+				type: 'redis',
+				data: { host: o.lockRedis.host, port: o.lockRedis.port, database: o.lockRedis.db ?? 0, password: '' },
+			})
+		: undefined;
+	/** @param {any} workflow */
+	const onLock = (workflow) => (redis ? onRedisLock(workflow, redis) : workflow);
+	/** @param {any} workflow */
+	const withOptions = (workflow) => (o.exampleSwapOptions ? withSwapOptions(workflow, o.exampleSwapOptions) : workflow);
 	const lockedBase = await api.createCredential({
 		name: 'Tenant API (base)',
 		type: 'httpHeaderAuth',
@@ -269,17 +328,21 @@ async function deployStackContent(api, o) {
 		data: { name: 'x-tenant-secret', value: 'nobody' },
 	});
 	// n8n 2.40.7 skips an error workflow that is not published ("is not active and cannot be executed").
-	const errorWorkflow = await api.createWorkflow(errorTriggerWorkflow({ postgres: lockDb }));
+	const errorWorkflow = await api.createWorkflow(onLock(errorTriggerWorkflow({ postgres: lockDb })));
 	await api.activateWorkflow(errorWorkflow.id);
 	const example = await api.deployWorkflow(
-		exampleWorkflow({
-			path: o.examplePath,
-			baseCredential: lockedBase,
-			n8nApi,
-			postgres: lockDb,
-			echoUrl: o.echoUrl,
-			errorWorkflowId: errorWorkflow.id,
-		}),
+		withOptions(
+			onLock(
+				exampleWorkflow({
+					path: o.examplePath,
+					baseCredential: lockedBase,
+					n8nApi,
+					postgres: lockDb,
+					echoUrl: o.echoUrl,
+					errorWorkflowId: errorWorkflow.id,
+				}),
+			),
+		),
 	);
 	const control = await api.deployWorkflow(
 		unlockedWorkflow({
@@ -293,7 +356,7 @@ async function deployStackContent(api, o) {
 		}),
 	);
 	return {
-		credentials: { n8nApi, postgres: lockDb, lockedBase, controlBase },
+		credentials: { n8nApi, postgres: lockDb, ...(redis ? { redis } : {}), lockedBase, controlBase },
 		workflows: { example, control, errorWorkflow },
 	};
 }
@@ -330,4 +393,4 @@ function takeOverSignals(onSignal) {
 	return { adopt, signalled: () => received };
 }
 
-module.exports = { startStack, deployStackContent, takeOverSignals, sleep, within, TMP_CREDENTIAL_PREFIX, REPO_DIR };
+module.exports = { startStack, deployStackContent, takeOverSignals, onRedisLock, stopPostgres, dataDirectory, sleep, within, TMP_CREDENTIAL_PREFIX, REPO_DIR };

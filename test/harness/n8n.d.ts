@@ -155,6 +155,10 @@ export type N8nHandle = {
      */
     logFile: string;
     /**
+     * main process: watchdog pid = process group id (n8n runs in that group)
+     */
+    pid: number;
+    /**
      * N8N_USER_FOLDER
      */
     userFolder: string;

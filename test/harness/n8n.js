@@ -84,6 +84,7 @@ const OWNER = Object.freeze({
  * @property {string} cookie    `n8n-auth=...` for /rest (send with browserId)
  * @property {string} browserId value for the `browser-id` header /rest needs with the cookie
  * @property {string} logFile   main process output
+ * @property {number} pid       main process: watchdog pid = process group id (n8n runs in that group)
  * @property {string} userFolder N8N_USER_FOLDER
  * @property {string} nodesDir  <userFolder>/.n8n/nodes
  * @property {number} port
@@ -852,6 +853,7 @@ async function startN8n(opts = {}) {
 			cookie: authCookie,
 			browserId,
 			logFile,
+			pid: main.group.pid,
 			userFolder,
 			nodesDir,
 			port: mainPort,

@@ -49,15 +49,16 @@ function installRedisServer(progress) {
 }
 
 /**
- * @param {{onProgress?: (line: string) => void}} [o]
- * @returns {Promise<{host: string, port: number, stop: () => Promise<void>}>}
+ * @param {{onProgress?: (line: string) => void, own?: boolean}} [o]
+ *        own: always start a throwaway redis-server (nothing else uses it), even when one answers
+ * @returns {Promise<{host: string, port: number, own: boolean, stop: () => Promise<void>}>}
  */
 async function ensureRedis(o = {}) {
 	const progress = o.onProgress || ((line) => process.stderr.write(`[redis] ${line}\n`));
 	const configured = process.env.REDIS_URL ? new URL(process.env.REDIS_URL) : undefined;
 	const host = configured?.hostname || '127.0.0.1';
 	const port = Number(configured?.port || 6379);
-	if (await ping(host, port)) return { host, port, stop: async () => undefined };
+	if (!o.own && (await ping(host, port))) return { host, port, own: false, stop: async () => undefined };
 
 	const binary = findRedisServer() ?? installRedisServer(progress);
 	if (!binary) {
@@ -78,6 +79,7 @@ async function ensureRedis(o = {}) {
 	return {
 		host: '127.0.0.1',
 		port: ownPort,
+		own: true,
 		stop: async () => {
 			process.removeListener('exit', killOnExit);
 			child.kill('SIGTERM');
