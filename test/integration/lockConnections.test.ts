@@ -10,7 +10,7 @@
 import Redis from 'ioredis';
 import type { Pool } from 'pg';
 
-import { PostgresLockEngine } from '../../nodes/shared/lock/PostgresLockEngine';
+import { hashLockKey, PostgresLockEngine } from '../../nodes/shared/lock/PostgresLockEngine';
 import { closeSharedPools, LOCK_CONNECTION_LIMIT, type PostgresConnectionSettings } from '../../nodes/shared/lock/postgresPool';
 import { closeLockEngines, postgresLockEngine, redisLockEngine } from '../../nodes/shared/lock/registry';
 import type { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
@@ -63,10 +63,11 @@ function settingsFor(url: string, overrides: Partial<PostgresConnectionSettings>
 const listenerUp = (engine: LockEngine) => (engine as unknown as { listenerUp: boolean }).listenerUp;
 
 describe('renewals have a lane attempts cannot fill', () => {
-	it('pool max 2, 200 waiters on the held key, the listener killed again and again: every renewal lands, the lease never runs out, and all waiters get the lock after the release', async () => {
+	it('pool max 2, 200 waiters on the held key, their attempts held up, the listener killed again and again: every renewal lands, the lease never runs out, and all waiters get the lock after the release', async () => {
 		const app = uniqueName('renew_lane');
 		const pool = fixture.pool({ max: 2, application_name: app });
-		const engine = fixture.engine({ table: uniqueName('lock_lane') }, pool);
+		const table = uniqueName('lock_lane');
+		const engine = fixture.engine({ table }, pool);
 		const ttlMs = 1_200;
 		const key = uniqueKey('lane');
 		const held = await engine.acquire(key, options('exec-lane-holder', ttlMs, 0));
@@ -97,10 +98,23 @@ describe('renewals have a lane attempts cannot fill', () => {
 			}
 		})();
 
+		// Make the attempts slow for a while (a database under load, deterministically): another
+		// session locks the waiters' ticket rows, so every attempt (which renews its ticket) waits.
+		// A renewal that queued behind attempts would wait longer than the lease.
+		const blocker = await fixture.pool({ max: 1 }).connect();
+		await blocker.query('BEGIN');
+		const ticketRows = await blocker.query(`SELECT 1 FROM "public"."tsl_${hashLockKey(`public.${table}`).slice(0, 20)}_wait" FOR UPDATE`);
+		expect(ticketRows.rowCount).toBe(200);
+
 		// Renew as the lease keeper does (every third of the TTL) for several TTLs.
 		let renewals = 0;
 		const failures: unknown[] = [];
 		for (let i = 0; i < 12; i++) {
+			// Two TTLs of blocked attempts, then they run again.
+			if (i === 6) {
+				await blocker.query('ROLLBACK');
+				blocker.release();
+			}
 			await sleep(ttlMs / 3);
 			try {
 				await engine.extend(held, ttlMs);
