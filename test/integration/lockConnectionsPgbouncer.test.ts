@@ -99,9 +99,19 @@ describe('PostgreSQL lock behind PgBouncer (transaction pooling)', () => {
 		expect(lease.owner.executionId).toBe('exec-bouncer-waiter');
 		expect(await waiterEngine.release(lease)).toMatchObject({ status: 'released' });
 
-		// Still one warning, however many waits follow.
-		const again = waiterEngine.acquire(key, options('exec-bouncer-waiter-2', LONG, LONG));
-		await waiterEngine.release(await guard(again, 30_000, 'a second acquire'));
+		// More hand-offs from the other process (measured, not asserted); still one warning.
+		const samples: number[] = [handOffMs];
+		for (let i = 0; i < 9; i++) {
+			const again = await holder.acquire(key, options(`exec-bouncer-holder-${i}`, LONG, 0));
+			const next = waiterEngine.acquire(key, options(`exec-bouncer-waiter-${i}`, LONG, LONG));
+			await untilQueued(waiterEngine, key, 1);
+			const at = performance.now();
+			await holder.release(again);
+			await waiterEngine.release(await guard(next, 30_000, 'a later hand-off'));
+			samples.push(Math.round(performance.now() - at));
+		}
+		samples.sort((a, b) => a - b);
+		process.stderr.write(`[pgbouncer] 10 hand-offs: median ${samples[5]} ms, max ${samples[9]} ms (${samples.join(', ')})\n`);
 		expect(warnings.length - before).toBe(1);
 	});
 
