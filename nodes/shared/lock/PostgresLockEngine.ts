@@ -26,6 +26,8 @@ const PRIORITY_OPERATIONS = new Set(['extend', 'release', 'read swap state', 'wr
 const PROBE_PREFIX = 'tsl-probe:';
 /** Probe again this often: a pooler put in front later, or a broken session, is noticed. */
 const PROBE_INTERVAL_MS = 60_000;
+/** Probe again after this when the last probe could not be sent. */
+const PROBE_RETRY_MS = 1_000;
 /** The longest pause between two tries to bring a lost LISTEN connection back. */
 const LISTENER_RETRY_MAX_MS = 30_000;
 /** Rows of the audit table older than this are deleted (Redis caps its audit list instead). */
@@ -109,6 +111,8 @@ export class PostgresLockEngine extends StoreLockEngine {
 	private listenerRetryMs = 0;
 	private readonly probes = new Map<string, () => void>();
 	private warnedNoNotify = false;
+	/** One warning per outage of the wake-up connection, not one per reconnect try. */
+	private warnedListenerDown = false;
 	private closed = false;
 	private prepareStatements = true;
 	private readonly gate: AttemptGate;
@@ -527,7 +531,8 @@ export class PostgresLockEngine extends StoreLockEngine {
 	 * and waiters must then re-check on their own (StoreLockEngine's short degraded wait).
 	 */
 	private async startListener(): Promise<Client> {
-		const client = new Client({ ...this.pool.options });
+		// pg-pool keeps the password as a non-enumerable option (out of stack traces): copy it by name.
+		const client = new Client({ ...this.pool.options, password: this.pool.options.password });
 		client.on('error', () => undefined);
 		let dropped = false;
 		const drop = () => {
@@ -553,9 +558,17 @@ export class PostgresLockEngine extends StoreLockEngine {
 			client.on('end', drop);
 			await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
 		} catch (error) {
+			if (!this.warnedListenerDown) {
+				this.warnedListenerDown = true;
+				this.log.warn(
+					`Tenant Credential Swap could not open its wake-up connection to the lock database (${(error as Error).message}); waiting executions re-check every 250 ms until it works. It keeps trying in the background.`,
+					{ lockTable: `${this.schema}.${this.table}` },
+				);
+			}
 			drop();
 			throw error;
 		}
+		this.warnedListenerDown = false;
 		this.listenerClient = client;
 		this.dropListener = drop;
 		this.listenerRetryMs = 0;
@@ -599,7 +612,9 @@ export class PostgresLockEngine extends StoreLockEngine {
 					);
 				}
 			}
-			await sleepUnlessWoken(PROBE_INTERVAL_MS, true).promise;
+			// A probe the store did not answer (e.g. a stale pool connection after a restart) says
+			// nothing about notifications: ask again soon rather than in a minute.
+			await sleepUnlessWoken(outcome === 'failed' ? PROBE_RETRY_MS : PROBE_INTERVAL_MS, true).promise;
 		}
 	}
 
