@@ -122,8 +122,9 @@ describe.each([
 			expect(await observer.release(held2)).toMatchObject({ status: 'released' });
 			const lease = await guard(waiter, waitingGuard(), 'waiter after the restart');
 			expect(lease.fence).toBeGreaterThan(held2.fence);
-			// White-box: the engine listens for release messages again (not just polling, degraded).
-			expect((direct as unknown as { listenerUp: boolean }).listenerUp).toBe(true);
+			// White-box: the engine listens for release messages again (not just polling, degraded), once
+			// its probe notification came back through the new connection.
+			await eventually('the listener is up again', async () => (direct as unknown as { listenerUp: boolean }).listenerUp);
 			await direct.release(lease);
 			await observer.release(held);
 			await store.expectHealthy('direct');

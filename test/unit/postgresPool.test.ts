@@ -4,7 +4,14 @@
  * test/integration/lockSsl.test.ts shows the same settings against a real TLS server.
  */
 import { LockConfigurationError, poolConfigFrom, type PostgresConnectionSettings } from '../../nodes/shared/lock';
-import { POSTGRES_SSL_MODES, sslConfigFrom } from '../../nodes/shared/lock/postgresPool';
+import {
+	attemptConnections,
+	connectionIdentity,
+	LISTENER_CONNECTIONS,
+	LOCK_CONNECTION_LIMIT,
+	POSTGRES_SSL_MODES,
+	sslConfigFrom,
+} from '../../nodes/shared/lock/postgresPool';
 
 const base: PostgresConnectionSettings = {
 	host: 'db.internal',
@@ -59,15 +66,24 @@ describe('poolConfigFrom: connection fields', () => {
 		expect(config({ port: undefined }).port).toBe(5432);
 	});
 
-	it('uses Maximum Number of Connections as the pool size', () => {
-		expect(config({ maxConnections: 100 }).max).toBe(100);
-		expect(config({ maxConnections: 2 }).max).toBe(2);
-		expect(config({ maxConnections: '7' as never }).max).toBe(7);
-		// No value: pg's own default, which n8n's Postgres node gets too.
-		expect(config({ maxConnections: undefined }).max).toBe(10);
+	it('bounds the lock to min(Maximum Number of Connections, 10) connections: the pool plus the LISTEN connection', () => {
+		// n8n's default of 100 (and anything above 10) is capped: a burst must not starve the database.
+		expect(config({ maxConnections: 100 }).max).toBe(LOCK_CONNECTION_LIMIT - LISTENER_CONNECTIONS);
+		expect(LOCK_CONNECTION_LIMIT).toBe(10);
+		expect(config({ maxConnections: 3 }).max).toBe(2);
+		expect(config({ maxConnections: '7' as never }).max).toBe(6);
+		expect(config({ maxConnections: undefined }).max).toBe(9);
 	});
 
-	it.each([0, 1, -5, 2.5, Number.NaN, 'many'])('refuses Maximum Number of Connections %p', (maxConnections) => {
+	it('sends no start-up parameter PgBouncer refuses (statement_timeout, options)', () => {
+		const startup = config({});
+		expect(startup).not.toHaveProperty('statement_timeout');
+		expect(startup).not.toHaveProperty('options');
+		expect(startup).not.toHaveProperty('lock_timeout');
+		expect(startup).not.toHaveProperty('idle_in_transaction_session_timeout');
+	});
+
+	it.each([0, 1, 2, -5, 2.5, Number.NaN, 'many'])('refuses Maximum Number of Connections %p', (maxConnections) => {
 		expect(() => config({ maxConnections: maxConnections as never })).toThrow(/Maximum Number of Connections/);
 	});
 
@@ -84,7 +100,7 @@ describe('poolConfigFrom: connection strings (tests and tools)', () => {
 	const url = 'postgres://u:p@127.0.0.1:5432/db';
 
 	it('applies the SSL fields and the pool size to a URL without SSL parameters', () => {
-		expect(poolConfigFrom({ ...base, connectionString: url, ssl: 'require' })).toMatchObject({ connectionString: url, ssl: true, max: 100 });
+		expect(poolConfigFrom({ ...base, connectionString: url, ssl: 'require' })).toMatchObject({ connectionString: url, ssl: true, max: 9 });
 		expect(poolConfigFrom({ ...base, connectionString: url, allowUnauthorizedCerts: true }).ssl).toEqual({ rejectUnauthorized: false });
 	});
 
@@ -93,5 +109,45 @@ describe('poolConfigFrom: connection strings (tests and tools)', () => {
 		expect(own.connectionString).toBe(`${url}?sslmode=require`);
 		expect(Object.prototype.hasOwnProperty.call(own, 'ssl')).toBe(false);
 		expect(() => poolConfigFrom({ ...base, connectionString: `${url}?sslmode=require`, ssl: 'disable' })).toThrow(/one place/);
+	});
+});
+
+describe('connectionIdentity: which pool and engine a credential gets', () => {
+	it('is the same for a rotated password (same engine), while the fingerprint differs (new pool)', () => {
+		const before = connectionIdentity(config({ password: 'old-secret' }));
+		const after = connectionIdentity(config({ password: 'new-secret' }));
+		expect(after.identity).toBe(before.identity);
+		expect(after.fingerprint).not.toBe(before.fingerprint);
+	});
+
+	it.each([
+		['host', { host: 'other.internal' }],
+		['port', { port: 6544 }],
+		['database', { database: 'other' }],
+		['user', { user: 'other' }],
+		['ssl', { ssl: 'require' }],
+	] as const)('differs when the %s differs', (_field, overrides) => {
+		expect(connectionIdentity(config(overrides as Partial<PostgresConnectionSettings>)).identity).not.toBe(connectionIdentity(config({})).identity);
+	});
+
+	it('leaves the password of a connection string out of the identity', () => {
+		const a = connectionIdentity(poolConfigFrom({ ...base, connectionString: 'postgres://u:one@127.0.0.1:5432/db' }));
+		const b = connectionIdentity(poolConfigFrom({ ...base, connectionString: 'postgres://u:two@127.0.0.1:5432/db' }));
+		const kv1 = connectionIdentity(poolConfigFrom({ ...base, connectionString: "host=h user=u password='o n e' dbname=d" }));
+		const kv2 = connectionIdentity(poolConfigFrom({ ...base, connectionString: 'host=h user=u password=two dbname=d' }));
+		expect(a.identity).toBe(b.identity);
+		expect(kv1.identity).toBe(kv2.identity);
+		expect(a.fingerprint).not.toBe(b.fingerprint);
+	});
+});
+
+describe('attemptConnections: the renewal lane', () => {
+	it.each([
+		[9, 7],
+		[3, 1],
+		[2, 1],
+		[1, 1],
+	])('a pool of %i lets attempts use %i connections, keeping the rest for renewals', (poolMax, attempts) => {
+		expect(attemptConnections(poolMax)).toBe(attempts);
 	});
 });

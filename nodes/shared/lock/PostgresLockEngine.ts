@@ -1,9 +1,12 @@
-import type { Pool, PoolClient } from 'pg';
+import { randomUUID } from 'node:crypto';
+import { LoggerProxy } from 'n8n-workflow';
+import { Client, Connection, type Pool, type PoolClient } from 'pg';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
+import { attemptConnections, retirePool, STATEMENT_TIMEOUT_MS, withPoolClient } from './postgresPool';
 import { hashLockKey, StoreLockEngine, type Attempt, type QueueArgs, type StoreLockOptions } from './StoreLockEngine';
 import type { AcquireOptions, AuditEvent, HeldLockInfo, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
-import { validateTtl } from './waiting';
+import { sleepUnlessWoken, validateTtl } from './waiting';
 
 export { hashLockKey } from './StoreLockEngine';
 
@@ -13,6 +16,41 @@ export const DEFAULT_LOCK_TABLE = 'tenant_swap_locks';
 export const AUDIT_TABLE = 'tenant_swap_audit';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * Statements of lock holders. They never queue behind waiters' attempts: attempts may use only
+ * part of the pool (AttemptGate), so a renewal always finds a connection.
+ */
+const PRIORITY_OPERATIONS = new Set(['extend', 'release', 'read swap state', 'write swap state', 'notify probe']);
+/** NOTIFY payloads the listener sends itself to learn whether notifications arrive at all. */
+const PROBE_PREFIX = 'tsl-probe:';
+/** Probe again this often: a pooler put in front later, or a broken session, is noticed. */
+const PROBE_INTERVAL_MS = 60_000;
+/** Probe again after this when the last probe could not be sent. */
+const PROBE_RETRY_MS = 1_000;
+/** The longest pause between two tries to bring a lost LISTEN connection back. */
+const LISTENER_RETRY_MAX_MS = 30_000;
+/** Rows of the audit table older than this are deleted (Redis caps its audit list instead). */
+export const AUDIT_RETENTION_DAYS = 30;
+/** Audit retention runs at most this often per engine, in the background after an audit write. */
+const AUDIT_PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** Rows deleted per statement (and statements per run): a large backlog is removed in steps. */
+const AUDIT_PRUNE_BATCH = 10_000;
+const AUDIT_PRUNE_MAX_BATCHES = 100;
+
+/** Connection behaviour; defaults are production values, tests shorten them. */
+export interface PostgresConnectionOptions {
+	/** A statement running longer is cancelled (and its connection discarded). */
+	statementTimeoutMs?: number;
+	/** How long the listener waits for its own probe NOTIFY before calling notifications broken. */
+	probeTimeoutMs?: number;
+	auditRetentionDays?: number;
+}
+
+/** Where the engine's one-time operator warnings go: n8n's log (n8n sets LoggerProxy up). */
+export interface EngineLogger {
+	warn(message: string, meta?: Record<string, unknown>): void;
+}
 
 export interface LockTableName {
 	schema?: string;
@@ -66,17 +104,39 @@ export class PostgresLockEngine extends StoreLockEngine {
 	private readonly table: string;
 	private readonly indexName: string;
 	private ready?: Promise<void>;
-	private listener?: Promise<PoolClient>;
+	private listener?: Promise<Client>;
+	private listenerClient?: Client;
 	private dropListener?: () => void;
+	/** The listener was started once: it is brought back whenever it drops, until close(). */
+	private listening = false;
+	private listenerRetryMs = 0;
+	private readonly probes = new Map<string, () => void>();
+	private warnedNoNotify = false;
+	/** One warning per outage of the wake-up connection, not one per reconnect try. */
+	private warnedListenerDown = false;
 	private closed = false;
 	private prepareStatements = true;
+	private readonly gate: AttemptGate;
+	private readonly statementTimeoutMs: number;
+	private readonly probeTimeoutMs: number;
+	private readonly auditRetentionDays: number;
+	private lastAuditPrune = Number.NEGATIVE_INFINITY;
+	/** The running audit clean-up, if any (tests wait for it). */
+	private auditPrune?: Promise<void>;
+	log: EngineLogger = LoggerProxy;
 
 	constructor(
-		private readonly pool: Pool,
+		/** The pool statements go to now (usePool replaces it). */
+		private currentPool: Pool,
 		name: LockTableName = {},
 		options: StoreLockOptions = {},
+		connection: PostgresConnectionOptions = {},
 	) {
 		super(options);
+		this.gate = new AttemptGate(attemptConnections(currentPool.options.max ?? 10));
+		this.statementTimeoutMs = connection.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS;
+		this.probeTimeoutMs = connection.probeTimeoutMs ?? 5_000;
+		this.auditRetentionDays = connection.auditRetentionDays ?? AUDIT_RETENTION_DAYS;
 		this.schema = validateIdentifier('schema', name.schema || DEFAULT_LOCK_SCHEMA);
 		const table = validateIdentifier('table', name.table || DEFAULT_LOCK_TABLE);
 		if (table === AUDIT_TABLE) {
@@ -94,6 +154,11 @@ export class PostgresLockEngine extends StoreLockEngine {
 		this.table = table;
 		// Hashed: two long table names with one prefix must not share an index name.
 		this.indexName = `"tsl_${hashLockKey(`${this.schema}.${table}`).slice(0, 20)}_exec_idx"`;
+	}
+
+	/** The pool this engine's statements go to. */
+	get pool(): Pool {
+		return this.currentPool;
 	}
 
 	/** Creates the lock table on first use; safe when many processes start at once. */
@@ -114,8 +179,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 			[this.qualifiedTable, this.stateTable, this.auditTable, this.waitTable],
 		);
 		if (exists[0]?.found) return;
-		const client = await this.connect('ensure lock table');
-		try {
+		await this.transaction('lock table creation', async (client) => {
 			await client.query('BEGIN');
 			// Serialises concurrent creators: CREATE ... IF NOT EXISTS alone races on the catalog.
 			await client.query("SELECT pg_advisory_xact_lock(hashtext('tenant_swap_lock_ddl'))");
@@ -179,12 +243,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 			)`);
 			await client.query(`CREATE INDEX IF NOT EXISTS ${this.waitIndex} ON ${this.waitTable} (key_hash, seq)`);
 			await client.query('COMMIT');
-		} catch (error) {
-			await client.query('ROLLBACK').catch(() => undefined);
-			throw new LockStoreUnavailableError('lock table creation', error);
-		} finally {
-			client.release();
-		}
+		});
 	}
 
 	async extend(handle: LockHandle, ttlMs: number): Promise<LockLease> {
@@ -205,7 +264,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 
 	async release(handle: LockHandle): Promise<ReleaseOutcome> {
 		const keyHash = hashLockKey(handle.key);
-		const rows = await this.query<FreedRow>(
+		const rows = await this.query<FreedRow & { live: boolean }>(
 			'release',
 			// Committed without waiting for the WAL flush: a release lost in a crash only keeps the key
 			// until its TTL, and the next holder's (durable) commit flushes it anyway. The message names
@@ -214,18 +273,20 @@ export class PostgresLockEngine extends StoreLockEngine {
 			 freed AS (
 			   UPDATE ${this.qualifiedTable} SET token = NULL, updated_at = clock_timestamp()
 			    WHERE key_hash = $1 AND token = $2
-			RETURNING key_hash, acquired_at
+			RETURNING key_hash, acquired_at, expires_at
 			 ), turn AS (
-			   SELECT key_hash, acquired_at, ${this.nextTicketSql('freed.key_hash')} AS next_ticket FROM freed
+			   SELECT key_hash, acquired_at, expires_at, ${this.nextTicketSql('freed.key_hash')} AS next_ticket FROM freed
 			 )
 			 SELECT key_hash, next_ticket, pg_notify('${NOTIFY_CHANNEL}', key_hash || COALESCE(' ' || next_ticket, '')),
-			        EXTRACT(EPOCH FROM clock_timestamp() - acquired_at) * 1000 AS held_ms
+			        EXTRACT(EPOCH FROM clock_timestamp() - acquired_at) * 1000 AS held_ms, expires_at > clock_timestamp() AS live
 			   FROM turn, s`,
 			[keyHash, handle.token],
 			true,
 		);
 		if (!rows[0]) return { key: handle.key, status: 'lost' };
 		this.releasedHere(keyHash, rows[0].next_ticket);
+		// Ran out before this release (nobody took it yet): the section was not protected to the end.
+		if (!rows[0].live) return { key: handle.key, status: 'lost' };
 		return { key: handle.key, status: 'released', heldMs: Math.round(Number(rows[0].held_ms)) };
 	}
 
@@ -236,6 +297,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 			 freed AS (
 			   UPDATE ${this.qualifiedTable} SET token = NULL, updated_at = clock_timestamp()
 			    WHERE execution_id = $1 AND instance_id IS NOT DISTINCT FROM $2 AND token IS NOT NULL
+			      AND expires_at > clock_timestamp()
 			RETURNING key_hash, lock_key, acquired_at
 			 ), turn AS (
 			   SELECT key_hash, lock_key, acquired_at, ${this.nextTicketSql('freed.key_hash')} AS next_ticket FROM freed
@@ -334,6 +396,35 @@ export class PostgresLockEngine extends StoreLockEngine {
 			return `(${placeholders.join(', ')})`;
 		});
 		await this.query('write audit', `INSERT INTO ${this.auditTable} (${columns.join(', ')}) VALUES ${rows.join(', ')}`, values);
+		this.pruneAuditNow();
+	}
+
+	/**
+	 * Audit retention: rows older than AUDIT_RETENTION_DAYS go, at most once an hour per engine, in
+	 * the background (the audit write that triggers it does not wait), in batches so a large
+	 * backlog never makes one long statement.
+	 */
+	private pruneAuditNow(): void {
+		const now = performance.now();
+		if (this.auditPrune || now - this.lastAuditPrune < AUDIT_PRUNE_EVERY_MS) return;
+		this.lastAuditPrune = now;
+		this.auditPrune = (async () => {
+			for (let batch = 0; batch < AUDIT_PRUNE_MAX_BATCHES && !this.closing; batch++) {
+				const deleted = await this.query<{ id: string }>(
+					'prune audit',
+					`DELETE FROM ${this.auditTable} WHERE id IN (
+					   SELECT id FROM ${this.auditTable} WHERE at < clock_timestamp() - $1 * interval '1 day' ORDER BY at LIMIT $2)
+					 RETURNING id`,
+					[this.auditRetentionDays, AUDIT_PRUNE_BATCH],
+				);
+				if (deleted.length < AUDIT_PRUNE_BATCH) break;
+			}
+		})()
+			// The next run (in an hour) tries again.
+			.catch(() => undefined)
+			.finally(() => {
+				this.auditPrune = undefined;
+			});
 	}
 
 	/** Stops listening; the shared pool itself is closed by its owner. */
@@ -343,6 +434,24 @@ export class PostgresLockEngine extends StoreLockEngine {
 		await this.listener?.catch(() => undefined);
 		this.dropListener?.();
 		this.listenerDropped();
+		await this.auditPrune;
+	}
+
+	/**
+	 * Moves the engine to another pool of the same lock database (the credential's password
+	 * changed): new statements and the listener use it at once, the old pool is closed once the
+	 * statements already on it finished. Held locks are rows, not connections: they stay held, and
+	 * whoever holds this engine object (held locks, the lease keeper) keeps working.
+	 */
+	usePool(pool: Pool): void {
+		if (pool === this.currentPool) return;
+		const old = this.currentPool;
+		this.currentPool = pool;
+		this.gate.resize(attemptConnections(pool.options.max ?? 10));
+		retirePool(old);
+		// The listener logged in with the old password: it reconnects (with the new pool's settings).
+		this.listenerRetryMs = 0;
+		this.dropListener?.();
 	}
 
 	// One statement: take a free or expired row, or report the holder. A row held by anyone is not
@@ -442,49 +551,157 @@ export class PostgresLockEngine extends StoreLockEngine {
 
 	protected async ensureListening(): Promise<void> {
 		if (this.closed) return;
+		this.listening = true;
 		this.listener ??= this.startListener();
 		await this.listener;
 	}
 
-	private async startListener(): Promise<PoolClient> {
-		let client: PoolClient;
-		try {
-			client = await this.pool.connect();
-		} catch (error) {
-			this.listener = undefined;
-			throw error;
-		}
+	/**
+	 * The LISTEN connection: a pg.Client of its own, outside the pool, so waking waiters never
+	 * costs a pool connection and a killed listener never takes one from renewals. It counts as up
+	 * (listenerUp: waiters sleep long and wait to be woken) only once a probe NOTIFY it sent itself
+	 * came back: behind PgBouncer in transaction pooling LISTEN succeeds but nothing ever arrives,
+	 * and waiters must then re-check on their own (StoreLockEngine's short degraded wait).
+	 */
+	private async startListener(): Promise<Client> {
+		// pg-pool keeps the password as a non-enumerable option (out of stack traces): copy it by name.
+		const client = new Client({ ...this.pool.options, password: this.pool.options.password });
+		client.on('error', () => undefined);
 		let dropped = false;
 		const drop = () => {
 			if (dropped) return;
 			dropped = true;
-			this.listener = undefined;
-			this.dropListener = undefined;
-			client.release(true);
+			if (this.listenerClient === client || !this.listenerClient) {
+				this.listener = undefined;
+				this.listenerClient = undefined;
+				this.dropListener = undefined;
+			}
+			void client.end().catch(() => undefined);
 			this.listenerDropped();
+			this.reconnectListener();
 		};
-		this.dropListener = drop;
-		client.on('notification', (message) => {
-			if (message.channel === NOTIFY_CHANNEL && message.payload) this.wakeFromMessage(message.payload);
-		});
-		client.on('error', drop);
-		client.on('end', drop);
 		try {
+			await client.connect();
+			client.on('notification', (message) => {
+				if (message.channel !== NOTIFY_CHANNEL || !message.payload) return;
+				if (message.payload.startsWith(PROBE_PREFIX)) this.probes.get(message.payload)?.();
+				else this.wakeFromMessage(message.payload);
+			});
+			client.on('error', drop);
+			client.on('end', drop);
 			await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
 		} catch (error) {
+			if (!this.warnedListenerDown) {
+				this.warnedListenerDown = true;
+				this.log.warn(
+					`Tenant Credential Swap could not open its wake-up connection to the lock database (${(error as Error).message}); waiting executions re-check every 250 ms until it works. It keeps trying in the background.`,
+					{ lockTable: `${this.schema}.${this.table}` },
+				);
+			}
 			drop();
 			throw error;
 		}
-		this.listenerUp = true;
+		this.warnedListenerDown = false;
+		this.listenerClient = client;
+		this.dropListener = drop;
+		this.listenerRetryMs = 0;
+		void this.watchNotifications(client);
 		return client;
 	}
 
-	private async connect(operation: string): Promise<PoolClient> {
+	/** Brings the listener back after a drop: at once, then with growing pauses while it fails. */
+	private reconnectListener(): void {
+		if (this.closed || !this.listening) return;
+		const pause = this.listenerRetryMs;
+		this.listenerRetryMs = Math.min(LISTENER_RETRY_MAX_MS, Math.max(1_000, pause * 2));
+		void (async () => {
+			if (pause > 0) await sleepUnlessWoken(pause, true).promise;
+			if (this.closed || this.listener) return;
+			// A failure drops again, which schedules the next try.
+			this.listener = this.startListener();
+			await this.listener.catch(() => undefined);
+		})();
+	}
+
+	/** Probes now and every PROBE_INTERVAL_MS while `client` is the listener. */
+	private async watchNotifications(client: Client): Promise<void> {
+		while (!this.closed && this.listenerClient === client) {
+			const outcome = await this.probe();
+			if (this.closed || this.listenerClient !== client) return;
+			if (outcome === 'arrived') {
+				this.listenerUp = true;
+			} else if (outcome === 'missing') {
+				const wasUp = this.listenerUp;
+				// Waiters asleep for a wake-up that will not come: they look again, and from now on often.
+				if (wasUp) this.listenerDropped();
+				this.listenerUp = false;
+				if (!this.warnedNoNotify) {
+					this.warnedNoNotify = true;
+					this.log.warn(
+						`Tenant Credential Swap: the lock database accepts LISTEN but a test notification sent through it did not arrive within ${this.probeTimeoutMs} ms. ` +
+							'This is what PgBouncer in transaction pooling mode does. Locks still work: waiting executions re-check every 250 ms instead of being woken, ' +
+							'so hand-offs take a little longer and cost more queries. Point the lock at PostgreSQL directly or at a session-pooling port to get wake-ups.',
+						{ lockTable: `${this.schema}.${this.table}` },
+					);
+				}
+			}
+			// A probe the store did not answer (e.g. a stale pool connection after a restart) says
+			// nothing about notifications: ask again soon rather than in a minute.
+			await sleepUnlessWoken(outcome === 'failed' ? PROBE_RETRY_MS : PROBE_INTERVAL_MS, true).promise;
+		}
+	}
+
+	/** Sends a NOTIFY only this listener expects and waits (up to probeTimeoutMs) for it to arrive. */
+	private async probe(): Promise<'arrived' | 'missing' | 'failed'> {
+		const payload = `${PROBE_PREFIX}${randomUUID()}`;
+		const waiting = sleepUnlessWoken(this.probeTimeoutMs, true);
+		let arrived = false;
+		this.probes.set(payload, () => {
+			arrived = true;
+			waiting.wake();
+		});
 		try {
-			return await this.pool.connect();
+			await this.query('notify probe', 'SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, payload]);
+			await waiting.promise;
+			return arrived ? 'arrived' : 'missing';
+		} catch {
+			// The store did not answer: nothing learnt about notifications.
+			waiting.wake();
+			return 'failed';
+		} finally {
+			this.probes.delete(payload);
+		}
+	}
+
+	/** A transaction on one connection, counted like any other attempt-side work. */
+	private async transaction(operation: string, work: (client: PoolClient) => Promise<void>): Promise<void> {
+		const entered = this.enterGate(operation);
+		const leave = typeof entered === 'function' ? entered : await entered;
+		try {
+			await withPoolClient(this.pool, async (client) => {
+				try {
+					await work(client);
+				} catch (error) {
+					await client.query('ROLLBACK').catch(() => undefined);
+					throw error;
+				}
+			});
 		} catch (error) {
 			throw new LockStoreUnavailableError(operation, error);
+		} finally {
+			leave();
 		}
+	}
+
+	/** Synchronous when no wait is needed: statements reach the pool in the order they were made. */
+	private enterGate(operation: string): (() => void) | Promise<() => void> {
+		if (PRIORITY_OPERATIONS.has(operation)) return NO_GATE;
+		return (
+			this.gate.tryEnter() ??
+			this.gate.enter(this.pool.options.connectionTimeoutMillis || 10_000).catch((error: unknown) => {
+				throw new LockStoreUnavailableError(operation, error);
+			})
+		);
 	}
 
 	/**
@@ -492,23 +709,127 @@ export class PostgresLockEngine extends StoreLockEngine {
 	 * statements are long CTEs: planning them is most of their cost). A pooler that does not keep
 	 * prepared statements (PgBouncer in transaction mode before 1.21) refuses them before running
 	 * anything; then this engine sends plain statements from then on.
+	 *
+	 * Attempts (everything not in PRIORITY_OPERATIONS) pass the AttemptGate first. Each statement
+	 * runs under statementTimeoutMs, enforced by a cancel request (PgBouncer forwards those), after
+	 * which its connection is discarded rather than reused.
 	 */
 	private async query<T>(operation: string, text: string, values: unknown[], prepare = false): Promise<T[]> {
+		const entered = this.enterGate(operation);
+		const leave = typeof entered === 'function' ? entered : await entered;
 		try {
-			if (prepare && this.prepareStatements) {
-				try {
-					const result = await this.pool.query({ name: statementName(text), text, values });
-					return result.rows as T[];
-				} catch (error) {
-					if (!PREPARED_STATEMENT_REFUSED.has((error as { code?: string }).code ?? '')) throw error;
-					this.prepareStatements = false;
+			return await withPoolClient(this.pool, async (client, discard) => {
+				if (prepare && this.prepareStatements) {
+					try {
+						return await this.run<T>(client, discard, { name: statementName(text), text, values });
+					} catch (error) {
+						if (!PREPARED_STATEMENT_REFUSED.has((error as { code?: string }).code ?? '')) throw error;
+						this.prepareStatements = false;
+					}
 				}
-			}
-			const result = await this.pool.query(text, values);
-			return result.rows as T[];
+				return await this.run<T>(client, discard, { text, values });
+			});
 		} catch (error) {
 			throw new LockStoreUnavailableError(operation, error);
+		} finally {
+			leave();
 		}
+	}
+
+	private async run<T>(client: PoolClient, discard: () => void, statement: { name?: string; text: string; values: unknown[] }): Promise<T[]> {
+		const timer = setTimeout(() => {
+			// The cancel may land after the statement ended: never reuse a connection one was sent to.
+			discard();
+			cancelStatement(client);
+		}, this.statementTimeoutMs);
+		try {
+			return (await client.query(statement)).rows as T[];
+		} finally {
+			clearTimeout(timer);
+		}
+	}
+}
+
+/**
+ * Asks the server to cancel what `client` runs now: the protocol's CancelRequest on a new
+ * connection, with the key the server (or PgBouncer, which forwards it) gave at start-up.
+ */
+function cancelStatement(client: PoolClient): void {
+	const target = client as unknown as { host?: string; port?: number; processID?: number | null; secretKey?: number | null };
+	if (target.processID === null || target.processID === undefined || target.secretKey === null || target.secretKey === undefined) return;
+	// pg's own protocol writer (typed loosely in @types/pg).
+	const connection = new Connection() as unknown as {
+		on(event: 'error', listener: () => void): void;
+		once(event: 'connect', listener: () => void): void;
+		connect(portOrPath: number | string, host?: string): void;
+		cancel(processID: number, secretKey: number): void;
+	};
+	connection.on('error', () => undefined);
+	// Nothing else is written: the server (or PgBouncer) closes this connection itself once it read
+	// the request, and PgBouncer 1.18 aborts on anything sent after it ("bad client state").
+	connection.once('connect', () => connection.cancel(target.processID as number, target.secretKey as number));
+	const host = target.host ?? 'localhost';
+	const port = target.port ?? 5432;
+	if (host.startsWith('/')) connection.connect(`${host}/.s.PGSQL.${port}`);
+	else connection.connect(port, host);
+}
+
+const NO_GATE = (): void => undefined;
+
+/**
+ * At most `limit` attempts (waiters' statements) use connections at once; the rest of the pool is
+ * kept for renewals and releases, which skip the gate. Waiting here is bounded like waiting for a
+ * pool connection would be.
+ */
+class AttemptGate {
+	private running = 0;
+	private readonly queue: Array<() => void> = [];
+
+	constructor(private limit: number) {}
+
+	resize(limit: number): void {
+		this.limit = limit;
+		while (this.running < this.limit && this.queue.length > 0) {
+			this.running += 1;
+			this.queue.shift()?.();
+		}
+	}
+
+	/** A slot now, or undefined when all are taken. */
+	tryEnter(): (() => void) | undefined {
+		if (this.running >= this.limit || this.queue.length > 0) return undefined;
+		this.running += 1;
+		return this.leaver();
+	}
+
+	async enter(timeoutMs: number): Promise<() => void> {
+		const now = this.tryEnter();
+		if (now) return now;
+		const admitted = sleepUnlessWoken(timeoutMs, true);
+		let ok = false;
+		const admit = () => {
+			ok = true;
+			admitted.wake();
+		};
+		this.queue.push(admit);
+		await admitted.promise;
+		if (!ok) {
+			this.queue.splice(this.queue.indexOf(admit), 1);
+			throw new Error(`timeout exceeded when trying to connect (all ${this.limit} connections for attempts busy for ${timeoutMs} ms)`);
+		}
+		return this.leaver();
+	}
+
+	private leaver(): () => void {
+		let left = false;
+		return () => {
+			if (left) return;
+			left = true;
+			// Hand the slot over to the next in line, or free it.
+			const next = this.running <= this.limit ? this.queue.shift() : undefined;
+			if (next) next();
+			else this.running -= 1;
+		};
 	}
 }
 

@@ -197,7 +197,8 @@ export class RedisLockEngine extends StoreLockEngine {
 	private listening?: Promise<void>;
 
 	constructor(
-		private readonly client: Redis,
+		/** The connection commands go to (useClient replaces it after a password change). */
+		private client: Redis,
 		private readonly prefix = DEFAULT_REDIS_PREFIX,
 		options: StoreLockOptions = {},
 	) {
@@ -218,9 +219,11 @@ export class RedisLockEngine extends StoreLockEngine {
 				if (channel === this.channel) this.wakeFromMessage(hash);
 			});
 			// On reconnect ioredis re-subscribes; messages sent meanwhile are lost, so look again.
-			subscriber.on('close', () => this.listenerDropped());
+			subscriber.on('close', () => {
+				if (this.subscriber === subscriber) this.listenerDropped();
+			});
 			subscriber.on('ready', () => {
-				this.listenerUp = true;
+				if (this.subscriber === subscriber) this.listenerUp = true;
 			});
 			subscriber.on('error', () => undefined);
 			await subscriber.subscribe(this.channel);
@@ -229,9 +232,26 @@ export class RedisLockEngine extends StoreLockEngine {
 			this.listening = undefined;
 			this.subscriber?.disconnect();
 			this.subscriber = undefined;
-			throw error;
+			throw redisError('subscribe', error);
 		});
 		await this.listening;
+	}
+
+	/**
+	 * Moves the engine to another connection to the same Redis (the credential's password changed);
+	 * the subscriber, logged in with the old password, is replaced too. The old client is closed by
+	 * the registry once its pending replies arrived.
+	 */
+	useClient(client: Redis): void {
+		if (client === this.client) return;
+		this.client = client;
+		const subscriber = this.subscriber;
+		if (!subscriber) return;
+		this.subscriber = undefined;
+		this.listening = undefined;
+		subscriber.disconnect();
+		this.listenerDropped();
+		if (!this.closing) void this.ensureListening().catch(() => undefined);
 	}
 
 	protected async attempt(key: string, keyHash: string, token: string, options: AcquireOptions, queue: QueueArgs): Promise<Attempt> {
@@ -369,7 +389,7 @@ export class RedisLockEngine extends StoreLockEngine {
 			const [dataHmac, credentialUpdatedAt] = await this.client.hmget(this.stateKey(credentialKey), 'dataHmac', 'credentialUpdatedAt');
 			return dataHmac && credentialUpdatedAt ? { dataHmac, credentialUpdatedAt } : undefined;
 		} catch (error) {
-			throw new LockStoreUnavailableError('read swap state', error);
+			throw redisError('read swap state', error);
 		}
 	}
 
@@ -378,7 +398,7 @@ export class RedisLockEngine extends StoreLockEngine {
 			if (state) await this.client.hset(this.stateKey(credentialKey), { ...state });
 			else await this.client.del(this.stateKey(credentialKey));
 		} catch (error) {
-			throw new LockStoreUnavailableError('write swap state', error);
+			throw redisError('write swap state', error);
 		}
 	}
 
@@ -394,7 +414,7 @@ export class RedisLockEngine extends StoreLockEngine {
 				.ltrim(`${this.prefix}audit`, 0, REDIS_AUDIT_KEEP - 1)
 				.exec();
 		} catch (error) {
-			throw new LockStoreUnavailableError('write audit', error);
+			throw redisError('write audit', error);
 		}
 	}
 
@@ -440,9 +460,26 @@ export class RedisLockEngine extends StoreLockEngine {
 			if (typeof client[name] !== 'function') this.client.defineCommand(name, { numberOfKeys: keys.length, lua: script });
 			return await client[name](...keys, ...args);
 		} catch (error) {
-			throw new LockStoreUnavailableError(operation, error);
+			throw redisError(operation, error);
 		}
 	}
+}
+
+/** What a Redis Cluster (or a node of one) answers to the lock's multi-key scripts. */
+const CLUSTER_REPLY = /^(CROSSSLOT|MOVED|ASK|CLUSTERDOWN|TRYAGAIN)\b/;
+
+/**
+ * A store error for `operation`, except that a Redis Cluster's answers become a configuration
+ * error: the lock's scripts touch several keys of one lock and need a single Redis.
+ */
+export function redisError(operation: string, error: unknown): Error {
+	const message = error instanceof Error ? error.message : String(error);
+	if (CLUSTER_REPLY.test(message)) {
+		return new LockConfigurationError(
+			`The Redis lock backend needs a single Redis server (a primary, optionally with replicas), not a Redis Cluster: Redis answered "${message.split(' ')[0]}" during ${operation}. Point the Redis credential at a standalone Redis, or use the PostgreSQL lock backend.`,
+		);
+	}
+	return new LockStoreUnavailableError(operation, error);
 }
 
 const SCRIPT_NAMES = new Map<string, string>([

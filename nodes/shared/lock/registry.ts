@@ -5,16 +5,20 @@ import { abandonHeldLocks } from './HeldLock';
 import { stopLeaseKeepers } from './LeaseKeeper';
 import { MemoryLockEngine } from './MemoryLockEngine';
 import { PostgresLockEngine, type LockTableName } from './PostgresLockEngine';
-import { poolConfigFrom, poolKey, sharedPool, type PostgresConnectionSettings } from './postgresPool';
+import { connectionIdentity, poolConfigFrom, sharedPool, type PostgresConnectionSettings } from './postgresPool';
 import { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
 
 export type LockBackend = 'postgres' | 'redis' | 'memory';
 
-/** Both nodes must see the same locks, so engines live once per process. */
-const postgresEngines = new Map<string, PostgresLockEngine>();
-const redisEngines = new Map<string, RedisLockEngine>();
+/**
+ * Both nodes must see the same locks, so engines live once per process, keyed by where they
+ * connect and as whom, never by the secret: a rotated password moves the same engine (which held
+ * locks and the lease keeper reference) to a new pool or client, and the old one is closed.
+ */
+const postgresEngines = new Map<string, { engine: PostgresLockEngine; identity: string }>();
+const redisEngines = new Map<string, { engine: RedisLockEngine; identity: string }>();
 /** One Redis connection per Redis per process (plus one subscriber per engine). */
-const redisClients = new Map<string, Redis>();
+const redisClients = new Map<string, { client: Redis; fingerprint: string }>();
 let memoryEngine: MemoryLockEngine | undefined;
 
 export function postgresLockEngine(
@@ -22,12 +26,19 @@ export function postgresLockEngine(
 	tableName: LockTableName = {},
 ): PostgresLockEngine {
 	const config = poolConfigFrom(settings);
-	const id = `${poolKey(config)}|${tableName.schema ?? ''}|${tableName.table ?? ''}`;
-	let engine = postgresEngines.get(id);
-	if (!engine) {
-		engine = new PostgresLockEngine(sharedPool(config), tableName);
-		postgresEngines.set(id, engine);
+	const { identity } = connectionIdentity(config);
+	const id = `${identity}|${tableName.schema ?? ''}|${tableName.table ?? ''}`;
+	const pool = sharedPool(config);
+	const entry = postgresEngines.get(id);
+	if (entry) {
+		if (entry.engine.pool !== pool) {
+			// A new password: every engine on this database moves to the new pool before the old one closes.
+			for (const other of postgresEngines.values()) if (other.identity === identity) other.engine.usePool(pool);
+		}
+		return entry.engine;
 	}
+	const engine = new PostgresLockEngine(pool, tableName);
+	postgresEngines.set(id, { engine, identity });
 	return engine;
 }
 
@@ -45,21 +56,29 @@ export function lockRedisOptions(): Pick<RedisOptions, 'commandTimeout'> {
 
 export function redisLockEngine(settings: RedisConnectionSettings, prefix = DEFAULT_REDIS_PREFIX): RedisLockEngine {
 	const options = { ...redisOptionsFrom(settings), ...lockRedisOptions() };
-	const clientId = JSON.stringify(options);
-	let client = redisClients.get(clientId);
-	if (!client) {
-		client = new Redis(options);
+	const identity = JSON.stringify({ ...options, password: undefined });
+	const fingerprint = JSON.stringify(options);
+	let current = redisClients.get(identity);
+	if (current?.fingerprint !== fingerprint) {
+		const client = new Redis(options);
 		// Connection errors surface on the commands; an unhandled 'error' event would crash n8n.
 		client.on('error', () => undefined);
-		redisClients.set(clientId, client);
+		const old = current?.client;
+		current = { client, fingerprint };
+		redisClients.set(identity, current);
+		if (old) {
+			for (const other of redisEngines.values()) if (other.identity === identity) other.engine.useClient(client);
+			// QUIT is answered after the replies still pending: commands already sent finish.
+			void old.quit().catch(() => old.disconnect());
+		}
 	}
-	const id = `${clientId}|${prefix}`;
-	let engine = redisEngines.get(id);
-	if (!engine) {
-		engine = new RedisLockEngine(client, prefix);
-		redisEngines.set(id, engine);
+	const id = `${identity}|${prefix}`;
+	let entry = redisEngines.get(id);
+	if (!entry) {
+		entry = { engine: new RedisLockEngine(current.client, prefix), identity };
+		redisEngines.set(id, entry);
 	}
-	return engine;
+	return entry.engine;
 }
 
 export function memoryLockEngine(executionsMode = process.env.EXECUTIONS_MODE): MemoryLockEngine {
@@ -80,8 +99,8 @@ export async function closeLockEngines(): Promise<void> {
 	postgresEngines.clear();
 	redisEngines.clear();
 	memoryEngine = undefined;
-	await Promise.all(engines.map(async (engine) => await engine.close()));
+	await Promise.all(engines.map(async ({ engine }) => await engine.close()));
 	const clients = [...redisClients.values()];
 	redisClients.clear();
-	for (const client of clients) client.disconnect();
+	for (const { client } of clients) client.disconnect();
 }

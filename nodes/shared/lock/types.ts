@@ -101,7 +101,7 @@ export interface LockEngine {
 	extend(handle: LockHandle, ttlMs: number): Promise<LockLease>;
 	/** Frees the key only if `token` still holds it; a lock taken over by someone else is reported lost. */
 	release(handle: LockHandle): Promise<ReleaseOutcome>;
-	/** Frees every lock held by an owner (instance + execution): Release Lock, error workflows. */
+	/** Frees every live lease of an owner (instance + execution): Release Lock, error workflows. Leases that ran out are not listed (as on every backend). */
 	releaseExecution(executionId: string, instanceId?: string): Promise<ReleaseOutcome[]>;
 	/** Current holder of a key, if any (expired leases count as free). */
 	holder(key: string): Promise<LockHolder | undefined>;
