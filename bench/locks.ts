@@ -97,20 +97,39 @@ function operationOfSql(text: string): string {
 	return 'other';
 }
 
-/** Counts and times every `pool.query` (the engines use nothing else on the hot path). */
-function instrumentPool(pool: Pool, counters: Counters): void {
-	const original = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
-	(pool as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = async (...args: unknown[]) => {
+/** Counts and times a query function's calls (one store round trip each). */
+function counted(query: (...args: unknown[]) => Promise<unknown>, counters: Counters): (...args: unknown[]) => Promise<unknown> {
+	return async (...args: unknown[]) => {
 		const text = typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string })?.text ?? '');
 		const t0 = performance.now();
 		const operation = operationOfSql(text);
 		counters.lastSql[operation] = text;
 		try {
-			return await original(...args);
+			return await query(...args);
 		} finally {
 			counters.record(operation, performance.now() - t0);
 		}
 	};
+}
+
+/**
+ * Counts and times every statement sent through the pool: `pool.query` (the naive lock) and the
+ * queries of checked-out clients (the engine checks a client out per statement, to cancel it on
+ * timeout). The engine's LISTEN connection is outside the pool and not counted.
+ */
+function instrumentPool(pool: Pool, counters: Counters): void {
+	const poolQuery = pool as unknown as { query: (...args: unknown[]) => Promise<unknown> };
+	poolQuery.query = counted(pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>, counters);
+	const wrapped = new WeakSet<object>();
+	pool.on('acquire', (client) => {
+		if (wrapped.has(client)) return;
+		wrapped.add(client);
+		const clientQuery = client as unknown as { query: (...args: unknown[]) => Promise<unknown> };
+		const original = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+		const timed = counted(original, counters);
+		// pool.query (counted above) runs its statement as client.query(text, values, callback): not again.
+		clientQuery.query = (...args: unknown[]) => (typeof args[args.length - 1] === 'function' ? original(...args) : timed(...args));
+	});
 }
 
 /** Counts attempts (and failed ones) of the shared waiting core, wrapping the instance's method. */

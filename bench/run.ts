@@ -791,8 +791,8 @@ async function replayProfile(probe: Client, ourPg: OurPostgres, run: string): Pr
 		.replace(/FROM freed\s*$/, 'FROM freed, s');
 	const key = `bench:replay:${run}`;
 	const keyHash = hashLockKey(key);
-	// The engine's attempt parameters; the last three: no ticket (a single try), fair, ticket lease.
-	const acquireValues = (token: string, execution: string) => [keyHash, key, token, execution, 'bench', 'tenant', 60_000, null, true, 15_000];
+	// The engine's attempt parameters: no ticket (a single try), fair, ticket lease, then the owner's instance.
+	const acquireValues = (token: string, execution: string) => [keyHash, key, token, execution, 'bench', 'tenant', 60_000, null, true, 15_000, 'bench-instance'];
 	const out: Record<string, unknown> = {};
 	const cycles = async (label: string, named: boolean, release: string, n = 500) => {
 		const acquire: number[] = [];
