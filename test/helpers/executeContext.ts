@@ -47,19 +47,24 @@ export async function realHttp(options: IHttpRequestOptions, apiKey: string): Pr
 	for (const [key, value] of Object.entries(options.qs ?? {})) {
 		if (value !== undefined) url.searchParams.set(key, String(value));
 	}
+	return await fetchJson(url, options.method ?? 'GET', { 'X-N8N-API-KEY': apiKey }, options.body);
+}
+
+/** One HTTP request with a JSON body; the answer's body parsed as JSON when it is JSON. */
+export async function fetchJson(url: URL | string, method: string, headers: Record<string, string>, body?: unknown): Promise<{ statusCode: number; body: unknown }> {
 	const response = await fetch(url, {
-		method: options.method ?? 'GET',
-		headers: { 'X-N8N-API-KEY': apiKey, 'content-type': 'application/json', accept: 'application/json' },
-		body: options.body === undefined ? undefined : JSON.stringify(options.body),
+		method,
+		headers: { ...headers, 'content-type': 'application/json', accept: 'application/json' },
+		body: body === undefined ? undefined : JSON.stringify(body),
 	});
 	const text = await response.text();
-	let body: unknown = text;
+	let parsed: unknown = text;
 	try {
-		body = text ? JSON.parse(text) : undefined;
+		parsed = text ? JSON.parse(text) : undefined;
 	} catch {
 		// not JSON
 	}
-	return { statusCode: response.status, body };
+	return { statusCode: response.status, body: parsed };
 }
 
 /** Enough of IExecuteFunctions for our nodes, with real HTTP to a real n8n unless `send` is given. */

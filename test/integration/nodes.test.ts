@@ -11,7 +11,7 @@ import { searchCredentials } from '../../nodes/TenantCredentialSwap/methods/list
 import { API_SCOPES } from '../../nodes/shared/transport/apiScopes';
 import { closeLockEngines, closeSharedPools, hashLockKey, postgresLockEngine } from '../../nodes/shared/lock';
 import { withClockSkew } from '../helpers/clockSkew';
-import { executeContext, realHttp, type ContextSpec, type ParameterValue } from '../helpers/executeContext';
+import { executeContext, fetchJson, realHttp, type ContextSpec, type ParameterValue } from '../helpers/executeContext';
 import { ApiFixture, itemsOf, postgresCredential, unique } from '../helpers/fixtures';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -714,21 +714,8 @@ describe('failures a real n8n 2.40.7 cannot produce (scripted API)', () => {
 function credentialTestContext() {
 	return {
 		helpers: {
-			request: async (options: { method: string; uri: string; body?: unknown; headers: Record<string, string> }) => {
-				const response = await fetch(options.uri, {
-					method: options.method,
-					headers: { ...options.headers, 'content-type': 'application/json' },
-					body: options.body === undefined ? undefined : JSON.stringify(options.body),
-				});
-				const text = await response.text();
-				let body: unknown = text;
-				try {
-					body = text ? JSON.parse(text) : undefined;
-				} catch {
-					// not JSON
-				}
-				return { statusCode: response.status, body };
-			},
+			request: async (options: { method: string; uri: string; body?: unknown; headers: Record<string, string> }) =>
+				await fetchJson(options.uri, options.method, options.headers, options.body),
 		},
 	} as never;
 }
