@@ -233,9 +233,9 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 		);
 		await auditSwaps(this, lock, requests, results);
 		keepLeasesWhileRunning(this, lock, apiCredentials, requests, results);
-		const renewal = await renewalStates(this, apiCredentials, requests, new Set(results.swapped.keys()));
 		const [firstError] = results.errors;
 		if (firstError && !continueOnFail) throw toNodeError(this, firstError, firstError.itemIndexes[0] ?? 0);
+		const renewal = await renewalStates(this, apiCredentials, requests, new Set(results.swapped.keys()));
 		for (const error of results.errors) for (const index of error.itemIndexes) failed.set(index, error);
 
 		const secretsByItem = new Map(requests.map((request) => [request.itemIndex, secretStrings(request.data)]));

@@ -91,19 +91,10 @@ export class HeldLock {
 		return this.storeExpiresAt;
 	}
 
-	get isRenewing(): boolean {
-		return this.renewing && this.current === 'held';
-	}
-
 	/** What is left of the lease for certain, by this process's clock (0 once released or lost). */
 	remainingMs(): number {
 		if (this.current !== 'held') return 0;
 		return Math.max(0, this.localExpiresAt - performance.now());
-	}
-
-	/** Epoch ms by which anything the lock protects must be done (moves with every renewal). */
-	deadline(): number {
-		return Date.now() + this.remainingMs();
 	}
 
 	/** Renews now (`ttlMs`: a new lease length, from now on). Throws LockLostError when not held. */
