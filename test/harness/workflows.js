@@ -65,6 +65,42 @@ function perTenantExampleWorkflow(o) {
 	});
 }
 
+/**
+ * examples/run-with-tenant-credential-sub-workflow.json for this n8n: Execute Workflow Trigger -> Call
+ * Tenant API (`${echoUrl}/echo`), wired to `placeholder` (any Header Auth credential).
+ * @param {{placeholder: Ref, echoUrl: string, name?: string, settings?: Record<string, unknown>}} o
+ *        settings: merged into the workflow's settings (e.g. saveDataSuccessExecution: 'none')
+ */
+function runWithTenantSubWorkflow(o) {
+	const workflow = loadExample('run-with-tenant-credential-sub-workflow', {
+		REPLACE_PLACEHOLDER_CREDENTIAL_ID: o.placeholder.id,
+		'https://api.example.com/v1/me': `${o.echoUrl}/echo`,
+	});
+	if (o.name) workflow.name = o.name;
+	if (o.settings) Object.assign(workflow.settings, o.settings);
+	return workflow;
+}
+
+/**
+ * examples/run-with-tenant-credential.json for this n8n: Webhook (POST `path`) -> Run With Tenant
+ * Credential running the sub-workflow `subWorkflowId`.
+ * @param {{path: string, subWorkflowId: string, n8nApi: Ref, postgres: Ref, name?: string, options?: Record<string, unknown>,
+ *          credentialData?: string}} o  options: merged into the node's options; credentialData: replaces the node's
+ */
+function runWithTenantWorkflow(o) {
+	const workflow = loadExample('run-with-tenant-credential', {
+		REPLACE_SUB_WORKFLOW_ID: o.subWorkflowId,
+		REPLACE_N8N_API_CREDENTIAL_ID: o.n8nApi.id,
+		REPLACE_POSTGRES_CREDENTIAL_ID: o.postgres.id,
+		'"tenant-run"': JSON.stringify(o.path),
+	});
+	if (o.name) workflow.name = o.name;
+	const node = workflow.nodes.find((/** @type {any} */ n) => n.type === `${PACKAGE}.runWithTenantCredential`);
+	if (o.options) Object.assign(node.parameters.options, o.options);
+	if (o.credentialData) node.parameters.credentialData = o.credentialData;
+	return workflow;
+}
+
 /** @param {{postgres: Ref, name?: string}} o */
 function errorTriggerWorkflow(o) {
 	const workflow = loadExample('release-on-error', { REPLACE_POSTGRES_CREDENTIAL_ID: o.postgres.id });
@@ -348,6 +384,8 @@ module.exports = {
 	PACKAGE,
 	exampleWorkflow,
 	perTenantExampleWorkflow,
+	runWithTenantSubWorkflow,
+	runWithTenantWorkflow,
 	errorTriggerWorkflow,
 	lockedWorkflow,
 	unlockedWorkflow,
