@@ -18,13 +18,24 @@ const { ensurePostgres, postgresCredentialData, loadEmbeddedPostgres, reachableT
 const { startN8n, packPackage } = require('../../test/harness/n8n.js');
 const { createApiClient } = require('../../test/harness/api.js');
 const { startEchoService } = require('../../test/harness/echo.js');
-const { exampleWorkflow, unlockedWorkflow, errorTriggerWorkflow, withSwapOptions } = require('../../test/harness/workflows.js');
+const {
+	exampleWorkflow,
+	unlockedWorkflow,
+	errorTriggerWorkflow,
+	withSwapOptions,
+	runWithTenantWorkflow,
+	runWithTenantSubWorkflow,
+} = require('../../test/harness/workflows.js');
 
 const REPO_DIR = path.resolve(__dirname, '..', '..');
 /** Name prefix of the temporary credentials Tenant Credential Swap creates (and must delete). */
 const TMP_CREDENTIAL_PREFIX = 'tenant-swap tmp';
 /** Node types of this package (their lock backend and credential are switched together). */
-const PACKAGE_NODE_TYPES = ['n8n-nodes-tenant-credential-swap.tenantCredentialSwap', 'n8n-nodes-tenant-credential-swap.tenantLockRelease'];
+const PACKAGE_NODE_TYPES = [
+	'n8n-nodes-tenant-credential-swap.tenantCredentialSwap',
+	'n8n-nodes-tenant-credential-swap.tenantLockRelease',
+	'n8n-nodes-tenant-credential-swap.runWithTenantCredential',
+];
 
 /**
  * Puts every node of this package in `workflow` on the Redis lock backend with `redis` (a Redis
@@ -106,6 +117,7 @@ async function stopPostgres(pg, dataDir) {
  * @property {number} [port]   n8n's port (default: a free one)
  * @property {string} [examplePath]  webhook path of the locked example (default tenant-call)
  * @property {string} [controlPath]  webhook path of the unlocked control (default tenant-call-unlocked)
+ * @property {string} [runWithTenantPath]  webhook path of the Run With Tenant Credential example (default tenant-run)
  * @property {(line: string) => void} log  progress lines
  * @property {() => void} [adoptSignals]  called whenever a library may have added signal handlers
  * @property {'regular'|'queue'} [mode]  n8n's executions mode (default regular)
@@ -126,11 +138,13 @@ async function stopPostgres(pg, dataDir) {
  * @property {import('../../test/harness/echo').EchoService} echo  the stand-in tenant API (its `requests` record what it saw)
  * @property {import('../../test/harness/n8n').N8nHandle} n8n
  * @property {ReturnType<typeof createApiClient>} api
- * @property {{n8nApi: {id: string, name: string}, postgres: {id: string, name: string}, redis?: {id: string, name: string}, lockedBase: {id: string, name: string}, controlBase: {id: string, name: string}}} credentials
- *           postgres: the lock database credential (also created with the Redis backend); redis: the lock Redis
+ * @property {{n8nApi: {id: string, name: string}, postgres: {id: string, name: string}, redis?: {id: string, name: string}, lockedBase: {id: string, name: string}, controlBase: {id: string, name: string}, tenantPlaceholder: {id: string, name: string}}} credentials
+ *           postgres: the lock database credential (also created with the Redis backend); redis: the lock Redis;
+ *           tenantPlaceholder: the Header Auth credential the Run With Tenant Credential sub-workflow is wired to (replaced per run)
  * @property {{backend: 'postgres'|'redis', database?: string, redisDb?: number}} lock  where the example's locks live
- * @property {{example: {id: string, name: string}, control: {id: string, name: string}, errorWorkflow: {id: string, name: string}}} workflows
- * @property {{example: string, control: string}} paths  webhook paths
+ * @property {{example: {id: string, name: string}, control: {id: string, name: string}, errorWorkflow: {id: string, name: string}, runWithTenant: {id: string, name: string}, runWithTenantSub: {id: string, name: string}}} workflows
+ *           runWithTenant: examples/run-with-tenant-credential.json, calling runWithTenantSub (its sub-workflow, a saved draft)
+ * @property {{example: string, control: string, runWithTenant: string}} paths  webhook paths
  * @property {Record<string, number>} timings  ms per phase
  * @property {() => Promise<{temporaryCredentials: number}>} countTemporaryCredentials
  * @property {() => Promise<void>} stop  idempotent; also safe while startStack() is still running
@@ -147,6 +161,7 @@ async function startStack(o, stopper = {}) {
 	const log = o.log;
 	const examplePath = o.examplePath || 'tenant-call';
 	const controlPath = o.controlPath || 'tenant-call-unlocked';
+	const runWithTenantPath = o.runWithTenantPath || 'tenant-run';
 	/** @type {Record<string, number>} */
 	const timings = {};
 	/** @type {{url: string, embedded: boolean, stop: () => Promise<void>} | undefined} */
@@ -261,6 +276,7 @@ async function startStack(o, stopper = {}) {
 			echoUrl: /** @type {NonNullable<typeof echo>} */ (echo).url,
 			examplePath,
 			controlPath,
+			runWithTenantPath,
 			lockDatabase: o.lockDatabase === 'n8n' ? handle.database : undefined,
 			lockRedis: lockBackend === 'redis' ? o.lockRedis : undefined,
 			exampleSwapOptions: o.exampleSwapOptions,
@@ -279,7 +295,7 @@ async function startStack(o, stopper = {}) {
 			lockBackend === 'redis'
 				? { backend: 'redis', redisDb: o.lockRedis?.db ?? 0 }
 				: { backend: 'postgres', database: o.lockDatabase === 'n8n' ? handle.database : new URL(postgres.url).pathname.slice(1) || 'postgres' },
-		paths: { example: examplePath, control: controlPath },
+		paths: { example: examplePath, control: controlPath, runWithTenant: runWithTenantPath },
 		timings,
 		countTemporaryCredentials: async () => ({
 			temporaryCredentials: (await api.listCredentials()).filter((c) => String(c.name).startsWith(TMP_CREDENTIAL_PREFIX))
@@ -291,9 +307,10 @@ async function startStack(o, stopper = {}) {
 
 /**
  * The credentials and workflows `npm run demo` and `npm run dev` import: the locked example (its
- * error workflow set and published), the unlocked control, and their credentials.
+ * error workflow set and published), the unlocked control, the Run With Tenant Credential example
+ * and its sub-workflow, and their credentials.
  * @param {ReturnType<typeof createApiClient>} api
- * @param {{apiUrl: string, apiKey: string, postgresUrl: string, echoUrl: string, examplePath: string, controlPath: string, lockDatabase?: string, lockRedis?: {host: string, port: number, db?: number}, exampleSwapOptions?: Record<string, unknown>}} o
+ * @param {{apiUrl: string, apiKey: string, postgresUrl: string, echoUrl: string, examplePath: string, controlPath: string, runWithTenantPath?: string, lockDatabase?: string, lockRedis?: {host: string, port: number, db?: number}, exampleSwapOptions?: Record<string, unknown>}} o
  */
 async function deployStackContent(api, o) {
 	const n8nApi = await api.createCredential({
@@ -355,9 +372,20 @@ async function deployStackContent(api, o) {
 			echoUrl: o.echoUrl,
 		}),
 	);
+	// Run With Tenant Credential: the sub-workflow first (its ID goes into the caller). It stays a saved
+	// draft (no trigger to publish); the node runs the draft of a sub-workflow that has no published version.
+	const tenantPlaceholder = await api.createCredential({
+		name: 'Tenant API (placeholder)',
+		type: 'httpHeaderAuth',
+		data: { name: 'x-tenant-secret', value: 'placeholder: replaced per run' },
+	});
+	const runWithTenantSub = await api.createWorkflow(runWithTenantSubWorkflow({ placeholder: tenantPlaceholder, echoUrl: o.echoUrl }));
+	const runWithTenant = await api.deployWorkflow(
+		onLock(runWithTenantWorkflow({ path: o.runWithTenantPath || 'tenant-run', subWorkflowId: runWithTenantSub.id, n8nApi, postgres: lockDb })),
+	);
 	return {
-		credentials: { n8nApi, postgres: lockDb, ...(redis ? { redis } : {}), lockedBase, controlBase },
-		workflows: { example, control, errorWorkflow },
+		credentials: { n8nApi, postgres: lockDb, ...(redis ? { redis } : {}), lockedBase, controlBase, tenantPlaceholder },
+		workflows: { example, control, errorWorkflow, runWithTenant, runWithTenantSub },
 	};
 }
 
