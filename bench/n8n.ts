@@ -65,7 +65,10 @@ export interface Stack {
 	stop(): Promise<void>;
 }
 export interface StackLib {
-	startStack(o: { log: (line: string) => void; adoptSignals?: () => void }, stopper?: { stop?: () => Promise<void> }): Promise<Stack>;
+	startStack(
+		o: { log: (line: string) => void; adoptSignals?: () => void; runWithTenantExample?: boolean },
+		stopper?: { stop?: () => Promise<void> },
+	): Promise<Stack>;
 	takeOverSignals(onSignal: (signal: NodeJS.Signals) => Promise<void>): { adopt: () => void; signalled: () => boolean };
 }
 
@@ -157,7 +160,8 @@ export async function runN8nPart(
 ): Promise<N8nResult> {
 	const stackLib = loadStackLib(repo);
 	const load = loadLoadLib(repo);
-	const stack = await stackLib.startStack({ log: o.log, adoptSignals: o.adoptSignals }, o.stopper);
+	// Part 7 measures the example and the control only (part 8 deploys its own Run With Tenant Credential workflows).
+	const stack = await stackLib.startStack({ log: o.log, adoptSignals: o.adoptSignals, runWithTenantExample: false }, o.stopper);
 	try {
 		const workflows = require(path.join(repo, 'test', 'harness', 'workflows.js')) as {
 			exampleWorkflow(o: Record<string, unknown>): { nodes: Array<{ name: string; parameters: { options: Record<string, unknown> } }> };

@@ -1,10 +1,12 @@
 /**
- * npm run bench [-- --no-n8n] [-- --quick] [-- --kinds=floor,naive,pg,redis]
+ * npm run bench [-- --no-n8n] [-- --quick] [-- --kinds=floor,naive,pg,redis] [-- --parts=locks,n8n,tenant-api]
  *
  * Measures the lock engines against the floor (pg_advisory_lock on a held connection) and the
  * naive lock (bench/naiveLock.ts), in one process against one PostgreSQL and one Redis, then the
- * example workflow against the unlocked control on a real n8n. Prints a table with pass/miss per
- * target and writes bench/results.json. Loopback only; every loop is bounded in count and time.
+ * example workflow against the unlocked control on a real n8n, then (part 8, bench/tenantApi.ts)
+ * Run With Tenant Credential against the swap, the unlocked control and a fixed credential with a
+ * tenant API that answers in 300 ms. Prints a table with pass/miss per target and writes
+ * bench/results.json. Loopback only; every loop is bounded in count and time.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -16,12 +18,18 @@ import { Client } from 'pg';
 import { contend, uncontendedInterleaved, type ContendResult, type UncontendedResult } from './contend';
 import { floorKind, naiveKind, ourPostgresKind, ourRedisKind, type KindId, type LockKind, type OurPostgres, type OurRedis } from './locks';
 import { loadStackLib, runN8nPart, type N8nResult } from './n8n';
+import { runTenantApiPart, tenantApiLines, tenantApiTargets, type TenantApiResult } from './tenantApi';
 import { hashLockKey } from '../nodes/shared/lock/PostgresLockEngine';
 import { round, summarize } from './stats';
 
 // ---------------------------------------------------------------- configuration
 
+type Part = 'locks' | 'n8n' | 'tenant-api';
+const PARTS: Part[] = ['locks', 'n8n', 'tenant-api'];
+
 interface Args {
+	/** locks: parts 1-6 (the engines); n8n: part 7; tenant-api: part 8. */
+	parts: Set<Part>;
 	n8n: boolean;
 	kinds: KindId[];
 	iterations: number;
@@ -34,15 +42,22 @@ interface Args {
 	concurrentCalls: number;
 	tenants: number;
 	quick: boolean;
+	tenantApi: { delayMs: number; warmup: number; sequentialCalls: number; concurrentCalls: number; tenants: number; concurrency: number; oauthCalls: number };
 }
 
 const USAGE = `usage: npm run bench [-- options]
-  --no-n8n        skip part 7 (the real n8n run, about 2 minutes)
+  --no-n8n        skip parts 7 and 8 (the real n8n runs, about 2 + 8 minutes)
+  --parts=LIST    comma-separated subset of locks,n8n,tenant-api (default all three):
+                  locks = parts 1-6 (the lock engines), n8n = part 7 (the example vs the unlocked control),
+                  tenant-api = part 8 (Run With Tenant Credential vs swap vs unlocked vs fixed credential,
+                  tenant API answering in 300 ms); e.g. --parts=tenant-api runs part 8 alone
+  --tenant-api-concurrency=N  part 8: calls in flight at once under load (default 20)
   --quick         short runs (for trying the benchmark out; numbers are noisier)
   --kinds=LIST    comma-separated subset of floor,naive,pg,redis (default all four)`;
 
 function parseArgs(argv: string[]): Args {
 	const args: Args = {
+		parts: new Set(PARTS),
 		n8n: true,
 		kinds: ['floor', 'naive', 'pg', 'redis'],
 		iterations: 2000,
@@ -55,11 +70,21 @@ function parseArgs(argv: string[]): Args {
 		concurrentCalls: 200,
 		tenants: 20,
 		quick: false,
+		tenantApi: { delayMs: 300, warmup: 5, sequentialCalls: 40, concurrentCalls: 200, tenants: 20, concurrency: 20, oauthCalls: 200 },
 	};
 	for (const arg of argv) {
 		if (arg === '--no-n8n') args.n8n = false;
 		else if (arg === '--quick') {
 			Object.assign(args, { iterations: 400, warmup: 50, sameKeySeconds: 1.5, holdSeconds: 2, manyKeySeconds: 1.5, warmupSeconds: 0.3, sequentialCalls: 10, concurrentCalls: 60, quick: true });
+			Object.assign(args.tenantApi, { warmup: 2, sequentialCalls: 10, concurrentCalls: 60, oauthCalls: 60 });
+		} else if (arg.startsWith('--parts=')) {
+			const parts = arg.slice('--parts='.length).split(',').filter(Boolean);
+			for (const part of parts) if (!PARTS.includes(part as Part)) throw new Error(`unknown part ${part}\n${USAGE}`);
+			args.parts = new Set(parts as Part[]);
+		} else if (arg.startsWith('--tenant-api-concurrency=')) {
+			const n = Number(arg.slice('--tenant-api-concurrency='.length));
+			if (!Number.isInteger(n) || n < 1 || n > 500) throw new Error(`--tenant-api-concurrency must be an integer 1..500\n${USAGE}`);
+			args.tenantApi.concurrency = n;
 		} else if (arg.startsWith('--kinds=')) {
 			const kinds = arg.slice('--kinds='.length).split(',').filter(Boolean);
 			for (const kind of kinds) if (!['floor', 'naive', 'pg', 'redis'].includes(kind)) throw new Error(`unknown kind ${kind}\n${USAGE}`);
@@ -69,6 +94,12 @@ function parseArgs(argv: string[]): Args {
 			process.exit(0);
 		} else throw new Error(`unknown argument ${arg}\n${USAGE}`);
 	}
+	if (!args.n8n) {
+		args.parts.delete('n8n');
+		args.parts.delete('tenant-api');
+	}
+	args.n8n = args.parts.has('n8n');
+	if (!args.parts.has('locks')) args.kinds = [];
 	return args;
 }
 
@@ -275,7 +306,8 @@ function renderTable(rows: Array<Row | string>, kinds: KindId[]): string {
 // ---------------------------------------------------------------- main
 
 interface Target {
-	engine: Exclude<KindId, 'floor' | 'naive'>;
+	/** An engine (parts 1-7) or 'node' (part 8: Run With Tenant Credential). */
+	engine: Exclude<KindId, 'floor' | 'naive'> | 'node';
 	target: string;
 	value: string;
 	pass: boolean | undefined;
@@ -311,8 +343,10 @@ async function main(): Promise<number> {
 		const pg: { url: string; embedded: boolean; stop: () => Promise<void> } = await ensurePostgres({ onProgress: log });
 		signals.adopt();
 		cleanups.push(async () => await pg.stop());
-		const redis: { host: string; port: number; stop: () => Promise<void> } = await ensureRedis({ onProgress: log });
-		cleanups.push(async () => await redis.stop());
+		// Redis only serves the lock engines (parts 1-6).
+		const locks = args.parts.has('locks');
+		const redis: { host: string; port: number; stop: () => Promise<void> } | undefined = locks ? await ensureRedis({ onProgress: log }) : undefined;
+		if (redis) cleanups.push(async () => await redis.stop());
 
 		const admin = new Client({ connectionString: pg.url, application_name: 'bench-monitor' });
 		await admin.connect();
@@ -337,7 +371,7 @@ async function main(): Promise<number> {
 		if (args.kinds.includes('floor')) kinds.set('floor', floorKind(pg.url));
 		if (args.kinds.includes('naive')) kinds.set('naive', naiveKind(pg.url, naiveTable, POOL_SIZE));
 		if (args.kinds.includes('pg')) kinds.set('pg', ourPostgresKind(pg.url, lockTable, POOL_SIZE));
-		if (args.kinds.includes('redis')) kinds.set('redis', ourRedisKind(redis.host, redis.port, prefix));
+		if (args.kinds.includes('redis') && redis) kinds.set('redis', ourRedisKind(redis.host, redis.port, prefix));
 		const ids = args.kinds;
 		cleanups.push(async () => {
 			for (const kind of kinds.values()) await kind.close().catch(() => undefined);
@@ -351,7 +385,7 @@ async function main(): Promise<number> {
 		const ourRedis = kinds.get('redis') as OurRedis | undefined;
 		let redisVersion = 'not used';
 		const redisSettings: Record<string, string> = {};
-		if (ourRedis) {
+		if (ourRedis && redis) {
 			const info = String(await ourRedis.clients[0].info('server'));
 			redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
 			for (const name of ['appendonly', 'save']) {
@@ -387,7 +421,7 @@ async function main(): Promise<number> {
 			redisSettings,
 			loadAverageAtStart: os.loadavg().map((v) => round(v, 2)),
 		};
-		log(`PostgreSQL ${postgresSettings.server_version} (${machine.postgresSource}), Redis ${redisVersion} on ${redis.host}:${redis.port}`);
+		log(`PostgreSQL ${postgresSettings.server_version} (${machine.postgresSource}), Redis ${redis ? `${redisVersion} on ${redis.host}:${redis.port}` : 'not used (no lock-engine parts)'}`);
 
 		// Tables and scripts first, outside any measurement.
 		const ourPg = kinds.get('pg') as OurPostgres | undefined;
@@ -405,7 +439,7 @@ async function main(): Promise<number> {
 
 		// ------------------------------------------------------------ 1. uncontended
 		const uncontendedResults: Partial<Record<KindId, UncontendedResult>> = {};
-		log(`1. uncontended acquire+release: ${ids.join(', ')} interleaved in blocks of 100 (${args.warmup} warm-up, ${args.iterations} measured each)`);
+		if (locks) log(`1. uncontended acquire+release: ${ids.join(', ')} interleaved in blocks of 100 (${args.warmup} warm-up, ${args.iterations} measured each)`);
 		await checkpoint();
 		const cpu1 = meter();
 		const unc = await uncontendedInterleaved(
@@ -470,9 +504,9 @@ async function main(): Promise<number> {
 		cpuBusy.uncontended = cpuUncontended;
 
 		// ------------------------------------------------------------ profile (where the time goes)
-		log('profile: round trips, commit cost, lock table statistics');
 		const profile: Record<string, unknown> = {};
-		{
+		if (locks) {
+			log('profile: round trips, commit cost, lock table statistics');
 			const probe = new Client({ connectionString: pg.url, application_name: 'bench-probe' });
 			await probe.connect();
 			try {
@@ -555,6 +589,21 @@ async function main(): Promise<number> {
 				log(`7. failed: ${n8nError}`);
 			}
 		}
+
+		// ------------------------------------------------------------ 8. tenant API, four patterns
+		let tenantApi: TenantApiResult | undefined;
+		let tenantApiError: string | undefined;
+		if (args.parts.has('tenant-api')) {
+			const t = args.tenantApi;
+			log(`8. tenant API answering in ${t.delayMs} ms: Run With Tenant Credential vs swap vs unlocked vs fixed credential (one more n8n: about 8 minutes)`);
+			process.env.TEST_DATABASE_URL = pg.url;
+			try {
+				tenantApi = await runTenantApiPart(repo, { ...t, log: (line) => log(`  ${line}`), adoptSignals: signals.adopt, stopper });
+			} catch (error) {
+				tenantApiError = (error as Error).stack ?? String(error);
+				log(`8. failed: ${tenantApiError}`);
+			}
+		}
 		machine.loadAverageAtEnd = os.loadavg().map((v) => round(v, 2));
 
 		// ------------------------------------------------------------ table
@@ -595,7 +644,7 @@ async function main(): Promise<number> {
 			{ label: '   CPU ms per lock, this process (Node)', fmt: fmtMs, value: (id) => perLock(cpuBusy[`manyKey:${id}`]?.nodeCpuMs, manyKey[id]?.totalGrants), ratios: false },
 			{ label: '   CPU ms per lock, PostgreSQL server', fmt: fmtMs, value: (id) => perLock(cpuBusy[`manyKey:${id}`]?.postgresCpuMs, manyKey[id]?.totalGrants), ratios: false },
 		];
-		const table = renderTable(rows, ids);
+		const table = locks ? renderTable(rows, ids) : '(parts 1-6, the lock engines: not run; --parts)';
 		const violations = [...Object.values(sameKey), ...Object.values(hold), ...Object.values(manyKey)].reduce((s, r) => s + (r?.violations ?? 0), 0);
 		const errors = [...Object.values(sameKey), ...Object.values(hold), ...Object.values(manyKey)].reduce((s, r) => s + (r?.errors ?? 0), 0);
 
@@ -641,11 +690,17 @@ async function main(): Promise<number> {
 				`   n8n API call p50 ms (timed from the benchmark): ${Object.entries(n8n.apiCallP50).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}`,
 			);
 		} else if (args.n8n) n8nLines.push(`7. real n8n: FAILED (see results.json)`);
-		else n8nLines.push('7. real n8n: skipped (--no-n8n)');
+		else n8nLines.push('7. real n8n: skipped (--no-n8n / --parts)');
+
+		const tenantApiOutput: string[] = tenantApi
+			? tenantApiLines(tenantApi)
+			: args.parts.has('tenant-api')
+				? [`8. tenant API: FAILED ${(tenantApiError ?? '').split('\n')[0]} (see results.json)`]
+				: ['8. tenant API: skipped (--no-n8n / --parts)'];
 
 		// ------------------------------------------------------------ targets
 		const targets: Target[] = [];
-		for (const engine of ids.filter((k): k is Target['engine'] => k !== 'floor' && k !== 'naive')) {
+		for (const engine of ids.filter((k): k is Exclude<KindId, 'floor' | 'naive'> => k !== 'floor' && k !== 'naive')) {
 			const add = (target: string, value: string, pass: boolean | undefined) => targets.push({ engine, target, value, pass });
 			const h = sameKey[engine]?.handoff?.p99;
 			add('handoff p99 <= 5 ms', `${fmtMs(h)} ms`, h === undefined ? undefined : h <= 5);
@@ -684,6 +739,9 @@ async function main(): Promise<number> {
 				);
 			}
 		}
+		if (args.parts.has('tenant-api')) {
+			for (const t of tenantApiTargets(tenantApi)) targets.push({ engine: 'node', ...t });
+		}
 		const targetLines = [
 			'Targets',
 			...targets.map((t) => `  ${t.pass === undefined ? 'n/a ' : t.pass ? 'pass' : 'MISS'}  ${t.engine.padEnd(8)}  ${t.target.padEnd(58)}  ${t.value}`),
@@ -697,7 +755,7 @@ async function main(): Promise<number> {
 			`Floor: pg_advisory_lock + pg_advisory_unlock, every contender on its own held connection. Naive: bench/naiveLock.ts,`,
 			`also over two pools of ${POOL_SIZE}. ÷floor / ÷naive: our figure divided by theirs. Mutual-exclusion violations seen: ${violations}; errors: ${errors}.`,
 		];
-		const output = [...header, '', table, '', ...connLines, '', ...n8nLines, '', ...targetLines].join('\n');
+		const output = [...header, '', table, '', ...connLines, '', ...n8nLines, '', ...tenantApiOutput, '', ...targetLines].join('\n');
 		process.stdout.write(`\n${output}\n\n`);
 
 		const results = {
@@ -715,6 +773,8 @@ async function main(): Promise<number> {
 			redisConnections: redisConnections ?? null,
 			n8n: n8n ? roundDeep(n8n) : null,
 			n8nError: n8nError ?? null,
+			tenantApi: tenantApi ? roundDeep(tenantApi) : null,
+			tenantApiError: tenantApiError ?? null,
 			violations,
 			errors,
 			targets,

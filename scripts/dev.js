@@ -98,10 +98,12 @@ async function main() {
 	out(`      ${base}/workflow/${wf.control.id}   (active)`);
 	out(`    ${wf.errorWorkflow.name}`);
 	out(`      ${base}/workflow/${wf.errorWorkflow.id}   (active: n8n runs only a published error workflow)`);
-	out(`    ${wf.runWithTenant.name}`);
-	out(`      ${base}/workflow/${wf.runWithTenant.id}   (active; runs the sub-workflow below with the tenant's own credential)`);
-	out(`    ${wf.runWithTenantSub.name}`);
-	out(`      ${base}/workflow/${wf.runWithTenantSub.id}   (saved draft, wired to the placeholder credential)`);
+	if (wf.runWithTenant && wf.runWithTenantSub) {
+		out(`    ${wf.runWithTenant.name}`);
+		out(`      ${base}/workflow/${wf.runWithTenant.id}   (active; runs the sub-workflow below with the tenant's own credential)`);
+		out(`    ${wf.runWithTenantSub.name}`);
+		out(`      ${base}/workflow/${wf.runWithTenantSub.id}   (saved draft, wired to the placeholder credential)`);
+	}
 	out(`  Webhook     POST ${webhookUrl}`);
 	out(`              (unlocked control: POST ${base}/webhook/${stack.paths.control})`);
 	out(`              (Run With Tenant Credential: POST ${base}/webhook/${stack.paths.runWithTenant}, same body)`);

@@ -118,6 +118,7 @@ async function stopPostgres(pg, dataDir) {
  * @property {string} [examplePath]  webhook path of the locked example (default tenant-call)
  * @property {string} [controlPath]  webhook path of the unlocked control (default tenant-call-unlocked)
  * @property {string} [runWithTenantPath]  webhook path of the Run With Tenant Credential example (default tenant-run)
+ * @property {boolean} [runWithTenantExample]  import the Run With Tenant Credential pair (default true; the benchmark deploys its own)
  * @property {(line: string) => void} log  progress lines
  * @property {() => void} [adoptSignals]  called whenever a library may have added signal handlers
  * @property {'regular'|'queue'} [mode]  n8n's executions mode (default regular)
@@ -138,12 +139,13 @@ async function stopPostgres(pg, dataDir) {
  * @property {import('../../test/harness/echo').EchoService} echo  the stand-in tenant API (its `requests` record what it saw)
  * @property {import('../../test/harness/n8n').N8nHandle} n8n
  * @property {ReturnType<typeof createApiClient>} api
- * @property {{n8nApi: {id: string, name: string}, postgres: {id: string, name: string}, redis?: {id: string, name: string}, lockedBase: {id: string, name: string}, controlBase: {id: string, name: string}, tenantPlaceholder: {id: string, name: string}}} credentials
+ * @property {{n8nApi: {id: string, name: string}, postgres: {id: string, name: string}, redis?: {id: string, name: string}, lockedBase: {id: string, name: string}, controlBase: {id: string, name: string}, tenantPlaceholder?: {id: string, name: string}}} credentials
  *           postgres: the lock database credential (also created with the Redis backend); redis: the lock Redis;
  *           tenantPlaceholder: the Header Auth credential the Run With Tenant Credential sub-workflow is wired to (replaced per run)
  * @property {{backend: 'postgres'|'redis', database?: string, redisDb?: number}} lock  where the example's locks live
- * @property {{example: {id: string, name: string}, control: {id: string, name: string}, errorWorkflow: {id: string, name: string}, runWithTenant: {id: string, name: string}, runWithTenantSub: {id: string, name: string}}} workflows
- *           runWithTenant: examples/run-with-tenant-credential.json, calling runWithTenantSub (its sub-workflow, a saved draft)
+ * @property {{example: {id: string, name: string}, control: {id: string, name: string}, errorWorkflow: {id: string, name: string}, runWithTenant?: {id: string, name: string}, runWithTenantSub?: {id: string, name: string}}} workflows
+ *           runWithTenant: examples/run-with-tenant-credential.json, calling runWithTenantSub (its sub-workflow, a saved draft);
+ *           absent with runWithTenantExample false
  * @property {{example: string, control: string, runWithTenant: string}} paths  webhook paths
  * @property {Record<string, number>} timings  ms per phase
  * @property {() => Promise<{temporaryCredentials: number}>} countTemporaryCredentials
@@ -277,6 +279,7 @@ async function startStack(o, stopper = {}) {
 			examplePath,
 			controlPath,
 			runWithTenantPath,
+			runWithTenantExample: o.runWithTenantExample !== false,
 			lockDatabase: o.lockDatabase === 'n8n' ? handle.database : undefined,
 			lockRedis: lockBackend === 'redis' ? o.lockRedis : undefined,
 			exampleSwapOptions: o.exampleSwapOptions,
@@ -310,7 +313,7 @@ async function startStack(o, stopper = {}) {
  * error workflow set and published), the unlocked control, the Run With Tenant Credential example
  * and its sub-workflow, and their credentials.
  * @param {ReturnType<typeof createApiClient>} api
- * @param {{apiUrl: string, apiKey: string, postgresUrl: string, echoUrl: string, examplePath: string, controlPath: string, runWithTenantPath?: string, lockDatabase?: string, lockRedis?: {host: string, port: number, db?: number}, exampleSwapOptions?: Record<string, unknown>}} o
+ * @param {{apiUrl: string, apiKey: string, postgresUrl: string, echoUrl: string, examplePath: string, controlPath: string, runWithTenantPath?: string, runWithTenantExample?: boolean, lockDatabase?: string, lockRedis?: {host: string, port: number, db?: number}, exampleSwapOptions?: Record<string, unknown>}} o
  */
 async function deployStackContent(api, o) {
 	const n8nApi = await api.createCredential({
@@ -374,18 +377,26 @@ async function deployStackContent(api, o) {
 	);
 	// Run With Tenant Credential: the sub-workflow first (its ID goes into the caller). It stays a saved
 	// draft (no trigger to publish); the node runs the draft of a sub-workflow that has no published version.
-	const tenantPlaceholder = await api.createCredential({
-		name: 'Tenant API (placeholder)',
-		type: 'httpHeaderAuth',
-		data: { name: 'x-tenant-secret', value: 'placeholder: replaced per run' },
-	});
-	const runWithTenantSub = await api.createWorkflow(runWithTenantSubWorkflow({ placeholder: tenantPlaceholder, echoUrl: o.echoUrl }));
-	const runWithTenant = await api.deployWorkflow(
-		onLock(runWithTenantWorkflow({ path: o.runWithTenantPath || 'tenant-run', subWorkflowId: runWithTenantSub.id, n8nApi, postgres: lockDb })),
-	);
+	/** @type {Record<string, {id: string, name: string}>} */
+	const runWithTenantCredentials = {};
+	/** @type {Record<string, {id: string, name: string}>} */
+	const runWithTenantWorkflows = {};
+	if (o.runWithTenantExample !== false) {
+		const tenantPlaceholder = await api.createCredential({
+			name: 'Tenant API (placeholder)',
+			type: 'httpHeaderAuth',
+			data: { name: 'x-tenant-secret', value: 'placeholder: replaced per run' },
+		});
+		const runWithTenantSub = await api.createWorkflow(runWithTenantSubWorkflow({ placeholder: tenantPlaceholder, echoUrl: o.echoUrl }));
+		const runWithTenant = await api.deployWorkflow(
+			onLock(runWithTenantWorkflow({ path: o.runWithTenantPath || 'tenant-run', subWorkflowId: runWithTenantSub.id, n8nApi, postgres: lockDb })),
+		);
+		Object.assign(runWithTenantCredentials, { tenantPlaceholder });
+		Object.assign(runWithTenantWorkflows, { runWithTenant, runWithTenantSub });
+	}
 	return {
-		credentials: { n8nApi, postgres: lockDb, ...(redis ? { redis } : {}), lockedBase, controlBase, tenantPlaceholder },
-		workflows: { example, control, errorWorkflow, runWithTenant, runWithTenantSub },
+		credentials: { n8nApi, postgres: lockDb, ...(redis ? { redis } : {}), lockedBase, controlBase, ...runWithTenantCredentials },
+		workflows: { example, control, errorWorkflow, ...runWithTenantWorkflows },
 	};
 }
 
