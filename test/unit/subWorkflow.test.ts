@@ -74,6 +74,17 @@ describe('rebinding', () => {
 		// No ID: n8n runs it inline under the calling workflow's ID.
 		expect((rebound as { id?: string }).id).toBeUndefined();
 	});
+
+	it("keeps the sub-workflow's settings, or turns saving of successful runs off", () => {
+		const workflow = subWorkflow([http('A', 'httpHeaderAuth')], { saveDataErrorExecution: 'all', callerPolicy: 'any' });
+		const credential = { id: 't', name: 'n' };
+		expect(reboundWorkflow(workflow, 'httpHeaderAuth', credential, { saveSuccessfulExecution: true }).settings).toEqual(workflow.settings);
+		expect(reboundWorkflow(workflow, 'httpHeaderAuth', credential, { saveSuccessfulExecution: false }).settings).toEqual({
+			saveDataErrorExecution: 'all',
+			callerPolicy: 'any',
+			saveDataSuccessExecution: 'none',
+		});
+	});
 });
 
 describe('caller policy', () => {

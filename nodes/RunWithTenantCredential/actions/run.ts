@@ -159,7 +159,7 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 				try {
 					const groupItems = group.itemIndexes.map((index) => items[index]);
 					const result = await this.executeWorkflow(
-						{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential) },
+						{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
 						groupItems,
 						undefined,
 						{ parentExecution: { executionId, workflowId, shouldResume: true }, executionMode: this.getMode() },

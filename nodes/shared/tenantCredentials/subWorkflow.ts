@@ -152,6 +152,7 @@ export function reboundWorkflow(
 	workflow: LoadedSubWorkflow,
 	type: string,
 	credential: { id: string; name: string },
+	options: { saveSuccessfulExecution: boolean } = { saveSuccessfulExecution: true },
 ): IWorkflowBase {
 	const nodes = workflow.nodes.map((node) =>
 		node.credentials?.[type] ? { ...node, credentials: { ...node.credentials, [type]: { id: credential.id, name: credential.name } } } : node,
@@ -160,7 +161,7 @@ export function reboundWorkflow(
 		name: workflow.name,
 		nodes,
 		connections: workflow.connections,
-		settings: workflow.settings,
+		settings: options.saveSuccessfulExecution ? workflow.settings : { ...workflow.settings, saveDataSuccessExecution: 'none' },
 		active: false,
 		activeVersionId: null,
 		isArchived: false,
