@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { lockClientFor } from '../../shared/lock';
@@ -100,6 +102,8 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 		const transport = new PublicApiTransport(this, apiCredentials);
 		const api = new N8nApiClient(transport);
 		const scope = transport.instanceId;
+		// What a key may read differs per key: cached workflows are kept per instance and key.
+		const readerScope = `${scope}\u0000${createHash('sha256').update(apiCredentials.apiKey ?? '').digest('hex')}`;
 		const manual = this.getMode() === 'manual';
 		const workflowId = String(this.getWorkflow().id ?? '');
 		const executionId = this.getExecutionId();
@@ -112,11 +116,11 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 			try {
 				let loading = subWorkflows.get(request.subWorkflowId);
 				if (!loading) {
-					loading = loadSubWorkflow(api, scope, request.subWorkflowId, { manual, itemIndexes: [request.itemIndex] });
+					loading = loadSubWorkflow(api, readerScope, request.subWorkflowId, { manual, itemIndexes: [request.itemIndex] });
 					subWorkflows.set(request.subWorkflowId, loading);
 				}
 				const subWorkflow = await loading;
-				const projectId = await (callerProject ??= callerProjectOf(api, scope, workflowId));
+				const projectId = await (callerProject ??= callerProjectOf(api, readerScope, workflowId));
 				checkCallerPolicy(subWorkflow, { workflowId, projectId }, [request.itemIndex]);
 				const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, [request.itemIndex]);
 				await checkTenantData(api, credentialType, request.data, request.options, [request.itemIndex]);

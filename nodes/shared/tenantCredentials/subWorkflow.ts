@@ -33,7 +33,7 @@ export function forgetCachedSubWorkflows(): void {
 	cache.clear();
 }
 
-/** Reads a workflow through the API, sharing one request among concurrent executions. */
+/** Reads a workflow through the API, sharing one request among concurrent executions. `scope`: the n8n instance and the API key (what a key may read differs per key). */
 export async function readWorkflow(api: N8nApiClient, scope: string, id: string, fresh: boolean): Promise<WorkflowSummary> {
 	const key = `${scope}\u0000${id}`;
 	const now = Date.now();
