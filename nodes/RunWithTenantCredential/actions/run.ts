@@ -21,7 +21,7 @@ import {
 	type LoadedSubWorkflow,
 } from '../../shared/tenantCredentials/subWorkflow';
 import { sweepUnusedInBackground } from '../../shared/tenantCredentials/sweep';
-import { checkTenantData } from '../../shared/tenantCredentials/tenantData';
+import { checkTenantData, outputSecrets } from '../../shared/tenantCredentials/tenantData';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
 import { readRunRequest, type RunRequest } from './request';
@@ -33,7 +33,10 @@ interface RunGroup {
 	credentialName: string;
 	requests: RunRequest[];
 	itemIndexes: number[];
+	/** Every string of the data: kept out of error messages. */
 	secrets: Set<string>;
+	/** The values of the type's password fields: kept out of output items. */
+	outputSecrets: Set<string>;
 }
 
 interface GroupOutcome {
@@ -68,7 +71,7 @@ function subWorkflowFailure(error: unknown, group: RunGroup, credentialId: strin
 function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: string, workflowId: string): INodeExecutionData[] {
 	const sameLength = output.length === group.itemIndexes.length;
 	return output.map((item, index) => ({
-		json: redactSecrets(item.json, group.secrets),
+		json: redactSecrets(item.json, group.outputSecrets),
 		...(item.binary ? { binary: item.binary } : {}),
 		pairedItem: sameLength ? { item: group.itemIndexes[index] } : group.itemIndexes.map((item) => ({ item })),
 		metadata: { subExecution: { executionId, workflowId } },
@@ -126,7 +129,15 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 				await checkTenantData(api, credentialType, request.data, request.options, [request.itemIndex]);
 				const credentialName = tenantCredentialName(apiCredentials.apiKey ?? '', { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
 				const key = `${subWorkflow.id}\u0000${credentialName}`;
-				const group = groups.get(key) ?? { subWorkflow, credentialType, credentialName, requests: [], itemIndexes: [], secrets: new Set<string>() };
+				const group = groups.get(key) ?? {
+					subWorkflow,
+					credentialType,
+					credentialName,
+					requests: [],
+					itemIndexes: [],
+					secrets: new Set<string>(),
+					outputSecrets: outputSecrets(credentialType, request.data),
+				};
 				group.requests.push(request);
 				group.itemIndexes.push(request.itemIndex);
 				for (const secret of secrets) group.secrets.add(secret);
