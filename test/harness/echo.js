@@ -6,6 +6,9 @@
  *   GET|POST /echo          -> 200 { tenantSecret, authorization, bearerClient, method, query, body, headers }
  *                              tenantSecret = the `x-tenant-secret` header it received
  *                              bearerClient = the client a `Bearer` token from /oauth/token belongs to
+ *                              ?delay=<ms>   answer that much later (this request only; added to delayMs)
+ *                              ?status=<code> answer with that status instead (>= 400: a tenant API that
+ *                                            fails; the body then says so and reflects nothing it got)
  *   POST /oauth/token       -> OAuth2 client-credentials token endpoint; client_id/client_secret from
  *                              the form (or JSON) body or HTTP Basic auth; answers
  *                              { access_token: 'token-for-<client_id>-<n>', token_type: 'bearer', expires_in: 3600 }
@@ -104,6 +107,14 @@ function startEchoService(opts = {}) {
 		if (e.path === '/echo' && (e.method === 'GET' || e.method === 'POST')) {
 			const authorization = req.headers.authorization;
 			const token = bearerOf(authorization);
+			const delay = (opts.delayMs ?? 0) + Math.max(0, Math.min(600000, Number(e.query.delay) || 0));
+			const status = Number(e.query.status) || 200;
+			if (status !== 200) {
+				const failure = { error: `the tenant API failed on purpose (status ${status})` };
+				if (delay) setTimeout(() => send(res, status, failure), delay);
+				else send(res, status, failure);
+				return;
+			}
 			const payload = {
 				tenantSecret: req.headers['x-tenant-secret'] ?? null,
 				authorization: authorization ?? null,
@@ -113,7 +124,7 @@ function startEchoService(opts = {}) {
 				body: e.body,
 				headers: req.headers,
 			};
-			if (opts.delayMs) setTimeout(() => send(res, 200, payload), opts.delayMs);
+			if (delay) setTimeout(() => send(res, 200, payload), delay);
 			else send(res, 200, payload);
 			return;
 		}
