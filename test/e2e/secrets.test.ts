@@ -695,7 +695,7 @@ describe('Run With Tenant Credential: every path, each with its own secret, then
 		const body = { tenantId: 'tenant-r1', data: { name: 'x-tenant-secret', value: canary('r1') } };
 		const first = await rwtCall('R1 run', 'rwt-secrets-1', body);
 		expect(first.status).toBe(200);
-		expect(first.body).toEqual({ called: true, bearerClient: null });
+		expect(first.body).toMatchObject({ called: true, bearerClient: null });
 		const second = await rwtCall('R2 same data again', 'rwt-secrets-1', body);
 		expect(second.status).toBe(200);
 		expect(echo.requests.filter((request) => request.path === '/echo').map((request) => request.headers['x-tenant-secret'] === canary('r1'))).toEqual([true, true]);
