@@ -19,6 +19,7 @@
 import { startE2eStack, waitUntil, type E2eStack, type Ref } from '../helpers/e2eStack';
 import {
 	describeBleed,
+	digest,
 	executionError,
 	fireCalls,
 	headerAuthPlaceholder,
@@ -27,6 +28,8 @@ import {
 	redactSecrets,
 	reportFailures,
 	secretFor,
+	seenClient,
+	seenSecret,
 	tenantCredentialCounts,
 	tenantCredentials,
 	tokenFetches,
@@ -59,8 +62,9 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const headerSeen = (body: any): string | undefined => body?.tenantSecret ?? undefined;
-const oauthSeen = (body: any): string | undefined => body?.bearerClient ?? undefined;
+/** The digest of the secret / OAuth2 client the tenant API saw (see digest in helpers/runWithTenant). */
+const headerSeen = seenSecret;
+const oauthSeen = seenClient;
 
 /** A deterministic shuffle (so same-tenant calls sometimes overlap, sometimes not), the same every run. */
 function shuffled<T>(list: T[]): T[] {
@@ -79,11 +83,11 @@ function callsOver(tenants: string[], count: number, secretOf: (tenant: string) 
 	return shuffled(Array.from({ length: count }, (_, i) => ({ tenant: tenants[i % tenants.length], secret: secretOf(tenants[i % tenants.length]) })));
 }
 
-/** Whose secret a seen value is, without printing it. */
+/** Whose secret a seen digest is, without printing any secret. */
 function ownerOfSecret(secrets: Map<string, string>) {
 	return (seen: string | undefined) => {
-		if (seen === PLACEHOLDER_SECRET) return 'the placeholder credential';
-		for (const [tenant, secret] of secrets) if (secret === seen) return `the secret of ${tenant}`;
+		if (seen === digest(PLACEHOLDER_SECRET)) return 'the placeholder credential';
+		for (const [tenant, secret] of secrets) if (digest(secret) === seen) return `the secret of ${tenant}`;
 		return seen === undefined ? 'nothing' : 'an unknown value';
 	};
 }
@@ -153,7 +157,7 @@ describe('(a) zero bleed: 500 webhook calls over 50 tenants', () => {
 	// A fixed secret per tenant: a new secret per call would make a new credential per call.
 	const secrets = new Map(TENANTS.map((tenant) => [tenant, secretFor(tenant, RUN)]));
 	const list = callsOver(TENANTS, CALLS, (tenant) => secrets.get(tenant) as string);
-	const expected = (call: Call) => call.secret;
+	const expected = (call: Call) => digest(call.secret);
 
 	it('control: the same sub-workflow on one shared credential PATCHed without a lock, fired the same way, bleeds', async () => {
 		const shared = await headerAuthPlaceholder(api, 'shared credential (control)');
@@ -197,7 +201,7 @@ describe('(a) zero bleed: 500 webhook calls over 50 tenants', () => {
 		if (failed.length > 0) await reportFailures(api, workflow.id);
 		expect(failed.map((answer) => `${answer.call.tenant}: HTTP ${answer.status} ${redactSecrets(JSON.stringify(answer.body)).slice(0, 200)}`)).toEqual([]);
 		expect(describeBleed(bled, ownerOfSecret(secrets))).toEqual([]);
-		expect(answers.filter((answer) => answer.seen === answer.call.secret).length).toBe(CALLS);
+		expect(answers.filter((answer) => answer.seen === digest(answer.call.secret)).length).toBe(CALLS);
 		// Concurrent for real: executions overlapped in n8n.
 		expect(peak).toBeGreaterThan(1);
 		// The placeholder never reached the tenant API.
@@ -217,7 +221,7 @@ describe('(b) first calls of a new tenant', () => {
 		const secret = secretFor(tenant, RUN);
 		expect(await tenantCredentials(api, tenant)).toEqual([]);
 		const list = Array.from({ length: 50 }, () => ({ tenant, secret }));
-		const { failed, bled } = await fireCalls(api, 'rwt-first-calls', list, { concurrency: Infinity, seen: headerSeen, expected: (call) => call.secret });
+		const { failed, bled } = await fireCalls(api, 'rwt-first-calls', list, { concurrency: Infinity, seen: headerSeen, expected: (call) => digest(call.secret) });
 		if (failed.length > 0) await reportFailures(api, workflow.id);
 		const made = await tenantCredentials(api, tenant);
 		process.stderr.write(`(b) 50 concurrent first calls: ${failed.length} failed, ${bled.length} bled, ${made.length} credential(s) made\n`);
@@ -245,16 +249,16 @@ describe('(c) OAuth2 client credentials: one token per tenant credential', () =>
 		const warm = await fireCalls(api, 'rwt-oauth', TENANTS.map((tenant) => ({ tenant, secret: secretOf(tenant) })), {
 			concurrency: Infinity,
 			seen: oauthSeen,
-			expected: (call) => call.tenant,
+			expected: (call) => digest(call.tenant),
 		});
 		if (warm.failed.length > 0) await reportFailures(api, workflow.id);
 		expect(warm.failed.map((answer) => answer.status)).toEqual([]);
-		expect(warm.bled.map((answer) => `${answer.call.tenant} used the token of ${answer.seen}`)).toEqual([]);
+		expect(warm.bled.map((answer) => `${answer.call.tenant} used the token of another client`)).toEqual([]);
 		const afterWarmUp = tokenFetches(echo.requests);
 		expect(TENANTS.map((tenant) => `${tenant}: ${afterWarmUp.get(tenant) ?? 0}`)).toEqual(TENANTS.map((tenant) => `${tenant}: 1`));
 		expect(afterWarmUp.get('placeholder')).toBeUndefined();
 
-		const steady = await fireCalls(api, 'rwt-oauth', callsOver(TENANTS, 200, secretOf), { concurrency: 50, seen: oauthSeen, expected: (call) => call.tenant });
+		const steady = await fireCalls(api, 'rwt-oauth', callsOver(TENANTS, 200, secretOf), { concurrency: 50, seen: oauthSeen, expected: (call) => digest(call.tenant) });
 		if (steady.failed.length > 0) await reportFailures(api, workflow.id);
 		const total = tokenFetches(echo.requests);
 		const newFetches = TENANTS.reduce((sum, tenant) => sum + (total.get(tenant) ?? 0) - (afterWarmUp.get(tenant) ?? 0), 0);
@@ -263,7 +267,7 @@ describe('(c) OAuth2 client credentials: one token per tenant credential', () =>
 				`200 more calls -> ${newFetches} new fetches, ${steady.bled.length} bled, ${steady.failed.length} failed\n`,
 		);
 		expect(steady.failed.map((answer) => answer.status)).toEqual([]);
-		expect(steady.bled.map((answer) => `${answer.call.tenant} used the token of ${answer.seen}`)).toEqual([]);
+		expect(steady.bled.map((answer) => `${answer.call.tenant} used the token of another client`)).toEqual([]);
 		expect(newFetches).toBe(0);
 		expect([...total.keys()].filter((client) => !TENANTS.includes(client))).toEqual([]);
 		const counts = await tenantCredentialCounts(api);
@@ -275,7 +279,7 @@ describe('(c) OAuth2 client credentials: one token per tenant credential', () =>
 		await api.deployWorkflow(workflows.lockedWorkflow({ name: 'oauth swap comparison', path: 'rwt-oauth-swap', kind: 'oauth2', baseCredential, n8nApi, postgres, echoUrl: echo.url }));
 		echo.requests.length = 0;
 		const list = callsOver(TENANTS, 100, secretOf);
-		const { failed, bled } = await fireCalls(api, 'rwt-oauth-swap', list, { concurrency: 20, seen: oauthSeen, expected: (call) => call.tenant });
+		const { failed, bled } = await fireCalls(api, 'rwt-oauth-swap', list, { concurrency: 20, seen: oauthSeen, expected: (call) => digest(call.tenant) });
 		const fetches = [...tokenFetches(echo.requests).values()].reduce((a, b) => a + b, 0);
 		process.stderr.write(`(c) OAuth2 swap pattern: 100 calls over ${TENANTS.length} tenants -> ${fetches} token fetches, ${bled.length} bled, ${failed.length} failed\n`);
 		expect(failed.map((answer) => answer.status)).toEqual([]);
@@ -336,13 +340,13 @@ describe('(d) retention', () => {
 		const r1 = await call(tenant, first);
 		if (r1.status !== 200) await reportFailures(api, workflowId);
 		expect(r1.status).toBe(200);
-		expect(headerSeen(r1.body) === first).toBe(true);
+		expect(headerSeen(r1.body) === digest(first)).toBe(true);
 		const [old] = await tenantCredentials(api, tenant);
 		expect(old).toBeDefined();
 
 		const r2 = await call(tenant, second);
 		expect(r2.status).toBe(200);
-		expect(headerSeen(r2.body) === second).toBe(true);
+		expect(headerSeen(r2.body) === digest(second)).toBe(true);
 		const both = await tenantCredentials(api, tenant);
 		expect(both.length).toBe(2);
 		const current = both.find((credential) => credential.id !== old.id);
@@ -355,7 +359,7 @@ describe('(d) retention', () => {
 		// The tenant's current data still works afterwards (its credential kept, or made again).
 		const r3 = await call(tenant, second);
 		expect(r3.status).toBe(200);
-		expect(headerSeen(r3.body) === second).toBe(true);
+		expect(headerSeen(r3.body) === digest(second)).toBe(true);
 	});
 
 	it('a run that outlasts Retention and the 30 s in-use mark keeps its credential while other executions sweep', async () => {
@@ -398,7 +402,7 @@ describe('(d) retention', () => {
 		if (slowResponse.status !== 200) await reportFailures(api, workflowId);
 		expect(vanishedWhileRunning).toBe(false);
 		expect(slowResponse.status).toBe(200);
-		expect(headerSeen(slowResponse.body) === secret).toBe(true);
+		expect(headerSeen(slowResponse.body) === digest(secret)).toBe(true);
 
 		// Control: once the run is over, later executions do delete it (only the use kept it).
 		const { ok, calls } = await sweepUntil(async () => !(await exists(slow.id)), 240_000);
@@ -595,7 +599,7 @@ describe('(e) bad input and failing sub-workflows', () => {
 		expect(execution.status).toBe('success');
 		const items = outputItems(execution);
 		expect(items.length).toBe(2);
-		expect(items.filter((item) => item?.tenantSecret === good).length).toBe(1);
+		expect(items.filter((item) => item?.tenantSecretHash === digest(good)).length).toBe(1);
 		const errors = items.filter((item) => item?.error !== undefined);
 		expect(errors.length).toBe(1);
 		expect(redactSecrets(JSON.stringify(errors[0].error))).toMatch(/e10bad/);

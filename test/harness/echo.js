@@ -6,6 +6,10 @@
  *   GET|POST /echo          -> 200 { tenantSecret, authorization, bearerClient, method, query, body, headers }
  *                              tenantSecret = the `x-tenant-secret` header it received
  *                              bearerClient = the client a `Bearer` token from /oauth/token belongs to
+ *                              tenantSecretHash, bearerClientHash = digest() of those two (null when absent):
+ *                                            what a test compares when the values themselves may be
+ *                                            redacted on the way back (Run With Tenant Credential
+ *                                            scrubs its tenant's data values from its output)
  *                              ?delay=<ms>   answer that much later (this request only; added to delayMs)
  *                              ?status=<code> answer with that status instead (>= 400: a tenant API that
  *                                            fails; the body then says so and reflects nothing it got)
@@ -16,7 +20,18 @@
  *
  * Every request is recorded in `requests` (newest last) for assertions.
  */
+const crypto = require('crypto');
 const http = require('http');
+
+/**
+ * A short, stable digest of a value the echo saw (sha256, 24 hex characters), null for none.
+ * @param {unknown} value
+ * @returns {string|null}
+ */
+function digest(value) {
+	if (value === undefined || value === null || value === '') return null;
+	return crypto.createHash('sha256').update(String(value)).digest('hex').slice(0, 24);
+}
 
 /**
  * @typedef {object} EchoRequest
@@ -115,10 +130,13 @@ function startEchoService(opts = {}) {
 				else send(res, status, failure);
 				return;
 			}
+			const bearerClient = token ? (tokens.get(token) ?? null) : null;
 			const payload = {
 				tenantSecret: req.headers['x-tenant-secret'] ?? null,
+				tenantSecretHash: digest(req.headers['x-tenant-secret']),
 				authorization: authorization ?? null,
-				bearerClient: token ? (tokens.get(token) ?? null) : null,
+				bearerClient,
+				bearerClientHash: digest(bearerClient),
 				method: e.method,
 				query: e.query,
 				body: e.body,
@@ -208,4 +226,4 @@ function parseBody(raw, contentType) {
 	}
 }
 
-module.exports = { startEchoService };
+module.exports = { startEchoService, digest };

@@ -416,8 +416,8 @@ function runWithTenantNode(o) {
 /**
  * A sub-workflow for Run With Tenant Credential: Execute Workflow Trigger (passthrough) -> [Slow Step]
  * -> Call Tenant API (HTTP GET `${echoUrl}/echo` with the placeholder credential) -> [Pick] -> [extra nodes].
- *   pick 'set' (default) / 'code': a Set / Code node keeping only tenantSecret and bearerClient of the
- *        echo's answer; 'none': the echo's whole answer is the output.
+ *   pick 'set' (default) / 'code': a Set / Code node keeping only tenantSecret, bearerClient and their
+ *        digests (tenantSecretHash, bearerClientHash) of the echo's answer; 'none': the echo's whole answer.
  *   echoQueryFromBody: the call adds `?delay=<body.delay>&status=<body.status>` from the input item (the
  *        parent's webhook item), so one call can be slow or fail (see echo.js).
  *   slowStep: before the call, an HTTP GET of `/echo?delay=<body.slowMs>` without credential: the call
@@ -467,12 +467,17 @@ function tenantSubWorkflow(o) {
 		chain.push(
 			setNode('Pick', {
 				tenantSecret: { type: 'string', value: '={{ $json.tenantSecret }}' },
+				tenantSecretHash: { type: 'string', value: '={{ $json.tenantSecretHash }}' },
 				bearerClient: { type: 'string', value: '={{ $json.bearerClient }}' },
+				bearerClientHash: { type: 'string', value: '={{ $json.bearerClientHash }}' },
 			}),
 		);
 	} else if (pick === 'code') {
 		chain.push(
-			codeNode('Pick', 'return $input.all().map((item) => ({ json: { tenantSecret: item.json.tenantSecret, bearerClient: item.json.bearerClient } }));'),
+			codeNode(
+				'Pick',
+				'return $input.all().map(({ json }) => ({ json: { tenantSecret: json.tenantSecret, tenantSecretHash: json.tenantSecretHash, bearerClient: json.bearerClient, bearerClientHash: json.bearerClientHash } }));',
+			),
 		);
 	}
 	chain.push(...(o.extraNodes ?? []));

@@ -4,6 +4,21 @@
  */
 import type { Ref } from './e2eStack';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const echoService = require('../harness/echo.js');
+
+/**
+ * The echo's digest of a value it saw (tenantSecretHash, bearerClientHash). Tests compare digests:
+ * Run With Tenant Credential scrubs its tenant's data values (the secret, and the OAuth2 client ID) from
+ * the sub-workflow's output, so the values themselves come back redacted.
+ */
+export const digest = (value: string): string => echoService.digest(value);
+
+/** What the far side saw, from a Pick node's item: the digest of the x-tenant-secret header. */
+export const seenSecret = (body: any): string | undefined => body?.tenantSecretHash ?? undefined;
+/** What the far side saw, from a Pick node's item: the digest of the OAuth2 client the token belongs to. */
+export const seenClient = (body: any): string | undefined => body?.bearerClientHash ?? undefined;
+
 /** The name prefix of a tenant's credentials: `tenant-cred <tenant> ` (then a keyed hash). */
 export const tenantCredentialPrefix = (tenant: string) => `tenant-cred ${tenant} `;
 
