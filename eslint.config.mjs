@@ -76,7 +76,7 @@ export default tseslint.config(
 		},
 	},
 	{
-		files: ['nodes/shared/lock/**/*.ts', 'nodes/shared/swap/**/*.ts', 'nodes/shared/transport/**/*.ts'],
+		files: ['nodes/shared/lock/**/*.ts', 'nodes/shared/swap/**/*.ts', 'nodes/shared/tenantCredentials/**/*.ts', 'nodes/shared/transport/**/*.ts'],
 		rules: {
 			// Shared domain code has no node to attach: it throws typed errors (LockTimeoutError,
 			// N8nApiError, SwapItemError), which the nodes turn into NodeOperationError per item.
@@ -84,7 +84,11 @@ export default tseslint.config(
 		},
 	},
 	{
-		files: ['nodes/TenantCredentialSwap/TenantCredentialSwap.node.ts', 'nodes/TenantLockRelease/TenantLockRelease.node.ts'],
+		files: [
+			'nodes/TenantCredentialSwap/TenantCredentialSwap.node.ts',
+			'nodes/TenantLockRelease/TenantLockRelease.node.ts',
+			'nodes/RunWithTenantCredential/RunWithTenantCredential.node.ts',
+		],
 		rules: {
 			// The lock database is configured with n8n's own `postgres` credential, on purpose: users
 			// already have one, with SSL settings, and must not re-enter database secrets.

@@ -19,6 +19,12 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	lockKey: 'Lock Key',
 	token: 'Lock Token',
 	limit: 'Limit',
+	subWorkflow: 'Sub-Workflow',
+	'options.allowedFields': 'Allowed Fields',
+	'options.credentialType': 'Credential Type',
+	'options.retention': 'Retention',
+	'options.output': 'Output',
+	'options.testCredential': 'Test Credential',
 };
 
 /** Message names the parameter and the item, so the user knows where to look. */

@@ -52,6 +52,18 @@ export interface EngineLogger {
 	warn(message: string, meta?: Record<string, unknown>): void;
 }
 
+/** See PostgresLockEngine.storeAccess. */
+export interface PostgresStoreAccess {
+	schema: string;
+	/** Prefix for a derived table's name (`<derivedName>_<suffix>`), unique per lock table. */
+	derivedName: string;
+	/** `schema.table` of the lock table, for messages and table comments. */
+	lockTable: string;
+	query<T>(operation: string, text: string, values: unknown[], prepare?: boolean): Promise<T[]>;
+	/** Runs `work` on one connection; `work` sends BEGIN and COMMIT itself (rolled back when it throws). */
+	transaction(operation: string, work: (client: PoolClient) => Promise<void>): Promise<void>;
+}
+
 export interface LockTableName {
 	schema?: string;
 	table?: string;
@@ -103,6 +115,8 @@ export class PostgresLockEngine extends StoreLockEngine {
 	private readonly auditTable: string;
 	private readonly table: string;
 	private readonly indexName: string;
+	/** `tsl_<hash of schema.table>`: the prefix of every table derived from the lock table. */
+	private readonly derivedName: string;
 	private ready?: Promise<void>;
 	private listener?: Promise<Client>;
 	private listenerClient?: Client;
@@ -145,6 +159,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 		this.qualifiedTable = `"${this.schema}"."${table}"`;
 		// Hashed like the index: derived from the lock table's name, it must never collide with a user's table.
 		const derived = `tsl_${hashLockKey(`${this.schema}.${table}`).slice(0, 20)}`;
+		this.derivedName = derived;
 		this.stateTable = `"${this.schema}"."${derived}_state"`;
 		// The waiting registry: one ticket per waiting acquire call (see StoreLockEngine).
 		this.waitTable = `"${this.schema}"."${derived}_wait"`;
@@ -159,6 +174,26 @@ export class PostgresLockEngine extends StoreLockEngine {
 	/** The pool this engine's statements go to. */
 	get pool(): Pool {
 		return this.currentPool;
+	}
+
+	/**
+	 * For stores kept next to the locks (the tenant credential registry): statements that run like the
+	 * engine's own (its current pool, the attempt gate, the statement timeout), never as priority work.
+	 */
+	storeAccess(): PostgresStoreAccess {
+		const ordinary = (operation: string): string => {
+			// A priority name would let these statements take the connections kept for renewals.
+			if (PRIORITY_OPERATIONS.has(operation)) throw new Error(`"${operation}" is reserved for lock holders' statements`);
+			return operation;
+		};
+		return {
+			schema: this.schema,
+			derivedName: this.derivedName,
+			lockTable: `${this.schema}.${this.table}`,
+			query: async <T>(operation: string, text: string, values: unknown[], prepare = false) =>
+				await this.query<T>(ordinary(operation), text, values, prepare),
+			transaction: async (operation, work) => await this.transaction(ordinary(operation), work),
+		};
 	}
 
 	/** Creates the lock table on first use; safe when many processes start at once. */

@@ -158,6 +158,14 @@ local cur = redis.call('HMGET', KEYS[1], 'execution', 'workflow', 'tenant', 'acq
 if not cur[1] then return {0} end
 return {1, cur[1], cur[2] or '', cur[3] or '', cur[4], now + redis.call('PTTL', KEYS[1]), cur[5] or ''}`;
 
+/** See RedisLockEngine.storeAccess. */
+export interface RedisStoreAccess {
+	/** The engine's key prefix (DEFAULT_REDIS_PREFIX unless configured): every key starts with it. */
+	prefix: string;
+	/** `name` must be unique per script (ioredis defines it as a command on the client). */
+	runScript(operation: string, name: string, script: string, keys: string[], args: string[]): Promise<unknown>;
+}
+
 /** The fields of n8n's built-in `redis` credential that matter for the lock. */
 export interface RedisConnectionSettings {
 	host: string;
@@ -452,10 +460,20 @@ export class RedisLockEngine extends StoreLockEngine {
 		return instanceId ? `${this.prefix}exec:${instanceId}:${executionId}` : `${this.prefix}exec:${executionId}`;
 	}
 
-	private async run(operation: string, script: string, keys: string[], args: string[]): Promise<unknown> {
+	/**
+	 * For stores kept next to the locks (the tenant credential registry): the key prefix, and scripts
+	 * run on this engine's current client (no connection of their own), failing like the lock's.
+	 */
+	storeAccess(): RedisStoreAccess {
+		return {
+			prefix: this.prefix,
+			runScript: async (operation, name, script, keys, args) => await this.run(operation, script, keys, args, name),
+		};
+	}
+
+	private async run(operation: string, script: string, keys: string[], args: string[], name = scriptName(script)): Promise<unknown> {
 		try {
 			// EVALSHA with the script's hash, sending the script only when Redis does not know it yet.
-			const name = scriptName(script);
 			const client = this.client as unknown as Record<string, (...a: string[]) => Promise<unknown>>;
 			if (typeof client[name] !== 'function') this.client.defineCommand(name, { numberOfKeys: keys.length, lua: script });
 			return await client[name](...keys, ...args);

@@ -17,4 +17,4 @@ export {
 export { closeLockEngines, memoryLockEngine, postgresLockEngine, redisLockEngine, type LockBackend } from './registry';
 export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
 export { executionStateOf, leaseKeeper, LeaseKeeper, stopLeaseKeepers, type ExecutionState } from './LeaseKeeper';
-export { abandonHeldLocks, HeldLock, LockClient, lockClientFor, type Acquired, type HeldLockState } from './HeldLock';
+export { abandonHeldLocks, HeldLock, LockClient, lockClientFor, type Acquired, type HeldLockLogger, type HeldLockState } from './HeldLock';

@@ -23,7 +23,11 @@ export interface TenantCredentialRecord {
 	busyUntil: Date;
 	/** Unused this long, the credential is retired (each use sets it from the node's Retention option). */
 	retentionMs: number;
-	/** When it was marked `retiring` (a retirement that did not finish is picked up again later). */
+	/**
+	 * When a sweep (retireUnusedTenantCredentials) claimed it; a retirement that did not finish is
+	 * picked up again later. Undefined while active, and for a record `register` replaced that no sweep
+	 * has claimed yet.
+	 */
 	retiredAt?: Date;
 }
 
@@ -40,22 +44,30 @@ export interface TenantCredentialRegistry {
 	/**
 	 * The active credential of this name, marked as used now and busy for `busyMs` (its retention set to
 	 * `retentionMs`), in one atomic step; undefined when there is none (never created, or retiring).
+	 * busyUntil never moves back (another execution may have asked for longer). Times by the store's clock.
 	 */
 	useTenantCredential(scope: string, name: string, busyMs: number, retentionMs: number): Promise<string | undefined>;
 	/**
 	 * Records a credential just created in n8n (or an existing one adopted) as the active one of its
 	 * name, used now and busy for `busyMs`. An active record of the same name is replaced (callers hold
-	 * the name's lock, so that only happens when its credential vanished from n8n).
+	 * the name's lock, so that only happens when its credential vanished from n8n): it becomes
+	 * `retiring` without retiredAt and keeps its busyUntil: a sweep returns it once it is no longer busy.
+	 * Registering a credential ID the registry already has (adoption) makes that record the active one.
 	 */
 	registerTenantCredential(record: NewTenantCredential, busyMs: number): Promise<void>;
-	/** Pushes busyUntil of these active credentials to now + busyMs (executions still running with them). */
+	/**
+	 * Pushes busyUntil of these active credentials to now + busyMs (executions still running with them),
+	 * never back; in one step for all names. Unknown names and retiring records are left alone.
+	 */
 	keepTenantCredentialsBusy(scope: string, names: string[], busyMs: number): Promise<void>;
 	/**
-	 * Marks as `retiring` and returns, at most `limit`: active records unused for their retention and no
-	 * longer busy, and records left `retiring` for longer than `staleRetiringMs` (a clean-up that died).
+	 * Marks as `retiring` (retiredAt = now) and returns, at most `limit`, each record in one atomic step:
+	 * active records unused for their retention and no longer busy, records `register` replaced once no
+	 * longer busy, and records claimed longer than `staleRetiringMs` ago (a clean-up that died). Two
+	 * concurrent sweeps never return the same record (unless it went stale in between).
 	 */
 	retireUnusedTenantCredentials(scope: string, limit: number, staleRetiringMs: number): Promise<TenantCredentialRecord[]>;
-	/** Deletes the record of this credential (after the credential was deleted in n8n, or found gone). */
+	/** Deletes the record of this credential, whatever its state (after the credential was deleted in n8n, or found gone). */
 	forgetTenantCredential(scope: string, credentialId: string): Promise<void>;
 	/** Every record of the scope (for operators and tests), at most `limit`, newest use first. */
 	listTenantCredentials(scope: string, limit: number): Promise<TenantCredentialRecord[]>;

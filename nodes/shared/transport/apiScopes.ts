@@ -11,7 +11,10 @@ export const API_SCOPES = [
 	'execution:read',
 ] as const;
 
-export type ApiScope = (typeof API_SCOPES)[number];
+/** Scopes only Run With Tenant Credential uses (reading the sub-workflow and the calling workflow, and From List). */
+export const RUN_WITH_TENANT_SCOPES = ['workflow:read', 'workflow:list'] as const;
+
+export type ApiScope = (typeof API_SCOPES)[number] | (typeof RUN_WITH_TENANT_SCOPES)[number];
 
 export const API_SCOPES_TEXT = API_SCOPES.join(', ');
 
@@ -24,6 +27,10 @@ export const SCOPE_OF_OPERATION: Record<string, ApiScope> = {
 	'update base credential': 'credential:update',
 	'delete temporary credential': 'credential:delete',
 	'read execution': 'execution:read',
+	'create tenant credential': 'credential:create',
+	'delete tenant credential': 'credential:delete',
+	'read workflow': 'workflow:read',
+	'list workflows': 'workflow:list',
 };
 
 /** What the nodes do with each scope, for messages that name a missing one. */
@@ -34,6 +41,8 @@ export const SCOPE_PURPOSE: Record<ApiScope, string> = {
 	'credential:update': 'update the base credential',
 	'credential:delete': 'delete the temporary credential',
 	'execution:read': 'Renew Lock While Running (follow the execution that holds a lock)',
+	'workflow:read': 'read the sub-workflow of Run With Tenant Credential',
+	'workflow:list': 'list workflows in the Sub-Workflow parameter of Run With Tenant Credential',
 };
 
 /**

@@ -43,6 +43,38 @@ export interface CredentialPage {
 	nextCursor: string | null;
 }
 
+/** A workflow as n8n's public API returns it (the parts the nodes read). */
+export interface WorkflowSummary {
+	id: string;
+	name: string;
+	versionId?: string;
+	updatedAt?: string;
+	activeVersionId?: string | null;
+	nodes: WorkflowNode[];
+	connections: IDataObject;
+	settings?: IDataObject;
+	/** The published version (n8n 2.x), which production executions of a sub-workflow run. */
+	activeVersion?: { versionId?: string; nodes: WorkflowNode[]; connections: IDataObject } | null;
+	/** Projects the workflow belongs to (role `workflow:owner` is its home project). */
+	shared?: Array<{ role?: string; projectId?: string }>;
+}
+
+export interface WorkflowNode {
+	id?: string;
+	name: string;
+	type: string;
+	typeVersion?: number;
+	disabled?: boolean;
+	parameters?: IDataObject;
+	credentials?: Record<string, { id?: string | null; name?: string }>;
+	[key: string]: unknown;
+}
+
+export interface WorkflowPage {
+	data: Array<Pick<WorkflowSummary, 'id' | 'name' | 'nodes'> & { isArchived?: boolean }>;
+	nextCursor: string | null;
+}
+
 export interface CredentialTestResult {
 	status: 'OK' | 'Error';
 	message: string;
@@ -168,8 +200,11 @@ export class N8nApiClient {
 		return await schema;
 	}
 
-	async createCredential(input: { name: string; type: string; data: IDataObject }): Promise<CredentialSummary> {
-		return (await this.call('create temporary credential', 'notProcessed', {
+	async createCredential(
+		input: { name: string; type: string; data: IDataObject; projectId?: string },
+		operation = 'create temporary credential',
+	): Promise<CredentialSummary> {
+		return (await this.call(operation, 'notProcessed', {
 			method: 'POST',
 			path: '/credentials',
 			body: input as unknown as IDataObject,
@@ -193,9 +228,9 @@ export class N8nApiClient {
 	}
 
 	/** Deletes; a credential that is already gone counts as deleted (a retried delete may find it so). */
-	async deleteCredential(id: string): Promise<void> {
+	async deleteCredential(id: string, operation = 'delete temporary credential'): Promise<void> {
 		try {
-			await this.call('delete temporary credential', 'idempotent', {
+			await this.call(operation, 'idempotent', {
 				method: 'DELETE',
 				path: `/credentials/${encodeURIComponent(id)}`,
 			});
@@ -203,6 +238,24 @@ export class N8nApiClient {
 			if (error instanceof N8nApiError && error.status === 404 && /credential not found/i.test(error.apiMessage)) return;
 			throw error;
 		}
+	}
+
+	/** A workflow with its nodes (draft and published version). Needs the API key scope `workflow:read`. */
+	async getWorkflow(id: string): Promise<WorkflowSummary> {
+		return (await this.call('read workflow', 'idempotent', {
+			method: 'GET',
+			path: `/workflows/${encodeURIComponent(id)}`,
+			qs: { excludePinnedData: true },
+		})) as WorkflowSummary;
+	}
+
+	/** One page of workflows, optionally only those whose name contains `name`. Needs `workflow:list`. */
+	async listWorkflows(cursor?: string, limit = 100, name?: string): Promise<WorkflowPage> {
+		const qs: IDataObject = { limit, excludePinnedData: true };
+		if (cursor) qs.cursor = cursor;
+		if (name) qs.name = name;
+		const page = (await this.call('list workflows', 'idempotent', { method: 'GET', path: '/workflows', qs })) as WorkflowPage;
+		return { data: page?.data ?? [], nextCursor: page?.nextCursor ?? null };
 	}
 
 	/** n8n >= 2.20. */

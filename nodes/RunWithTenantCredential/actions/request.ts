@@ -1,0 +1,83 @@
+import type { IDataObject, IExecuteFunctions, INodeParameterResourceLocator } from 'n8n-workflow';
+
+import { parseCredentialData } from '../../shared/swap/credentialData';
+import { SwapItemError } from '../../shared/swap/errors';
+import type { TenantDataRules } from '../../shared/tenantCredentials/tenantData';
+
+export interface RunOptions extends TenantDataRules {
+	credentialType?: string;
+	retentionMs: number;
+	testCredential: boolean;
+	waitTimeoutMs: number;
+	output: 'subWorkflow' | 'input';
+}
+
+/** One item's wish: run the sub-workflow with this tenant's credential. */
+export interface RunRequest {
+	itemIndex: number;
+	subWorkflowId: string;
+	tenantId: string;
+	data: IDataObject;
+	options: RunOptions;
+}
+
+const HOUR_MS = 3_600_000;
+
+const CREDENTIAL_DATA_HELP =
+	"Map the tenant's credential fields here as a JSON object, with the field names of the credential type, e.g. { \"name\": \"X-API-Key\", \"value\": \"{{ $json.body.apiKey }}\" } for Header Auth. Nothing was created.";
+
+const commaList = (value: unknown) =>
+	String(value ?? '')
+		.split(',')
+		.map((field) => field.trim())
+		.filter(Boolean);
+
+/** Reads and checks one item's parameters; nothing is created here. */
+export function readRunRequest(context: IExecuteFunctions, itemIndex: number): RunRequest {
+	const fail = (parameter: string, message: string, description?: string) => new SwapItemError(message, [itemIndex], { parameter, description });
+
+	const locator = context.getNodeParameter('subWorkflow', itemIndex) as INodeParameterResourceLocator | string;
+	const subWorkflowId = String(typeof locator === 'object' ? (locator.value ?? '') : locator).trim();
+	if (!subWorkflowId) throw fail('subWorkflow', 'No sub-workflow chosen', 'Pick the workflow that holds the nodes using the tenant\'s credential.');
+
+	const tenantId = context.getNodeParameter('tenantId', itemIndex, '') as unknown;
+	if (typeof tenantId !== 'string' && typeof tenantId !== 'number') {
+		throw fail('tenantId', 'Tenant ID must be text', 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.');
+	}
+	if (String(tenantId).trim() === '') {
+		throw fail('tenantId', 'Tenant ID is empty', 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.');
+	}
+
+	const parsed = parseCredentialData(context.getNodeParameter('credentialData', itemIndex, ''));
+	if (!parsed.data) throw fail('credentialData', `Credential Data ${parsed.problem}`, CREDENTIAL_DATA_HELP);
+
+	const options = context.getNodeParameter('options', itemIndex, {}) as IDataObject;
+	const retention = options.retention === undefined ? 168 : Number(options.retention);
+	if (!Number.isFinite(retention) || retention <= 0) {
+		throw fail('options.retention', `Retention must be more than 0 hours (got ${String(options.retention)})`);
+	}
+	const waitTimeout = options.waitTimeout === undefined ? 60 : Number(options.waitTimeout);
+	if (!Number.isFinite(waitTimeout) || waitTimeout < 0) {
+		throw fail('options.waitTimeout', `Wait Timeout must be 0 seconds or more (got ${String(options.waitTimeout)})`);
+	}
+	const output = String(options.output ?? 'subWorkflow');
+	if (output !== 'subWorkflow' && output !== 'input') {
+		throw fail('options.output', `Output must be "subWorkflow" or "input" (got "${output}")`);
+	}
+	const credentialType = String(options.credentialType ?? '').trim();
+	return {
+		itemIndex,
+		subWorkflowId,
+		tenantId: String(tenantId).trim(),
+		data: parsed.data,
+		options: {
+			credentialType: credentialType || undefined,
+			retentionMs: Math.round(retention * HOUR_MS),
+			testCredential: options.testCredential === true,
+			waitTimeoutMs: Math.round(waitTimeout * 1000),
+			output,
+			allowedFields: commaList(options.allowedFields),
+			allowEmptyFields: commaList(options.allowEmptyFields),
+		},
+	};
+}

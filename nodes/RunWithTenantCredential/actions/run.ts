@@ -1,0 +1,208 @@
+import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+
+import { lockClientFor } from '../../shared/lock';
+import { lockEngineFor } from '../../shared/lockParameters';
+import { errorItem, toNodeError } from '../../shared/nodeErrors';
+import { redactSecrets, secretStrings } from '../../shared/swap/credentialData';
+import { SwapItemError } from '../../shared/swap/errors';
+import { asItemError } from '../../shared/swap/itemErrors';
+import { tenantCredentialName } from '../../shared/tenantCredentials/credentialName';
+import { tenantCredentialUses } from '../../shared/tenantCredentials/inUse';
+import { tenantCredentialFor, type TenantCredentialContext } from '../../shared/tenantCredentials/provision';
+import { tenantCredentialRegistryFor } from '../../shared/tenantCredentials/registry';
+import {
+	callerProjectOf,
+	checkCallerPolicy,
+	credentialTypeToRebind,
+	loadSubWorkflow,
+	reboundWorkflow,
+	type LoadedSubWorkflow,
+} from '../../shared/tenantCredentials/subWorkflow';
+import { sweepUnusedInBackground } from '../../shared/tenantCredentials/sweep';
+import { checkTenantData } from '../../shared/tenantCredentials/tenantData';
+import { N8nApiClient } from '../../shared/transport/n8nApiClient';
+import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
+import { readRunRequest, type RunRequest } from './request';
+
+/** The items that run the same sub-workflow with the same tenant credential: one sub-execution. */
+interface RunGroup {
+	subWorkflow: LoadedSubWorkflow;
+	credentialType: string;
+	credentialName: string;
+	requests: RunRequest[];
+	itemIndexes: number[];
+	secrets: Set<string>;
+}
+
+interface GroupOutcome {
+	items?: INodeExecutionData[];
+	error?: SwapItemError;
+}
+
+/** What a failed sub-execution says, with the tenant and the node, never the data. */
+function subWorkflowFailure(error: unknown, group: RunGroup): SwapItemError {
+	const failure = error as { message?: string; description?: string; node?: { name?: string } };
+	const nodeName = failure?.node?.name;
+	const inaccessible = /does not have access to the credential|InaccessibleCredential/i.test(String(failure?.message ?? ''));
+	const tenant = group.requests[0].tenantId;
+	const message = redactSecrets(String(failure?.message ?? error), group.secrets);
+	return new SwapItemError(
+		`Sub-workflow "${group.subWorkflow.name}" failed for tenant "${tenant}"${nodeName ? ` in node "${nodeName}"` : ''}: ${message}`,
+		group.itemIndexes,
+		{
+			description: inaccessible
+				? "n8n refused the tenant's credential to this workflow: it is created in the calling workflow's project, so the n8n API key must belong to a user of that project."
+				: redactSecrets(failure?.description, group.secrets) || 'Open the sub-execution (linked from this node\'s output) to see what happened.',
+		},
+	);
+}
+
+/** Output items of a sub-execution, paired with the group's input items. */
+function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: string, workflowId: string): INodeExecutionData[] {
+	const sameLength = output.length === group.itemIndexes.length;
+	return output.map((item, index) => ({
+		json: redactSecrets(item.json, group.secrets),
+		...(item.binary ? { binary: item.binary } : {}),
+		pairedItem: sameLength ? { item: group.itemIndexes[index] } : group.itemIndexes.map((item) => ({ item })),
+		metadata: { subExecution: { executionId, workflowId } },
+	}));
+}
+
+export async function executeRunWithTenantCredential(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	const items = this.getInputData();
+	const continueOnFail = this.continueOnFail();
+	const failed = new Map<number, SwapItemError>();
+	const fail = (error: unknown, itemIndexes: number[], secrets: Set<string>) => {
+		const itemError = asItemError(error, itemIndexes, secrets);
+		if (!continueOnFail) throw toNodeError(this, itemError, itemIndexes[0] ?? 0);
+		for (const index of itemIndexes) failed.set(index, itemError);
+	};
+
+	const requests: RunRequest[] = [];
+	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+		try {
+			requests.push(readRunRequest(this, itemIndex));
+		} catch (error) {
+			fail(error, [itemIndex], new Set());
+		}
+	}
+
+	const outcomes = new Map<RunGroup, GroupOutcome>();
+	if (requests.length > 0) {
+		const store = await lockEngineFor(this);
+		const registry = tenantCredentialRegistryFor(store);
+		const apiCredentials = await n8nApiCredentials(this);
+		const transport = new PublicApiTransport(this, apiCredentials);
+		const api = new N8nApiClient(transport);
+		const scope = transport.instanceId;
+		const manual = this.getMode() === 'manual';
+		const workflowId = String(this.getWorkflow().id ?? '');
+		const executionId = this.getExecutionId();
+
+		const groups = new Map<string, RunGroup>();
+		const subWorkflows = new Map<string, Promise<LoadedSubWorkflow>>();
+		let callerProject: Promise<string | undefined> | undefined;
+		for (const request of requests) {
+			const secrets = secretStrings(request.data);
+			try {
+				let loading = subWorkflows.get(request.subWorkflowId);
+				if (!loading) {
+					loading = loadSubWorkflow(api, scope, request.subWorkflowId, { manual, itemIndexes: [request.itemIndex] });
+					subWorkflows.set(request.subWorkflowId, loading);
+				}
+				const subWorkflow = await loading;
+				const projectId = await (callerProject ??= callerProjectOf(api, scope, workflowId));
+				checkCallerPolicy(subWorkflow, { workflowId, projectId }, [request.itemIndex]);
+				const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, [request.itemIndex]);
+				await checkTenantData(api, credentialType, request.data, request.options, [request.itemIndex]);
+				const credentialName = tenantCredentialName(apiCredentials.apiKey ?? '', { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
+				const key = `${subWorkflow.id}\u0000${credentialName}`;
+				const group = groups.get(key) ?? { subWorkflow, credentialType, credentialName, requests: [], itemIndexes: [], secrets: new Set<string>() };
+				group.requests.push(request);
+				group.itemIndexes.push(request.itemIndex);
+				for (const secret of secrets) group.secrets.add(secret);
+				groups.set(key, group);
+			} catch (error) {
+				fail(error, [request.itemIndex], secrets);
+			}
+		}
+
+		const credentialContext: TenantCredentialContext = {
+			api,
+			registry,
+			locks: lockClientFor(store),
+			owner: { instanceId: this.getInstanceId(), executionId, workflowId },
+			scope,
+			lockLog: this.logger,
+		};
+		const projectId = callerProject ? await callerProject : undefined;
+		for (const group of groups.values()) {
+			const [first] = group.requests;
+			try {
+				const credential = await tenantCredentialFor(credentialContext, {
+					tenantId: first.tenantId,
+					type: group.credentialType,
+					name: group.credentialName,
+					data: first.data,
+					projectId,
+					retentionMs: first.options.retentionMs,
+					testCredential: first.options.testCredential,
+					waitTimeoutMs: first.options.waitTimeoutMs,
+					itemIndexes: group.itemIndexes,
+				});
+				const endUse = tenantCredentialUses().begin(registry, scope, group.credentialName, this.logger);
+				try {
+					const groupItems = group.itemIndexes.map((index) => items[index]);
+					const result = await this.executeWorkflow(
+						{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential) },
+						groupItems,
+						undefined,
+						{ parentExecution: { executionId, workflowId, shouldResume: true }, executionMode: this.getMode() },
+					);
+					outcomes.set(group, { items: pairOutput(result.data?.[0] ?? [], group, result.executionId, workflowId) });
+				} catch (error) {
+					throw subWorkflowFailure(error, group);
+				} finally {
+					endUse();
+				}
+			} catch (error) {
+				const itemError = asItemError(error, group.itemIndexes, group.secrets);
+				if (!continueOnFail) throw toNodeError(this, itemError, group.itemIndexes[0]);
+				outcomes.set(group, { error: itemError });
+			}
+		}
+
+		const retentionMs = Math.min(...requests.map((request) => request.options.retentionMs));
+		sweepUnusedInBackground(
+			{ registry, api: new N8nApiClient(PublicApiTransport.afterExecution(this, apiCredentials)), scope, log: this.logger },
+			retentionMs,
+		);
+	}
+
+	const output: INodeExecutionData[] = [];
+	const emitted = new Set<RunGroup>();
+	const groupOf = new Map<number, RunGroup>();
+	for (const group of outcomes.keys()) for (const index of group.itemIndexes) groupOf.set(index, group);
+	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+		const error = failed.get(itemIndex);
+		if (error) {
+			output.push(errorItem(toNodeError(this, error, itemIndex), itemIndex));
+			continue;
+		}
+		const group = groupOf.get(itemIndex);
+		if (!group) continue;
+		const outcome = outcomes.get(group)!;
+		if (outcome.error) {
+			output.push(errorItem(toNodeError(this, outcome.error, itemIndex), itemIndex));
+			continue;
+		}
+		const request = group.requests.find((candidate) => candidate.itemIndex === itemIndex)!;
+		if (request.options.output === 'input') {
+			output.push({ json: redactSecrets(items[itemIndex].json, group.secrets) as IDataObject, binary: items[itemIndex].binary, pairedItem: { item: itemIndex } });
+		} else if (!emitted.has(group)) {
+			emitted.add(group);
+			output.push(...(outcome.items ?? []));
+		}
+	}
+	return [output];
+}

@@ -1,0 +1,132 @@
+import type { INodeProperties } from 'n8n-workflow';
+
+import { lockBackendProperty, lockTableOptions } from '../shared/lockParameters';
+
+export const runWithTenantProperties: INodeProperties[] = [
+	{
+		displayName:
+			'Runs the sub-workflow with the tenant\'s own credential. In the sub-workflow, start with "When Executed by Another Workflow" and select any credential of the tenant\'s type in the nodes that call the tenant\'s service: it is replaced by the tenant\'s for each run. No shared credential changes, so tenants run in parallel.',
+		name: 'patternNotice',
+		type: 'notice',
+		default: '',
+	},
+	{
+		displayName: 'Sub-Workflow',
+		name: 'subWorkflow',
+		type: 'resourceLocator',
+		default: { mode: 'list', value: '' },
+		required: true,
+		description: 'The workflow holding the nodes that use the tenant\'s credential. Production executions run its published version.',
+		modes: [
+			{
+				displayName: 'From List',
+				name: 'list',
+				type: 'list',
+				placeholder: 'Select a sub-workflow...',
+				typeOptions: { searchListMethod: 'searchSubWorkflows', searchable: true },
+			},
+			{
+				displayName: 'By ID',
+				name: 'id',
+				type: 'string',
+				placeholder: 'e.g. 5tVf3bBnVKF6ybvp',
+				validation: [
+					{
+						type: 'regex',
+						properties: { regex: '^[A-Za-z0-9_-]+$', errorMessage: 'Not a valid workflow ID' },
+					},
+				],
+			},
+		],
+	},
+	{
+		displayName: 'Tenant ID',
+		name: 'tenantId',
+		type: 'string',
+		default: '',
+		required: true,
+		placeholder: 'e.g. {{ $json.body.tenantId }}',
+		description: "Who the data belongs to. Shown in the tenant credential's name and in errors.",
+	},
+	{
+		displayName: 'Credential Data',
+		name: 'credentialData',
+		type: 'json',
+		// Empty: nothing is created until the tenant's fields are mapped here.
+		default: '',
+		required: true,
+		placeholder: '{{ $json.body.credentials }}',
+		description:
+			"The tenant's credential fields as a JSON object, usually an expression on the webhook body, with the field names of the credential type (e.g. name and value for Header Auth). All the fields the credential needs; empty values are refused.",
+	},
+	lockBackendProperty,
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		options: [
+			{
+				displayName: 'Allowed Fields',
+				name: 'allowedFields',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. name,value',
+				description:
+					'Comma-separated fields the incoming data may set; any other is refused before anything is created. Recommended: a webhook caller must not be able to set e.g. allowedHttpRequestDomains or a database host. Empty allows every field of the type.',
+			},
+			{
+				displayName: 'Credential Type',
+				name: 'credentialType',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. httpHeaderAuth',
+				description: "The credential type to replace with the tenant's. Empty: the one type the sub-workflow's nodes use.",
+			},
+			{
+				displayName: 'Fields Allowed Empty',
+				name: 'allowEmptyFields',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. organizationId',
+				description: 'Comma-separated fields the data may leave out or set to an empty value; * for any',
+			},
+			{
+				displayName: 'Output',
+				name: 'output',
+				type: 'options',
+				options: [
+					{ name: "Sub-Workflow's Output", value: 'subWorkflow', description: 'The items the last node of the sub-workflow returns' },
+					{ name: 'Input Items', value: 'input', description: 'The items this node received, unchanged' },
+				],
+				default: 'subWorkflow',
+			},
+			{
+				displayName: 'Retention (Hours)',
+				name: 'retention',
+				type: 'number',
+				typeOptions: { minValue: 0.001, numberPrecision: 3 },
+				default: 168,
+				description:
+					"How long a tenant credential is kept after its last use. Then it is deleted in the background (never while an execution uses it); the tenant's next call creates it again (and fetches a new OAuth2 token).",
+			},
+			{
+				displayName: 'Test Credential',
+				name: 'testCredential',
+				type: 'boolean',
+				default: false,
+				description: "Whether to run n8n's credential test when a tenant's credential is created (n8n 2.20+); a failing test deletes it again",
+			},
+			{
+				displayName: 'Wait Timeout (Seconds)',
+				name: 'waitTimeout',
+				type: 'number',
+				typeOptions: { minValue: 0 },
+				default: 60,
+				description: "How long to wait while another execution creates the same tenant's credential",
+			},
+			...lockTableOptions,
+		],
+	},
+];

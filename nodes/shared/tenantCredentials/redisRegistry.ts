@@ -1,0 +1,254 @@
+import type { RedisLockEngine, RedisStoreAccess } from '../lock/RedisLockEngine';
+import { hashLockKey } from '../lock/StoreLockEngine';
+import { durationMs, nonEmpty, positiveLimit } from './checks';
+import type { NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
+
+/*
+ * Keys, under the lock engine's prefix P (`tenant-swap:` by default), for a scope whose SHA-256 is S:
+ *
+ *   P tc:S:cred:<credential ID>  hash: name, type, tenant, state (active|retiring), used, busy,
+ *                                retention (ms; times in ms by Redis's clock), retired (only once a
+ *                                sweep claimed it)
+ *   P tc:S:active                hash: name -> credential ID of the name's active record
+ *   P tc:S:due                   sorted set: records no sweep has claimed -> when they may be retired
+ *                                (active: max(used + retention, busy); replaced by register: busy)
+ *   P tc:S:claimed               sorted set: records a sweep claimed -> retired
+ *   P tc:S:used                  sorted set: every record -> used (listing, newest first)
+ *
+ * A record is in exactly one of due and claimed, and in used; forget deletes it from all of them, and
+ * Redis drops an index once it is empty, so keys live as long as the records. Retire reads only the
+ * due and claimed entries whose time has come (never a SCAN), then checks each record itself.
+ * Scripts are atomic and take time from Redis (TIME): one step per call, whatever the process clocks.
+ * They touch record keys they compute (like the lock's scripts): one Redis, not a cluster.
+ */
+
+const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** The reply row of a record: id, name, type, tenant, state, used, busy, retention, retired ('' = none). */
+const ROW = `local function row(id, rec)
+  local f = redis.call('HMGET', rec, 'name', 'type', 'tenant', 'state', 'used', 'busy', 'retention', 'retired')
+  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8] or ''}
+end`;
+
+// KEYS: active, due, used. ARGV: name, busy ms, retention ms, record key prefix.
+const USE = `${NOW}
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return false end
+local rec = ARGV[4] .. id
+local cur = redis.call('HMGET', rec, 'state', 'busy')
+if cur[1] ~= 'active' then return false end
+local busy = math.max(tonumber(cur[2]), now + tonumber(ARGV[2]))
+local retention = tonumber(ARGV[3])
+redis.call('HSET', rec, 'used', now, 'busy', busy, 'retention', retention)
+redis.call('ZADD', KEYS[2], math.max(now + retention, busy), id)
+redis.call('ZADD', KEYS[3], now, id)
+return id`;
+
+// KEYS: active, due, claimed, used. ARGV: name, id, type, tenant, retention ms, busy ms, record key prefix.
+const REGISTER = `${NOW}
+local name, id, prefix = ARGV[1], ARGV[2], ARGV[7]
+local old = redis.call('HGET', KEYS[1], name)
+if old and old ~= id then
+  local orec = prefix .. old
+  local busy = redis.call('HGET', orec, 'busy')
+  if busy then
+    redis.call('HSET', orec, 'state', 'retiring')
+    redis.call('HDEL', orec, 'retired')
+    redis.call('ZADD', KEYS[2], tonumber(busy), old)
+    redis.call('ZREM', KEYS[3], old)
+  end
+end
+local rec = prefix .. id
+local previous = redis.call('HGET', rec, 'name')
+if previous and previous ~= name and redis.call('HGET', KEYS[1], previous) == id then redis.call('HDEL', KEYS[1], previous) end
+local retention = tonumber(ARGV[5])
+local busy = now + tonumber(ARGV[6])
+redis.call('HSET', rec, 'name', name, 'type', ARGV[3], 'tenant', ARGV[4], 'state', 'active', 'used', now, 'busy', busy, 'retention', retention)
+redis.call('HDEL', rec, 'retired')
+redis.call('HSET', KEYS[1], name, id)
+redis.call('ZADD', KEYS[2], math.max(now + retention, busy), id)
+redis.call('ZREM', KEYS[3], id)
+redis.call('ZADD', KEYS[4], now, id)
+return 1`;
+
+// KEYS: active, due. ARGV: busy ms, record key prefix, names...
+const KEEP_BUSY = `${NOW}
+local busy = now + tonumber(ARGV[1])
+for i = 3, #ARGV do
+  local id = redis.call('HGET', KEYS[1], ARGV[i])
+  if id then
+    local rec = ARGV[2] .. id
+    local cur = redis.call('HMGET', rec, 'state', 'busy', 'used', 'retention')
+    if cur[1] == 'active' and tonumber(cur[2]) < busy then
+      redis.call('HSET', rec, 'busy', busy)
+      redis.call('ZADD', KEYS[2], math.max(tonumber(cur[3]) + tonumber(cur[4]), busy), id)
+    end
+  end
+end
+return 1`;
+
+// KEYS: active, due, claimed. ARGV: limit, stale retiring ms, record key prefix.
+// Index entries are only hints: every record is checked before it is claimed.
+const RETIRE = `${NOW}
+${ROW}
+local limit, stale, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local out = {}
+local function claim(id, rec)
+  redis.call('HSET', rec, 'state', 'retiring', 'retired', now)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[3], now, id)
+  local name = redis.call('HGET', rec, 'name')
+  if redis.call('HGET', KEYS[1], name) == id then redis.call('HDEL', KEYS[1], name) end
+  table.insert(out, row(id, rec))
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now - stale), 'LIMIT', 0, limit)) do
+  local rec = prefix .. id
+  local cur = redis.call('HMGET', rec, 'state', 'retired')
+  if not cur[1] then
+    redis.call('ZREM', KEYS[3], id)
+  elseif cur[1] == 'retiring' and cur[2] and tonumber(cur[2]) < now - stale then
+    claim(id, rec)
+  end
+end
+if #out < limit then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, limit - #out)) do
+    local rec = prefix .. id
+    local cur = redis.call('HMGET', rec, 'state', 'used', 'retention', 'busy', 'retired')
+    if not cur[1] then
+      redis.call('ZREM', KEYS[2], id)
+    elseif cur[1] == 'retiring' and cur[5] then
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('ZADD', KEYS[3], tonumber(cur[5]), id)
+    else
+      local busy = tonumber(cur[4])
+      local due = busy
+      if cur[1] == 'active' then due = math.max(tonumber(cur[2]) + tonumber(cur[3]), busy) end
+      if due < now then claim(id, rec) else redis.call('ZADD', KEYS[2], due, id) end
+    end
+  end
+end
+return out`;
+
+// KEYS: active, due, claimed, used. ARGV: id, record key prefix.
+const FORGET = `local rec = ARGV[2] .. ARGV[1]
+local name = redis.call('HGET', rec, 'name')
+if name and redis.call('HGET', KEYS[1], name) == ARGV[1] then redis.call('HDEL', KEYS[1], name) end
+redis.call('DEL', rec)
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return 1`;
+
+// KEYS: used. ARGV: limit, record key prefix.
+const LIST = `${ROW}
+local out = {}
+for _, id in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)) do
+  local rec = ARGV[2] .. id
+  if redis.call('EXISTS', rec) == 1 then table.insert(out, row(id, rec)) end
+end
+return out`;
+
+interface ScopeKeys {
+	record: string;
+	active: string;
+	due: string;
+	claimed: string;
+	used: string;
+}
+
+/** The registry in the lock's Redis, on the lock engine's connection and key prefix (layout above). */
+export class RedisTenantCredentialRegistry implements TenantCredentialRegistry {
+	private readonly store: RedisStoreAccess;
+
+	constructor(engine: RedisLockEngine) {
+		this.store = engine.storeAccess();
+	}
+
+	async useTenantCredential(scope: string, name: string, busyMs: number, retentionMs: number): Promise<string | undefined> {
+		const busy = durationMs('Busy time', busyMs);
+		const retention = durationMs('Retention', retentionMs);
+		const keys = this.keys(scope);
+		const id = await this.store.runScript('tenant credential use', 'tenantCredentialUse', USE, [keys.active, keys.due, keys.used], [
+			name,
+			String(busy),
+			String(retention),
+			keys.record,
+		]);
+		return typeof id === 'string' ? id : undefined;
+	}
+
+	async registerTenantCredential(record: NewTenantCredential, busyMs: number): Promise<void> {
+		const busy = durationMs('Busy time', busyMs);
+		const retention = durationMs('Retention', record.retentionMs);
+		for (const field of ['scope', 'name', 'credentialId', 'credentialType', 'tenantId'] as const) nonEmpty(field, record[field]);
+		const keys = this.keys(record.scope);
+		await this.store.runScript(
+			'tenant credential register',
+			'tenantCredentialRegister',
+			REGISTER,
+			[keys.active, keys.due, keys.claimed, keys.used],
+			[record.name, record.credentialId, record.credentialType, record.tenantId, String(retention), String(busy), keys.record],
+		);
+	}
+
+	async keepTenantCredentialsBusy(scope: string, names: string[], busyMs: number): Promise<void> {
+		const busy = durationMs('Busy time', busyMs);
+		const unique = [...new Set(names)];
+		if (unique.length === 0) return;
+		const keys = this.keys(scope);
+		await this.store.runScript('tenant credential keep busy', 'tenantCredentialKeepBusy', KEEP_BUSY, [keys.active, keys.due], [
+			String(busy),
+			keys.record,
+			...unique,
+		]);
+	}
+
+	async retireUnusedTenantCredentials(scope: string, limit: number, staleRetiringMs: number): Promise<TenantCredentialRecord[]> {
+		const max = positiveLimit(limit);
+		const stale = durationMs('Stale retiring time', staleRetiringMs);
+		const keys = this.keys(scope);
+		const rows = (await this.store.runScript('tenant credential retire', 'tenantCredentialRetire', RETIRE, [keys.active, keys.due, keys.claimed], [
+			String(max),
+			String(stale),
+			keys.record,
+		])) as unknown[][];
+		return rows.map((row) => recordOf(scope, row));
+	}
+
+	async forgetTenantCredential(scope: string, credentialId: string): Promise<void> {
+		const keys = this.keys(scope);
+		await this.store.runScript('tenant credential forget', 'tenantCredentialForget', FORGET, [keys.active, keys.due, keys.claimed, keys.used], [
+			credentialId,
+			keys.record,
+		]);
+	}
+
+	async listTenantCredentials(scope: string, limit: number): Promise<TenantCredentialRecord[]> {
+		const max = positiveLimit(limit);
+		const keys = this.keys(scope);
+		const rows = (await this.store.runScript('tenant credential list', 'tenantCredentialList', LIST, [keys.used], [String(max), keys.record])) as unknown[][];
+		return rows.map((row) => recordOf(scope, row));
+	}
+
+	private keys(scope: string): ScopeKeys {
+		// Hashed: a scope is a URL (any length, any characters).
+		const base = `${this.store.prefix}tc:${hashLockKey(scope)}:`;
+		return { record: `${base}cred:`, active: `${base}active`, due: `${base}due`, claimed: `${base}claimed`, used: `${base}used` };
+	}
+}
+
+function recordOf(scope: string, row: unknown[]): TenantCredentialRecord {
+	const [credentialId, name, credentialType, tenantId, state, used, busy, retention, retired] = row.map((value) => String(value ?? ''));
+	return {
+		scope,
+		name,
+		credentialId,
+		credentialType,
+		tenantId,
+		state: state === 'active' ? 'active' : 'retiring',
+		lastUsedAt: new Date(Number(used)),
+		busyUntil: new Date(Number(busy)),
+		retentionMs: Number(retention),
+		retiredAt: retired === '' ? undefined : new Date(Number(retired)),
+	};
+}

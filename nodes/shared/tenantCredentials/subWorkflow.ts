@@ -1,0 +1,192 @@
+import type { IDataObject, IWorkflowBase } from 'n8n-workflow';
+
+import { shorten } from '../lock';
+import { SwapItemError } from '../swap/errors';
+import type { N8nApiClient, WorkflowNode, WorkflowSummary } from '../transport/n8nApiClient';
+import { N8nApiError } from '../transport/n8nApiErrors';
+
+export const EXECUTE_WORKFLOW_TRIGGER = 'n8n-nodes-base.executeWorkflowTrigger';
+
+/** A sub-workflow read once through the API: what runs, and whom it belongs to. */
+export interface LoadedSubWorkflow {
+	id: string;
+	name: string;
+	nodes: WorkflowNode[];
+	connections: IDataObject;
+	settings: IDataObject;
+	/** Home project (the caller policy "same owner" compares it). */
+	projectId?: string;
+	/** Which version runs: the published one where n8n has one (production), else the saved draft. */
+	version: 'published' | 'draft';
+}
+
+/**
+ * Sub-workflows read per process, per n8n instance. n8n's public API has no "changed since", so a copy
+ * is trusted this long and then read again; manual executions (the editor) always read it fresh.
+ */
+const MAX_AGE_MS = 5_000;
+const MAX_ENTRIES = 200;
+const cache = new Map<string, { at: number; workflow: Promise<WorkflowSummary> }>();
+
+/** For tests: forget every cached sub-workflow. */
+export function forgetCachedSubWorkflows(): void {
+	cache.clear();
+}
+
+/** Reads a workflow through the API, sharing one request among concurrent executions. */
+export async function readWorkflow(api: N8nApiClient, scope: string, id: string, fresh: boolean): Promise<WorkflowSummary> {
+	const key = `${scope}\u0000${id}`;
+	const now = Date.now();
+	const hit = cache.get(key);
+	if (hit && !fresh && now - hit.at < MAX_AGE_MS) return await hit.workflow;
+	const workflow = api.getWorkflow(id);
+	if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
+	cache.delete(key);
+	cache.set(key, { at: now, workflow });
+	workflow.catch(() => {
+		if (cache.get(key)?.workflow === workflow) cache.delete(key);
+	});
+	return await workflow;
+}
+
+export function homeProjectOf(workflow: Pick<WorkflowSummary, 'shared'>): string | undefined {
+	const shared = workflow.shared ?? [];
+	return (shared.find((entry) => entry.role === 'workflow:owner') ?? shared[0])?.projectId;
+}
+
+/** The calling workflow's home project (where tenant credentials must live), if the key may read it. */
+export async function callerProjectOf(api: N8nApiClient, scope: string, workflowId: string): Promise<string | undefined> {
+	try {
+		return homeProjectOf(await readWorkflow(api, scope, workflowId, false));
+	} catch (error) {
+		if (error instanceof N8nApiError && (error.status === 404 || error.status === 403)) return undefined;
+		throw error;
+	}
+}
+
+const fail = (itemIndexes: number[], message: string, description: string) =>
+	new SwapItemError(message, itemIndexes, { parameter: 'subWorkflow', description });
+
+/** The sub-workflow to run, checked: it exists, the key may read it, and it starts with an Execute Workflow Trigger. */
+export async function loadSubWorkflow(
+	api: N8nApiClient,
+	scope: string,
+	id: string,
+	options: { manual: boolean; itemIndexes: number[] },
+): Promise<LoadedSubWorkflow> {
+	let workflow: WorkflowSummary;
+	try {
+		workflow = await readWorkflow(api, scope, id, options.manual);
+	} catch (error) {
+		if (error instanceof N8nApiError && error.status === 404) {
+			throw fail(
+				options.itemIndexes,
+				`No workflow with ID "${shorten(id, 60)}"`,
+				'Pick the sub-workflow from the list, or check the ID (the last part of its URL). The API key must belong to a user who can open it.',
+			);
+		}
+		if (error instanceof N8nApiError && error.status === 403) {
+			throw fail(
+				options.itemIndexes,
+				'The n8n API key may not read workflows',
+				'Give the API key of the n8n API credential the scope workflow:read (and workflow:list for From List): the node reads the sub-workflow through the API.',
+			);
+		}
+		throw error;
+	}
+	const published = !options.manual && workflow.activeVersion?.nodes ? workflow.activeVersion : undefined;
+	const nodes = published?.nodes ?? workflow.nodes ?? [];
+	const trigger = nodes.find((node) => node.type === EXECUTE_WORKFLOW_TRIGGER && !node.disabled);
+	if (!trigger) {
+		throw fail(
+			options.itemIndexes,
+			`Workflow "${shorten(workflow.name, 80)}" is not a sub-workflow: it has no (enabled) Execute Workflow Trigger`,
+			'Start the workflow that holds the nodes using the tenant\'s credential with an "When Executed by Another Workflow" trigger (Accept All Data), and pick that workflow here.',
+		);
+	}
+	return {
+		id: workflow.id,
+		name: workflow.name,
+		nodes,
+		connections: published?.connections ?? workflow.connections ?? {},
+		settings: workflow.settings ?? {},
+		projectId: homeProjectOf(workflow),
+		version: published ? 'published' : 'draft',
+	};
+}
+
+/**
+ * The credential type to rebind: the one asked for, or else the only one the sub-workflow's nodes use.
+ * Fails with what to do when the sub-workflow has none of that type, or several types to choose from.
+ */
+export function credentialTypeToRebind(workflow: LoadedSubWorkflow, wanted: string | undefined, itemIndexes: number[]): string {
+	const used = new Set<string>();
+	for (const node of workflow.nodes) for (const type of Object.keys(node.credentials ?? {})) used.add(type);
+	if (wanted) {
+		if (!used.has(wanted)) {
+			throw new SwapItemError(`No node in sub-workflow "${shorten(workflow.name, 80)}" uses a credential of type "${wanted}"`, itemIndexes, {
+				parameter: 'options.credentialType',
+				description: `Select a "${wanted}" credential (any one: a placeholder) in the nodes of the sub-workflow that call the tenant's service${used.size > 0 ? `, or set Credential Type to one it uses: ${[...used].join(', ')}` : ''}.`,
+			});
+		}
+		return wanted;
+	}
+	if (used.size === 1) return [...used][0];
+	throw new SwapItemError(
+		used.size === 0
+			? `No node in sub-workflow "${shorten(workflow.name, 80)}" uses a credential`
+			: `The nodes of sub-workflow "${shorten(workflow.name, 80)}" use ${used.size} credential types (${[...used].join(', ')})`,
+		itemIndexes,
+		{
+			parameter: 'options.credentialType',
+			description:
+				used.size === 0
+					? "Select a credential of the tenant's type (any one: a placeholder) in the nodes that call the tenant's service."
+					: 'Set the option Credential Type to the one that holds the tenant\'s data.',
+		},
+	);
+}
+
+/** The workflow n8n runs inline: the sub-workflow with every credential of `type` pointing at the tenant's. */
+export function reboundWorkflow(
+	workflow: LoadedSubWorkflow,
+	type: string,
+	credential: { id: string; name: string },
+): IWorkflowBase {
+	const nodes = workflow.nodes.map((node) =>
+		node.credentials?.[type] ? { ...node, credentials: { ...node.credentials, [type]: { id: credential.id, name: credential.name } } } : node,
+	);
+	return {
+		name: workflow.name,
+		nodes,
+		connections: workflow.connections,
+		settings: workflow.settings,
+		active: false,
+		activeVersionId: null,
+		isArchived: false,
+		createdAt: new Date(),
+		updatedAt: new Date(),
+	} as unknown as IWorkflowBase;
+}
+
+/**
+ * n8n checks a sub-workflow's caller policy ("This workflow can be called by") when a workflow calls it
+ * by ID; run inline it would not, so the node checks it: the sub-workflow's owner decides who may use it.
+ */
+export function checkCallerPolicy(workflow: LoadedSubWorkflow, caller: { workflowId: string; projectId?: string }, itemIndexes: number[]): void {
+	if (workflow.id === caller.workflowId) return;
+	const policy = String(workflow.settings.callerPolicy ?? 'workflowsFromSameOwner');
+	if (policy === 'any') return;
+	if (policy === 'workflowsFromAList') {
+		const listed = String(workflow.settings.callerIds ?? '')
+			.split(',')
+			.map((id) => id.trim());
+		if (listed.includes(caller.workflowId)) return;
+	}
+	if (policy !== 'none' && workflow.projectId && workflow.projectId === caller.projectId) return;
+	throw fail(
+		itemIndexes,
+		`Sub-workflow "${shorten(workflow.name, 80)}" may not be called by this workflow (its setting "This workflow can be called by" is "${policy}")`,
+		'In the sub-workflow\'s settings, allow this workflow to call it (its ID in the list, or "Workflows from the same project"), or keep both workflows in one project.',
+	);
+}

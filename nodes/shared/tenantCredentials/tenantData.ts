@@ -1,0 +1,51 @@
+import type { IDataObject } from 'n8n-workflow';
+
+import { schemaProblems } from '../swap/credentialData';
+import { emptyFields, missingFieldsForFullReplace } from '../swap/dataChecks';
+import { SwapItemError } from '../swap/errors';
+import type { N8nApiClient } from '../transport/n8nApiClient';
+
+export interface TenantDataRules {
+	/** Fields the incoming data may set; empty = any field of the type. */
+	allowedFields: string[];
+	/** Fields the data may leave out or set empty; ['*'] for any. */
+	allowEmptyFields: string[];
+}
+
+const list = (fields: string[]) => fields.map((field) => `"${field}"`).join(', ');
+
+/**
+ * The swap's checks, for a credential made from the data alone: only allowed fields, fields and value
+ * types of the credential type, nothing needed left out or empty. Names fields, never values.
+ */
+export async function checkTenantData(api: N8nApiClient, type: string, data: IDataObject, rules: TenantDataRules, itemIndexes: number[]): Promise<void> {
+	const outside = rules.allowedFields.length > 0 ? Object.keys(data).filter((field) => !rules.allowedFields.includes(field)) : [];
+	if (outside.length > 0) {
+		throw new SwapItemError(`Credential data sets ${list(outside)}, outside the allowed fields (${rules.allowedFields.join(', ')})`, itemIndexes, {
+			parameter: 'credentialData',
+			description: 'The data comes from outside (e.g. a webhook): only the fields listed in "Allowed Fields" may be set. Add the field there if the tenant really must set it.',
+		});
+	}
+	const schema = await api.getSchema(type);
+	const problems = schemaProblems(data, schema);
+	if (problems.length > 0) {
+		throw new SwapItemError(`Credential data does not fit type "${type}": ${problems.join('; ')}`, itemIndexes, {
+			parameter: 'credentialData',
+			description: `Send only the fields of a "${type}" credential, with the value types n8n expects.`,
+		});
+	}
+	const allowed = rules.allowEmptyFields;
+	if (allowed.includes('*')) return;
+	const empty = emptyFields(data).filter((field) => !allowed.includes(field));
+	const missing = missingFieldsForFullReplace(type, data, schema).filter((field) => !allowed.includes(field));
+	if (empty.length === 0 && missing.length === 0) return;
+	const problemsText = [
+		empty.length > 0 ? `sets ${list(empty)} to an empty value` : undefined,
+		missing.length > 0 ? `leaves out ${list(missing)}, which a "${type}" credential needs` : undefined,
+	].filter(Boolean);
+	throw new SwapItemError(`Credential data ${problemsText.join(' and ')}: the tenant's credential would not work`, itemIndexes, {
+		parameter: 'credentialData',
+		description:
+			"Nothing was created. Map the tenant's value for each of these fields in Credential Data (an empty value usually means the webhook did not send it). If a field really must be empty, list it under Options > Fields Allowed Empty.",
+	});
+}
