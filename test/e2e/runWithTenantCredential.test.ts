@@ -534,22 +534,67 @@ describe('(e) bad input and failing sub-workflows', () => {
 		);
 	});
 
-	it('an n8n API key without workflow:read', async () => {
+	/** An "n8n API (Tenant Swap)" credential whose key has every scope but workflow:read (made once). */
+	let limited: { key: string; credential: Ref } | undefined;
+	async function limitedApiCredential() {
+		if (limited) return limited;
 		const scopes = ((await n8n.rest('GET', 'api-keys/scopes')).body.data as string[]).filter((scope) => scope !== 'workflow:read');
 		const created = await n8n.rest('POST', 'api-keys', { label: 'without workflow:read', scopes, expiresAt: null });
 		expect(created.status).toBe(200);
-		const limitedKey = created.body.data.rawApiKey as string;
+		const key = created.body.data.rawApiKey as string;
 		// The key really lacks the scope: n8n refuses to read a workflow with it.
-		const refused = await fetch(`${n8n.apiUrl}/workflows/${headerSub.id}`, { headers: { 'X-N8N-API-KEY': limitedKey } });
+		const refused = await fetch(`${n8n.apiUrl}/workflows/${headerSub.id}`, { headers: { 'X-N8N-API-KEY': key } });
 		await refused.arrayBuffer();
 		expect(refused.status).toBe(403);
-		const limitedApi = await api.createCredential({
+		const credential = await api.createCredential({
 			name: 'n8n API (without workflow:read)',
 			type: 'tenantSwapN8nApi',
-			data: { baseUrl: n8n.apiUrl, apiKey: limitedKey, allowUnauthorizedCerts: false },
+			data: { baseUrl: n8n.apiUrl, apiKey: key, allowUnauthorizedCerts: false },
 		});
-		const { text } = await expectRefused({ path: 'rwt-e7', tenant: 'e7', body: { tenantId: 'e7', secret: secretFor('e7', RUN) }, node: { n8nApi: limitedApi } }, [/workflow:read/]);
-		expect(text.includes(limitedKey)).toBe(false);
+		return (limited = { key, credential });
+	}
+
+	it('an n8n API key without workflow:read (a sub-workflow nobody read before)', async () => {
+		const { key, credential } = await limitedApiCredential();
+		const { sub } = await headerSubWorkflow('sub-workflow read by nobody yet (e7a)');
+		const { text } = await expectRefused(
+			{ path: 'rwt-e7a', tenant: 'e7a', body: { tenantId: 'e7a', secret: secretFor('e7a', RUN) }, subWorkflowId: sub.id, node: { n8nApi: credential } },
+			[/workflow:read/],
+		);
+		expect(text.includes(key)).toBe(false);
+	});
+
+	it('an n8n API key without workflow:read, right after a key with it read the same sub-workflow', async () => {
+		const { key, credential } = await limitedApiCredential();
+		const { sub } = await headerSubWorkflow('sub-workflow just read by another key (e7b)');
+		const allowedPath = 'rwt-e7b-allowed';
+		await api.deployWorkflow(
+			workflows.runWithTenantWorkflow({ name: 'e7b: full key', path: allowedPath, subWorkflowId: sub.id, n8nApi, postgres, kind: 'headerAuth', echoUrl: echo.url, options: HEADER_OPTIONS }),
+		);
+		const limitedWorkflow = await api.deployWorkflow(
+			workflows.runWithTenantWorkflow({
+				name: 'e7b: key without workflow:read',
+				path: 'rwt-e7b',
+				subWorkflowId: sub.id,
+				n8nApi: credential,
+				postgres,
+				kind: 'headerAuth',
+				echoUrl: echo.url,
+				options: HEADER_OPTIONS,
+			}),
+		);
+		// The key with workflow:read runs the sub-workflow; the key without it asks at once after.
+		const allowed = await api.callWebhook(allowedPath, { body: { tenantId: 'e7b-allowed', secret: secretFor('e7b-allowed', RUN) } });
+		expect(allowed.status).toBe(200);
+		const response = await api.callWebhook('rwt-e7b', { body: { tenantId: 'e7b', secret: secretFor('e7b', RUN) } });
+		const execution = await parentExecution(limitedWorkflow.id);
+		const error = executionError(execution);
+		const text = `${error.message} | ${error.description}`;
+		expect(response.status).toBe(500);
+		expect(error.node).toBe(NODE);
+		expect(redactSecrets(text)).toMatch(/workflow:read/);
+		expect(text.includes(key)).toBe(false);
+		expect((await tenantCredentials(api, 'e7b')).map((c) => c.name)).toEqual([]);
 	});
 
 	it('the tenant API answers 500 in the sub-workflow: the error names the tenant and the failed node', async () => {
