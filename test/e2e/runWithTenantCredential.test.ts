@@ -652,3 +652,28 @@ describe('(e) bad input and failing sub-workflows', () => {
 		expect(JSON.stringify(errors[0]).includes(bad) || JSON.stringify(errors[0]).includes(good)).toBe(false);
 	});
 });
+
+describe('(g) a tenant credential deleted in n8n by someone else', () => {
+	it('the next call with the same data makes it again and succeeds', async () => {
+		const { sub } = await headerSubWorkflow('sub-workflow (deleted by hand)');
+		const workflow = await api.deployWorkflow(
+			workflows.runWithTenantWorkflow({ name: 'deleted by hand', path: 'rwt-deleted', subWorkflowId: sub.id, n8nApi, postgres, kind: 'headerAuth', echoUrl: echo.url, options: HEADER_OPTIONS }),
+		);
+		const tenant = 'g1';
+		const secret = secretFor(tenant, RUN);
+		const first = await api.callWebhook('rwt-deleted', { body: { tenantId: tenant, secret } });
+		expect(first.status).toBe(200);
+		const [made] = await tenantCredentials(api, tenant);
+		expect(made).toBeDefined();
+		// An operator cleans up credentials in n8n (or restores an older database).
+		await api.deleteCredential(made.id);
+
+		const second = await api.callWebhook('rwt-deleted', { body: { tenantId: tenant, secret } });
+		if (second.status !== 200) await reportFailures(api, workflow.id);
+		expect(second.status).toBe(200);
+		expect(seenSecret(second.body) === digest(secret)).toBe(true);
+		const now = await tenantCredentials(api, tenant);
+		expect(now.length).toBe(1);
+		expect(now[0].id).not.toBe(made.id);
+	});
+});

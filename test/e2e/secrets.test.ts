@@ -726,7 +726,7 @@ describe('Run With Tenant Credential: every path, each with its own secret, then
 			'rwt-secrets-4',
 			{},
 			{ tenantId: 'tenant-r4', data: { name: 'x-tenant-secret', value: canary('r4a'), allowedHttpRequestDomains: 'domains', allowedDomains: canary('r4b') } },
-			/allowed/i,
+			/Allowed Fields/i,
 		);
 	});
 
@@ -803,7 +803,7 @@ describe('Run With Tenant Credential: every path, each with its own secret, then
 			'rwt-secrets-11',
 			{ subWorkflowId: sub.id, options: { credentialType: 'n8nApi', testCredential: true } },
 			{ tenantId: 'tenant-r11', data: { apiKey: canary('r11'), baseUrl: `${echo.url}/no-such-api` } },
-			/test/i,
+			/credential test/i,
 		);
 	});
 
