@@ -115,10 +115,12 @@ for (const name of Object.keys(types).sort()) {
 			if (control && control.default !== undefined) conditionDefaults[field] = control.default;
 		}
 	}
+	const secrets = properties.filter((p) => p.typeOptions?.password === true).map((p) => p.name);
 	const entry = {};
 	if (keepsToken) entry.keepsToken = keepsToken;
 	if (needs.length) entry.needs = needs;
 	if (Object.keys(conditionDefaults).length) entry.defaults = conditionDefaults;
+	entry.secrets = secrets;
 	table[name] = entry;
 }
 
@@ -138,6 +140,8 @@ fs.writeFileSync(
 		`\tneeds?: Array<string | [string, Record<string, unknown[]>]>;\n` +
 		`\t/** n8n's defaults of the fields those conditions look at. */\n` +
 		`\tdefaults?: Record<string, unknown>;\n` +
+		`\t/** Fields n8n shows as passwords (typeOptions.password): what outputs must never carry. */\n` +
+		`\tsecrets: string[];\n` +
 		`}\n\n` +
 		`export const N8N_CREDENTIAL_TYPES_VERSION = ${JSON.stringify(N8N_VERSION)};\n\n` +
 		`export const KNOWN_CREDENTIAL_TYPES: Readonly<Record<string, KnownCredentialType>> = {\n${body}\n};\n`,

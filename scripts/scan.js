@@ -84,7 +84,7 @@ const ALLOWED = [
 	// --- n8n's own `postgres` credential
 	{
 		rule: '@n8n/community-nodes/no-credential-reuse',
-		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease)\.node\.ts$/,
+		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease|RunWithTenantCredential\/RunWithTenantCredential)\.node\.ts$/,
 		message: /credential "(postgres|redis)"/,
 		reason:
 			"The lock store is configured with n8n's own `postgres` (or, for the Redis backend, `redis`) credential, on " +
@@ -92,19 +92,19 @@ const ALLOWED = [
 	},
 	{
 		rule: '@n8n/community-nodes/valid-credential-references',
-		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease)\.node\.ts$/,
+		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease|RunWithTenantCredential\/RunWithTenantCredential)\.node\.ts$/,
 		message: /Credential "(postgres|redis)"/,
 		reason: "The same reuse of n8n's own `postgres` / `redis` credential types, which n8n itself defines (n8n-nodes-base), not this package.",
 	},
 	{
 		rule: 'n8n-nodes-base/node-class-description-credentials-name-unsuffixed',
-		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease)\.node\.ts$/,
+		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease|RunWithTenantCredential\/RunWithTenantCredential)\.node\.ts$/,
 		reason: "The same reuse of n8n's own `postgres` credential type, whose name n8n chose without an `Api` suffix.",
 	},
 	// --- errors from shared code
 	{
 		rule: '@n8n/community-nodes/require-node-api-error',
-		file: /^nodes\/shared\/(lock|swap|transport)\/[^/]+\.ts$/,
+		file: /^nodes\/shared\/(lock|swap|tenantCredentials|transport)\/[^/]+\.ts$/,
 		reason:
 			'Shared domain code has no node to attach: it throws typed errors (LockTimeoutError, N8nApiError, ' +
 			'SwapItemError), which the nodes turn into NodeOperationError per item.',

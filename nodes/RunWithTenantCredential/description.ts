@@ -112,6 +112,14 @@ export const runWithTenantProperties: INodeProperties[] = [
 					"How long a tenant credential is kept after its last use. Then it is deleted in the background (never while an execution uses it); the tenant's next call creates it again (and fetches a new OAuth2 token).",
 			},
 			{
+				displayName: 'Save Successful Sub-Executions',
+				name: 'saveSuccessfulSubExecutions',
+				type: 'boolean',
+				default: false,
+				description:
+					"Whether to keep n8n's record of each sub-execution that succeeded. Off: successful ones are not saved (their output is in this execution anyway; n8n lists inline sub-executions under the calling workflow, one per call), failed ones are saved as the sub-workflow's settings say. Off saves n8n about a third of a sub-execution's cost.",
+			},
+			{
 				displayName: 'Test Credential',
 				name: 'testCredential',
 				type: 'boolean',

@@ -25,6 +25,7 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	'options.retention': 'Retention',
 	'options.output': 'Output',
 	'options.testCredential': 'Test Credential',
+	'options.saveSuccessfulSubExecutions': 'Save Successful Sub-Executions',
 };
 
 /** Message names the parameter and the item, so the user knows where to look. */

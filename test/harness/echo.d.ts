@@ -77,3 +77,9 @@ export type EchoOptions = {
  * @returns {Promise<EchoService>}
  */
 export function startEchoService(opts?: EchoOptions): Promise<EchoService>;
+/**
+ * A short, stable digest of a value the echo saw (sha256, 24 hex characters), null for none.
+ * @param {unknown} value
+ * @returns {string|null}
+ */
+export function digest(value: unknown): string | null;

@@ -6,6 +6,13 @@
  *   GET|POST /echo          -> 200 { tenantSecret, authorization, bearerClient, method, query, body, headers }
  *                              tenantSecret = the `x-tenant-secret` header it received
  *                              bearerClient = the client a `Bearer` token from /oauth/token belongs to
+ *                              tenantSecretHash, bearerClientHash = digest() of those two (null when absent):
+ *                                            what a test compares when the values themselves may be
+ *                                            redacted on the way back (Run With Tenant Credential
+ *                                            scrubs its tenant's data values from its output)
+ *                              ?delay=<ms>   answer that much later (this request only; added to delayMs)
+ *                              ?status=<code> answer with that status instead (>= 400: a tenant API that
+ *                                            fails; the body then says so and reflects nothing it got)
  *   POST /oauth/token       -> OAuth2 client-credentials token endpoint; client_id/client_secret from
  *                              the form (or JSON) body or HTTP Basic auth; answers
  *                              { access_token: 'token-for-<client_id>-<n>', token_type: 'bearer', expires_in: 3600 }
@@ -13,7 +20,18 @@
  *
  * Every request is recorded in `requests` (newest last) for assertions.
  */
+const crypto = require('crypto');
 const http = require('http');
+
+/**
+ * A short, stable digest of a value the echo saw (sha256, 24 hex characters), null for none.
+ * @param {unknown} value
+ * @returns {string|null}
+ */
+function digest(value) {
+	if (value === undefined || value === null || value === '') return null;
+	return crypto.createHash('sha256').update(String(value)).digest('hex').slice(0, 24);
+}
 
 /**
  * @typedef {object} EchoRequest
@@ -104,16 +122,27 @@ function startEchoService(opts = {}) {
 		if (e.path === '/echo' && (e.method === 'GET' || e.method === 'POST')) {
 			const authorization = req.headers.authorization;
 			const token = bearerOf(authorization);
+			const delay = (opts.delayMs ?? 0) + Math.max(0, Math.min(600000, Number(e.query.delay) || 0));
+			const status = Number(e.query.status) || 200;
+			if (status !== 200) {
+				const failure = { error: `the tenant API failed on purpose (status ${status})` };
+				if (delay) setTimeout(() => send(res, status, failure), delay);
+				else send(res, status, failure);
+				return;
+			}
+			const bearerClient = token ? (tokens.get(token) ?? null) : null;
 			const payload = {
 				tenantSecret: req.headers['x-tenant-secret'] ?? null,
+				tenantSecretHash: digest(req.headers['x-tenant-secret']),
 				authorization: authorization ?? null,
-				bearerClient: token ? (tokens.get(token) ?? null) : null,
+				bearerClient,
+				bearerClientHash: digest(bearerClient),
 				method: e.method,
 				query: e.query,
 				body: e.body,
 				headers: req.headers,
 			};
-			if (opts.delayMs) setTimeout(() => send(res, 200, payload), opts.delayMs);
+			if (delay) setTimeout(() => send(res, 200, payload), delay);
 			else send(res, 200, payload);
 			return;
 		}
@@ -197,4 +226,4 @@ function parseBody(raw, contentType) {
 	}
 }
 
-module.exports = { startEchoService };
+module.exports = { startEchoService, digest };

@@ -343,6 +343,29 @@ function httpCallNode(o) {
 	};
 }
 
+/**
+ * A Set node (v3.4) whose output items hold only the given fields.
+ * @param {string} name
+ * @param {Record<string, {type: 'string'|'number'|'boolean'|'object'|'array', value: string}>} fields  value: text or expression
+ */
+function setNode(name, fields) {
+	return {
+		id: `set-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`,
+		name,
+		type: 'n8n-nodes-base.set',
+		typeVersion: 3.4,
+		position: [0, 0],
+		parameters: {
+			mode: 'manual',
+			assignments: {
+				assignments: Object.entries(fields).map(([field, { type, value }]) => ({ id: `field-${field}`, name: field, value, type })),
+			},
+			includeOtherFields: false,
+			options: {},
+		},
+	};
+}
+
 /** @param {string} errorMessage */
 function stopAndErrorNode(errorMessage) {
 	return {
@@ -378,6 +401,161 @@ function chainWorkflow(o) {
 	return { name: o.name, settings: { executionOrder: 'v1' }, nodes, connections };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Run With Tenant Credential: a sub-workflow holding the nodes that use the tenant's credential,
+// and a parent workflow that runs it with each tenant's own credential.
+
+/** The node's name in the workflows below. */
+const RUN_WITH_TENANT = 'Run With Tenant Credential';
+/** The sub-workflow's first node (Execute Workflow Trigger). */
+const SUB_TRIGGER = 'When Executed by Another Workflow';
+
+/**
+ * A Run With Tenant Credential node on the PostgreSQL lock backend (unless `lockBackend` says otherwise).
+ * Credential Data: `credentialData` (an expression or text) or, given `kind` and `echoUrl`, the tenant's
+ * secret from the webhook body (dataObjectExpression).
+ * @param {{subWorkflowId: string, n8nApi: Ref, postgres?: Ref, kind?: 'headerAuth'|'oauth2', echoUrl?: string,
+ *          credentialData?: string, tenantId?: string, options?: Record<string, unknown>, onError?: string,
+ *          name?: string, lockBackend?: 'postgres'|'redis'|'memory', subWorkflowMode?: 'id'|'list'}} o
+ */
+function runWithTenantNode(o) {
+	let credentialData = o.credentialData;
+	if (credentialData === undefined) {
+		if (!o.kind || !o.echoUrl) throw new Error('runWithTenantNode: give credentialData, or kind and echoUrl');
+		credentialData = `={{ ${dataObjectExpression(o.kind, o.echoUrl)} }}`;
+	}
+	const lockBackend = o.lockBackend ?? 'postgres';
+	/** @type {Record<string, Ref>} */
+	const credentials = { tenantSwapN8nApi: o.n8nApi };
+	if (lockBackend === 'postgres') {
+		if (!o.postgres) throw new Error('runWithTenantNode: the postgres lock backend needs a postgres credential');
+		credentials.postgres = o.postgres;
+	}
+	return {
+		id: 'run-with-tenant',
+		name: o.name ?? RUN_WITH_TENANT,
+		type: `${PACKAGE}.runWithTenantCredential`,
+		typeVersion: 1,
+		position: [0, 0],
+		...(o.onError ? { onError: o.onError } : {}),
+		parameters: {
+			subWorkflow: { __rl: true, mode: o.subWorkflowMode ?? 'id', value: o.subWorkflowId },
+			tenantId: o.tenantId ?? '={{ $json.body.tenantId }}',
+			credentialData,
+			lockBackend,
+			options: { ...(o.options ?? {}) },
+		},
+		credentials,
+	};
+}
+
+/**
+ * A sub-workflow for Run With Tenant Credential: Execute Workflow Trigger (passthrough) -> [Slow Step]
+ * -> Call Tenant API (HTTP GET `${echoUrl}/echo` with the placeholder credential) -> [Pick] -> [extra nodes].
+ *   pick 'set' (default) / 'code': a Set / Code node keeping only tenantSecret, bearerClient and their
+ *        digests (tenantSecretHash, bearerClientHash) of the echo's answer; 'none': the echo's whole answer.
+ *   echoQueryFromBody: the call adds `?delay=<body.delay>&status=<body.status>` from the input item (the
+ *        parent's webhook item), so one call can be slow or fail (see echo.js).
+ *   slowStep: before the call, an HTTP GET of `/echo?delay=<body.slowMs>` without credential: the call
+ *        (which reads the tenant's credential when it starts) then runs only after that delay.
+ *   extraNodes: appended to the chain in order (e.g. a Stop and Error node).
+ * @param {{name: string, kind: 'headerAuth'|'oauth2', echoUrl: string, credential: Ref, pick?: 'set'|'code'|'none',
+ *          echoQueryFromBody?: boolean, slowStep?: boolean, extraNodes?: any[], trigger?: boolean}} o
+ *        trigger: false leaves out the Execute Workflow Trigger (a workflow that is not a sub-workflow; a
+ *        Manual Trigger stands first instead)
+ */
+function tenantSubWorkflow(o) {
+	const body = '($json.body || {})';
+	const first =
+		o.trigger === false
+			? { id: 'manual', name: 'Manual Trigger', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} }
+			: {
+					id: 'sub-trigger',
+					name: SUB_TRIGGER,
+					type: 'n8n-nodes-base.executeWorkflowTrigger',
+					typeVersion: 1.1,
+					position: [0, 0],
+					parameters: { inputSource: 'passthrough' },
+				};
+	/** @type {any[]} */
+	const chain = [first];
+	if (o.slowStep) {
+		chain.push({
+			id: 'slow',
+			name: 'Slow Step',
+			type: 'n8n-nodes-base.httpRequest',
+			typeVersion: 4.2,
+			position: [0, 0],
+			parameters: { method: 'GET', url: `=${o.echoUrl}/echo?delay={{ ${body}.slowMs || 0 }}`, options: {} },
+		});
+	}
+	const call = callTenantApi(o.kind, o.echoUrl, o.credential, 0);
+	if (o.echoQueryFromBody) {
+		call.parameters.url = `=${o.echoUrl}/echo?delay={{ ${body}.delay || 0 }}&status={{ ${body}.status || 200 }}`;
+	}
+	// The slow step's output replaces the item: the call takes the trigger's item for its URL.
+	if (o.slowStep && o.echoQueryFromBody) {
+		call.parameters.url = `=${o.echoUrl}/echo?delay={{ ($('${SUB_TRIGGER}').item.json.body || {}).delay || 0 }}&status={{ ($('${SUB_TRIGGER}').item.json.body || {}).status || 200 }}`;
+	}
+	chain.push(call);
+	const pick = o.pick ?? 'set';
+	if (pick === 'set') {
+		chain.push(
+			setNode('Pick', {
+				tenantSecret: { type: 'string', value: '={{ $json.tenantSecret }}' },
+				tenantSecretHash: { type: 'string', value: '={{ $json.tenantSecretHash }}' },
+				bearerClient: { type: 'string', value: '={{ $json.bearerClient }}' },
+				bearerClientHash: { type: 'string', value: '={{ $json.bearerClientHash }}' },
+			}),
+		);
+	} else if (pick === 'code') {
+		chain.push(
+			codeNode(
+				'Pick',
+				'return $input.all().map(({ json }) => ({ json: { tenantSecret: json.tenantSecret, tenantSecretHash: json.tenantSecretHash, bearerClient: json.bearerClient, bearerClientHash: json.bearerClientHash } }));',
+			),
+		);
+	}
+	chain.push(...(o.extraNodes ?? []));
+	const nodes = chain.map((node, index) => ({ ...node, position: [index * 220, 0] }));
+	/** @type {Record<string, any>} */
+	const connections = {};
+	for (let i = 0; i + 1 < nodes.length; i++) {
+		connections[nodes[i].name] = { main: [[{ node: nodes[i + 1].name, type: 'main', index: 0 }]] };
+	}
+	return { name: o.name, settings: { executionOrder: 'v1' }, nodes, connections };
+}
+
+/**
+ * Webhook (POST `path`, answers with the last node's first item) -> [before...] -> Run With Tenant Credential.
+ * @param {{name: string, path: string, before?: any[]} & Parameters<typeof runWithTenantNode>[0]} o
+ */
+function runWithTenantWorkflow(o) {
+	const { name, path: workflowPath, before, ...node } = o;
+	return chainWorkflow({ name, path: workflowPath, nodes: [...(before ?? []), runWithTenantNode(node)] });
+}
+
+/**
+ * The control for Run With Tenant Credential: Webhook -> PATCH the shared placeholder credential without a
+ * lock -> Execute Workflow (v1.1, from the database) of a sub-workflow wired to that shared credential.
+ * @param {{name: string, path: string, kind: 'headerAuth'|'oauth2', sharedCredential: Ref, subWorkflowId: string,
+ *          apiUrl: string, apiKey: string, echoUrl: string}} o
+ */
+function sharedSubWorkflowControl(o) {
+	const workflow = /** @type {any} */ (unlockedWorkflow({ name: o.name, path: o.path, kind: o.kind, baseCredential: o.sharedCredential, apiUrl: o.apiUrl, apiKey: o.apiKey, echoUrl: o.echoUrl }));
+	workflow.nodes = workflow.nodes.filter((/** @type {any} */ node) => node.name !== 'Call Tenant API');
+	workflow.nodes.push({
+		id: 'execute',
+		name: 'Execute Sub-Workflow',
+		type: 'n8n-nodes-base.executeWorkflow',
+		typeVersion: 1.1,
+		position: [440, 0],
+		parameters: { source: 'database', workflowId: { __rl: true, mode: 'id', value: o.subWorkflowId }, mode: 'once', options: {} },
+	});
+	workflow.connections['Patch Base Credential'] = { main: [[{ node: 'Execute Sub-Workflow', type: 'main', index: 0 }]] };
+	return workflow;
+}
+
 module.exports = {
 	insertAfterSwap,
 	withSwapOptions,
@@ -396,5 +574,12 @@ module.exports = {
 	codeNode,
 	httpCallNode,
 	stopAndErrorNode,
+	setNode,
 	chainWorkflow,
+	RUN_WITH_TENANT,
+	SUB_TRIGGER,
+	runWithTenantNode,
+	tenantSubWorkflow,
+	runWithTenantWorkflow,
+	sharedSubWorkflowControl,
 };

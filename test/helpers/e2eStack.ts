@@ -16,6 +16,9 @@ export type Ref = { id: string; name: string };
 export interface EchoRequest {
 	path: string;
 	headers: Record<string, string | string[] | undefined>;
+	query?: Record<string, string>;
+	/** Parsed body (JSON or form), null when empty. */
+	body?: unknown;
 }
 
 export interface E2eStack {

@@ -754,6 +754,16 @@ describe('the credential test checks every scope the nodes use', () => {
 		expect(result.message).not.toContain(key);
 	});
 
+	it('passes a key without the workflow scopes, and says that Run With Tenant Credential needs them', async () => {
+		const scopes = ((await n8n.rest('GET', 'api-keys/scopes')).body.data as string[]).filter((scope) => !scope.startsWith('workflow:'));
+		const created = await n8n.rest('POST', 'api-keys', { label: unique('no-workflow-scopes'), scopes, expiresAt: null });
+		expect(await testCredentialWith(created.body.data.rawApiKey as string)).toEqual({
+			status: 'OK',
+			message:
+				'Connection successful (for Run With Tenant Credential the key also needs workflow:read (to read the sub-workflow of Run With Tenant Credential), workflow:list (to list workflows in the Sub-Workflow parameter of Run With Tenant Credential))',
+		});
+	});
+
 	it('a key n8n refuses, and a URL that is not the API', async () => {
 		expect(await testCredentialWith('not-a-valid-key')).toEqual({
 			status: 'Error',

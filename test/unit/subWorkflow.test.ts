@@ -6,6 +6,7 @@ import type { IDataObject } from 'n8n-workflow';
 
 import { SwapItemError } from '../../nodes/shared/swap/errors';
 import { isTenantCredentialName, tenantCredentialName } from '../../nodes/shared/tenantCredentials/credentialName';
+import { outputSecrets } from '../../nodes/shared/tenantCredentials/tenantData';
 import {
 	checkCallerPolicy,
 	credentialTypeToRebind,
@@ -74,6 +75,17 @@ describe('rebinding', () => {
 		// No ID: n8n runs it inline under the calling workflow's ID.
 		expect((rebound as { id?: string }).id).toBeUndefined();
 	});
+
+	it("keeps the sub-workflow's settings, or turns saving of successful runs off", () => {
+		const workflow = subWorkflow([http('A', 'httpHeaderAuth')], { saveDataErrorExecution: 'all', callerPolicy: 'any' });
+		const credential = { id: 't', name: 'n' };
+		expect(reboundWorkflow(workflow, 'httpHeaderAuth', credential, { saveSuccessfulExecution: true }).settings).toEqual(workflow.settings);
+		expect(reboundWorkflow(workflow, 'httpHeaderAuth', credential, { saveSuccessfulExecution: false }).settings).toEqual({
+			saveDataErrorExecution: 'all',
+			callerPolicy: 'any',
+			saveDataSuccessExecution: 'none',
+		});
+	});
 });
 
 describe('caller policy', () => {
@@ -113,5 +125,14 @@ describe('content address', () => {
 		expect(name).not.toContain('s3cret');
 		const long = tenantCredentialName('k', { ...identity, tenantId: 'x'.repeat(300) });
 		expect(long.length).toBeLessThanOrEqual(128);
+	});
+});
+
+describe('what the output must not carry', () => {
+	it("is the values of the type's password fields for n8n's types, every string for others", () => {
+		expect(outputSecrets('httpHeaderAuth', { name: 'x-tenant-secret', value: 's3cret-value' })).toEqual(new Set(['s3cret-value']));
+		const oauth = { grantType: 'clientCredentials', accessTokenUrl: 'http://127.0.0.1/token', clientId: 'acme', clientSecret: 'cs-123456789', authentication: 'body' };
+		expect(outputSecrets('oAuth2Api', oauth)).toEqual(new Set(['cs-123456789']));
+		expect(outputSecrets('someCommunityApi', { user: 'u1', token: 't-1' })).toEqual(new Set(['u1', 't-1']));
 	});
 });

@@ -10,6 +10,7 @@ export interface RunOptions extends TenantDataRules {
 	testCredential: boolean;
 	waitTimeoutMs: number;
 	output: 'subWorkflow' | 'input';
+	saveSuccessfulSubExecutions: boolean;
 }
 
 /** One item's wish: run the sub-workflow with this tenant's credential. */
@@ -76,6 +77,7 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 			testCredential: options.testCredential === true,
 			waitTimeoutMs: Math.round(waitTimeout * 1000),
 			output,
+			saveSuccessfulSubExecutions: options.saveSuccessfulSubExecutions === true,
 			allowedFields: commaList(options.allowedFields),
 			allowEmptyFields: commaList(options.allowEmptyFields),
 		},

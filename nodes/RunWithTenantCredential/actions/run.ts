@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { lockClientFor } from '../../shared/lock';
@@ -19,7 +21,7 @@ import {
 	type LoadedSubWorkflow,
 } from '../../shared/tenantCredentials/subWorkflow';
 import { sweepUnusedInBackground } from '../../shared/tenantCredentials/sweep';
-import { checkTenantData } from '../../shared/tenantCredentials/tenantData';
+import { checkTenantData, outputSecrets } from '../../shared/tenantCredentials/tenantData';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
 import { readRunRequest, type RunRequest } from './request';
@@ -31,7 +33,10 @@ interface RunGroup {
 	credentialName: string;
 	requests: RunRequest[];
 	itemIndexes: number[];
+	/** Every string of the data: kept out of error messages. */
 	secrets: Set<string>;
+	/** The values of the type's password fields: kept out of output items. */
+	outputSecrets: Set<string>;
 }
 
 interface GroupOutcome {
@@ -66,7 +71,7 @@ function subWorkflowFailure(error: unknown, group: RunGroup, credentialId: strin
 function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: string, workflowId: string): INodeExecutionData[] {
 	const sameLength = output.length === group.itemIndexes.length;
 	return output.map((item, index) => ({
-		json: redactSecrets(item.json, group.secrets),
+		json: redactSecrets(item.json, group.outputSecrets),
 		...(item.binary ? { binary: item.binary } : {}),
 		pairedItem: sameLength ? { item: group.itemIndexes[index] } : group.itemIndexes.map((item) => ({ item })),
 		metadata: { subExecution: { executionId, workflowId } },
@@ -100,6 +105,8 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 		const transport = new PublicApiTransport(this, apiCredentials);
 		const api = new N8nApiClient(transport);
 		const scope = transport.instanceId;
+		// What a key may read differs per key: cached workflows are kept per instance and key.
+		const readerScope = `${scope}\u0000${createHash('sha256').update(apiCredentials.apiKey ?? '').digest('hex')}`;
 		const manual = this.getMode() === 'manual';
 		const workflowId = String(this.getWorkflow().id ?? '');
 		const executionId = this.getExecutionId();
@@ -112,17 +119,25 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 			try {
 				let loading = subWorkflows.get(request.subWorkflowId);
 				if (!loading) {
-					loading = loadSubWorkflow(api, scope, request.subWorkflowId, { manual, itemIndexes: [request.itemIndex] });
+					loading = loadSubWorkflow(api, readerScope, request.subWorkflowId, { manual, itemIndexes: [request.itemIndex] });
 					subWorkflows.set(request.subWorkflowId, loading);
 				}
 				const subWorkflow = await loading;
-				const projectId = await (callerProject ??= callerProjectOf(api, scope, workflowId));
+				const projectId = await (callerProject ??= callerProjectOf(api, readerScope, workflowId));
 				checkCallerPolicy(subWorkflow, { workflowId, projectId }, [request.itemIndex]);
 				const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, [request.itemIndex]);
 				await checkTenantData(api, credentialType, request.data, request.options, [request.itemIndex]);
 				const credentialName = tenantCredentialName(apiCredentials.apiKey ?? '', { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
 				const key = `${subWorkflow.id}\u0000${credentialName}`;
-				const group = groups.get(key) ?? { subWorkflow, credentialType, credentialName, requests: [], itemIndexes: [], secrets: new Set<string>() };
+				const group = groups.get(key) ?? {
+					subWorkflow,
+					credentialType,
+					credentialName,
+					requests: [],
+					itemIndexes: [],
+					secrets: new Set<string>(),
+					outputSecrets: outputSecrets(credentialType, request.data),
+				};
 				group.requests.push(request);
 				group.itemIndexes.push(request.itemIndex);
 				for (const secret of secrets) group.secrets.add(secret);
@@ -159,7 +174,7 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 				try {
 					const groupItems = group.itemIndexes.map((index) => items[index]);
 					const result = await this.executeWorkflow(
-						{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential) },
+						{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
 						groupItems,
 						undefined,
 						{ parentExecution: { executionId, workflowId, shouldResume: true }, executionMode: this.getMode() },

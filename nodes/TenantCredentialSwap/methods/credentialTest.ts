@@ -4,7 +4,14 @@ import type {
 	INodeCredentialTestResult,
 } from 'n8n-workflow';
 
-import { API_SCOPES_TEXT, describeMissingScopes, SCOPE_PROBES, scopeReport, type ApiScope } from '../../shared/transport/apiScopes';
+import {
+	API_SCOPES_TEXT,
+	describeMissingScopes,
+	RUN_WITH_TENANT_SCOPE_PROBES,
+	SCOPE_PROBES,
+	scopeReport,
+	type ApiScope,
+} from '../../shared/transport/apiScopes';
 import { normaliseBaseUrl } from '../../shared/transport/publicApiTransport';
 
 interface Answer {
@@ -25,7 +32,7 @@ export async function tenantSwapN8nApiTest(
 	if (!/^https?:\/\//.test(baseUrl)) {
 		return { status: 'Error', message: 'Base URL must start with http:// or https:// and end in /api/v1' };
 	}
-	const ask = async (probe: (typeof SCOPE_PROBES)[number]): Promise<Answer> => {
+	const ask = async (probe: { method: string; path: string; body?: object }): Promise<Answer> => {
 		try {
 			const response = (await this.helpers.request({
 				method: probe.method,
@@ -76,9 +83,14 @@ export async function tenantSwapN8nApiTest(
 			message: `n8n gave unexpected answers: ${report.unclear.map((u) => `${u.scope}: ${u.answer}`).join('; ')}`,
 		};
 	}
+	const notes: string[] = [];
 	// n8n 2.8 to 2.19 has no credential read by ID: the swap finds credentials through the list.
-	if (report.unavailable.includes('credential:read')) {
-		return { status: 'OK', message: 'Connection successful (this n8n is older than 2.20: Test Credential in the swap is not available)' };
+	if (report.unavailable.includes('credential:read')) notes.push('this n8n is older than 2.20: Test Credential in the swap is not available');
+	// Only Run With Tenant Credential reads workflows: without these scopes the swap and Release Lock work.
+	const workflowScopesMissing: ApiScope[] = [];
+	for (const probe of RUN_WITH_TENANT_SCOPE_PROBES) {
+		if ((await ask(probe)).statusCode === 403) workflowScopesMissing.push(probe.scope);
 	}
-	return { status: 'OK', message: 'Connection successful' };
+	if (workflowScopesMissing.length > 0) notes.push(`for Run With Tenant Credential the key also needs ${describeMissingScopes(workflowScopesMissing)}`);
+	return { status: 'OK', message: notes.length > 0 ? `Connection successful (${notes.join('; ')})` : 'Connection successful' };
 }

@@ -1,6 +1,6 @@
 import type { IDataObject } from 'n8n-workflow';
 
-import type { HeldLockLogger, LockClient, LockOwner } from '../lock';
+import { LockTimeoutError, type HeldLockLogger, type LockClient, type LockOwner } from '../lock';
 import { SwapItemError } from '../swap/errors';
 import type { N8nApiClient } from '../transport/n8nApiClient';
 import { TENANT_CREDENTIAL_BUSY_MS } from './inUse';
@@ -54,11 +54,20 @@ export async function tenantCredentialFor(context: TenantCredentialContext, wish
 	const existing = await registry.useTenantCredential(scope, name, TENANT_CREDENTIAL_BUSY_MS, wish.retentionMs);
 	if (existing) return { id: existing, name, created: false };
 
-	const { lock, reentered } = await context.locks.acquire(
-		creationLockKey(name),
-		{ owner: { ...context.owner, tenantId: wish.tenantId }, ttlMs: CREATE_LOCK_TTL_MS, waitTimeoutMs: wish.waitTimeoutMs },
-		context.lockLog,
-	);
+	const { lock, reentered } = await context.locks
+		.acquire(
+			creationLockKey(name),
+			{ owner: { ...context.owner, tenantId: wish.tenantId }, ttlMs: CREATE_LOCK_TTL_MS, waitTimeoutMs: wish.waitTimeoutMs },
+			context.lockLog,
+		)
+		.catch((error: unknown) => {
+			if (!(error instanceof LockTimeoutError)) throw error;
+			throw new SwapItemError(error.message, wish.itemIndexes, {
+				parameter: 'options.waitTimeout',
+				description: "Another execution was creating this tenant's credential for the whole wait (is the n8n API slow or unreachable?). Raise Wait Timeout, or retry.",
+				cause: error,
+			});
+		});
 	try {
 		const madeMeanwhile = await registry.useTenantCredential(scope, name, TENANT_CREDENTIAL_BUSY_MS, wish.retentionMs);
 		if (madeMeanwhile) return { id: madeMeanwhile, name, created: false };

@@ -33,7 +33,7 @@ export function forgetCachedSubWorkflows(): void {
 	cache.clear();
 }
 
-/** Reads a workflow through the API, sharing one request among concurrent executions. */
+/** Reads a workflow through the API, sharing one request among concurrent executions. `scope`: the n8n instance and the API key (what a key may read differs per key). */
 export async function readWorkflow(api: N8nApiClient, scope: string, id: string, fresh: boolean): Promise<WorkflowSummary> {
 	const key = `${scope}\u0000${id}`;
 	const now = Date.now();
@@ -152,6 +152,7 @@ export function reboundWorkflow(
 	workflow: LoadedSubWorkflow,
 	type: string,
 	credential: { id: string; name: string },
+	options: { saveSuccessfulExecution: boolean } = { saveSuccessfulExecution: true },
 ): IWorkflowBase {
 	const nodes = workflow.nodes.map((node) =>
 		node.credentials?.[type] ? { ...node, credentials: { ...node.credentials, [type]: { id: credential.id, name: credential.name } } } : node,
@@ -160,7 +161,7 @@ export function reboundWorkflow(
 		name: workflow.name,
 		nodes,
 		connections: workflow.connections,
-		settings: workflow.settings,
+		settings: options.saveSuccessfulExecution ? workflow.settings : { ...workflow.settings, saveDataSuccessExecution: 'none' },
 		active: false,
 		activeVersionId: null,
 		isArchived: false,

@@ -1,7 +1,7 @@
 import type { IDataObject } from 'n8n-workflow';
 
-import { schemaProblems } from '../swap/credentialData';
-import { emptyFields, missingFieldsForFullReplace } from '../swap/dataChecks';
+import { schemaProblems, secretStrings } from '../swap/credentialData';
+import { emptyFields, knownCredentialType, missingFieldsForFullReplace } from '../swap/dataChecks';
 import { SwapItemError } from '../swap/errors';
 import type { N8nApiClient } from '../transport/n8nApiClient';
 
@@ -48,4 +48,18 @@ export async function checkTenantData(api: N8nApiClient, type: string, data: IDa
 		description:
 			"Nothing was created. Map the tenant's value for each of these fields in Credential Data (an empty value usually means the webhook did not send it). If a field really must be empty, list it under Options > Fields Allowed Empty.",
 	});
+}
+
+/**
+ * The values an output must not carry: those of the fields n8n shows as passwords (its built-in types),
+ * or every string of the data for a type this package does not know. Redacting every string would
+ * also hit values that are not secret and that the sub-workflow's output may rightly contain (a header
+ * name, a token URL, a client ID equal to the tenant ID).
+ */
+export function outputSecrets(type: string, data: IDataObject): Set<string> {
+	const known = knownCredentialType(type);
+	if (!known) return secretStrings(data);
+	const secrets = new Set<string>();
+	for (const field of known.secrets) secretStrings(data[field], secrets);
+	return secrets;
 }

@@ -59,6 +59,12 @@ export const SCOPE_PROBES: ReadonlyArray<{ scope: ApiScope; method: 'GET' | 'POS
 	{ scope: 'execution:read', method: 'GET', path: '/executions/0?includeData=false' },
 ];
 
+/** Probes of the scopes only Run With Tenant Credential needs: a 404 about the made-up workflow means the scope is there. */
+export const RUN_WITH_TENANT_SCOPE_PROBES: ReadonlyArray<{ scope: ApiScope; method: 'GET'; path: string }> = [
+	{ scope: 'workflow:read', method: 'GET', path: '/workflows/tenantSwapScopeProbe0' },
+	{ scope: 'workflow:list', method: 'GET', path: '/workflows?limit=1' },
+];
+
 export interface ScopeReport {
 	/** Scopes n8n refused (403). */
 	missing: ApiScope[];
