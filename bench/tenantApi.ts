@@ -14,7 +14,7 @@
  * OAuth2 client-credentials token fetches, then where the time goes (n8n's execution records).
  * A comparison that fails is reported and the others still run.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -65,8 +65,8 @@ interface WorkflowsLib {
 	exampleWorkflow(o: { path: string; name?: string; baseCredential: Ref; n8nApi: Ref; postgres: Ref; echoUrl: string }): Workflow;
 	unlockedWorkflow(o: { name: string; path: string; kind: 'headerAuth' | 'oauth2'; baseCredential: Ref; apiUrl: string; apiKey: string; echoUrl: string }): Workflow;
 	lockedWorkflow(o: { name: string; path: string; kind: 'headerAuth' | 'oauth2'; baseCredential: Ref; n8nApi: Ref; postgres: Ref; echoUrl: string }): Workflow;
-	runWithTenantSubWorkflow(o: { placeholder: Ref; echoUrl: string; name?: string; settings?: Record<string, unknown> }): Workflow;
-	runWithTenantWorkflow(o: {
+	runWithTenantExampleSubWorkflow(o: { placeholder: Ref; echoUrl: string; name?: string; settings?: Record<string, unknown> }): Workflow;
+	runWithTenantExampleWorkflow(o: {
 		path: string;
 		subWorkflowId: string;
 		n8nApi: Ref;
@@ -201,6 +201,21 @@ const HTTP_NAME = 'Call Tenant API';
 const EXECUTE_WORKFLOW_NAME = 'Execute Workflow';
 const CALL_TIMEOUT_MS = 300_000;
 const OAUTH_FIELDS = 'grantType,accessTokenUrl,clientId,clientSecret,authentication';
+
+/** What the echo stand-in answers next to a value it saw (test/harness/echo.js digest()): sha256, 24 hex characters. */
+const digest = (value: string) => createHash('sha256').update(value).digest('hex').slice(0, 24);
+
+/**
+ * Did the tenant API see `expected` in `field`? By the echo's digest of it when the echo sends one (the
+ * node may redact its own tenant's data values from its output), else by the value: the node's own
+ * tenant's value may arrive redacted (another tenant's would arrive in clear).
+ */
+function sawOwn(body: unknown, field: 'tenantSecret' | 'bearerClient', expected: string, redactedIsOwn: boolean): boolean {
+	const hash = bodyField(body, `${field}Hash`);
+	if (typeof hash === 'string') return hash === digest(expected);
+	const seen = bodyField(body, field);
+	return seen === expected || (redactedIsOwn && seen === REDACTED);
+}
 
 const bodyField = (body: unknown, field: string): unknown =>
 	body && typeof body === 'object' && field in body ? (body as Record<string, unknown>)[field] : undefined;
@@ -390,7 +405,7 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 			}),
 		);
 		await deploy('executeWorkflow', async () => {
-			const inline = workflows.runWithTenantSubWorkflow({ placeholder: fixedCredential, echoUrl });
+			const inline = workflows.runWithTenantExampleSubWorkflow({ placeholder: fixedCredential, echoUrl });
 			return workflows.chainWorkflow({
 				name: 'Execute Workflow (Define Below), fixed credential, tenant API 300 ms (bench)',
 				path: paths.executeWorkflow,
@@ -407,10 +422,10 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 		});
 		const subIds: { default?: string; noSave?: string } = {};
 		try {
-			subIds.default = (await api.createWorkflow(workflows.runWithTenantSubWorkflow({ placeholder, echoUrl, name: 'Tenant API sub-workflow (bench)' }))).id;
+			subIds.default = (await api.createWorkflow(workflows.runWithTenantExampleSubWorkflow({ placeholder, echoUrl, name: 'Tenant API sub-workflow (bench)' }))).id;
 			subIds.noSave = (
 				await api.createWorkflow(
-					workflows.runWithTenantSubWorkflow({
+					workflows.runWithTenantExampleSubWorkflow({
 						placeholder,
 						echoUrl,
 						name: 'Tenant API sub-workflow, successful executions not saved (bench)',
@@ -422,7 +437,7 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 			fail('node', error);
 		}
 		const nodeWorkflow = (label: Label, subWorkflowId: string) =>
-			workflows.runWithTenantWorkflow({ path: paths[label], subWorkflowId, n8nApi, postgres, name: `Run With Tenant Credential${label === 'nodeNoSave' ? ', sub-workflow not saved' : label === 'nodeNewData' ? ', new data every call' : ''}, tenant API 300 ms (bench)` });
+			workflows.runWithTenantExampleWorkflow({ path: paths[label], subWorkflowId, n8nApi, postgres, name: `Run With Tenant Credential${label === 'nodeNoSave' ? ', sub-workflow not saved' : label === 'nodeNewData' ? ', new data every call' : ''}, tenant API 300 ms (bench)` });
 		if (subIds.default) await deploy('node', async () => nodeWorkflow('node', subIds.default as string));
 		if (subIds.noSave) await deploy('nodeNoSave', async () => nodeWorkflow('nodeNoSave', subIds.noSave as string));
 		if (subIds.default) await deploy('nodeNewData', async () => nodeWorkflow('nodeNewData', subIds.default as string));
@@ -449,13 +464,7 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 		);
 		const url = (label: Label) => `${started.n8n.baseUrl}/webhook/${paths[label]}`;
 		const isFixed = (label: Label) => label === 'fixed' || label === 'executeWorkflow';
-		const checkFor = (label: Label) => (a: Answer) => {
-			const seen = bodyField(a.body, 'tenantSecret');
-			if (isFixed(label)) return seen === fixedValue;
-			// The node redacts the strings of this execution's own tenant data from the sub-workflow's output,
-			// so its own secret arrives as REDACTED; another tenant's secret would arrive in clear.
-			return seen === a.call.secret || (isNodeLabel(label) && seen === REDACTED);
-		};
+		const checkFor = (label: Label) => (a: Answer) => sawOwn(a.body, 'tenantSecret', isFixed(label) ? fixedValue : a.call.secret, isNodeLabel(label));
 		const ready = (label: Label) => workflowIds[label] !== undefined && result.errors[label] === undefined;
 
 		// ------------------------------------------------------------ 1 tenant, sequential
@@ -537,10 +546,9 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 
 		// ------------------------------------------------------------ OAuth2 token fetches
 		const tokenRequests = () => slow.requests.filter((r) => r.path === '/oauth/token').length;
-		// bearerClient: the client a token was issued to (clientId = tenant ID); the node's output redacts its
-		// own tenant's data strings (the client ID among them), so there its own client arrives as REDACTED.
-		const oauthCheck = (a: Answer) => bodyField(a.body, 'bearerClient') === a.call.tenant;
-		const oauthNodeCheck = (a: Answer) => oauthCheck(a) || bodyField(a.body, 'bearerClient') === REDACTED;
+		// bearerClient: the client a token was issued to (clientId = tenant ID).
+		const oauthCheck = (a: Answer) => sawOwn(a.body, 'bearerClient', a.call.tenant, false);
+		const oauthNodeCheck = (a: Answer) => sawOwn(a.body, 'bearerClient', a.call.tenant, true);
 		const oauthData = `={{ { "grantType": "clientCredentials", "accessTokenUrl": "${echoUrl}/oauth/token", "clientId": $json.body.tenantId, "clientSecret": $json.body.secret, "authentication": "body" } }}`;
 		const oauthBase = async (name: string) =>
 			await api.createCredential({
@@ -549,14 +557,14 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 				data: { grantType: 'clientCredentials', accessTokenUrl: `${echoUrl}/oauth/token`, clientId: 'nobody', clientSecret: 'x', authentication: 'body', scope: '' },
 			});
 		try {
-			const sub = workflows.runWithTenantSubWorkflow({ placeholder, echoUrl, name: 'Tenant API sub-workflow, OAuth2 (bench)' });
+			const sub = workflows.runWithTenantExampleSubWorkflow({ placeholder, echoUrl, name: 'Tenant API sub-workflow, OAuth2 (bench)' });
 			const http = sub.nodes.find((n) => n.name === HTTP_NAME);
 			if (!http) throw new Error('the sub-workflow example has no Call Tenant API node');
 			http.parameters.genericAuthType = 'oAuth2Api';
 			http.credentials = { oAuth2Api: await oauthBase('Tenant API OAuth2 (placeholder, bench)') };
 			const subId = (await api.createWorkflow(sub)).id;
 			await api.deployWorkflow(
-				workflows.runWithTenantWorkflow({
+				workflows.runWithTenantExampleWorkflow({
 					path: 'bench-tenant-api-node-oauth',
 					subWorkflowId: subId,
 					n8nApi,
@@ -680,8 +688,8 @@ export function tenantApiLines(r: TenantApiResult): string[] {
 		row('     failures / bleed', (l) => (l === 'nodeNewData' ? '' : con[l] ? `${con[l]?.failures} / ${isFixedLabel(l) ? '-' : con[l]?.bleed}` : 'FAILED')),
 		`   "Exec Wf": n8n's Execute Workflow node running the same sub-workflow inline (Define Below) with the fixed credential: n8n's own sub-execution.`,
 		`   "node, no save": the sub-workflow with saveDataSuccessExecution 'none'. "node, new data": a new secret every call (creates a credential each time).`,
-		`   bleed "-": a fixed credential cannot bleed (an answer without the fixed value would count as bleed there). The node redacts its own tenant's`,
-		`   data from its output: its own secret arrives as "${REDACTED}", another tenant's would arrive in clear (bleed).`,
+		`   bleed: the tenant API saw another caller's secret (compared by the stand-in's digest of what it saw, as the node redacts its tenant's`,
+		`   secret from its output). "-": a fixed credential cannot bleed (an answer without the fixed value would count as bleed there).`,
 	];
 	for (const l of labels) {
 		const f = con[l]?.failureSamples.length ? con[l]?.failureSamples : seq[l]?.failureSamples;

@@ -23,8 +23,8 @@ const {
 	unlockedWorkflow,
 	errorTriggerWorkflow,
 	withSwapOptions,
-	runWithTenantWorkflow,
-	runWithTenantSubWorkflow,
+	runWithTenantExampleWorkflow,
+	runWithTenantExampleSubWorkflow,
 } = require('../../test/harness/workflows.js');
 
 const REPO_DIR = path.resolve(__dirname, '..', '..');
@@ -380,23 +380,23 @@ async function deployStackContent(api, o) {
 	/** @type {Record<string, {id: string, name: string}>} */
 	const runWithTenantCredentials = {};
 	/** @type {Record<string, {id: string, name: string}>} */
-	const runWithTenantWorkflows = {};
+	const runWithTenantExampleWorkflows = {};
 	if (o.runWithTenantExample !== false) {
 		const tenantPlaceholder = await api.createCredential({
 			name: 'Tenant API (placeholder)',
 			type: 'httpHeaderAuth',
 			data: { name: 'x-tenant-secret', value: 'placeholder: replaced per run' },
 		});
-		const runWithTenantSub = await api.createWorkflow(runWithTenantSubWorkflow({ placeholder: tenantPlaceholder, echoUrl: o.echoUrl }));
+		const runWithTenantSub = await api.createWorkflow(runWithTenantExampleSubWorkflow({ placeholder: tenantPlaceholder, echoUrl: o.echoUrl }));
 		const runWithTenant = await api.deployWorkflow(
-			onLock(runWithTenantWorkflow({ path: o.runWithTenantPath || 'tenant-run', subWorkflowId: runWithTenantSub.id, n8nApi, postgres: lockDb })),
+			onLock(runWithTenantExampleWorkflow({ path: o.runWithTenantPath || 'tenant-run', subWorkflowId: runWithTenantSub.id, n8nApi, postgres: lockDb })),
 		);
 		Object.assign(runWithTenantCredentials, { tenantPlaceholder });
-		Object.assign(runWithTenantWorkflows, { runWithTenant, runWithTenantSub });
+		Object.assign(runWithTenantExampleWorkflows, { runWithTenant, runWithTenantSub });
 	}
 	return {
 		credentials: { n8nApi, postgres: lockDb, ...(redis ? { redis } : {}), lockedBase, controlBase, ...runWithTenantCredentials },
-		workflows: { example, control, errorWorkflow, ...runWithTenantWorkflows },
+		workflows: { example, control, errorWorkflow, ...runWithTenantExampleWorkflows },
 	};
 }
 

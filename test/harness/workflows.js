@@ -71,7 +71,7 @@ function perTenantExampleWorkflow(o) {
  * @param {{placeholder: Ref, echoUrl: string, name?: string, settings?: Record<string, unknown>}} o
  *        settings: merged into the workflow's settings (e.g. saveDataSuccessExecution: 'none')
  */
-function runWithTenantSubWorkflow(o) {
+function runWithTenantExampleSubWorkflow(o) {
 	const workflow = loadExample('run-with-tenant-credential-sub-workflow', {
 		REPLACE_PLACEHOLDER_CREDENTIAL_ID: o.placeholder.id,
 		'https://api.example.com/v1/me': `${o.echoUrl}/echo`,
@@ -87,7 +87,7 @@ function runWithTenantSubWorkflow(o) {
  * @param {{path: string, subWorkflowId: string, n8nApi: Ref, postgres: Ref, name?: string, options?: Record<string, unknown>,
  *          credentialData?: string}} o  options: merged into the node's options; credentialData: replaces the node's
  */
-function runWithTenantWorkflow(o) {
+function runWithTenantExampleWorkflow(o) {
 	const workflow = loadExample('run-with-tenant-credential', {
 		REPLACE_SUB_WORKFLOW_ID: o.subWorkflowId,
 		REPLACE_N8N_API_CREDENTIAL_ID: o.n8nApi.id,
@@ -562,8 +562,8 @@ module.exports = {
 	PACKAGE,
 	exampleWorkflow,
 	perTenantExampleWorkflow,
-	runWithTenantSubWorkflow,
-	runWithTenantWorkflow,
+	runWithTenantExampleSubWorkflow,
+	runWithTenantExampleWorkflow,
 	errorTriggerWorkflow,
 	lockedWorkflow,
 	unlockedWorkflow,
