@@ -104,20 +104,24 @@ interface PartStack {
 
 // ---------------------------------------------------------------- results
 
-/** fixed: the floor (d); executeWorkflow: n8n's Execute Workflow node, same sub-workflow inline, fixed credential. */
-export type Label = 'fixed' | 'executeWorkflow' | 'node' | 'nodeNoSave' | 'swap' | 'unlocked' | 'nodeNewData';
-export const LABELS: Label[] = ['fixed', 'executeWorkflow', 'node', 'nodeNoSave', 'swap', 'unlocked', 'nodeNewData'];
+/**
+ * fixed: the floor (d); executeWorkflow(NoSave): n8n's Execute Workflow node, same sub-workflow inline, fixed
+ * credential (its successful sub-executions saved / not saved, as the node with / without Save Successful Sub-Executions).
+ */
+export type Label = 'fixed' | 'executeWorkflowNoSave' | 'executeWorkflow' | 'node' | 'nodeSaved' | 'swap' | 'unlocked' | 'nodeNewData';
+export const LABELS: Label[] = ['fixed', 'executeWorkflowNoSave', 'executeWorkflow', 'node', 'nodeSaved', 'swap', 'unlocked', 'nodeNewData'];
 export const TITLES: Record<Label, string> = {
 	fixed: 'fixed cred (d)',
-	executeWorkflow: 'Exec Wf',
+	executeWorkflowNoSave: 'Exec Wf, no save',
+	executeWorkflow: 'Exec Wf, saved',
 	node: 'node (a)',
-	nodeNoSave: 'node, no save',
+	nodeSaved: 'node, saved',
 	swap: 'swap (b)',
 	unlocked: 'unlocked (c)',
 	nodeNewData: 'node, new data',
 };
 /** The labels that run under load (nodeNewData is a one-tenant first-contact reference only). */
-const CONCURRENT_LABELS: Label[] = ['fixed', 'executeWorkflow', 'node', 'nodeNoSave', 'unlocked', 'swap'];
+const CONCURRENT_LABELS: Label[] = ['fixed', 'executeWorkflowNoSave', 'executeWorkflow', 'node', 'nodeSaved', 'unlocked', 'swap'];
 
 export interface Series {
 	calls: number;
@@ -381,9 +385,10 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 		const workflowIds: Partial<Record<Label, string>> = {};
 		const paths: Record<Label, string> = {
 			fixed: 'bench-tenant-api-fixed',
+			executeWorkflowNoSave: 'bench-tenant-api-execute-workflow-no-save',
 			executeWorkflow: 'bench-tenant-api-execute-workflow',
 			node: 'bench-tenant-api-node',
-			nodeNoSave: 'bench-tenant-api-node-no-save',
+			nodeSaved: 'bench-tenant-api-node-saved',
 			swap: 'bench-tenant-api-swap',
 			unlocked: 'bench-tenant-api-unlocked',
 			nodeNewData: 'bench-tenant-api-node-new-data',
@@ -404,43 +409,48 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 				nodes: [workflows.httpCallNode({ name: HTTP_NAME, url: `${echoUrl}/echo`, genericAuthType: 'httpHeaderAuth', credential: fixedCredential })],
 			}),
 		);
-		await deploy('executeWorkflow', async () => {
-			const inline = workflows.runWithTenantExampleSubWorkflow({ placeholder: fixedCredential, echoUrl });
-			return workflows.chainWorkflow({
-				name: 'Execute Workflow (Define Below), fixed credential, tenant API 300 ms (bench)',
-				path: paths.executeWorkflow,
-				nodes: [
-					{
-						id: 'execute',
-						name: EXECUTE_WORKFLOW_NAME,
-						type: 'n8n-nodes-base.executeWorkflow',
-						typeVersion: 1.2,
-						parameters: { source: 'parameter', workflowJson: JSON.stringify(inline), mode: 'once', options: {} },
-					},
-				],
+		for (const label of ['executeWorkflowNoSave', 'executeWorkflow'] as const) {
+			await deploy(label, async () => {
+				const inline = workflows.runWithTenantExampleSubWorkflow({
+					placeholder: fixedCredential,
+					echoUrl,
+					...(label === 'executeWorkflowNoSave' ? { settings: { saveDataSuccessExecution: 'none' } } : {}),
+				});
+				return workflows.chainWorkflow({
+					name: `Execute Workflow (Define Below), fixed credential${label === 'executeWorkflowNoSave' ? ', successful sub-executions not saved' : ''}, tenant API 300 ms (bench)`,
+					path: paths[label],
+					nodes: [
+						{
+							id: 'execute',
+							name: EXECUTE_WORKFLOW_NAME,
+							type: 'n8n-nodes-base.executeWorkflow',
+							typeVersion: 1.2,
+							parameters: { source: 'parameter', workflowJson: JSON.stringify(inline), mode: 'once', options: {} },
+						},
+					],
+				});
 			});
-		});
-		const subIds: { default?: string; noSave?: string } = {};
+		}
+		const subIds: { default?: string } = {};
 		try {
 			subIds.default = (await api.createWorkflow(workflows.runWithTenantExampleSubWorkflow({ placeholder, echoUrl, name: 'Tenant API sub-workflow (bench)' }))).id;
-			subIds.noSave = (
-				await api.createWorkflow(
-					workflows.runWithTenantExampleSubWorkflow({
-						placeholder,
-						echoUrl,
-						name: 'Tenant API sub-workflow, successful executions not saved (bench)',
-						settings: { saveDataSuccessExecution: 'none' },
-					}),
-				)
-			).id;
 		} catch (error) {
 			fail('node', error);
 		}
+		// node and nodeNewData as shipped (successful sub-executions not saved); nodeSaved with Save Successful
+		// Sub-Executions on: what saving costs, and sub-execution records to read the time split from.
 		const nodeWorkflow = (label: Label, subWorkflowId: string) =>
-			workflows.runWithTenantExampleWorkflow({ path: paths[label], subWorkflowId, n8nApi, postgres, name: `Run With Tenant Credential${label === 'nodeNoSave' ? ', sub-workflow not saved' : label === 'nodeNewData' ? ', new data every call' : ''}, tenant API 300 ms (bench)` });
-		if (subIds.default) await deploy('node', async () => nodeWorkflow('node', subIds.default as string));
-		if (subIds.noSave) await deploy('nodeNoSave', async () => nodeWorkflow('nodeNoSave', subIds.noSave as string));
-		if (subIds.default) await deploy('nodeNewData', async () => nodeWorkflow('nodeNewData', subIds.default as string));
+			workflows.runWithTenantExampleWorkflow({
+				path: paths[label],
+				subWorkflowId,
+				n8nApi,
+				postgres,
+				name: `Run With Tenant Credential${label === 'nodeSaved' ? ', sub-executions saved' : label === 'nodeNewData' ? ', new data every call' : ''}, tenant API 300 ms (bench)`,
+				...(label === 'nodeSaved' ? { options: { saveSuccessfulSubExecutions: true } } : {}),
+			});
+		for (const label of ['node', 'nodeSaved', 'nodeNewData'] as const) {
+			if (subIds.default) await deploy(label, async () => nodeWorkflow(label, subIds.default as string));
+		}
 		await deploy('swap', async () =>
 			workflows.exampleWorkflow({
 				path: paths.swap,
@@ -463,7 +473,7 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 			}),
 		);
 		const url = (label: Label) => `${started.n8n.baseUrl}/webhook/${paths[label]}`;
-		const isFixed = (label: Label) => label === 'fixed' || label === 'executeWorkflow';
+		const isFixed = isFixedLabel;
 		const checkFor = (label: Label) => (a: Answer) => sawOwn(a.body, 'tenantSecret', isFixed(label) ? fixedValue : a.call.secret, isNodeLabel(label));
 		const ready = (label: Label) => workflowIds[label] !== undefined && result.errors[label] === undefined;
 
@@ -503,7 +513,7 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 			for (const label of active) {
 				const id = workflowIds[label];
 				if (!id || label === 'swap' || label === 'unlocked') continue;
-				const nodeName = label === 'fixed' ? HTTP_NAME : label === 'executeWorkflow' ? EXECUTE_WORKFLOW_NAME : NODE_NAME;
+				const nodeName = label === 'fixed' ? HTTP_NAME : label === 'executeWorkflow' || label === 'executeWorkflowNoSave' ? EXECUTE_WORKFLOW_NAME : NODE_NAME;
 				result.profile[label] = await profileOf(stack, id, o.sequentialCalls, nodeName, result.sequential.series[label]?.latency.p50 ?? NaN);
 			}
 		} catch (error) {
@@ -526,7 +536,7 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 
 		// ------------------------------------------------------------ 20 tenants, bounded concurrency
 		const batch = tenantCalls(o.concurrentCalls, o.tenants, 'tenant');
-		const nodeLabels = CONCURRENT_LABELS.filter((l) => (l === 'node' || l === 'nodeNoSave') && ready(l));
+		const nodeLabels = CONCURRENT_LABELS.filter((l) => (l === 'node' || l === 'nodeSaved') && ready(l));
 		if (nodeLabels.length) {
 			o.log(`creating the ${o.tenants} tenants' credentials before the load (steady state): one call per tenant`);
 			for (const call of batch.slice(0, o.tenants)) {
@@ -686,8 +696,10 @@ export function tenantApiLines(r: TenantApiResult): string[] {
 		row('     latency p99 ms', (l) => (l === 'nodeNewData' ? '' : fmtMs(con[l]?.p99))),
 		row('     executions/s ÷ swap', (l) => (l === 'nodeNewData' ? '' : fmtRatio(ratio(con[l]?.executionsPerSecond, con.swap?.executionsPerSecond)))),
 		row('     failures / bleed', (l) => (l === 'nodeNewData' ? '' : con[l] ? `${con[l]?.failures} / ${isFixedLabel(l) ? '-' : con[l]?.bleed}` : 'FAILED')),
-		`   "Exec Wf": n8n's Execute Workflow node running the same sub-workflow inline (Define Below) with the fixed credential: n8n's own sub-execution.`,
-		`   "node, no save": the sub-workflow with saveDataSuccessExecution 'none'. "node, new data": a new secret every call (creates a credential each time).`,
+		`   "Exec Wf": n8n's Execute Workflow node running the same sub-workflow inline (Define Below) with the fixed credential: n8n's own sub-execution,`,
+		`   its successful sub-executions not saved (saveDataSuccessExecution 'none', as the node by default) or saved (n8n's default).`,
+		`   "node (a)", "node, new data": as shipped (successful sub-executions not saved); "node, saved": option Save Successful Sub-Executions on.`,
+		`   "node, new data": a new secret every call (creates a credential each time: a tenant's first call).`,
 		`   bleed: the tenant API saw another caller's secret (compared by the stand-in's digest of what it saw, as the node redacts its tenant's`,
 		`   secret from its output). "-": a fixed credential cannot bleed (an answer without the fixed value would count as bleed there).`,
 	];
@@ -735,6 +747,6 @@ export function tenantApiLines(r: TenantApiResult): string[] {
 	return lines;
 }
 
-const isFixedLabel = (l: Label) => l === 'fixed' || l === 'executeWorkflow';
-const isNodeLabel = (l: Label) => l === 'node' || l === 'nodeNoSave' || l === 'nodeNewData';
+const isFixedLabel = (l: Label) => l === 'fixed' || l === 'executeWorkflow' || l === 'executeWorkflowNoSave';
+const isNodeLabel = (l: Label) => l === 'node' || l === 'nodeSaved' || l === 'nodeNewData';
 
