@@ -675,7 +675,7 @@ export function tenantApiTargets(r: TenantApiResult | undefined): TenantApiTarge
 
 export function tenantApiLines(r: TenantApiResult): string[] {
 	const labels = LABELS;
-	const w = 15;
+	const w = Math.max(...labels.map((l) => TITLES[l].length)) + 2;
 	const row = (name: string, cell: (l: Label) => string) => `${name.padEnd(30)}${labels.map((l) => cell(l).padStart(w)).join('')}`;
 	const seq = r.sequential.series;
 	const con = r.concurrent.series;
@@ -739,7 +739,7 @@ export function tenantApiLines(r: TenantApiResult): string[] {
 					: 'no sub-execution saved',
 			`outside the execution (webhook, response, saving) ${fmtMs(p.outsideExecutionMs)}`,
 		].filter(Boolean);
-		lines.push(`     ${TITLES[l].padEnd(16)}${parts.join('; ')} [${p.executions} executions]`);
+		lines.push(`     ${`${TITLES[l]}:`.padEnd(19)}${parts.join('; ')} [${p.executions} executions]`);
 	}
 	if (Object.keys(r.apiCallP50).length) lines.push(`   n8n API call p50 ms (from the benchmark): ${Object.entries(r.apiCallP50).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}`);
 	lines.push(`   tenant credentials (tenant-cred ...) in n8n at the end: ${r.tenantCredentialsCreated}; load average ${['start', 'sequential', 'concurrent', 'end'].map((k) => `${k} ${(r.loadAverage[k] ?? []).map((v) => v.toFixed(2)).join('/')}`).join(', ')}`);
