@@ -357,6 +357,21 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 		]);
 	});
 
+	it('after a pass whose first page failed (a cursor n8n no longer takes), the next one starts over', async () => {
+		const n8n = new FakeN8n();
+		for (let i = 0; i < 25; i++) n8n.add(`other ${i}`, 40 * DAY);
+		configureOrphanCleanup({ pageSize: 10, maxPages: 1, intervalMs: 0 });
+		const offsets = () => n8n.lists().map((request) => (request.qs?.cursor === undefined ? 0 : JSON.parse(Buffer.from(String(request.qs.cursor), 'base64').toString()).offset));
+		const context = contextFor(n8n);
+		await sweepOrphansInBackground(context, DAY);
+		n8n.failList = 400;
+		await sweepOrphansInBackground(context, DAY);
+		n8n.failList = undefined;
+		await sweepOrphansInBackground(context, DAY);
+		expect(offsets()).toEqual([0, 10, 0]);
+		expect(context.log.warnings()).toHaveLength(1);
+	});
+
 	it('a registry failure is one warning and deletes nothing (an unanswered question never reads as "unknown")', async () => {
 		const n8n = new FakeN8n();
 		n8n.add(tenantName(), 40 * DAY);

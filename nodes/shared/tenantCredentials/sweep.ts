@@ -180,15 +180,11 @@ async function deleteOrphans(
 	const orphans: string[] = [];
 	// Collected first, deleted after the last page: n8n's cursors are offsets, which deletions would shift.
 	let cursor = state.cursor;
+	// Set again after each page read: when the first page fails (a cursor kept for an hour may no
+	// longer be accepted), the next pass starts over; after a later failure it goes on from there.
+	state.cursor = undefined;
 	while (counts.pages < settings.maxPages && orphans.length < settings.maxDeletes) {
-		let page: CredentialPage;
-		try {
-			page = await api.listCredentials(cursor, settings.pageSize);
-		} catch (error) {
-			// A cursor kept for an hour may no longer be accepted: the next pass starts over.
-			state.cursor = undefined;
-			throw error;
-		}
+		const page: CredentialPage = await api.listCredentials(cursor, settings.pageSize);
 		counts.pages += 1;
 		counts.listed += page.data.length;
 		const named = page.data.filter(isTenantCredential);
