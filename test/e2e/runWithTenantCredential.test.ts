@@ -654,7 +654,10 @@ describe('(e) bad input and failing sub-workflows', () => {
 });
 
 describe('(g) a tenant credential deleted in n8n by someone else', () => {
-	it('the next call with the same data makes it again and succeeds', async () => {
+	// The call that finds the credential gone fails (the sub-workflow may already have run nodes before the
+	// one that needs the credential, so the node does not run it again on its own) and says so; the
+	// registry forgets the credential, so the call after it makes a new one.
+	it('the call that finds it gone fails and says so; the next call makes it again and succeeds', async () => {
 		const { sub } = await headerSubWorkflow('sub-workflow (deleted by hand)');
 		const workflow = await api.deployWorkflow(
 			workflows.runWithTenantWorkflow({ name: 'deleted by hand', path: 'rwt-deleted', subWorkflowId: sub.id, n8nApi, postgres, kind: 'headerAuth', echoUrl: echo.url, options: HEADER_OPTIONS }),
@@ -667,6 +670,15 @@ describe('(g) a tenant credential deleted in n8n by someone else', () => {
 		expect(made).toBeDefined();
 		// An operator cleans up credentials in n8n (or restores an older database).
 		await api.deleteCredential(made.id);
+
+		const failing = await api.callWebhook('rwt-deleted', { body: { tenantId: tenant, secret } });
+		expect(failing.status).toBe(500);
+		// The failed sub-execution is stored under this workflow's ID too (n8n runs it inline): take the node's error.
+		const failed = await api.getExecutions({ workflowId: workflow.id, includeData: true, status: 'error' });
+		const nodeError = failed.map((execution: any) => execution.data?.resultData?.error).find((error: any) => error?.node?.name === 'Run With Tenant Credential');
+		expect(nodeError?.description).toMatch(/deleted outside this node\. It is forgotten now: the tenant's next execution creates it again/);
+		// (The Webhook node's stored output holds the request body: n8n's data, see the README's security notes.)
+		expect(JSON.stringify(nodeError)).not.toContain(secret);
 
 		const second = await api.callWebhook('rwt-deleted', { body: { tenantId: tenant, secret } });
 		if (second.status !== 200) await reportFailures(api, workflow.id);

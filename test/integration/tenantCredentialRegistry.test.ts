@@ -14,7 +14,7 @@ import { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
 import { hashLockKey } from '../../nodes/shared/lock/StoreLockEngine';
 import { tenantCredentialRegistryFor } from '../../nodes/shared/tenantCredentials/registry';
 import type { LockStore } from '../../nodes/shared/lock/types';
-import type { NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from '../../nodes/shared/tenantCredentials/registryTypes';
+import { MAX_KNOWN_CREDENTIAL_IDS, type NewTenantCredential, type TenantCredentialRecord, type TenantCredentialRegistry } from '../../nodes/shared/tenantCredentials/registryTypes';
 import { guard, pause, PostgresLockFixture, redisFactory, sleep, uniqueKey, uniqueName, type EngineUnderTest } from '../helpers/lockTesting';
 
 /** Long enough never to run out during a test: "busy" and "not stale" for the whole run. */
@@ -150,6 +150,15 @@ function idsOf(sweeps: TenantCredentialRecord[][]): string[] {
 
 async function recordOf(registry: TenantCredentialRegistry, scope: string, credentialId: string): Promise<TenantCredentialRecord | undefined> {
 	return (await registry.listTenantCredentials(scope, 1000)).find((record) => record.credentialId === credentialId);
+}
+
+/** Counts the store round trips of a PostgreSQL or Redis registry (memory has none: undefined). */
+function storeCalls(subject: Subject): { count(): number; first(): unknown[]; restore(): void } | undefined {
+	if (subject.backend === 'memory') return undefined;
+	const store = (subject.registry as unknown as { store: Record<string, (...args: unknown[]) => Promise<unknown>> }).store;
+	const method = subject.backend === 'postgres' ? 'query' : 'runScript';
+	const spy = jest.spyOn(store, method);
+	return { count: () => spy.mock.calls.length, first: () => spy.mock.calls[0], restore: () => spy.mockRestore() };
 }
 
 describe.each(factories)('$backend tenant credential registry', (factory) => {
@@ -338,6 +347,55 @@ describe.each(factories)('$backend tenant credential registry', (factory) => {
 		expect(listed).toHaveLength(1);
 		expect(listed[0]).toMatchObject({ credentialId: record.credentialId, state: 'active', retentionMs: LONG, retiredAt: undefined });
 		expect(await subject.registry.useTenantCredential(scope, record.name, 0, LONG)).toBe(record.credentialId);
+	});
+
+	it('knownTenantCredentialIds: the IDs with a record in the scope, active or retiring; never forgotten or unknown ones', async () => {
+		const scope = uniqueKey('scope');
+		const active = credential(scope);
+		const retired = credential(scope, { retentionMs: 0 });
+		const replaced = credential(scope);
+		const forgotten = credential(scope);
+		for (const record of [active, retired, replaced, forgotten]) await subject.registry.registerTenantCredential(record, 0);
+		await retireUntil(subject.registry, scope, [retired.credentialId]);
+		const replacement = credential(scope, { name: replaced.name });
+		await subject.registry.registerTenantCredential(replacement, 0);
+		await subject.registry.forgetTenantCredential(scope, forgotten.credentialId);
+		const states = Object.fromEntries((await subject.registry.listTenantCredentials(scope, 10)).map((record) => [record.credentialId, record.state]));
+		expect(states).toEqual({
+			[active.credentialId]: 'active',
+			[retired.credentialId]: 'retiring',
+			[replaced.credentialId]: 'retiring',
+			[replacement.credentialId]: 'active',
+		});
+
+		const asked = [active.credentialId, 'never-registered', retired.credentialId, replaced.credentialId, forgotten.credentialId, active.credentialId, replacement.credentialId, ''];
+		const known = await subject.other.knownTenantCredentialIds(scope, asked);
+		expect(known).toBeInstanceOf(Set);
+		expect([...known].sort()).toEqual([active.credentialId, retired.credentialId, replaced.credentialId, replacement.credentialId].sort());
+		// Another scope (another n8n instance) knows none of them; nothing asked, nothing known.
+		expect(await subject.registry.knownTenantCredentialIds(uniqueKey('scope'), asked)).toEqual(new Set());
+		expect(await subject.registry.knownTenantCredentialIds(scope, [])).toEqual(new Set());
+		// Asking changes nothing.
+		expect(Object.fromEntries((await subject.registry.listTenantCredentials(scope, 10)).map((record) => [record.credentialId, record.state]))).toEqual(states);
+	});
+
+	it(`knownTenantCredentialIds takes one API page (${MAX_KNOWN_CREDENTIAL_IDS} IDs) in one store call, and refuses more`, async () => {
+		const scope = uniqueKey('scope');
+		const records = [credential(scope), credential(scope)];
+		for (const record of records) await subject.registry.registerTenantCredential(record, 0);
+		const page = [...records.map((record) => record.credentialId), ...Array.from({ length: MAX_KNOWN_CREDENTIAL_IDS - 2 }, (_, i) => `unknown-${i}`)];
+		// Warm up (the PostgreSQL registry checks its table once), then count the store calls of one ask.
+		await subject.registry.knownTenantCredentialIds(scope, page.slice(0, 1));
+		const calls = storeCalls(subject);
+		const known = await subject.registry.knownTenantCredentialIds(scope, page);
+		expect([...known].sort()).toEqual(records.map((record) => record.credentialId).sort());
+		if (calls) {
+			expect(calls.count()).toBe(1);
+			if (subject.backend === 'postgres') expect(calls.first()[1]).toMatch(/credential_id = ANY\(\$2::text\[\]\)/);
+			calls.restore();
+		}
+		await expect(subject.registry.knownTenantCredentialIds(scope, [...page, 'one-too-many'])).rejects.toThrow(/at most 250/);
+		await expect(subject.registry.knownTenantCredentialIds(scope, [42 as unknown as string])).rejects.toThrow(/at most 250/);
 	});
 
 	it('refuses impossible durations and limits', async () => {
@@ -634,6 +692,10 @@ class NonAtomicRegistry implements TenantCredentialRegistry {
 
 	async forgetTenantCredential(_scope: string, credentialId: string): Promise<void> {
 		this.records.delete(credentialId);
+	}
+
+	async knownTenantCredentialIds(scope: string, credentialIds: string[]): Promise<Set<string>> {
+		return new Set(credentialIds.filter((id) => this.records.get(id)?.scope === scope));
 	}
 
 	async listTenantCredentials(scope: string, limit: number): Promise<TenantCredentialRecord[]> {

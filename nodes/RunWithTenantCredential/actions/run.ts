@@ -20,6 +20,7 @@ import {
 	reboundWorkflow,
 	type LoadedSubWorkflow,
 } from '../../shared/tenantCredentials/subWorkflow';
+import { sweepOrphansInBackground } from '../../shared/tenantCredentials/orphans';
 import { sweepUnusedInBackground } from '../../shared/tenantCredentials/sweep';
 import { checkTenantData, outputSecrets } from '../../shared/tenantCredentials/tenantData';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
@@ -193,11 +194,11 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 			}
 		}
 
-		const retentionMs = Math.min(...requests.map((request) => request.options.retentionMs));
-		sweepUnusedInBackground(
-			{ registry, api: new N8nApiClient(PublicApiTransport.afterExecution(this, apiCredentials)), scope, log: this.logger },
-			retentionMs,
-		);
+		const retentions = requests.map((request) => request.options.retentionMs);
+		const sweepContext = { registry, api: new N8nApiClient(PublicApiTransport.afterExecution(this, apiCredentials)), scope, log: this.logger };
+		sweepUnusedInBackground(sweepContext, Math.min(...retentions));
+		// Orphans are judged by the longest retention asked: a credential is never deleted sooner than any item would keep it.
+		sweepOrphansInBackground(sweepContext, Math.max(...retentions));
 	}
 
 	const output: INodeExecutionData[] = [];

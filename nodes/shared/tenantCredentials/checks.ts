@@ -1,4 +1,5 @@
 import { LockConfigurationError } from '../lock/errors';
+import { MAX_KNOWN_CREDENTIAL_IDS } from './registryTypes';
 
 /** 100 years: any longer and a store's timestamps could overflow (PostgreSQL intervals, Lua doubles stay exact). */
 const MAX_DURATION_MS = 100 * 365 * 24 * 60 * 60 * 1000;
@@ -23,4 +24,14 @@ export function nonEmpty(what: string, value: string): string {
 		throw new LockConfigurationError(`The tenant credential's ${what} must be a non-empty string`);
 	}
 	return value;
+}
+
+/** The IDs of one knownTenantCredentialIds call, without repeats: strings, at most MAX_KNOWN_CREDENTIAL_IDS. */
+export function credentialIdBatch(ids: string[]): string[] {
+	if (!Array.isArray(ids) || ids.length > MAX_KNOWN_CREDENTIAL_IDS || ids.some((id) => typeof id !== 'string')) {
+		throw new LockConfigurationError(
+			`Ask about at most ${MAX_KNOWN_CREDENTIAL_IDS} credential IDs (strings) at a time (got ${Array.isArray(ids) ? `${ids.length} values` : typeof ids})`,
+		);
+	}
+	return [...new Set(ids)];
 }

@@ -1,4 +1,4 @@
-import { durationMs, nonEmpty, positiveLimit } from './checks';
+import { credentialIdBatch, durationMs, nonEmpty, positiveLimit } from './checks';
 import type { NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
 
 interface Entry {
@@ -107,6 +107,12 @@ export class MemoryTenantCredentialRegistry implements TenantCredentialRegistry 
 		if (found.active.get(entry.name) === credentialId) found.active.delete(entry.name);
 		found.byId.delete(credentialId);
 		if (found.byId.size === 0) this.scopes.delete(scope);
+	}
+
+	async knownTenantCredentialIds(scope: string, credentialIds: string[]): Promise<Set<string>> {
+		const ids = credentialIdBatch(credentialIds);
+		const found = this.scopes.get(scope);
+		return new Set(found ? ids.filter((id) => found.byId.has(id)) : []);
 	}
 
 	async listTenantCredentials(scope: string, limit: number): Promise<TenantCredentialRecord[]> {

@@ -1,5 +1,5 @@
 import type { PostgresLockEngine, PostgresStoreAccess } from '../lock/PostgresLockEngine';
-import { durationMs, nonEmpty, positiveLimit } from './checks';
+import { credentialIdBatch, durationMs, nonEmpty, positiveLimit } from './checks';
 import type { NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
 
 interface RecordRow {
@@ -142,6 +142,19 @@ export class PostgresTenantCredentialRegistry implements TenantCredentialRegistr
 	async forgetTenantCredential(scope: string, credentialId: string): Promise<void> {
 		await this.ensureReady();
 		await this.store.query('tenant credential forget', `DELETE FROM ${this.table} WHERE scope = $1 AND credential_id = $2`, [scope, credentialId]);
+	}
+
+	async knownTenantCredentialIds(scope: string, credentialIds: string[]): Promise<Set<string>> {
+		const ids = credentialIdBatch(credentialIds);
+		if (ids.length === 0) return new Set();
+		await this.ensureReady();
+		// The primary key (scope, credential_id) answers it: one index probe per ID.
+		const rows = await this.store.query<{ credential_id: string }>(
+			'tenant credential known',
+			`SELECT credential_id FROM ${this.table} WHERE scope = $1 AND credential_id = ANY($2::text[])`,
+			[scope, ids],
+		);
+		return new Set(rows.map((row) => row.credential_id));
 	}
 
 	async listTenantCredentials(scope: string, limit: number): Promise<TenantCredentialRecord[]> {

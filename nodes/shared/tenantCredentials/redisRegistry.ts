@@ -1,6 +1,6 @@
 import type { RedisLockEngine, RedisStoreAccess } from '../lock/RedisLockEngine';
 import { hashLockKey } from '../lock/StoreLockEngine';
-import { durationMs, nonEmpty, positiveLimit } from './checks';
+import { credentialIdBatch, durationMs, nonEmpty, positiveLimit } from './checks';
 import type { NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
 
 /*
@@ -148,6 +148,14 @@ for _, id in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)) 
 end
 return out`;
 
+// No KEYS. ARGV: record key prefix, credential IDs... A record exists as long as its hash does
+// (register writes every field at once, forget deletes the key).
+const KNOWN = `local out = {}
+for i = 2, #ARGV do
+  if redis.call('EXISTS', ARGV[1] .. ARGV[i]) == 1 then table.insert(out, ARGV[i]) end
+end
+return out`;
+
 interface ScopeKeys {
 	record: string;
 	active: string;
@@ -221,6 +229,14 @@ export class RedisTenantCredentialRegistry implements TenantCredentialRegistry {
 			credentialId,
 			keys.record,
 		]);
+	}
+
+	async knownTenantCredentialIds(scope: string, credentialIds: string[]): Promise<Set<string>> {
+		const ids = credentialIdBatch(credentialIds);
+		if (ids.length === 0) return new Set();
+		const keys = this.keys(scope);
+		const known = (await this.store.runScript('tenant credential known', 'tenantCredentialKnown', KNOWN, [], [keys.record, ...ids])) as unknown[];
+		return new Set(known.map(String));
 	}
 
 	async listTenantCredentials(scope: string, limit: number): Promise<TenantCredentialRecord[]> {

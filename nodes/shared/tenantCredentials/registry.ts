@@ -27,4 +27,4 @@ function registryOf(store: LockStore): TenantCredentialRegistry {
 	throw new Error(`No tenant credential registry for the "${store.backend}" lock store ${store.constructor.name}`);
 }
 
-export type { NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
+export { MAX_KNOWN_CREDENTIAL_IDS, type NewTenantCredential, type TenantCredentialRecord, type TenantCredentialRegistry } from './registryTypes';

@@ -31,6 +31,12 @@ export interface TenantCredentialRecord {
 	retiredAt?: Date;
 }
 
+/**
+ * How many IDs one knownTenantCredentialIds call takes at most: one page of n8n's credentials list
+ * (its public API returns at most 250 a page), so a call stays one short statement or script.
+ */
+export const MAX_KNOWN_CREDENTIAL_IDS = 250;
+
 export interface NewTenantCredential {
 	scope: string;
 	name: string;
@@ -69,6 +75,12 @@ export interface TenantCredentialRegistry {
 	retireUnusedTenantCredentials(scope: string, limit: number, staleRetiringMs: number): Promise<TenantCredentialRecord[]>;
 	/** Deletes the record of this credential, whatever its state (after the credential was deleted in n8n, or found gone). */
 	forgetTenantCredential(scope: string, credentialId: string): Promise<void>;
+	/**
+	 * Which of these credential IDs have a record in the scope, whatever its state (active or
+	 * retiring): the others are unknown to this registry (orphans, or another lock store's). At most
+	 * MAX_KNOWN_CREDENTIAL_IDS IDs a call; one statement or script on the stores; reads only.
+	 */
+	knownTenantCredentialIds(scope: string, credentialIds: string[]): Promise<Set<string>>;
 	/** Every record of the scope (for operators and tests), at most `limit`, newest use first. */
 	listTenantCredentials(scope: string, limit: number): Promise<TenantCredentialRecord[]>;
 }

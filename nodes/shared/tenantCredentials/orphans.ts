@@ -1,0 +1,184 @@
+import type { CredentialPage, CredentialSummary } from '../transport/n8nApiClient';
+import { N8nApiError } from '../transport/n8nApiErrors';
+import { isTenantCredentialName } from './credentialName';
+import { MAX_KNOWN_CREDENTIAL_IDS, type TenantCredentialRegistry } from './registryTypes';
+import type { SweepContext } from './sweep';
+
+// Orphans: credentials in n8n named like tenant credentials that the registry does not know (a
+// process died between creating and registering one, the lock store lost its data, a record was
+// forgotten). Nothing uses them; nothing else would ever delete them.
+
+/** At most one orphan pass per registry and n8n instance per process in this time. */
+export const ORPHAN_PASS_INTERVAL_MS = 60 * 60_000;
+/**
+ * An unknown tenant credential is deleted only once unchanged this long (and at least the node's
+ * retention): another lock store used against the same n8n (another workflow's lock backend) keeps
+ * credentials this registry does not know, and deleting one of those would fail that workflow's next
+ * execution with it (it then creates the credential again).
+ */
+export const ORPHAN_MIN_GRACE_MS = 30 * 24 * 60 * 60_000;
+
+export interface OrphanCleanupSettings {
+	/** At most one pass per registry and n8n instance per process in this time. */
+	intervalMs: number;
+	/** The grace period is max(this, the node's retention). */
+	minGraceMs: number;
+	/** Pages of the credentials list one pass reads at most; the next pass goes on from there. */
+	maxPages: number;
+	/** Credentials per page asked of the API (at most MAX_KNOWN_CREDENTIAL_IDS are checked a registry call). */
+	pageSize: number;
+	/** Deletions per pass at most; the next pass takes the rest. */
+	maxDeletes: number;
+}
+
+export const DEFAULT_ORPHAN_CLEANUP: Readonly<OrphanCleanupSettings> = Object.freeze({
+	intervalMs: ORPHAN_PASS_INTERVAL_MS,
+	minGraceMs: ORPHAN_MIN_GRACE_MS,
+	maxPages: 20,
+	pageSize: 250,
+	maxDeletes: 50,
+});
+let orphanCleanup: OrphanCleanupSettings = { ...DEFAULT_ORPHAN_CLEANUP };
+
+interface OrphanPassState {
+	lastStart: number;
+	running?: Promise<void>;
+	/** Where the last pass stopped reading the list (its page limit); undefined = from the start. */
+	cursor?: string;
+}
+
+let orphanPasses = new WeakMap<TenantCredentialRegistry, Map<string, OrphanPassState>>();
+
+/** For tests only: orphan clean-up settings (`undefined` restores the defaults); also forgets past passes. */
+export function configureOrphanCleanup(settings?: Partial<OrphanCleanupSettings>): void {
+	orphanCleanup = { ...DEFAULT_ORPHAN_CLEANUP, ...(settings ?? {}) };
+	orphanPasses = new WeakMap();
+}
+
+/** How long an unknown tenant credential must have been left unchanged before it is deleted. */
+export function orphanGraceMs(retentionMs: number): number {
+	return Math.max(orphanCleanup.minGraceMs, Number.isFinite(retentionMs) ? retentionMs : Number.POSITIVE_INFINITY);
+}
+
+/** What one orphan pass saw and did: counts only. */
+export interface OrphanPassCounts {
+	pages: number;
+	listed: number;
+	/** Named with TENANT_CREDENTIAL_PREFIX. */
+	tenantCredentials: number;
+	known: number;
+	/** Unknown, but changed within the grace period (or without a readable date): kept. */
+	unknownRecent: number;
+	deleted: number;
+	failed: number;
+	/** The pass read the list to its end (the next one starts from the beginning). */
+	reachedEnd: boolean;
+}
+
+/**
+ * Starts, in the background and at most once per ORPHAN_PASS_INTERVAL_MS per process, registry and
+ * n8n instance, the deletion of orphaned tenant credentials: named with the prefix, unknown to the
+ * registry, and unchanged (updatedAt, else createdAt) for longer than max(30 days, `retentionMs`).
+ * Never rejects: a failure is one warning, and the next pass (an interval later) tries again.
+ */
+export function sweepOrphansInBackground(context: SweepContext, retentionMs: number): Promise<void> | undefined {
+	let byScope = orphanPasses.get(context.registry);
+	if (!byScope) orphanPasses.set(context.registry, (byScope = new Map()));
+	const state = byScope.get(context.scope) ?? { lastStart: 0 };
+	byScope.set(context.scope, state);
+	const now = Date.now();
+	if (state.running || (state.lastStart !== 0 && now - state.lastStart < orphanCleanup.intervalMs)) return undefined;
+	state.lastStart = now;
+	const settings = orphanCleanup;
+	state.running = (async () => {
+		try {
+			const counts = await deleteOrphans(context, state, orphanGraceMs(retentionMs), settings);
+			context.log.debug('Run With Tenant Credential looked for orphaned tenant credentials', { ...counts });
+		} catch (error) {
+			context.log.warn('Run With Tenant Credential could not look for orphaned tenant credentials', {
+				error: error instanceof Error ? error.message : String(error),
+			});
+		} finally {
+			state.running = undefined;
+		}
+	})();
+	return state.running;
+}
+
+async function deleteOrphans(
+	{ registry, api, scope, log }: SweepContext,
+	state: OrphanPassState,
+	graceMs: number,
+	settings: OrphanCleanupSettings,
+): Promise<OrphanPassCounts> {
+	const counts: OrphanPassCounts = { pages: 0, listed: 0, tenantCredentials: 0, known: 0, unknownRecent: 0, deleted: 0, failed: 0, reachedEnd: false };
+	const orphans: string[] = [];
+	// Collected first, deleted after the last page: n8n's cursors are offsets, which deletions would shift.
+	let cursor = state.cursor;
+	// Set again after each page read: when the first page fails (a cursor kept for an hour may no
+	// longer be accepted), the next pass starts over; after a later failure it goes on from there.
+	state.cursor = undefined;
+	while (counts.pages < settings.maxPages && orphans.length < settings.maxDeletes) {
+		const page: CredentialPage = await api.listCredentials(cursor, settings.pageSize);
+		counts.pages += 1;
+		counts.listed += page.data.length;
+		const named = page.data.filter(isTenantCredential);
+		counts.tenantCredentials += named.length;
+		const known = new Set<string>();
+		for (let start = 0; start < named.length; start += MAX_KNOWN_CREDENTIAL_IDS) {
+			const batch = named.slice(start, start + MAX_KNOWN_CREDENTIAL_IDS).map((credential) => credential.id);
+			for (const id of await registry.knownTenantCredentialIds(scope, batch)) known.add(id);
+		}
+		// Read at each page: a slow pass never measures ages against its own start.
+		const changedBefore = Date.now() - graceMs;
+		for (const credential of named) {
+			if (known.has(credential.id)) counts.known += 1;
+			else if (lastChange(credential) < changedBefore) orphans.push(credential.id);
+			else counts.unknownRecent += 1;
+		}
+		if (orphans.length >= settings.maxDeletes) {
+			// This page again next time: its orphans beyond the limit are still there.
+			state.cursor = cursor;
+			break;
+		}
+		cursor = page.nextCursor ?? undefined;
+		state.cursor = cursor;
+		if (!cursor) {
+			counts.reachedEnd = true;
+			break;
+		}
+	}
+	let firstFailure: unknown;
+	for (const id of orphans.slice(0, settings.maxDeletes)) {
+		try {
+			await api.deleteCredential(id, 'delete orphaned tenant credential');
+			counts.deleted += 1;
+		} catch (error) {
+			counts.failed += 1;
+			firstFailure ??= error;
+			// n8n refused this one (4xx): go on with the others. Unreachable or failing: stop until the next pass.
+			if (!(error instanceof N8nApiError && error.status !== undefined && error.status >= 400 && error.status < 500)) break;
+		}
+	}
+	if (firstFailure !== undefined) {
+		log.warn('Run With Tenant Credential could not delete orphaned tenant credentials', {
+			failed: counts.failed,
+			deleted: counts.deleted,
+			error: firstFailure instanceof Error ? firstFailure.message : String(firstFailure),
+		});
+	}
+	return counts;
+}
+
+function isTenantCredential(credential: CredentialSummary): boolean {
+	return typeof credential?.id === 'string' && credential.id !== '' && typeof credential.name === 'string' && isTenantCredentialName(credential.name);
+}
+
+/** When n8n last changed the credential (updatedAt, else createdAt); +Infinity (never old enough) when neither is readable. */
+function lastChange(credential: CredentialSummary): number {
+	for (const value of [credential.updatedAt, credential.createdAt]) {
+		const at = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+		if (Number.isFinite(at)) return at;
+	}
+	return Number.POSITIVE_INFINITY;
+}

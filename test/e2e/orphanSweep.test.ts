@@ -1,0 +1,132 @@
+/**
+ * The orphan pass against a real n8n 2.40.7 (its public API: credential listing with cursors,
+ * createdAt / updatedAt, deletion) and a real PostgreSQL registry. n8n cannot hold a credential
+ * unchanged for 30 days on demand, so the old-versus-recent split is shown twice: with the real grace
+ * period (credentials made a moment ago are recent: nothing is deleted), then with the grace period
+ * shortened to nothing (tests only), where exactly the unknown tenant credentials go.
+ */
+import { tenantCredentialRegistryFor } from '../../nodes/shared/tenantCredentials/registry';
+import type { TenantCredentialRegistry } from '../../nodes/shared/tenantCredentials/registryTypes';
+import { configureOrphanCleanup, sweepOrphansInBackground } from '../../nodes/shared/tenantCredentials/orphans';
+import type { SweepContext } from '../../nodes/shared/tenantCredentials/sweep';
+import { N8nApiClient, type ApiRequest, type ApiResponse, type N8nApiTransport } from '../../nodes/shared/transport/n8nApiClient';
+import { PostgresLockFixture, sleep, uniqueName } from '../helpers/lockTesting';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const { startN8n } = require('../harness/n8n.js');
+const { createApiClient } = require('../harness/api.js');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+jest.setTimeout(600_000);
+
+/** The public API over fetch, with the harness's key (the node sends the same requests through n8n's HTTP helper). */
+class FetchTransport implements N8nApiTransport {
+	readonly instanceId: string;
+	readonly requests: ApiRequest[] = [];
+	constructor(
+		private readonly apiUrl: string,
+		private readonly apiKey: string,
+	) {
+		this.instanceId = apiUrl;
+	}
+
+	async send(request: ApiRequest): Promise<ApiResponse> {
+		this.requests.push(request);
+		const url = new URL(`${this.apiUrl}${request.path}`);
+		for (const [key, value] of Object.entries(request.qs ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
+		const response = await fetch(url, {
+			method: request.method,
+			headers: { 'X-N8N-API-KEY': this.apiKey, accept: 'application/json', ...(request.body ? { 'content-type': 'application/json' } : {}) },
+			body: request.body ? JSON.stringify(request.body) : undefined,
+		});
+		const text = await response.text();
+		let body: unknown = text;
+		try {
+			body = text ? JSON.parse(text) : undefined;
+		} catch {
+			// not JSON: keep the text
+		}
+		return { statusCode: response.status, body };
+	}
+}
+
+let n8n: any;
+let api: any;
+const fixture = new PostgresLockFixture();
+let registry: TenantCredentialRegistry;
+
+beforeAll(async () => {
+	n8n = await startN8n({});
+	api = createApiClient(n8n);
+	registry = tenantCredentialRegistryFor(fixture.engine({ schema: uniqueName('orphans_e2e'), table: 'locks' }));
+});
+
+afterAll(async () => {
+	configureOrphanCleanup();
+	await n8n?.stop();
+	await fixture.close();
+});
+
+async function credential(name: string): Promise<{ id: string; name: string; type: string; createdAt: string; updatedAt: string }> {
+	return await api.createCredential({ name, type: 'httpHeaderAuth', data: { name: 'X-Key', value: `v-${Math.random()}` } });
+}
+
+it('deletes exactly the tenant credentials the registry does not know, once older than the grace period, paging through the list', async () => {
+	const orphans = [await credential('tenant-cred acme Q2hhbmdlZEJ5VGVzdHMx'), await credential('tenant-cred globex Q2hhbmdlZEJ5VGVzdHMy')];
+	const active = await credential('tenant-cred initech Q2hhbmdlZEJ5VGVzdHMz');
+	const retiring = await credential('tenant-cred umbrella Q2hhbmdlZEJ5VGVzdHM0');
+	const foreign = [await credential('Mail server'), await credential('tenant-credentials of the old system'), await credential('tenant-swap tmp t exec 9 abcdef')];
+	const transport = new FetchTransport(n8n.apiUrl, n8n.apiKey);
+	const scope = transport.instanceId;
+	for (const [record, retentionMs] of [
+		[active, 24 * 60 * 60_000],
+		[retiring, 0],
+	] as const) {
+		await registry.registerTenantCredential({ scope, name: record.name, credentialId: record.id, credentialType: 'httpHeaderAuth', tenantId: 't', retentionMs }, 0);
+	}
+	for (let claimed = false; !claimed; await sleep(5)) {
+		claimed = (await registry.retireUnusedTenantCredentials(scope, 10, 60_000)).some((record) => record.credentialId === retiring.id);
+	}
+	const before = (await api.listCredentials()).map((c: { id: string }) => c.id).sort();
+	// n8n's own dates, as its list returns them (the pass reads nothing else).
+	const listed = (await api.listCredentials()) as Array<{ id: string; updatedAt?: string; createdAt?: string }>;
+	for (const c of listed) expect(Number.isFinite(Date.parse(c.updatedAt ?? ''))).toBe(true);
+
+	const lines: Array<{ level: string; message: string; meta?: Record<string, unknown> }> = [];
+	const log: SweepContext['log'] = {
+		warn: (message, meta) => lines.push({ level: 'warn', message, meta }),
+		debug: (message, meta) => lines.push({ level: 'debug', message, meta }),
+	};
+	const context: SweepContext = { registry, api: new N8nApiClient(transport, { attempts: 2, baseDelayMs: 50, maxDelayMs: 200 }), scope, log };
+
+	// The real grace period (30 days): everything here was made a moment ago.
+	configureOrphanCleanup({ pageSize: 2 });
+	await sweepOrphansInBackground(context, 0);
+	expect((await api.listCredentials()).map((c: { id: string }) => c.id).sort()).toEqual(before);
+	expect(lines).toEqual([{ level: 'debug', message: expect.any(String), meta: expect.objectContaining({ deleted: 0, unknownRecent: 2, known: 2, reachedEnd: true }) }]);
+
+	// No grace (tests only): once n8n's updatedAt of every credential lies in the past.
+	const newest = Math.max(...listed.map((c) => Date.parse(c.updatedAt!)));
+	while (Date.now() <= newest) await sleep(5);
+	configureOrphanCleanup({ pageSize: 2, minGraceMs: 0 });
+	lines.length = 0;
+	transport.requests.length = 0;
+	await sweepOrphansInBackground(context, 0);
+
+	const after = (await api.listCredentials()) as Array<{ id: string }>;
+	expect(after.map((c) => c.id).sort()).toEqual(before.filter((id: string) => !orphans.some((o) => o.id === id)).sort());
+	for (const kept of [active, retiring, ...foreign]) expect(after.some((c) => c.id === kept.id)).toBe(true);
+	const lists = transport.requests.filter((r) => r.method === 'GET');
+	// Two a page: every page after the first with n8n's cursor.
+	const pages = Math.ceil(before.length / 2);
+	expect(pages).toBeGreaterThanOrEqual(4);
+	expect(lists.map((r) => r.qs?.cursor === undefined)).toEqual([true, ...Array.from({ length: pages - 1 }, () => false)]);
+	expect(transport.requests.filter((r) => r.method === 'DELETE').map((r) => r.path).sort()).toEqual(orphans.map((o) => `/credentials/${o.id}`).sort());
+	expect(lines).toEqual([
+		{
+			level: 'debug',
+			message: 'Run With Tenant Credential looked for orphaned tenant credentials',
+			meta: { pages, listed: before.length, tenantCredentials: 4, known: 2, unknownRecent: 0, deleted: 2, failed: 0, reachedEnd: true },
+		},
+	]);
+});
