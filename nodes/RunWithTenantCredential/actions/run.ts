@@ -114,7 +114,9 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 
 		const groups = new Map<string, RunGroup>();
 		const subWorkflows = new Map<string, Promise<LoadedSubWorkflow>>();
-		let callerProject: Promise<string | undefined> | undefined;
+		// Read the calling workflow while the sub-workflow is read: both are usually cached, else one API round trip each.
+		const callerProject = callerProjectOf(api, readerScope, workflowId);
+		callerProject.catch(() => undefined);
 		for (const request of requests) {
 			const secrets = secretStrings(request.data);
 			try {
@@ -124,7 +126,7 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 					subWorkflows.set(request.subWorkflowId, loading);
 				}
 				const subWorkflow = await loading;
-				const projectId = await (callerProject ??= callerProjectOf(api, readerScope, workflowId));
+				const projectId = await callerProject;
 				checkCallerPolicy(subWorkflow, { workflowId, projectId }, [request.itemIndex]);
 				const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, [request.itemIndex]);
 				await checkTenantData(api, credentialType, request.data, request.options, [request.itemIndex]);
@@ -156,7 +158,7 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 			scope,
 			lockLog: this.logger,
 		};
-		const projectId = callerProject ? await callerProject : undefined;
+		const projectId = await callerProject.catch(() => undefined);
 		for (const group of groups.values()) {
 			const [first] = group.requests;
 			try {

@@ -21,32 +21,60 @@ export interface LoadedSubWorkflow {
 }
 
 /**
- * Sub-workflows read per process, per n8n instance. n8n's public API has no "changed since", so a copy
- * is trusted this long and then read again; manual executions (the editor) always read it fresh.
+ * Workflows read per process, per n8n instance and API key. n8n's public API has no "changed since":
+ * a copy younger than MAX_AGE_MS is used as is; an older one (up to STALE_MAX_MS) is still used once
+ * while a single background read refreshes it, so no execution waits for the API on that path; older
+ * than that, or for a manual execution (the editor), the execution reads it itself.
  */
 const MAX_AGE_MS = 5_000;
+const STALE_MAX_MS = 60_000;
 const MAX_ENTRIES = 200;
-const cache = new Map<string, { at: number; workflow: Promise<WorkflowSummary> }>();
+interface CachedWorkflow {
+	at: number;
+	workflow: Promise<WorkflowSummary>;
+	refreshing?: boolean;
+}
+const cache = new Map<string, CachedWorkflow>();
 
 /** For tests: forget every cached sub-workflow. */
 export function forgetCachedSubWorkflows(): void {
 	cache.clear();
 }
 
+function startRead(api: N8nApiClient, key: string, id: string): CachedWorkflow {
+	const entry: CachedWorkflow = { at: Date.now(), workflow: api.getWorkflow(id) };
+	if (cache.size >= MAX_ENTRIES && !cache.has(key)) cache.delete(cache.keys().next().value as string);
+	entry.workflow.then(
+		() => {
+			cache.delete(key);
+			cache.set(key, entry);
+		},
+		() => {
+			if (cache.get(key) === entry) cache.delete(key);
+		},
+	);
+	return entry;
+}
+
 /** Reads a workflow through the API, sharing one request among concurrent executions. `scope`: the n8n instance and the API key (what a key may read differs per key). */
 export async function readWorkflow(api: N8nApiClient, scope: string, id: string, fresh: boolean): Promise<WorkflowSummary> {
 	const key = `${scope}\u0000${id}`;
-	const now = Date.now();
+	const age = (entry: CachedWorkflow) => Date.now() - entry.at;
 	const hit = cache.get(key);
-	if (hit && !fresh && now - hit.at < MAX_AGE_MS) return await hit.workflow;
-	const workflow = api.getWorkflow(id);
-	if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
-	cache.delete(key);
-	cache.set(key, { at: now, workflow });
-	workflow.catch(() => {
-		if (cache.get(key)?.workflow === workflow) cache.delete(key);
-	});
-	return await workflow;
+	if (hit && !fresh && age(hit) < MAX_AGE_MS) return await hit.workflow;
+	if (hit && !fresh && age(hit) < STALE_MAX_MS) {
+		if (!hit.refreshing) {
+			hit.refreshing = true;
+			// A failed refresh keeps the copy until STALE_MAX_MS; then an execution reads (and reports) it itself.
+			startRead(api, key, id).workflow.catch(() => {
+				hit.refreshing = false;
+			});
+		}
+		return await hit.workflow;
+	}
+	const entry = startRead(api, key, id);
+	cache.set(key, entry);
+	return await entry.workflow;
 }
 
 export function homeProjectOf(workflow: Pick<WorkflowSummary, 'shared'>): string | undefined {
