@@ -640,9 +640,10 @@ describe('Run With Tenant Credential: every path, each with its own secret, then
 				postgres,
 				subWorkflowId: headerSub.id,
 				credentialData: FROM_WEBHOOK,
-				options: { allowedFields: 'name,value', credentialType: 'httpHeaderAuth' },
 				before,
 				...node,
+				// Keep every sub-execution, so the scan below reads what n8n would store for them.
+				options: { ...((node.options as object) ?? { allowedFields: 'name,value', credentialType: 'httpHeaderAuth' }), saveSuccessfulSubExecutions: true },
 			}),
 		);
 		rwtDeployed.push({ label, id: workflow.id });
