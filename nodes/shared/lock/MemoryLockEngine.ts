@@ -63,6 +63,9 @@ export class MemoryLockEngine implements LockStore {
 		const notify = () => wake?.wake();
 		try {
 			for (;;) {
+				// Read before the lease is stamped, less Date.now()'s millisecond truncation: the holder's own
+				// deadline (requestSentAt + TTL) must never come after the expiry other callers see.
+				const sentAt = performance.now() - 1;
 				const now = Date.now();
 				// A held key is not free, whatever the owner: re-entry is by token (LockClient).
 				const free = !slot.token || (slot.expiresAt ?? 0) <= now;
@@ -73,7 +76,7 @@ export class MemoryLockEngine implements LockStore {
 					slot.acquiredAt = now;
 					slot.owner = options.owner;
 					slot.expiresAt = now + options.ttlMs;
-					return { ...this.lease(key, slot, started), requestSentAt: performance.now() };
+					return { ...this.lease(key, slot, started), requestSentAt: sentAt };
 				}
 				const left = deadline - now;
 				if (left <= 0) throw new LockTimeoutError(key, now - started, this.holderOf(slot));
