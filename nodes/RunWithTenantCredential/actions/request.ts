@@ -1,5 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeParameterResourceLocator } from 'n8n-workflow';
 
+import { commaList, readTenantId } from '../../shared/itemParameters';
 import { parseCredentialData } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
 import type { TenantDataRules } from '../../shared/tenantCredentials/tenantData';
@@ -27,12 +28,6 @@ const HOUR_MS = 3_600_000;
 const CREDENTIAL_DATA_HELP =
 	"Map the tenant's credential fields here as a JSON object, with the field names of the credential type, e.g. { \"name\": \"X-API-Key\", \"value\": \"{{ $json.body.apiKey }}\" } for Header Auth. Nothing was created.";
 
-const commaList = (value: unknown) =>
-	String(value ?? '')
-		.split(',')
-		.map((field) => field.trim())
-		.filter(Boolean);
-
 /** Reads and checks one item's parameters; nothing is created here. */
 export function readRunRequest(context: IExecuteFunctions, itemIndex: number): RunRequest {
 	const fail = (parameter: string, message: string, description?: string) => new SwapItemError(message, [itemIndex], { parameter, description });
@@ -41,13 +36,7 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 	const subWorkflowId = String(typeof locator === 'object' ? (locator.value ?? '') : locator).trim();
 	if (!subWorkflowId) throw fail('subWorkflow', 'No sub-workflow chosen', 'Pick the workflow that holds the nodes using the tenant\'s credential.');
 
-	const tenantId = context.getNodeParameter('tenantId', itemIndex, '') as unknown;
-	if (typeof tenantId !== 'string' && typeof tenantId !== 'number') {
-		throw fail('tenantId', 'Tenant ID must be text', 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.');
-	}
-	if (String(tenantId).trim() === '') {
-		throw fail('tenantId', 'Tenant ID is empty', 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.');
-	}
+	const tenantId = readTenantId(context, itemIndex);
 
 	const parsed = parseCredentialData(context.getNodeParameter('credentialData', itemIndex, ''));
 	if (!parsed.data) throw fail('credentialData', `Credential Data ${parsed.problem}`, CREDENTIAL_DATA_HELP);
@@ -69,7 +58,7 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 	return {
 		itemIndex,
 		subWorkflowId,
-		tenantId: String(tenantId).trim(),
+		tenantId,
 		data: parsed.data,
 		options: {
 			credentialType: credentialType || undefined,

@@ -2,6 +2,7 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeParameter
 
 import { lockEngineFor } from '../../shared/lockParameters';
 import { errorItem, toNodeError } from '../../shared/nodeErrors';
+import { commaList, readTenantId } from '../../shared/itemParameters';
 import { parseCredentialData, redactSecrets, secretStrings } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
 import { runSwaps, type LockScope, type SwapOptions, type SwapRequest, type SwapResults } from '../../shared/swap/swap';
@@ -30,13 +31,7 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): NodeSwapReq
 	const value = String(typeof locator === 'object' ? (locator.value ?? '') : locator).trim();
 	if (!value) throw fail('baseCredential', 'No base credential chosen', 'Pick the credential your other nodes use.');
 
-	const tenantId = context.getNodeParameter('tenantId', itemIndex, '') as unknown;
-	if (typeof tenantId !== 'string' && typeof tenantId !== 'number') {
-		throw fail('tenantId', 'Tenant ID must be text', 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.');
-	}
-	if (String(tenantId).trim() === '') {
-		throw fail('tenantId', 'Tenant ID is empty', 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.');
-	}
+	const tenantId = readTenantId(context, itemIndex);
 
 	const parsed = parseCredentialData(context.getNodeParameter('credentialData', itemIndex, ''));
 	if (!parsed.data) {
@@ -66,19 +61,13 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): NodeSwapReq
 		partialUpdate: options.partialUpdate === true,
 		expectedCredentialType: options.credentialType ? String(options.credentialType) : undefined,
 		skipUnchanged: options.skipUnchanged !== false,
-		allowedFields: String(options.allowedFields ?? '')
-			.split(',')
-			.map((field) => field.trim())
-			.filter(Boolean),
-		allowEmptyFields: String(options.allowEmptyFields ?? '')
-			.split(',')
-			.map((field) => field.trim())
-			.filter(Boolean),
+		allowedFields: commaList(options.allowedFields),
+		allowEmptyFields: commaList(options.allowEmptyFields),
 	};
 	return {
 		itemIndex,
 		baseCredential: { mode, value },
-		tenantId: String(tenantId).trim(),
+		tenantId,
 		data: parsed.data,
 		options: swapOptions,
 		renewLock: options.renewLock !== false,

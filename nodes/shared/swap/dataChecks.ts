@@ -195,3 +195,14 @@ export function stateWriteFailure(error: unknown, itemIndexes: number[]): SwapIt
 		cause: error,
 	});
 }
+
+/** The refusal for data that sets a field outside Allowed Fields (empty list: any field of the type). */
+export function allowedFieldsRefusal(data: IDataObject, allowedFields: string[], itemIndexes: number[]): SwapItemError | undefined {
+	const outside = allowedFields.length > 0 ? Object.keys(data).filter((field) => !allowedFields.includes(field)) : [];
+	if (outside.length === 0) return undefined;
+	return new SwapItemError(`Credential data sets ${list(outside)}, outside the allowed fields (${allowedFields.join(', ')})`, itemIndexes, {
+		parameter: 'credentialData',
+		description:
+			'The data comes from outside (e.g. a webhook): only the fields listed in "Allowed Fields" may be set. Add the field there if the tenant really must set it.',
+	});
+}

@@ -4,7 +4,7 @@ import { shorten } from '../lock';
 import type { CredentialSummary, N8nApiClient } from '../transport/n8nApiClient';
 import { N8nApiError } from '../transport/n8nApiErrors';
 import { canonicalJson, schemaProblems, secretStrings } from './credentialData';
-import { swapFingerprint, unsafeDataRefusal } from './dataChecks';
+import { allowedFieldsRefusal, swapFingerprint, unsafeDataRefusal } from './dataChecks';
 import { SwapItemError } from './errors';
 import { asItemError } from './itemErrors';
 import { validateWithTemporaryCredential } from './temporaryCredential';
@@ -74,17 +74,8 @@ export async function validateGroup(context: SwapContext, group: SwapGroup): Pro
 			{ parameter: 'baseCredential', description: 'Pick a base credential of the type the data is for, or correct the "Credential Type" option.' },
 		);
 	}
-	const outside = options.allowedFields.length > 0 ? Object.keys(data).filter((field) => !options.allowedFields.includes(field)) : [];
-	if (outside.length > 0) {
-		throw new SwapItemError(
-			`Credential data sets ${outside.map((field) => `"${field}"`).join(', ')}, outside the allowed fields (${options.allowedFields.join(', ')})`,
-			group.itemIndexes,
-			{
-				parameter: 'credentialData',
-				description: 'The data comes from outside (e.g. a webhook): only the fields listed in "Allowed Fields" may be set. Add the field there if the tenant really must set it.',
-			},
-		);
-	}
+	const outside = allowedFieldsRefusal(data, options.allowedFields, group.itemIndexes);
+	if (outside) throw outside;
 	const schema = await context.api.getSchema(base.type);
 	const problems = schemaProblems(data, schema);
 	if (problems.length > 0) {

@@ -1,7 +1,7 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import { schemaProblems, secretStrings } from '../swap/credentialData';
-import { emptyFields, knownCredentialType, missingFieldsForFullReplace } from '../swap/dataChecks';
+import { allowedFieldsRefusal, emptyFields, knownCredentialType, missingFieldsForFullReplace } from '../swap/dataChecks';
 import { SwapItemError } from '../swap/errors';
 import type { N8nApiClient } from '../transport/n8nApiClient';
 
@@ -19,13 +19,8 @@ const list = (fields: string[]) => fields.map((field) => `"${field}"`).join(', '
  * types of the credential type, nothing needed left out or empty. Names fields, never values.
  */
 export async function checkTenantData(api: N8nApiClient, type: string, data: IDataObject, rules: TenantDataRules, itemIndexes: number[]): Promise<void> {
-	const outside = rules.allowedFields.length > 0 ? Object.keys(data).filter((field) => !rules.allowedFields.includes(field)) : [];
-	if (outside.length > 0) {
-		throw new SwapItemError(`Credential data sets ${list(outside)}, outside the allowed fields (${rules.allowedFields.join(', ')})`, itemIndexes, {
-			parameter: 'credentialData',
-			description: 'The data comes from outside (e.g. a webhook): only the fields listed in "Allowed Fields" may be set. Add the field there if the tenant really must set it.',
-		});
-	}
+	const outside = allowedFieldsRefusal(data, rules.allowedFields, itemIndexes);
+	if (outside) throw outside;
 	const schema = await api.getSchema(type);
 	const problems = schemaProblems(data, schema);
 	if (problems.length > 0) {
