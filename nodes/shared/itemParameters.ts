@@ -26,7 +26,7 @@ export function readTenantId(context: IExecuteFunctions, itemIndex: number): str
 	const refuse = (message: string, description = TENANT_ID_HELP) => new SwapItemError(message, [itemIndex], { parameter: 'tenantId', description });
 	if (value === undefined || value === null) throw refuse('Tenant ID is missing (empty)');
 	if (typeof value !== 'string' && typeof value !== 'number') {
-		throw refuse(`Tenant ID must be text or a number (got ${Array.isArray(value) ? 'a list' : `a ${typeof value}`})`);
+		throw refuse(`Tenant ID must be text or a number (got ${Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`})`);
 	}
 	const tenantId = String(value).trim();
 	if (tenantId === '') throw refuse('Tenant ID is empty');
