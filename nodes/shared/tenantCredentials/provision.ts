@@ -117,7 +117,7 @@ async function holding<T>(context: TenantCredentialContext, wish: TenantCredenti
 async function checkLimits({ registry, scope }: TenantCredentialContext, wish: TenantCredentialWish): Promise<void> {
 	const { maxTenantCredentials, maxCredentialsPerTenant } = wish.limits;
 	const live = await registry.countLiveTenantCredentials(scope, wish.tenantId, Math.max(maxTenantCredentials, maxCredentialsPerTenant));
-	const wait = 'Unused credentials are deleted once unused for Retention (records being deleted still count).';
+	const wait = 'Credentials unused for Retention are deleted in the background (until then they count).';
 	if (live.tenant >= maxCredentialsPerTenant) {
 		throw new SwapItemError(
 			`No new credential for tenant "${shownTenantId(wish.tenantId)}": it already has ${live.tenant} live credentials (Max Credentials per Tenant is ${maxCredentialsPerTenant})`,
