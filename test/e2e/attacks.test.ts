@@ -259,13 +259,16 @@ const EXPRESSIONS = {
 	arithmetic: (id: string) => `={{ "${canary(id)}".length * 0 + 6 * 7 }}`,
 	env: (id: string) => `={{ $env.${ENV_NAME} + "${canary(id)}".slice(0, 0) }}`,
 	execution: (id: string) => `={{ $execution.id + "${canary(id)}".slice(0, 0) }}`,
-	/** Throws when n8n evaluates it: n8n then fails the node with "[Error resolving credentials]". */
-	throwing: (id: string) => `={{ $json["${canary(id)}"].deeper }}`,
+	/**
+	 * Throws an ExpressionError when n8n evaluates it (a node that does not exist): n8n then fails the node
+	 * with "[Error resolving credentials]". (n8n turns other errors inside an expression into null.)
+	 */
+	throwing: (id: string) => `={{ $("No node ${canary(id)}").item.json }}`,
 };
 
 /** OAuth2 client credentials data whose stored token is `oauthTokenData` (n8n then uses it as is). */
 function oauthWithToken(tokenData: Record<string, unknown>, accessTokenUrl = `${echo.url}/oauth/token`) {
-	return { grantType: 'clientCredentials', accessTokenUrl, clientId: 'expr-tenant', clientSecret: 'expr-secret', authentication: 'body', scope: '', oauthTokenData: tokenData };
+	return { grantType: 'clientCredentials', accessTokenUrl, clientId: 'expr-tenant', clientSecret: 'expr-secret', authentication: 'body', oauthTokenData: tokenData };
 }
 
 interface ExpressionCase {
@@ -442,7 +445,6 @@ describe('2. a caller-chosen OAuth2 token URL (a canary server on 127.0.0.1)', (
 		clientId: `ssrf-${id}`,
 		clientSecret: canary(id),
 		authentication: 'body',
-		scope: '',
 	});
 
 	async function swapRoute(name: string, allowedFields: string) {
@@ -702,22 +704,22 @@ describe('5. the items passed into the sub-execution hold no secret (what n8n st
 		const secret = canary('i1');
 		sentAttackCanaries.add(secret);
 		const { outcome, sub } = await run('attack-items-ok', okSub.id, 'items-ok', secret);
+		attackExecutions.push(outcome.execution);
 		expect(outcome.response.status).toBe(200);
 		expect(sub.status).toBe('success');
 		expect(triggerText(sub)).toContain('"items-ok"');
 		expect(storedText(sub).includes(secret)).toBe(false);
-		attackExecutions.push(outcome.execution);
 	});
 
 	it('a failed sub-execution: no secret in its input items or anywhere else it stored', async () => {
 		const secret = canary('i2');
 		sentAttackCanaries.add(secret);
 		const { outcome, sub } = await run('attack-items-fail', failingSub.id, 'items-fail', secret);
+		attackExecutions.push(outcome.execution);
 		expect(outcome.response.status).toBe(500);
 		expect(sub.status).toBe('error');
 		expect(masked(errorText(sub))).toMatch(/failing on purpose after the call/);
 		expect(storedText(sub).includes(secret)).toBe(false);
-		attackExecutions.push(outcome.execution);
 	});
 
 	it('control, passSecretsToSubWorkflow on: the secret is in the stored input items', async () => {
