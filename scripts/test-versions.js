@@ -166,7 +166,7 @@ async function smoke(version, env) {
 		const rwtWorkflow = async (/** @type {string} */ p, /** @type {string} */ kind, /** @type {Record<string, unknown>} */ options) => {
 			const placeholder =
 				kind === 'oauth2'
-					? await api.createCredential({ name: `placeholder (${p})`, type: 'oAuth2Api', data: oauthData('placeholder', `${env.echoUrl}/oauth/token`) })
+					? await createOauthCredential(api, `placeholder (${p})`, 'placeholder', `${env.echoUrl}/oauth/token`)
 					: await api.createCredential({ name: `placeholder (${p})`, type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'placeholder' } });
 			const sub = await api.createWorkflow(workflows.tenantSubWorkflow({ name: `sub-workflow (${p})`, kind, echoUrl: env.echoUrl, credential: placeholder }));
 			return api.deployWorkflow(
@@ -186,7 +186,7 @@ async function smoke(version, env) {
 		});
 		const hostile = oauthData('v-url', `${env.canary.url}/oauth/token`, false);
 		await check('urlswap', async () => {
-			const oauthBase = await api.createCredential({ name: 'OAuth2 base', type: 'oAuth2Api', data: oauthData('nobody', `${env.echoUrl}/oauth/token`) });
+			const oauthBase = await createOauthCredential(api, 'OAuth2 base', 'nobody', `${env.echoUrl}/oauth/token`);
 			const workflow = await swapWorkflow('v-url-swap', oauthBase, 'oAuth2Api', {});
 			return await expectRefused(api, workflow.id, url('v-url-swap'), { tenantId: 'v-url', data: hostile }, 'Tenant Credential Swap', /accessTokenUrl/, [env.echo, env.canary]);
 		});
@@ -208,6 +208,30 @@ async function smoke(version, env) {
  */
 function oauthData(clientId, accessTokenUrl, withScope = true) {
 	return { grantType: 'clientCredentials', accessTokenUrl, clientId, clientSecret: `${clientId}-secret`, authentication: 'body', ...(withScope ? { scope: '' } : {}) };
+}
+
+/**
+ * Creates an OAuth2 (client credentials) credential. 2.8.4's public API schema asks for serverUrl when
+ * the hidden useDynamicClientRegistration is missing (and refuses that field itself), and for client
+ * credentials sendAdditionalBodyProperties and additionalBodyProperties (read from its schema): there
+ * those are sent too.
+ * @param {any} api
+ * @param {string} name
+ * @param {string} clientId
+ * @param {string} accessTokenUrl
+ */
+async function createOauthCredential(api, name, clientId, accessTokenUrl) {
+	const data = oauthData(clientId, accessTokenUrl);
+	try {
+		return await api.createCredential({ name, type: 'oAuth2Api', data });
+	} catch (error) {
+		if (!/requires property \\?"(serverUrl|sendAdditionalBodyProperties)/.test(String(/** @type {Error} */ (error).message))) throw error;
+		return await api.createCredential({
+			name,
+			type: 'oAuth2Api',
+			data: { ...data, serverUrl: accessTokenUrl, sendAdditionalBodyProperties: false, additionalBodyProperties: '{}' },
+		});
+	}
 }
 
 /**
