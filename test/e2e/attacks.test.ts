@@ -563,6 +563,26 @@ describe('3. a flood of new tenants and data versions past the limits', () => {
 		expect(await temporaryCredentials()).toEqual([]);
 	});
 
+	it('maxTenantCredentials 3, 10 new tenants at once: at most 3 credentials made, every other call refused', async () => {
+		const sub = await headerSub('burst flood sub-workflow');
+		await deployRwt('attack-flood-burst', sub.id, {
+			allowedFields: HEADER_FIELDS,
+			credentialType: 'httpHeaderAuth',
+			maxTenantCredentials: 3,
+			lockTable: `attack_burst_${RUN}`,
+		});
+		const tenants = Array.from({ length: 10 }, (_, n) => `fb${n}`);
+		const answers = await Promise.all(tenants.map((tenantId) => api.callWebhook('attack-flood-burst', { body: { tenantId, data: header(`flood-${tenantId}-v1`) } })));
+		const statuses = answers.map((answer: { status: number }) => answer.status);
+		const names = (await api.listCredentials()).map((c: Ref) => c.name).filter((name: string) => name.startsWith(TENANT_PREFIX));
+		const made = tenants.filter((tenant) => names.some((name: string) => name.split(' ').includes(tenant)));
+		process.stderr.write(`3. burst of 10 new tenants, limit 3: ${statuses.filter((s: number) => s === 200).length} answered 200, ${made.length} credentials made\n`);
+		expect(made.length).toBeGreaterThan(0);
+		expect(made.length).toBeLessThanOrEqual(3);
+		expect(statuses.filter((status: number) => status === 200).length).toBe(made.length);
+		expect(statuses.filter((status: number) => status !== 200 && status !== 500)).toEqual([]);
+	});
+
 	it('control, default limits: the same calls create every credential', async () => {
 		const sub = await headerSub('flood control sub-workflow');
 		const workflow = await deployRwt('attack-flood-control', sub.id, { allowedFields: HEADER_FIELDS, credentialType: 'httpHeaderAuth' });
@@ -655,6 +675,16 @@ describe('4. Tenant IDs with control characters, and of 10 kB', () => {
 		expect(made.length).toBe(before + 1);
 		// Shown in the name: at most 40 characters of it, only [A-Za-z0-9._@-].
 		expect(made.some((c: Ref) => c.name.includes(LONGEST_ALLOWED.slice(0, 40)) && !c.name.includes(LONGEST_ALLOWED.slice(0, 41)))).toBe(true);
+	});
+
+	it('control: a Tenant ID with spaces, a slash and non-ASCII letters passes; its credential name shows only [A-Za-z0-9._@-]', async () => {
+		const ran = await callOnce(rwtFlow.workflow.id, rwtFlow.path, { tenantId: 'Acme Corp/Zürich', data: { name: 'x-tenant-secret', value: 'acme-secret' } });
+		expect(ran.response.status).toBe(200);
+		expect(headerSeen(ran)).toEqual(['acme-secret']);
+		const names = (await api.listCredentials()).map((c: Ref) => c.name).filter((name: string) => name.startsWith(TENANT_PREFIX));
+		expect(names.some((name: string) => name.includes('Acme_Corp_Z_rich'))).toBe(true);
+		// Every tenant credential's name, of every test here: prefix, tag, shown tenant and hash in that set.
+		expect(names.filter((name: string) => !/^tenant-cred [A-Za-z0-9._@ -]+$/.test(name)).map(masked)).toEqual([]);
 	});
 });
 
