@@ -46,7 +46,8 @@ export const runWithTenantProperties: INodeProperties[] = [
 		default: '',
 		required: true,
 		placeholder: 'e.g. {{ $json.body.tenantId }}',
-		description: "Who the data belongs to. Shown in the tenant credential's name and in errors.",
+		description:
+			"Who the data belongs to: at most 200 characters, no control or invisible characters. Its first 40 characters are shown in the tenant credential's name (other than letters, digits and . _ @ - as _).",
 	},
 	{
 		displayName: 'Credential Data',
@@ -91,6 +92,24 @@ export const runWithTenantProperties: INodeProperties[] = [
 				default: '',
 				placeholder: 'e.g. organizationId',
 				description: 'Comma-separated fields the data may leave out or set to an empty value; * for any',
+			},
+			{
+				displayName: 'Max Credentials per Tenant',
+				name: 'maxCredentialsPerTenant',
+				type: 'number',
+				typeOptions: { minValue: 1, numberPrecision: 0 },
+				default: 5,
+				description:
+					"How many credentials one tenant may have at once (one per credential data, e.g. per rotated key; unused ones are deleted after Retention). A new one past it is refused and nothing is created.",
+			},
+			{
+				displayName: 'Max Tenant Credentials',
+				name: 'maxTenantCredentials',
+				type: 'number',
+				typeOptions: { minValue: 1, numberPrecision: 0 },
+				default: 5000,
+				description:
+					'How many tenant credentials this lock store may hold for this n8n, all tenants together. A new one past it is refused and nothing is created, so unauthenticated callers cannot fill n8n with credentials.',
 			},
 			{
 				displayName: 'Output',

@@ -4,16 +4,47 @@ import { SwapItemError } from './swap/errors';
 
 const TENANT_ID_HELP = 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.';
 
-/** One item's Tenant ID, trimmed; refused when it is not text or a number, or empty. */
+/** Tenant IDs come from webhook callers: long enough for any real ID, short enough for names, logs and lock rows. */
+export const MAX_TENANT_ID_LENGTH = 200;
+/** Unicode category C: control, format (e.g. right-to-left overrides, zero-width characters), private use, unassigned. */
+const INVISIBLE_OR_CONTROL = /\p{C}/u;
+/** How much of a refused Tenant ID an error shows, and only in characters safe anywhere. */
+const SHOWN_PREFIX = 12;
+
+/** A short, harmless hint of a refused Tenant ID: never the whole ID, nothing that could mislead a reader. */
+function shownPrefix(tenantId: string): string {
+	return [...tenantId].slice(0, SHOWN_PREFIX).join('').replace(/[^A-Za-z0-9._@-]/g, '_');
+}
+
+/**
+ * One item's Tenant ID, trimmed; refused when missing, empty, not text or a number, longer than
+ * MAX_TENANT_ID_LENGTH characters, or holding a control or invisible character (it is shown in
+ * credential names, lock rows, logs and errors).
+ */
 export function readTenantId(context: IExecuteFunctions, itemIndex: number): string {
-	const tenantId = context.getNodeParameter('tenantId', itemIndex, '') as unknown;
-	if (typeof tenantId !== 'string' && typeof tenantId !== 'number') {
-		throw new SwapItemError('Tenant ID must be text', [itemIndex], { parameter: 'tenantId', description: TENANT_ID_HELP });
+	const value = context.getNodeParameter('tenantId', itemIndex, '') as unknown;
+	const refuse = (message: string, description = TENANT_ID_HELP) => new SwapItemError(message, [itemIndex], { parameter: 'tenantId', description });
+	if (value === undefined || value === null) throw refuse('Tenant ID is missing (empty)');
+	if (typeof value !== 'string' && typeof value !== 'number') {
+		throw refuse(`Tenant ID must be text or a number (got ${Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`})`);
 	}
-	if (String(tenantId).trim() === '') {
-		throw new SwapItemError('Tenant ID is empty', [itemIndex], { parameter: 'tenantId', description: TENANT_ID_HELP });
+	const tenantId = String(value).trim();
+	if (tenantId === '') throw refuse('Tenant ID is empty');
+	const length = [...tenantId].length;
+	if (length > MAX_TENANT_ID_LENGTH) {
+		throw refuse(
+			`Tenant ID is too long: ${length} characters (starting "${shownPrefix(tenantId)}"), at most ${MAX_TENANT_ID_LENGTH} are allowed`,
+			`Map a tenant ID of at most ${MAX_TENANT_ID_LENGTH} characters; nothing was created. If the caller sent it, refuse the request before this node.`,
+		);
 	}
-	return String(tenantId).trim();
+	const bad = [...tenantId].findIndex((character) => INVISIBLE_OR_CONTROL.test(character));
+	if (bad >= 0) {
+		throw refuse(
+			`Tenant ID holds a control or invisible character at position ${bad + 1} (starting "${shownPrefix(tenantId)}")`,
+			'Tenant IDs may not hold control characters, line breaks, tabs or invisible formatting characters; nothing was created. Map the plain tenant ID.',
+		);
+	}
+	return tenantId;
 }
 
 /** A comma-separated option (Allowed Fields, Fields Allowed Empty) as a list. */

@@ -11,7 +11,7 @@
  * interval" is checked with the real one-hour interval (two calls in a row) or a zero one.
  */
 import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
-import { TENANT_CREDENTIAL_PREFIX } from '../../nodes/shared/tenantCredentials/credentialName';
+import { registryNamePrefix, registryTag, TENANT_CREDENTIAL_PREFIX } from '../../nodes/shared/tenantCredentials/credentialName';
 import { tenantCredentialRegistryFor } from '../../nodes/shared/tenantCredentials/registry';
 import type { NewTenantCredential, TenantCredentialRegistry } from '../../nodes/shared/tenantCredentials/registryTypes';
 import {
@@ -135,9 +135,10 @@ const backends: Backend[] = [
 ];
 
 let counter = 0;
-function tenantName(): string {
+/** A name as `registry` makes them for n8n `scope`: `tenant-cred <its tag> <tenant> <hmac>`. */
+function tenantName(registry: TenantCredentialRegistry, scope: string): string {
 	counter += 1;
-	return `${TENANT_CREDENTIAL_PREFIX}tenant-${counter} hmac${counter}`;
+	return `${registryNamePrefix(registryTag(registry.storeIdentity, scope))}tenant-${counter} hmac${counter}`;
 }
 
 function recordFor(scope: string, credential: CredentialSummary, overrides: Partial<NewTenantCredential> = {}): NewTenantCredential {
@@ -186,15 +187,15 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 
 	it('deletes unknown tenant credentials older than the grace period; keeps recent, known (active or retiring) and non-prefixed ones', async () => {
 		const n8n = new FakeN8n();
-		const oldUnknown = n8n.add(tenantName(), 40 * DAY);
-		const oldUnknownCreatedOnly = n8n.add(tenantName(), 40 * DAY, 'createdOnly');
-		const recentUnknown = n8n.add(tenantName(), 29 * DAY);
-		const undated = n8n.add(tenantName(), 400 * DAY, 'none');
+		const oldUnknown = n8n.add(tenantName(registry, n8n.scope), 40 * DAY);
+		const oldUnknownCreatedOnly = n8n.add(tenantName(registry, n8n.scope), 40 * DAY, 'createdOnly');
+		const recentUnknown = n8n.add(tenantName(registry, n8n.scope), 29 * DAY);
+		const undated = n8n.add(tenantName(registry, n8n.scope), 400 * DAY, 'none');
 		// Changed recently although created long ago: updatedAt decides.
-		const touched = n8n.add(tenantName(), 400 * DAY);
+		const touched = n8n.add(tenantName(registry, n8n.scope), 400 * DAY);
 		touched.updatedAt = new Date(Date.now() - DAY).toISOString();
-		const active = n8n.add(tenantName(), 400 * DAY);
-		const retiring = n8n.add(tenantName(), 400 * DAY);
+		const active = n8n.add(tenantName(registry, n8n.scope), 400 * DAY);
+		const retiring = n8n.add(tenantName(registry, n8n.scope), 400 * DAY);
 		const replaced = n8n.add(active.name, 400 * DAY);
 		const notOurs = [
 			n8n.add('My API key', 400 * DAY),
@@ -202,9 +203,13 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 			n8n.add(`Tenant-cred ${'x'} y`, 400 * DAY),
 			n8n.add(` ${TENANT_CREDENTIAL_PREFIX}leading space`, 400 * DAY),
 			n8n.add('tenant-swap tmp t exec 1 abc', 400 * DAY),
+			// Names from before registry tags, and another registry's (another lock store or Base URL).
+			n8n.add(`${TENANT_CREDENTIAL_PREFIX}acme Q2hhbmdlZEJ5VGVzdHMx`, 400 * DAY),
+			n8n.add(`${registryNamePrefix(registryTag('redis:elsewhere', n8n.scope))}acme Q2hhbmdlZEJ5VGVzdHMx`, 400 * DAY),
+			n8n.add(`${registryNamePrefix(registryTag(registry.storeIdentity, 'https://other-n8n.example/api/v1'))}acme Q2hhbmdlZEJ5VGVzdHMx`, 400 * DAY),
 		];
 		// Known in another scope (another n8n instance) only: unknown here.
-		const otherScopeOnly = n8n.add(tenantName(), 40 * DAY);
+		const otherScopeOnly = n8n.add(tenantName(registry, n8n.scope), 40 * DAY);
 		await registry.registerTenantCredential(recordFor(uniqueKey('other-scope'), otherScopeOnly), 0);
 
 		await registry.registerTenantCredential(recordFor(n8n.scope, replaced), 0);
@@ -230,15 +235,15 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 			{
 				level: 'debug',
 				message: 'Run With Tenant Credential looked for orphaned tenant credentials',
-				meta: { pages: 1, listed: 14, tenantCredentials: 9, known: 3, unknownRecent: 3, deleted: 3, failed: 0, reachedEnd: true },
+				meta: { pages: 1, listed: 17, tenantCredentials: 9, otherTenantCredentials: 3, known: 3, unknownRecent: 3, deleted: 3, failed: 0, reachedEnd: true },
 			},
 		]);
 	});
 
 	it('keeps unknown credentials younger than a retention longer than 30 days', async () => {
 		const n8n = new FakeN8n();
-		const fortyDays = n8n.add(tenantName(), 40 * DAY);
-		const seventyDays = n8n.add(tenantName(), 70 * DAY);
+		const fortyDays = n8n.add(tenantName(registry, n8n.scope), 40 * DAY);
+		const seventyDays = n8n.add(tenantName(registry, n8n.scope), 70 * DAY);
 		await sweepOrphansInBackground(contextFor(n8n), 60 * DAY);
 		expect(n8n.deletes()).toEqual([seventyDays.id]);
 		expect(n8n.ids()).toEqual([fortyDays.id]);
@@ -248,9 +253,9 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 		const n8n = new FakeN8n();
 		const orphans: string[] = [];
 		for (let i = 0; i < 45; i++) {
-			if (i % 10 === 3) orphans.push(n8n.add(tenantName(), 40 * DAY).id);
+			if (i % 10 === 3) orphans.push(n8n.add(tenantName(registry, n8n.scope), 40 * DAY).id);
 			else if (i % 2 === 0) n8n.add(`someone else's ${i}`, 40 * DAY);
-			else await registry.registerTenantCredential(recordFor(n8n.scope, n8n.add(tenantName(), 40 * DAY)), 0);
+			else await registry.registerTenantCredential(recordFor(n8n.scope, n8n.add(tenantName(registry, n8n.scope), 40 * DAY)), 0);
 		}
 		expect(orphans).toHaveLength(5);
 		configureOrphanCleanup({ pageSize: 10, maxPages: 2, intervalMs: 0 });
@@ -292,7 +297,7 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 		const n8n = new FakeN8n();
 		const orphans: string[] = [];
 		for (let i = 0; i < 600; i++) {
-			if (i === 5 || i === 260 || i === 599) orphans.push(n8n.add(tenantName(), 40 * DAY).id);
+			if (i === 5 || i === 260 || i === 599) orphans.push(n8n.add(tenantName(registry, n8n.scope), 40 * DAY).id);
 			else n8n.add(`other ${i}`, 40 * DAY);
 		}
 		const context = contextFor(n8n);
@@ -304,7 +309,7 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 
 	it('deletes at most maxDeletes a pass; the next pass takes the rest', async () => {
 		const n8n = new FakeN8n();
-		const orphans = Array.from({ length: 7 }, () => n8n.add(tenantName(), 40 * DAY).id);
+		const orphans = Array.from({ length: 7 }, () => n8n.add(tenantName(registry, n8n.scope), 40 * DAY).id);
 		configureOrphanCleanup({ maxDeletes: 3, intervalMs: 0 });
 		const context = contextFor(n8n);
 		await sweepOrphansInBackground(context, DAY);
@@ -317,14 +322,14 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 
 	it('runs at most once per interval per registry and n8n instance, and never twice at once', async () => {
 		const n8n = new FakeN8n();
-		n8n.add(tenantName(), 40 * DAY);
+		n8n.add(tenantName(registry, n8n.scope), 40 * DAY);
 		const context = contextFor(n8n);
 		const first = sweepOrphansInBackground(context, DAY);
 		// While it runs, and after it ended within the hour: not again.
 		expect(sweepOrphansInBackground(context, DAY)).toBeUndefined();
 		await first;
 		expect(sweepOrphansInBackground(context, DAY)).toBeUndefined();
-		n8n.add(tenantName(), 40 * DAY);
+		n8n.add(tenantName(registry, n8n.scope), 40 * DAY);
 		expect(sweepOrphansInBackground(contextFor(n8n), DAY)).toBeUndefined();
 		expect(n8n.lists()).toHaveLength(1);
 		expect(n8n.deletes()).toHaveLength(1);
@@ -343,7 +348,7 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 
 	it('a list failure is one warning, never a rejection; nothing is deleted', async () => {
 		const n8n = new FakeN8n();
-		n8n.add(tenantName(), 40 * DAY);
+		n8n.add(tenantName(registry, n8n.scope), 40 * DAY);
 		n8n.failList = 500;
 		const context = contextFor(n8n);
 		await expect(sweepOrphansInBackground(context, DAY)).resolves.toBeUndefined();
@@ -374,7 +379,7 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 
 	it('a registry failure is one warning and deletes nothing (an unanswered question never reads as "unknown")', async () => {
 		const n8n = new FakeN8n();
-		n8n.add(tenantName(), 40 * DAY);
+		n8n.add(tenantName(registry, n8n.scope), 40 * DAY);
 		const failing = jest.spyOn(registry, 'knownTenantCredentialIds').mockRejectedValue(new Error('lock store unreachable'));
 		const context = contextFor(n8n);
 		try {
@@ -390,7 +395,7 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 
 	it('a refused delete (4xx) skips that credential; a failing n8n (5xx) stops the deletions; one warning each pass', async () => {
 		const n8n = new FakeN8n();
-		const orphans = Array.from({ length: 4 }, () => n8n.add(tenantName(), 40 * DAY).id);
+		const orphans = Array.from({ length: 4 }, () => n8n.add(tenantName(registry, n8n.scope), 40 * DAY).id);
 		n8n.failDelete.set(orphans[1], 403);
 		configureOrphanCleanup({ intervalMs: 0 });
 		const context = contextFor(n8n);
@@ -404,7 +409,7 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 			},
 		]);
 
-		const more = Array.from({ length: 3 }, () => n8n.add(tenantName(), 40 * DAY).id);
+		const more = Array.from({ length: 3 }, () => n8n.add(tenantName(registry, n8n.scope), 40 * DAY).id);
 		n8n.failDelete.set(orphans[1], 500);
 		const second = contextFor(n8n);
 		await expect(sweepOrphansInBackground(second, DAY)).resolves.toBeUndefined();
@@ -418,13 +423,58 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 
 	it('logs counts only, never names, IDs or tenants', async () => {
 		const n8n = new FakeN8n();
-		const orphan = n8n.add(`${TENANT_CREDENTIAL_PREFIX}secret-tenant-acme abc`, 40 * DAY);
+		const orphan = n8n.add(`${registryNamePrefix(registryTag(registry.storeIdentity, n8n.scope))}secret-tenant-acme abc`, 40 * DAY);
 		n8n.failDelete.set(orphan.id, 403);
-		const kept = n8n.add(`${TENANT_CREDENTIAL_PREFIX}other-tenant-globex def`, DAY);
+		const kept = n8n.add(`${registryNamePrefix(registryTag(registry.storeIdentity, n8n.scope))}other-tenant-globex def`, DAY);
 		const context = contextFor(n8n);
 		await sweepOrphansInBackground(context, DAY);
 		const logged = JSON.stringify(context.log.lines);
 		for (const text of [orphan.id, kept.id, 'acme', 'globex', TENANT_CREDENTIAL_PREFIX.trim()]) expect(logged).not.toContain(text);
 		expect(context.log.lines.map((line) => line.level)).toEqual(['warn', 'debug']);
+	});
+});
+
+describe('registries sharing one n8n: each orphan pass deletes only its own tag', () => {
+	const fixture = new PostgresLockFixture();
+	let redis: EngineUnderTest;
+	afterAll(async () => {
+		await fixture.close();
+		await redis?.close();
+	});
+
+	it('two PostgreSQL lock tables and a Redis registry: each pass deletes its own orphans only; old names without a tag stay', async () => {
+		const schema = uniqueName('orphans_two');
+		redis = await redisFactory('orphans_two').create();
+		const registries = {
+			first: tenantCredentialRegistryFor(fixture.engine({ schema, table: 'locks_a' })),
+			second: tenantCredentialRegistryFor(fixture.engine({ schema, table: 'locks_b' })),
+			redis: tenantCredentialRegistryFor(redis.engine),
+		};
+		const n8n = new FakeN8n();
+		const made: Record<string, { known: string; orphan: string }> = {};
+		for (const [label, registry] of Object.entries(registries)) {
+			const known = n8n.add(tenantName(registry, n8n.scope), 400 * DAY);
+			await registry.registerTenantCredential(recordFor(n8n.scope, known), 0);
+			made[label] = { known: known.id, orphan: n8n.add(tenantName(registry, n8n.scope), 400 * DAY).id };
+		}
+		const oldFormat = n8n.add(`${TENANT_CREDENTIAL_PREFIX}acme Q2hhbmdlZEJ5VGVzdHMx`, 400 * DAY).id;
+		expect(new Set(Object.values(registries).map((registry) => registryTag(registry.storeIdentity, n8n.scope))).size).toBe(3);
+		// The others' credentials are unknown to each registry, and old: only the tag keeps them.
+		expect(await registries.first.knownTenantCredentialIds(n8n.scope, [made.second.known, made.redis.known])).toEqual(new Set());
+
+		configureOrphanCleanup({ intervalMs: 0 });
+		const context = (registry: TenantCredentialRegistry): SweepContext => ({ registry, api: new N8nApiClient(n8n, NO_RETRY), scope: n8n.scope, log: logger() });
+		await sweepOrphansInBackground(context(registries.first), DAY);
+		expect(n8n.deletes()).toEqual([made.first.orphan]);
+		await sweepOrphansInBackground(context(registries.redis), DAY);
+		expect(n8n.deletes()).toEqual([made.first.orphan, made.redis.orphan]);
+		await sweepOrphansInBackground(context(registries.second), DAY);
+		expect(n8n.deletes()).toEqual([made.first.orphan, made.redis.orphan, made.second.orphan]);
+		expect(n8n.ids().sort()).toEqual([made.first.known, made.second.known, made.redis.known, oldFormat].sort());
+
+		// Control: a pass that took another registry's tag for its own would delete that registry's live credentials.
+		const confused = Object.assign(Object.create(registries.first) as TenantCredentialRegistry, { storeIdentity: registries.second.storeIdentity });
+		await sweepOrphansInBackground(context(confused), DAY);
+		expect(n8n.deletes().slice(3)).toEqual([made.second.known]);
 	});
 });

@@ -217,6 +217,45 @@ describe.each(factories)('$backend tenant credential registry', (factory) => {
 		expect(await subject.registry.useTenantCredential(uniqueKey('scope'), record.name, 0, 0)).toBeUndefined();
 	});
 
+	it('keeps the project a record was created in', async () => {
+		const scope = uniqueKey('scope');
+		const record = credential(scope, { projectId: 'project-7' });
+		await subject.registry.registerTenantCredential(record, 0);
+		expect(await recordOf(subject.other, scope, record.credentialId)).toMatchObject({ projectId: 'project-7' });
+		const without = credential(scope);
+		await subject.registry.registerTenantCredential(without, 0);
+		expect((await recordOf(subject.other, scope, without.credentialId))?.projectId).toBeUndefined();
+	});
+
+	it('has one content key, random, the same for every process even when they ask first at once', async () => {
+		const group = await subject.group(4);
+		try {
+			const keys = await Promise.all([subject.registry, subject.other, ...group.registries].map(async (registry) => await registry.contentKey()));
+			expect(new Set(keys).size).toBe(1);
+			expect(keys[0]).toMatch(/^[\w-]{40,}$/);
+		} finally {
+			await group.close();
+		}
+	});
+
+	it('counts live records (active and retiring) of the scope and of the tenant, up to atMost; forgotten ones leave the count', async () => {
+		const scope = uniqueKey('scope');
+		expect(await subject.registry.countLiveTenantCredentials(scope, 'acme', 10)).toEqual({ total: 0, tenant: 0 });
+		const acme = [credential(scope, { tenantId: 'acme' }), credential(scope, { tenantId: 'acme', retentionMs: 0 })];
+		const globex = credential(scope, { tenantId: 'globex' });
+		for (const record of [...acme, globex]) await subject.registry.registerTenantCredential(record, 0);
+		await retireUntil(subject.registry, scope, [acme[1].credentialId]);
+		expect(await subject.other.countLiveTenantCredentials(scope, 'acme', 10)).toEqual({ total: 3, tenant: 2 });
+		expect(await subject.other.countLiveTenantCredentials(scope, 'globex', 10)).toEqual({ total: 3, tenant: 1 });
+		expect(await subject.other.countLiveTenantCredentials(scope, 'acme', 1)).toEqual({ total: 1, tenant: 1 });
+		// Registering the same credential again (adoption) counts it once.
+		await subject.registry.registerTenantCredential(globex, 0);
+		expect(await subject.other.countLiveTenantCredentials(scope, 'globex', 10)).toEqual({ total: 3, tenant: 1 });
+		await subject.registry.forgetTenantCredential(scope, acme[1].credentialId);
+		expect(await subject.other.countLiveTenantCredentials(scope, 'acme', 10)).toEqual({ total: 2, tenant: 1 });
+		expect(await subject.other.countLiveTenantCredentials(uniqueKey('scope'), 'acme', 10)).toEqual({ total: 0, tenant: 0 });
+	});
+
 	it('use of a retiring record returns undefined', async () => {
 		const scope = uniqueKey('scope');
 		const record = credential(scope, { retentionMs: 0 });
@@ -468,7 +507,13 @@ describe('postgres tenant credential registry: its table', () => {
 			  WHERE n.nspname = $1 AND c.relkind = 'r'`,
 			[schema],
 		);
-		expect(tables).toEqual([{ relname: derived, comment: expect.stringContaining(`${schema}.my_locks`) }]);
+		expect(tables).toEqual(
+			expect.arrayContaining([
+				{ relname: derived, comment: expect.stringContaining(`${schema}.my_locks`) },
+				{ relname: derived.replace(/_tenant_creds$/, '_tenant_meta'), comment: null },
+			]),
+		);
+		expect(tables).toHaveLength(2);
 		const indexes = await fixture.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2', [schema, derived]);
 		expect(indexes.map((row) => row.indexdef).join('\n')).toMatch(/UNIQUE INDEX .* \(scope, name\) WHERE \(state = 'active'::text\)/);
 
@@ -477,6 +522,23 @@ describe('postgres tenant credential registry: its table', () => {
 		await registry.registerTenantCredential(credential(scope), 0);
 		const elsewhere = tenantCredentialRegistryFor(fixture.engine({ schema, table: 'other_locks' }));
 		expect(await elsewhere.listTenantCredentials(scope, 10)).toEqual([]);
+	});
+
+	it('upgrades a table made before issue 16 (no project_id, no tenant index, no key table) and keeps its records', async () => {
+		const schema = uniqueName('tcr_old');
+		const table = `"${schema}"."tsl_${hashLockKey(`${schema}.locks`).slice(0, 20)}_tenant_creds"`;
+		await fixture.query(`CREATE SCHEMA "${schema}"`);
+		await fixture.query(`CREATE TABLE ${table} (
+			scope text NOT NULL, credential_id text NOT NULL, name text NOT NULL, credential_type text NOT NULL, tenant_id text NOT NULL,
+			state text NOT NULL CHECK (state IN ('active', 'retiring')), last_used_at timestamptz NOT NULL, busy_until timestamptz NOT NULL,
+			retention_ms bigint NOT NULL CHECK (retention_ms >= 0), retired_at timestamptz, PRIMARY KEY (scope, credential_id))`);
+		await fixture.query(`INSERT INTO ${table} VALUES ('s', 'old1', 'tenant-cred acme abc', 'httpHeaderAuth', 'acme', 'active', now(), now(), 1000, NULL)`);
+		const registry = tenantCredentialRegistryFor(fixture.engine({ schema, table: 'locks' }));
+		expect(await registry.listTenantCredentials('s', 10)).toEqual([expect.objectContaining({ credentialId: 'old1', projectId: undefined })]);
+		expect(await registry.countLiveTenantCredentials('s', 'acme', 10)).toEqual({ total: 1, tenant: 1 });
+		expect(await registry.contentKey()).toMatch(/^[\w-]{40,}$/);
+		await registry.registerTenantCredential(credential('s', { projectId: 'p1' }), 0);
+		expect((await registry.listTenantCredentials('s', 10)).map((record) => record.projectId).sort()).toEqual(['p1', undefined]);
 	});
 
 	it('keeps the registry out of the lane reserved for lock holders', async () => {
@@ -644,7 +706,17 @@ async function untilRetentionPassed(registry: TenantCredentialRegistry): Promise
  * more work, so a use that read a record while a sweep was between its read and write resolves first.
  */
 class NonAtomicRegistry implements TenantCredentialRegistry {
+	readonly storeIdentity = 'non-atomic';
 	private readonly records = new Map<string, TenantCredentialRecord>();
+
+	async contentKey(): Promise<string> {
+		return 'non-atomic-key';
+	}
+
+	async countLiveTenantCredentials(scope: string, tenantId: string): Promise<{ total: number; tenant: number }> {
+		const records = [...this.records.values()].filter((r) => r.scope === scope);
+		return { total: records.length, tenant: records.filter((r) => r.tenantId === tenantId).length };
+	}
 
 	async useTenantCredential(scope: string, name: string, busyMs: number, retentionMs: number): Promise<string | undefined> {
 		const found = [...this.records.values()].find((r) => r.scope === scope && r.name === name && r.state === 'active');

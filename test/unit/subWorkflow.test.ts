@@ -5,7 +5,7 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import { SwapItemError } from '../../nodes/shared/swap/errors';
-import { isTenantCredentialName, tenantCredentialName } from '../../nodes/shared/tenantCredentials/credentialName';
+import { isRegistryCredentialName, isTenantCredentialName, registryTag, shownTenantId, tenantCredentialName } from '../../nodes/shared/tenantCredentials/credentialName';
 import { outputSecrets } from '../../nodes/shared/tenantCredentials/tenantData';
 import {
 	checkCallerPolicy,
@@ -105,26 +105,44 @@ describe('caller policy', () => {
 
 describe('content address', () => {
 	const identity = { tenantId: 'acme', type: 'httpHeaderAuth', data: { name: 'x-key', value: 's3cret-value' }, projectId: 'p1' };
+	const naming = { tag: registryTag('postgres:{"host":"db"}', 'https://n8n.example/api/v1'), key: 'registry-secret' };
 	it('is the same for the same data (any key order) and differs for other data, tenant, type, project or key', () => {
-		const name = tenantCredentialName('k', identity);
-		expect(tenantCredentialName('k', { ...identity, data: { value: 's3cret-value', name: 'x-key' } })).toBe(name);
+		const name = tenantCredentialName(naming, identity);
+		expect(tenantCredentialName(naming, { ...identity, data: { value: 's3cret-value', name: 'x-key' } })).toBe(name);
 		for (const other of [
 			{ ...identity, data: { name: 'x-key', value: 's3cret-valuf' } },
 			{ ...identity, tenantId: 'acme2' },
 			{ ...identity, type: 'httpBasicAuth' },
 			{ ...identity, projectId: 'p2' },
 		]) {
-			expect(tenantCredentialName('k', other)).not.toBe(name);
+			expect(tenantCredentialName(naming, other)).not.toBe(name);
 		}
-		expect(tenantCredentialName('k2', identity)).not.toBe(name);
+		expect(tenantCredentialName({ ...naming, key: 'k2' }, identity)).not.toBe(name);
 	});
-	it('shows the tenant, never the data, and fits n8n', () => {
-		const name = tenantCredentialName('k', identity);
+	it('reads `tenant-cred <tag> <tenant> <hmac>`: the tag of the lock store and the n8n Base URL, the tenant, never the data', () => {
+		const name = tenantCredentialName(naming, identity);
+		expect(name).toMatch(new RegExp(`^tenant-cred ${naming.tag} acme [\\w-]{24}$`));
+		expect(naming.tag).toMatch(/^[\w-]{8}$/);
 		expect(isTenantCredentialName(name)).toBe(true);
-		expect(name.startsWith('tenant-cred acme ')).toBe(true);
+		expect(isRegistryCredentialName(name, naming.tag)).toBe(true);
 		expect(name).not.toContain('s3cret');
-		const long = tenantCredentialName('k', { ...identity, tenantId: 'x'.repeat(300) });
+		expect(registryTag('postgres:{"host":"db"}', 'https://n8n.example/api/v1')).toBe(naming.tag);
+		expect(registryTag('postgres:{"host":"db2"}', 'https://n8n.example/api/v1')).not.toBe(naming.tag);
+		expect(registryTag('postgres:{"host":"db"}', 'https://other.example/api/v1')).not.toBe(naming.tag);
+	});
+	it('shows at most 40 characters of the tenant ID, only [A-Za-z0-9._@-] (others "_"), and fits n8n', () => {
+		const long = tenantCredentialName(naming, { ...identity, tenantId: 'x'.repeat(200) });
+		expect(long.split(' ')[2]).toBe('x'.repeat(40));
 		expect(long.length).toBeLessThanOrEqual(128);
+		expect(shownTenantId('Acme Inc. <admin@acme.io> \u202e"ok"/../é')).toBe('Acme_Inc.__admin@acme.io____ok__..__');
+		expect(tenantCredentialName(naming, { ...identity, tenantId: 'a b\u202ec' }).split(' ')).toHaveLength(4);
+	});
+	it("tells this registry's names from another tag's and from names made before tags", () => {
+		const name = tenantCredentialName(naming, identity);
+		expect(isRegistryCredentialName(name, 'AAAAAAAA')).toBe(false);
+		// The old format, `tenant-cred <tenant> <hmac>`, even for a tenant whose ID equals the tag.
+		expect(isRegistryCredentialName(`tenant-cred ${naming.tag} Q2hhbmdlZEJ5VGVzdHMx`, naming.tag)).toBe(false);
+		expect(isRegistryCredentialName(`tenant-cred acme Q2hhbmdlZEJ5VGVzdHMx`, naming.tag)).toBe(false);
 	});
 });
 

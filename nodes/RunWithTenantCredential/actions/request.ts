@@ -3,6 +3,7 @@ import type { IDataObject, IExecuteFunctions, INodeParameterResourceLocator } fr
 import { commaList, readTenantId } from '../../shared/itemParameters';
 import { parseCredentialData } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
+import { DEFAULT_TENANT_CREDENTIAL_LIMITS, type TenantCredentialLimits } from '../../shared/tenantCredentials/provision';
 import type { TenantDataRules } from '../../shared/tenantCredentials/tenantData';
 
 export interface RunOptions extends TenantDataRules {
@@ -12,6 +13,7 @@ export interface RunOptions extends TenantDataRules {
 	waitTimeoutMs: number;
 	output: 'subWorkflow' | 'input';
 	saveSuccessfulSubExecutions: boolean;
+	limits: TenantCredentialLimits;
 }
 
 /** One item's wish: run the sub-workflow with this tenant's credential. */
@@ -54,6 +56,15 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 	if (output !== 'subWorkflow' && output !== 'input') {
 		throw fail('options.output', `Output must be "subWorkflow" or "input" (got "${output}")`);
 	}
+	const limit = (option: keyof TenantCredentialLimits, label: string) => {
+		const value = options[option] === undefined ? DEFAULT_TENANT_CREDENTIAL_LIMITS[option] : Number(options[option]);
+		if (!Number.isInteger(value) || value < 1) throw fail(`options.${option}`, `${label} must be a whole number of at least 1 (got ${String(options[option])})`);
+		return value;
+	};
+	const limits = {
+		maxTenantCredentials: limit('maxTenantCredentials', 'Max Tenant Credentials'),
+		maxCredentialsPerTenant: limit('maxCredentialsPerTenant', 'Max Credentials per Tenant'),
+	};
 	const credentialType = String(options.credentialType ?? '').trim();
 	return {
 		itemIndex,
@@ -69,6 +80,7 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 			saveSuccessfulSubExecutions: options.saveSuccessfulSubExecutions === true,
 			allowedFields: commaList(options.allowedFields),
 			allowEmptyFields: commaList(options.allowEmptyFields),
+			limits,
 		},
 	};
 }

@@ -10,7 +10,7 @@ import { SwapItemError } from '../../shared/swap/errors';
 import { asItemError } from '../../shared/swap/itemErrors';
 import { tenantCredentialName } from '../../shared/tenantCredentials/credentialName';
 import { tenantCredentialUses } from '../../shared/tenantCredentials/inUse';
-import { tenantCredentialFor, type TenantCredentialContext } from '../../shared/tenantCredentials/provision';
+import { tenantCredentialFor, tenantCredentialNaming, type TenantCredentialContext } from '../../shared/tenantCredentials/provision';
 import { tenantCredentialRegistryFor } from '../../shared/tenantCredentials/registry';
 import {
 	callerProjectOf,
@@ -117,6 +117,7 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 		// Read the calling workflow while the sub-workflow is read: both are usually cached, else one API round trip each.
 		const callerProject = callerProjectOf(api, readerScope, workflowId);
 		callerProject.catch(() => undefined);
+		const naming = await tenantCredentialNaming(registry, scope);
 		for (const request of requests) {
 			const secrets = secretStrings(request.data);
 			try {
@@ -130,7 +131,7 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 				checkCallerPolicy(subWorkflow, { workflowId, projectId }, [request.itemIndex]);
 				const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, [request.itemIndex]);
 				await checkTenantData(api, credentialType, request.data, request.options, [request.itemIndex]);
-				const credentialName = tenantCredentialName(apiCredentials.apiKey ?? '', { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
+				const credentialName = tenantCredentialName(naming, { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
 				const key = `${subWorkflow.id}\u0000${credentialName}`;
 				const group = groups.get(key) ?? {
 					subWorkflow,
@@ -172,6 +173,7 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 					testCredential: first.options.testCredential,
 					waitTimeoutMs: first.options.waitTimeoutMs,
 					itemIndexes: group.itemIndexes,
+					limits: first.options.limits,
 				});
 				const endUse = tenantCredentialUses().begin(registry, scope, group.credentialName, this.logger);
 				try {

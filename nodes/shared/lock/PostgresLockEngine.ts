@@ -3,7 +3,7 @@ import { LoggerProxy } from 'n8n-workflow';
 import { Client, Connection, type Pool, type PoolClient } from 'pg';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
-import { attemptConnections, retirePool, STATEMENT_TIMEOUT_MS, withPoolClient } from './postgresPool';
+import { attemptConnections, databaseLocation, retirePool, STATEMENT_TIMEOUT_MS, withPoolClient } from './postgresPool';
 import { hashLockKey, StoreLockEngine, type Attempt, type QueueArgs, type StoreLockOptions } from './StoreLockEngine';
 import type { AcquireOptions, AuditEvent, HeldLockInfo, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { sleepUnlessWoken, validateTtl } from './waiting';
@@ -59,6 +59,8 @@ export interface PostgresStoreAccess {
 	derivedName: string;
 	/** `schema.table` of the lock table, for messages and table comments. */
 	lockTable: string;
+	/** Where the lock table is, without user or password: host, port, database, schema.table (JSON). */
+	location: string;
 	query<T>(operation: string, text: string, values: unknown[], prepare?: boolean): Promise<T[]>;
 	/** Runs `work` on one connection; `work` sends BEGIN and COMMIT itself (rolled back when it throws). */
 	transaction(operation: string, work: (client: PoolClient) => Promise<void>): Promise<void>;
@@ -190,6 +192,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 			schema: this.schema,
 			derivedName: this.derivedName,
 			lockTable: `${this.schema}.${this.table}`,
+			location: JSON.stringify({ ...databaseLocation(this.currentPool.options), lockTable: `${this.schema}.${this.table}` }),
 			query: async <T>(operation: string, text: string, values: unknown[], prepare = false) =>
 				await this.query<T>(ordinary(operation), text, values, prepare),
 			transaction: async (operation, work) => await this.transaction(ordinary(operation), work),

@@ -162,6 +162,8 @@ return {1, cur[1], cur[2] or '', cur[3] or '', cur[4], now + redis.call('PTTL', 
 export interface RedisStoreAccess {
 	/** The engine's key prefix (DEFAULT_REDIS_PREFIX unless configured): every key starts with it. */
 	prefix: string;
+	/** Where the keys are, without user or password: host, port, database and key prefix (JSON). */
+	location: string;
 	/** `name` must be unique per script (ioredis defines it as a command on the client). */
 	runScript(operation: string, name: string, script: string, keys: string[], args: string[]): Promise<unknown>;
 }
@@ -465,8 +467,10 @@ export class RedisLockEngine extends StoreLockEngine {
 	 * run on this engine's current client (no connection of their own), failing like the lock's.
 	 */
 	storeAccess(): RedisStoreAccess {
+		const { host, port, db } = this.client.options;
 		return {
 			prefix: this.prefix,
+			location: JSON.stringify({ host: host || 'localhost', port: Number(port) || 6379, db: Number(db) || 0, prefix: this.prefix }),
 			runScript: async (operation, name, script, keys, args) => await this.run(operation, script, keys, args, name),
 		};
 	}

@@ -170,6 +170,26 @@ export function connectionIdentity(config: PoolConfig): { identity: string; fing
 	return { identity: hash(withoutSecret), fingerprint: hash(config) };
 }
 
+/**
+ * Which database a pool reaches, without user or password: host, port and database name (from the
+ * connection string when there is one). Identifies a lock store across processes configured alike.
+ */
+export function databaseLocation(config: PoolConfig): { host: string; port: number; database: string } {
+	let { host, port, database } = config;
+	if (config.connectionString !== undefined) {
+		try {
+			const url = new URL(config.connectionString);
+			host = url.hostname || host;
+			port = url.port ? Number(url.port) : port;
+			database = decodeURIComponent(url.pathname.replace(/^\//, '')) || database;
+		} catch {
+			// A libpq key=value string: its text without the password identifies it.
+			host = withoutPassword(config.connectionString);
+		}
+	}
+	return { host: host || 'localhost', port: Number(port) || 5432, database: database || '' };
+}
+
 function withoutPassword(connectionString: string): string {
 	try {
 		const url = new URL(connectionString);

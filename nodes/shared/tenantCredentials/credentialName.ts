@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 
 import type { IDataObject } from 'n8n-workflow';
 
@@ -7,9 +7,11 @@ import { canonicalJson } from '../swap/credentialData';
 /** Every tenant credential's name starts with this, so the package's own credentials are recognised. */
 export const TENANT_CREDENTIAL_PREFIX = 'tenant-cred ';
 
-/** n8n stores credential names of up to 128 characters. */
-const MAX_NAME = 128;
+/** n8n stores credential names of up to 128 characters; ours stay far below (12 + 9 + 41 + 24). */
 const HMAC_CHARS = 24;
+const TAG_CHARS = 8;
+/** How much of the tenant ID a name shows (decision 4): enough for people, never misleading text. */
+export const SHOWN_TENANT_CHARS = 40;
 
 export interface TenantCredentialIdentity {
 	tenantId: string;
@@ -19,21 +21,58 @@ export interface TenantCredentialIdentity {
 	projectId?: string;
 }
 
+/** Which registry a name belongs to, and the registry's own secret for the content address. */
+export interface TenantCredentialNaming {
+	/** registryTag(): the lock store and n8n Base URL the credential is registered for. */
+	tag: string;
+	/** The registry's random secret (TenantCredentialRegistry.contentKey), never the n8n API key. */
+	key: string;
+}
+
 /**
- * The content address of a tenant's credential: the tenant ID in clear (for people), then a keyed
- * HMAC of tenant, type, data and project. The same data always finds the same credential; different
- * data never does; whoever can read credential names learns nothing about the data without the key.
+ * The short tag of one registry (a lock store: PostgreSQL host, port, database and lock table, or
+ * Redis host, port, database and key prefix) for one n8n (its API Base URL). It is in every name, so
+ * an orphan pass deletes only what its own registry creates: never another lock store's credentials,
+ * or those of another n8n reached through the same store.
  */
-export function tenantCredentialName(key: string, { tenantId, type, data, projectId }: TenantCredentialIdentity): string {
+export function registryTag(storeIdentity: string, scope: string): string {
+	return createHash('sha256').update(`${storeIdentity}\u0000${scope}`).digest('base64url').slice(0, TAG_CHARS);
+}
+
+/** The tenant ID as a name shows it: only [A-Za-z0-9._@-] (others become "_"), at most SHOWN_TENANT_CHARS. */
+export function shownTenantId(tenantId: string): string {
+	return [...tenantId]
+		.slice(0, SHOWN_TENANT_CHARS)
+		.join('')
+		.replace(/[^A-Za-z0-9._@-]/g, '_');
+}
+
+/**
+ * The content address of a tenant's credential: `tenant-cred <tag> <tenant> <hmac>`. The tenant ID
+ * (shown safely, for people), then a keyed HMAC of tenant, type, data and project. The same data
+ * always finds the same credential; different data never does; whoever can read credential names
+ * learns nothing about the data without the registry's secret.
+ */
+export function tenantCredentialName({ tag, key }: TenantCredentialNaming, { tenantId, type, data, projectId }: TenantCredentialIdentity): string {
 	const digest = createHmac('sha256', key)
 		.update(canonicalJson({ tenantId, type, data, projectId: projectId ?? null }))
 		.digest('base64url')
 		.slice(0, HMAC_CHARS);
-	const room = MAX_NAME - TENANT_CREDENTIAL_PREFIX.length - HMAC_CHARS - 1;
-	const shownTenant = tenantId.replace(/\s+/g, '_').slice(0, room);
-	return `${TENANT_CREDENTIAL_PREFIX}${shownTenant} ${digest}`;
+	return `${registryNamePrefix(tag)}${shownTenantId(tenantId)} ${digest}`;
+}
+
+/** What every name of this registry starts with. */
+export function registryNamePrefix(tag: string): string {
+	return `${TENANT_CREDENTIAL_PREFIX}${tag} `;
 }
 
 export function isTenantCredentialName(name: string): boolean {
 	return name.startsWith(TENANT_CREDENTIAL_PREFIX);
+}
+
+/** A name this registry made (its tag): the only ones its orphan pass may delete. Old names without a tag never match. */
+export function isRegistryCredentialName(name: string, tag: string): boolean {
+	const prefix = registryNamePrefix(tag);
+	// Three words after the prefix's: tenant, HMAC. An old `tenant-cred <tenant> <hmac>` has one fewer.
+	return name.startsWith(prefix) && /^\S+ \S+$/.test(name.slice(prefix.length));
 }

@@ -1,10 +1,13 @@
+import { randomBytes } from 'node:crypto';
+
 import { credentialIdBatch, durationMs, nonEmpty, positiveLimit } from './checks';
-import type { NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
+import type { LiveTenantCredentialCounts, NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
 
 interface Entry {
 	name: string;
 	credentialType: string;
 	tenantId: string;
+	projectId?: string;
 	state: 'active' | 'retiring';
 	lastUsedAt: number;
 	busyUntil: number;
@@ -24,9 +27,30 @@ interface Scope {
  * an await in between, so each is one atomic step, as on the stores.
  */
 export class MemoryTenantCredentialRegistry implements TenantCredentialRegistry {
+	/**
+	 * One In-Memory lock store per n8n process: the same tag after a restart, so the orphan pass deletes
+	 * the credentials the lost records named (their names, from the lost secret, are never found again).
+	 */
+	readonly storeIdentity = 'memory';
 	private readonly scopes = new Map<string, Scope>();
+	private readonly secret = randomBytes(32).toString('base64url');
 
 	constructor(private readonly now: () => number = Date.now) {}
+
+	async contentKey(): Promise<string> {
+		return this.secret;
+	}
+
+	async countLiveTenantCredentials(scope: string, tenantId: string, atMost: number): Promise<LiveTenantCredentialCounts> {
+		const max = positiveLimit(atMost);
+		const found = this.scopes.get(scope);
+		if (!found) return { total: 0, tenant: 0 };
+		let tenant = 0;
+		for (const entry of found.byId.values()) {
+			if (entry.tenantId === tenantId && ++tenant >= max) break;
+		}
+		return { total: Math.min(found.byId.size, max), tenant };
+	}
 
 	async useTenantCredential(scope: string, name: string, busyMs: number, retentionMs: number): Promise<string | undefined> {
 		const busy = durationMs('Busy time', busyMs);
@@ -61,6 +85,7 @@ export class MemoryTenantCredentialRegistry implements TenantCredentialRegistry 
 			name: record.name,
 			credentialType: record.credentialType,
 			tenantId: record.tenantId,
+			projectId: record.projectId,
 			state: 'active',
 			lastUsedAt: now,
 			busyUntil: now + busy,
@@ -148,6 +173,7 @@ function recordOf(scope: string, credentialId: string, entry: Entry): TenantCred
 		credentialId,
 		credentialType: entry.credentialType,
 		tenantId: entry.tenantId,
+		projectId: entry.projectId,
 		state: entry.state,
 		lastUsedAt: new Date(entry.lastUsedAt),
 		busyUntil: new Date(entry.busyUntil),

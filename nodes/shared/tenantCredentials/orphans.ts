@@ -1,12 +1,14 @@
 import type { CredentialPage, CredentialSummary } from '../transport/n8nApiClient';
 import { N8nApiError } from '../transport/n8nApiErrors';
-import { isTenantCredentialName } from './credentialName';
+import { isRegistryCredentialName, isTenantCredentialName, registryTag } from './credentialName';
 import { MAX_KNOWN_CREDENTIAL_IDS, type TenantCredentialRegistry } from './registryTypes';
 import type { SweepContext } from './sweep';
 
-// Orphans: credentials in n8n named like tenant credentials that the registry does not know (a
-// process died between creating and registering one, the lock store lost its data, a record was
-// forgotten). Nothing uses them; nothing else would ever delete them.
+// Orphans: credentials in n8n named like this registry's tenant credentials (its tag: this lock
+// store and this n8n) that the registry does not know (a process died between creating and
+// registering one, the lock store lost its data, a record was forgotten). Nothing uses them; nothing
+// else would ever delete them. Credentials of another lock store or Base URL (another tag), and names
+// from before tags existed (`tenant-cred <tenant> <hmac>`), are never touched.
 
 /** At most one orphan pass per registry and n8n instance per process in this time. */
 export const ORPHAN_PASS_INTERVAL_MS = 60 * 60_000;
@@ -64,8 +66,10 @@ export function orphanGraceMs(retentionMs: number): number {
 export interface OrphanPassCounts {
 	pages: number;
 	listed: number;
-	/** Named with TENANT_CREDENTIAL_PREFIX. */
+	/** Named with TENANT_CREDENTIAL_PREFIX and this registry's tag. */
 	tenantCredentials: number;
+	/** Named with TENANT_CREDENTIAL_PREFIX but not this registry's tag (another lock store or n8n Base URL, or an old name): left alone. */
+	otherTenantCredentials: number;
 	known: number;
 	/** Unknown, but changed within the grace period (or without a readable date): kept. */
 	unknownRecent: number;
@@ -111,7 +115,8 @@ async function deleteOrphans(
 	graceMs: number,
 	settings: OrphanCleanupSettings,
 ): Promise<OrphanPassCounts> {
-	const counts: OrphanPassCounts = { pages: 0, listed: 0, tenantCredentials: 0, known: 0, unknownRecent: 0, deleted: 0, failed: 0, reachedEnd: false };
+	const tag = registryTag(registry.storeIdentity, scope);
+	const counts: OrphanPassCounts = { pages: 0, listed: 0, tenantCredentials: 0, otherTenantCredentials: 0, known: 0, unknownRecent: 0, deleted: 0, failed: 0, reachedEnd: false };
 	const orphans: string[] = [];
 	// Collected first, deleted after the last page: n8n's cursors are offsets, which deletions would shift.
 	let cursor = state.cursor;
@@ -122,8 +127,10 @@ async function deleteOrphans(
 		const page: CredentialPage = await api.listCredentials(cursor, settings.pageSize);
 		counts.pages += 1;
 		counts.listed += page.data.length;
-		const named = page.data.filter(isTenantCredential);
+		const tenantCredentials = page.data.filter(isTenantCredential);
+		const named = tenantCredentials.filter((credential) => isRegistryCredentialName(credential.name, tag));
 		counts.tenantCredentials += named.length;
+		counts.otherTenantCredentials += tenantCredentials.length - named.length;
 		const known = new Set<string>();
 		for (let start = 0; start < named.length; start += MAX_KNOWN_CREDENTIAL_IDS) {
 			const batch = named.slice(start, start + MAX_KNOWN_CREDENTIAL_IDS).map((credential) => credential.id);

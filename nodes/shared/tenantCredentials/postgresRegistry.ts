@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
+
 import type { PostgresLockEngine, PostgresStoreAccess } from '../lock/PostgresLockEngine';
 import { credentialIdBatch, durationMs, nonEmpty, positiveLimit } from './checks';
-import type { NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
+import type { LiveTenantCredentialCounts, NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
 
 interface RecordRow {
 	scope: string;
@@ -8,6 +10,7 @@ interface RecordRow {
 	credential_id: string;
 	credential_type: string;
 	tenant_id: string;
+	project_id: string | null;
 	state: 'active' | 'retiring';
 	last_used_at: Date | string;
 	busy_until: Date | string;
@@ -15,7 +18,7 @@ interface RecordRow {
 	retired_at: Date | string | null;
 }
 
-const COLUMNS = 'scope, name, credential_id, credential_type, tenant_id, state, last_used_at, busy_until, retention_ms, retired_at';
+const COLUMNS = 'scope, name, credential_id, credential_type, tenant_id, project_id, state, last_used_at, busy_until, retention_ms, retired_at';
 
 /**
  * What retire takes, by the database clock: no longer busy, and either active and unused for its
@@ -41,13 +44,56 @@ export class PostgresTenantCredentialRegistry implements TenantCredentialRegistr
 	private readonly table: string;
 	private readonly activeIndex: string;
 	private readonly usedIndex: string;
+	private readonly tenantIndex: string;
+	/** One row per registry-wide setting: the content key (see contentKey). */
+	private readonly metaTable: string;
+	readonly storeIdentity: string;
 	private ready?: Promise<void>;
+	private key?: Promise<string>;
 
 	constructor(engine: PostgresLockEngine) {
 		this.store = engine.storeAccess();
 		this.table = `"${this.store.schema}"."${this.store.derivedName}_tenant_creds"`;
 		this.activeIndex = `"${this.store.derivedName}_tenant_creds_active_idx"`;
 		this.usedIndex = `"${this.store.derivedName}_tenant_creds_used_idx"`;
+		this.tenantIndex = `"${this.store.derivedName}_tenant_creds_tenant_idx"`;
+		this.metaTable = `"${this.store.schema}"."${this.store.derivedName}_tenant_meta"`;
+		this.storeIdentity = `postgres:${this.store.location}`;
+	}
+
+	async contentKey(): Promise<string> {
+		this.key ??= this.readOrCreateKey().catch((error: unknown) => {
+			this.key = undefined;
+			throw error;
+		});
+		return await this.key;
+	}
+
+	private async readOrCreateKey(): Promise<string> {
+		await this.ensureReady();
+		// Two statements: the SELECT sees the row of a concurrent first user that the INSERT waited for.
+		await this.store.query(
+			'tenant credential key',
+			`INSERT INTO ${this.metaTable} (key, value) VALUES ('content_key', $1) ON CONFLICT (key) DO NOTHING`,
+			[randomBytes(32).toString('base64url')],
+		);
+		const rows = await this.store.query<{ value: string }>('tenant credential key', `SELECT value FROM ${this.metaTable} WHERE key = 'content_key'`, []);
+		if (!rows[0]?.value) throw new Error(`The tenant credential registry's key is missing from ${this.metaTable}`);
+		return rows[0].value;
+	}
+
+	async countLiveTenantCredentials(scope: string, tenantId: string, atMost: number): Promise<LiveTenantCredentialCounts> {
+		const max = positiveLimit(atMost);
+		await this.ensureReady();
+		// Each count stops at `atMost` rows of an index: bounded by the limit, whatever the table holds.
+		const rows = await this.store.query<{ total: string; tenant: string }>(
+			'tenant credential count',
+			`SELECT (SELECT count(*) FROM (SELECT 1 FROM ${this.table} WHERE scope = $1 LIMIT $3) a) AS total,
+			        (SELECT count(*) FROM (SELECT 1 FROM ${this.table} WHERE scope = $1 AND tenant_id = $2 LIMIT $3) b) AS tenant`,
+			[scope, tenantId, max],
+			true,
+		);
+		return { total: Number(rows[0]?.total ?? 0), tenant: Number(rows[0]?.tenant ?? 0) };
 	}
 
 	async useTenantCredential(scope: string, name: string, busyMs: number, retentionMs: number): Promise<string | undefined> {
@@ -88,13 +134,13 @@ export class PostgresTenantCredentialRegistry implements TenantCredentialRegistr
 			);
 			await client.query(
 				`INSERT INTO ${this.table} (${COLUMNS})
-				 SELECT $1, $2, $3, $4, $5, 'active', n.at, n.at + $7::float8 * interval '1 millisecond', $6, NULL
+				 SELECT $1, $2, $3, $4, $5, $8, 'active', n.at, n.at + $7::float8 * interval '1 millisecond', $6, NULL
 				   FROM (SELECT clock_timestamp() AS at) n
 				 ON CONFLICT (scope, credential_id) DO UPDATE SET
-				        name = EXCLUDED.name, credential_type = EXCLUDED.credential_type, tenant_id = EXCLUDED.tenant_id,
+				        name = EXCLUDED.name, credential_type = EXCLUDED.credential_type, tenant_id = EXCLUDED.tenant_id, project_id = EXCLUDED.project_id,
 				        state = 'active', last_used_at = EXCLUDED.last_used_at, busy_until = EXCLUDED.busy_until,
 				        retention_ms = EXCLUDED.retention_ms, retired_at = NULL`,
-				[record.scope, record.name, record.credentialId, record.credentialType, record.tenantId, retention, busy],
+				[record.scope, record.name, record.credentialId, record.credentialType, record.tenantId, retention, busy, record.projectId ?? null],
 			);
 			await client.query('COMMIT');
 		});
@@ -178,7 +224,13 @@ export class PostgresTenantCredentialRegistry implements TenantCredentialRegistr
 	}
 
 	private async createTable(): Promise<void> {
-		const found = await this.store.query<{ found: boolean }>('tenant credential table', 'SELECT to_regclass($1) IS NOT NULL AS found', [this.table]);
+		// Tables made before issue 16 lack project_id, the tenant index and the key table: added once here.
+		const found = await this.store.query<{ found: boolean }>(
+			'tenant credential table',
+			`SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
+			        AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'project_id' AND NOT attisdropped) AS found`,
+			[this.table, this.metaTable, `"${this.store.schema}".${this.tenantIndex}`],
+		);
 		if (found[0]?.found) return;
 		await this.store.transaction('tenant credential table creation', async (client) => {
 			await client.query('BEGIN');
@@ -193,6 +245,7 @@ export class PostgresTenantCredentialRegistry implements TenantCredentialRegistr
 				name text NOT NULL,
 				credential_type text NOT NULL,
 				tenant_id text NOT NULL,
+				project_id text,
 				state text NOT NULL CHECK (state IN ('active', 'retiring')),
 				last_used_at timestamptz NOT NULL,
 				busy_until timestamptz NOT NULL,
@@ -203,6 +256,11 @@ export class PostgresTenantCredentialRegistry implements TenantCredentialRegistr
 			// One active record per name; a retiring one (its credential being deleted) may sit next to it.
 			await client.query(`CREATE UNIQUE INDEX IF NOT EXISTS ${this.activeIndex} ON ${this.table} (scope, name) WHERE state = 'active'`);
 			await client.query(`CREATE INDEX IF NOT EXISTS ${this.usedIndex} ON ${this.table} (scope, last_used_at)`);
+			await client.query(`ALTER TABLE ${this.table} ADD COLUMN IF NOT EXISTS project_id text`);
+			// The per-tenant limit counts a tenant's records: an index probe, not a scan of the scope.
+			await client.query(`CREATE INDEX IF NOT EXISTS ${this.tenantIndex} ON ${this.table} (scope, tenant_id)`);
+			// The content key: one row, written by whichever process comes first, never changed.
+			await client.query(`CREATE TABLE IF NOT EXISTS ${this.metaTable} (key text PRIMARY KEY, value text NOT NULL)`);
 			// The name is a hash of the lock table's: say whose it is.
 			await client.query(
 				`COMMENT ON TABLE ${this.table} IS ${quoteLiteral(`n8n-nodes-tenant-credential-swap: tenant credentials registry of lock table ${this.store.lockTable}`)}`,
@@ -224,6 +282,7 @@ function recordOf(row: RecordRow): TenantCredentialRecord {
 		credentialId: row.credential_id,
 		credentialType: row.credential_type,
 		tenantId: row.tenant_id,
+		projectId: row.project_id ?? undefined,
 		state: row.state,
 		lastUsedAt: new Date(row.last_used_at),
 		busyUntil: new Date(row.busy_until),

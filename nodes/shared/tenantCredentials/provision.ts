@@ -3,6 +3,7 @@ import type { IDataObject } from 'n8n-workflow';
 import { LockTimeoutError, type HeldLockLogger, type LockClient, type LockOwner } from '../lock';
 import { SwapItemError } from '../swap/errors';
 import type { N8nApiClient } from '../transport/n8nApiClient';
+import { registryTag, shownTenantId, type TenantCredentialNaming } from './credentialName';
 import { TENANT_CREDENTIAL_BUSY_MS } from './inUse';
 import type { TenantCredentialRegistry } from './registryTypes';
 
@@ -31,6 +32,29 @@ export interface TenantCredentialWish {
 	testCredential: boolean;
 	waitTimeoutMs: number;
 	itemIndexes: number[];
+	limits: TenantCredentialLimits;
+}
+
+/** Decision 5: how many live credentials (active or retiring: each still exists in n8n) a new one may join. */
+export interface TenantCredentialLimits {
+	/** Per registry (lock store) and n8n instance. */
+	maxTenantCredentials: number;
+	/** Per tenant: its data versions. */
+	maxCredentialsPerTenant: number;
+}
+
+export const DEFAULT_TENANT_CREDENTIAL_LIMITS: Readonly<TenantCredentialLimits> = Object.freeze({ maxTenantCredentials: 5000, maxCredentialsPerTenant: 5 });
+
+let limitGuard = true;
+
+/** For tests only: `false` counts without the registry-wide guard (the control that must overshoot); undefined restores it. */
+export function configureLimitGuard(enabled?: boolean): void {
+	limitGuard = enabled ?? true;
+}
+
+/** How this registry names credentials for this n8n: its tag and its own secret (read once per process). */
+export async function tenantCredentialNaming(registry: TenantCredentialRegistry, scope: string): Promise<TenantCredentialNaming> {
+	return { tag: registryTag(registry.storeIdentity, scope), key: await registry.contentKey() };
 }
 
 export interface TenantCredential {
@@ -42,6 +66,11 @@ export interface TenantCredential {
 
 export function creationLockKey(name: string): string {
 	return `tenant-credential:${name}`;
+}
+
+/** Held while a new credential is counted, created and registered: counts and creations of one registry never interleave. */
+export function limitGuardKey(scope: string): string {
+	return `tenant-credential-limits:${scope}`;
 }
 
 /**
@@ -71,31 +100,95 @@ export async function tenantCredentialFor(context: TenantCredentialContext, wish
 	try {
 		const madeMeanwhile = await registry.useTenantCredential(scope, name, TENANT_CREDENTIAL_BUSY_MS, wish.retentionMs);
 		if (madeMeanwhile) return { id: madeMeanwhile, name, created: false };
-		const created = await context.api.createCredential(
-			{ name, type: wish.type, data: wish.data, ...(wish.projectId ? { projectId: wish.projectId } : {}) },
-			'create tenant credential',
-		);
-		try {
-			if (wish.testCredential) {
-				const result = await context.api.testCredential(created.id);
-				if (result.status !== 'OK') {
-					throw new SwapItemError(`The tenant's credential failed n8n's credential test: ${result.message}`, wish.itemIndexes, {
-						parameter: 'credentialData',
-						description: "The tenant's data was refused by the service (or the test could not reach it). No credential was kept. Check the data the tenant sent.",
-					});
-				}
-			}
-			await registry.registerTenantCredential(
-				{ scope, name, credentialId: created.id, credentialType: wish.type, tenantId: wish.tenantId, retentionMs: wish.retentionMs },
-				TENANT_CREDENTIAL_BUSY_MS,
-			);
-		} catch (error) {
-			// Unregistered, nobody would find or retire it: delete it now.
-			await context.api.deleteCredential(created.id, 'delete tenant credential').catch(() => undefined);
-			throw error;
-		}
-		return { id: created.id, name, created: true };
+		const id = await withLimitGuard(context, wish, async () => await createWithinLimits(context, wish));
+		return { id, name, created: true };
 	} finally {
 		if (!reentered) await lock.release().catch(() => undefined);
 	}
+}
+
+/**
+ * Runs `create` holding the registry-wide guard lock (one creation at a time per registry and n8n,
+ * across processes), so a burst of new tenants cannot all pass the count before any is registered.
+ * Executions that find their credential never take it: only first uses of new data wait for it.
+ */
+async function withLimitGuard<T>(context: TenantCredentialContext, wish: TenantCredentialWish, create: () => Promise<T>): Promise<T> {
+	if (!limitGuard) return await create();
+	const { lock, reentered } = await context.locks
+		.acquire(
+			limitGuardKey(context.scope),
+			{ owner: { ...context.owner, tenantId: wish.tenantId }, ttlMs: CREATE_LOCK_TTL_MS, waitTimeoutMs: wish.waitTimeoutMs },
+			context.lockLog,
+		)
+		.catch((error: unknown) => {
+			if (!(error instanceof LockTimeoutError)) throw error;
+			throw new SwapItemError(error.message, wish.itemIndexes, {
+				parameter: 'options.waitTimeout',
+				description:
+					'Other executions were creating tenant credentials for the whole wait (new credentials are created one at a time; is the n8n API slow, or Test Credential slow?). Raise Wait Timeout, or retry. Nothing was created.',
+				cause: error,
+			});
+		});
+	try {
+		return await create();
+	} finally {
+		if (!reentered) await lock.release().catch(() => undefined);
+	}
+}
+
+/** Refuses, before anything is created, a credential that would pass either limit (decision 5). */
+async function checkLimits({ registry, scope }: TenantCredentialContext, wish: TenantCredentialWish): Promise<void> {
+	const { maxTenantCredentials, maxCredentialsPerTenant } = wish.limits;
+	const live = await registry.countLiveTenantCredentials(scope, wish.tenantId, Math.max(maxTenantCredentials, maxCredentialsPerTenant));
+	const wait = 'Unused credentials are deleted once unused for Retention (records being deleted still count).';
+	if (live.tenant >= maxCredentialsPerTenant) {
+		throw new SwapItemError(
+			`No new credential for tenant "${shownTenantId(wish.tenantId)}": it already has ${live.tenant} live credentials (Max Credentials per Tenant is ${maxCredentialsPerTenant})`,
+			wish.itemIndexes,
+			{
+				parameter: 'options.maxCredentialsPerTenant',
+				description: `Each new credential data of a tenant (e.g. a rotated key) makes one more credential. ${wait} Raise Max Credentials per Tenant, lower Retention, or wait for the tenant's unused credentials to be retired. Nothing was created.`,
+			},
+		);
+	}
+	if (live.total >= maxTenantCredentials) {
+		throw new SwapItemError(
+			`No new tenant credential: this lock store already holds ${live.total} live tenant credentials for this n8n (Max Tenant Credentials is ${maxTenantCredentials})`,
+			wish.itemIndexes,
+			{
+				parameter: 'options.maxTenantCredentials',
+				description: `Each new tenant, and each new credential data of a tenant, makes one more credential. ${wait} Raise Max Tenant Credentials, lower Retention, or wait for unused credentials to be retired. Nothing was created.`,
+			},
+		);
+	}
+}
+
+/** Counts, creates in n8n, tests, and registers: the caller holds the name's lock and the limit guard. */
+async function createWithinLimits(context: TenantCredentialContext, wish: TenantCredentialWish): Promise<string> {
+	await checkLimits(context, wish);
+	const { registry, scope, name } = { ...context, name: wish.name };
+	const created = await context.api.createCredential(
+		{ name, type: wish.type, data: wish.data, ...(wish.projectId ? { projectId: wish.projectId } : {}) },
+		'create tenant credential',
+	);
+	try {
+		if (wish.testCredential) {
+			const result = await context.api.testCredential(created.id);
+			if (result.status !== 'OK') {
+				throw new SwapItemError(`The tenant's credential failed n8n's credential test: ${result.message}`, wish.itemIndexes, {
+					parameter: 'credentialData',
+					description: "The tenant's data was refused by the service (or the test could not reach it). No credential was kept. Check the data the tenant sent.",
+				});
+			}
+		}
+		await registry.registerTenantCredential(
+			{ scope, name, credentialId: created.id, credentialType: wish.type, tenantId: wish.tenantId, projectId: wish.projectId, retentionMs: wish.retentionMs },
+			TENANT_CREDENTIAL_BUSY_MS,
+		);
+	} catch (error) {
+		// Unregistered, nobody would find or retire it: delete it now.
+		await context.api.deleteCredential(created.id, 'delete tenant credential').catch(() => undefined);
+		throw error;
+	}
+	return created.id;
 }

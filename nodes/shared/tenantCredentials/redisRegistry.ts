@@ -1,19 +1,24 @@
+import { randomBytes } from 'node:crypto';
+
 import type { RedisLockEngine, RedisStoreAccess } from '../lock/RedisLockEngine';
 import { hashLockKey } from '../lock/StoreLockEngine';
 import { credentialIdBatch, durationMs, nonEmpty, positiveLimit } from './checks';
-import type { NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
+import type { LiveTenantCredentialCounts, NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
 
 /*
  * Keys, under the lock engine's prefix P (`tenant-swap:` by default), for a scope whose SHA-256 is S:
  *
- *   P tc:S:cred:<credential ID>  hash: name, type, tenant, state (active|retiring), used, busy,
- *                                retention (ms; times in ms by Redis's clock), retired (only once a
- *                                sweep claimed it)
+ *   P tc:key                     the registry's content key (contentKey): set once, never expires
+ *   P tc:S:cred:<credential ID>  hash: name, type, tenant, project ('' = none), state (active|retiring),
+ *                                used, busy, retention (ms; times in ms by Redis's clock), retired (only
+ *                                once a sweep claimed it), tset (its tenant set's key)
  *   P tc:S:active                hash: name -> credential ID of the name's active record
  *   P tc:S:due                   sorted set: records no sweep has claimed -> when they may be retired
  *                                (active: max(used + retention, busy); replaced by register: busy)
  *   P tc:S:claimed               sorted set: records a sweep claimed -> retired
- *   P tc:S:used                  sorted set: every record -> used (listing, newest first)
+ *   P tc:S:used                  sorted set: every record -> used (listing, newest first; its size is
+ *                                the scope's live count)
+ *   P tc:S:tenant:<SHA-256 of tenant ID>  set: the tenant's records (its size is the tenant's live count)
  *
  * A record is in exactly one of due and claimed, and in used; forget deletes it from all of them, and
  * Redis drops an index once it is empty, so keys live as long as the records. Retire reads only the
@@ -24,10 +29,10 @@ import type { NewTenantCredential, TenantCredentialRecord, TenantCredentialRegis
 
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** The reply row of a record: id, name, type, tenant, state, used, busy, retention, retired ('' = none). */
+/** The reply row of a record: id, name, type, tenant, state, used, busy, retention, retired ('' = none), project ('' = none). */
 const ROW = `local function row(id, rec)
-  local f = redis.call('HMGET', rec, 'name', 'type', 'tenant', 'state', 'used', 'busy', 'retention', 'retired')
-  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8] or ''}
+  local f = redis.call('HMGET', rec, 'name', 'type', 'tenant', 'state', 'used', 'busy', 'retention', 'retired', 'project')
+  return {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8] or '', f[9] or ''}
 end`;
 
 // KEYS: active, due, used. ARGV: name, busy ms, retention ms, record key prefix.
@@ -44,7 +49,7 @@ redis.call('ZADD', KEYS[2], math.max(now + retention, busy), id)
 redis.call('ZADD', KEYS[3], now, id)
 return id`;
 
-// KEYS: active, due, claimed, used. ARGV: name, id, type, tenant, retention ms, busy ms, record key prefix.
+// KEYS: active, due, claimed, used, tenant set. ARGV: name, id, type, tenant, retention ms, busy ms, record key prefix, project.
 const REGISTER = `${NOW}
 local name, id, prefix = ARGV[1], ARGV[2], ARGV[7]
 local old = redis.call('HGET', KEYS[1], name)
@@ -63,8 +68,11 @@ local previous = redis.call('HGET', rec, 'name')
 if previous and previous ~= name and redis.call('HGET', KEYS[1], previous) == id then redis.call('HDEL', KEYS[1], previous) end
 local retention = tonumber(ARGV[5])
 local busy = now + tonumber(ARGV[6])
-redis.call('HSET', rec, 'name', name, 'type', ARGV[3], 'tenant', ARGV[4], 'state', 'active', 'used', now, 'busy', busy, 'retention', retention)
+local oldset = redis.call('HGET', rec, 'tset')
+if oldset and oldset ~= KEYS[5] then redis.call('SREM', oldset, id) end
+redis.call('HSET', rec, 'name', name, 'type', ARGV[3], 'tenant', ARGV[4], 'project', ARGV[8], 'state', 'active', 'used', now, 'busy', busy, 'retention', retention, 'tset', KEYS[5])
 redis.call('HDEL', rec, 'retired')
+redis.call('SADD', KEYS[5], id)
 redis.call('HSET', KEYS[1], name, id)
 redis.call('ZADD', KEYS[2], math.max(now + retention, busy), id)
 redis.call('ZREM', KEYS[3], id)
@@ -131,8 +139,10 @@ return out`;
 
 // KEYS: active, due, claimed, used. ARGV: id, record key prefix.
 const FORGET = `local rec = ARGV[2] .. ARGV[1]
-local name = redis.call('HGET', rec, 'name')
+local f = redis.call('HMGET', rec, 'name', 'tset')
+local name = f[1]
 if name and redis.call('HGET', KEYS[1], name) == ARGV[1] then redis.call('HDEL', KEYS[1], name) end
+if f[2] then redis.call('SREM', f[2], ARGV[1]) end
 redis.call('DEL', rec)
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -156,20 +166,52 @@ for i = 2, #ARGV do
 end
 return out`;
 
+// KEYS: content key. ARGV: a new random key (kept only when there is none yet).
+const CONTENT_KEY = `redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])`;
+
+// KEYS: used, tenant set. Both O(1): no scan, whatever the scope holds.
+const COUNT = `return {redis.call('ZCARD', KEYS[1]), redis.call('SCARD', KEYS[2])}`;
+
 interface ScopeKeys {
 	record: string;
 	active: string;
 	due: string;
 	claimed: string;
 	used: string;
+	tenant(tenantId: string): string;
 }
 
 /** The registry in the lock's Redis, on the lock engine's connection and key prefix (layout above). */
 export class RedisTenantCredentialRegistry implements TenantCredentialRegistry {
 	private readonly store: RedisStoreAccess;
+	readonly storeIdentity: string;
+	private key?: Promise<string>;
 
 	constructor(engine: RedisLockEngine) {
 		this.store = engine.storeAccess();
+		this.storeIdentity = `redis:${this.store.location}`;
+	}
+
+	async contentKey(): Promise<string> {
+		this.key ??= (async () => {
+			const key = await this.store.runScript('tenant credential key', 'tenantCredentialKey', CONTENT_KEY, [`${this.store.prefix}tc:key`], [
+				randomBytes(32).toString('base64url'),
+			]);
+			if (typeof key !== 'string' || key === '') throw new Error(`The tenant credential registry's key is missing from ${this.store.prefix}tc:key`);
+			return key;
+		})().catch((error: unknown) => {
+			this.key = undefined;
+			throw error;
+		});
+		return await this.key;
+	}
+
+	async countLiveTenantCredentials(scope: string, tenantId: string, atMost: number): Promise<LiveTenantCredentialCounts> {
+		const max = positiveLimit(atMost);
+		const keys = this.keys(scope);
+		const [total, tenant] = (await this.store.runScript('tenant credential count', 'tenantCredentialCount', COUNT, [keys.used, keys.tenant(tenantId)], [])) as number[];
+		return { total: Math.min(Number(total), max), tenant: Math.min(Number(tenant), max) };
 	}
 
 	async useTenantCredential(scope: string, name: string, busyMs: number, retentionMs: number): Promise<string | undefined> {
@@ -194,8 +236,8 @@ export class RedisTenantCredentialRegistry implements TenantCredentialRegistry {
 			'tenant credential register',
 			'tenantCredentialRegister',
 			REGISTER,
-			[keys.active, keys.due, keys.claimed, keys.used],
-			[record.name, record.credentialId, record.credentialType, record.tenantId, String(retention), String(busy), keys.record],
+			[keys.active, keys.due, keys.claimed, keys.used, keys.tenant(record.tenantId)],
+			[record.name, record.credentialId, record.credentialType, record.tenantId, String(retention), String(busy), keys.record, record.projectId ?? ''],
 		);
 	}
 
@@ -249,18 +291,26 @@ export class RedisTenantCredentialRegistry implements TenantCredentialRegistry {
 	private keys(scope: string): ScopeKeys {
 		// Hashed: a scope is a URL (any length, any characters).
 		const base = `${this.store.prefix}tc:${hashLockKey(scope)}:`;
-		return { record: `${base}cred:`, active: `${base}active`, due: `${base}due`, claimed: `${base}claimed`, used: `${base}used` };
+		return {
+			record: `${base}cred:`,
+			active: `${base}active`,
+			due: `${base}due`,
+			claimed: `${base}claimed`,
+			used: `${base}used`,
+			tenant: (tenantId) => `${base}tenant:${hashLockKey(tenantId)}`,
+		};
 	}
 }
 
 function recordOf(scope: string, row: unknown[]): TenantCredentialRecord {
-	const [credentialId, name, credentialType, tenantId, state, used, busy, retention, retired] = row.map((value) => String(value ?? ''));
+	const [credentialId, name, credentialType, tenantId, state, used, busy, retention, retired, projectId] = row.map((value) => String(value ?? ''));
 	return {
 		scope,
 		name,
 		credentialId,
 		credentialType,
 		tenantId,
+		projectId: projectId === '' ? undefined : projectId,
 		state: state === 'active' ? 'active' : 'retiring',
 		lastUsedAt: new Date(Number(used)),
 		busyUntil: new Date(Number(busy)),

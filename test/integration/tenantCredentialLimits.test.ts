@@ -1,0 +1,165 @@
+/**
+ * Run With Tenant Credential's limits (decision 5 of issue 16) under real concurrency: bursts of new
+ * tenants (and of one tenant's new data) through tenantCredentialFor, from several "processes" (own
+ * pools / clients, own lock clients) on PostgreSQL, Redis and memory, against a fake n8n whose
+ * credential creation takes a few event-loop turns like an API round trip.
+ *
+ * The control runs the same burst without the registry-wide guard (configureLimitGuard(false)):
+ * counts then race creations, and the limit is overshot. Passing bursts therefore mean something.
+ */
+import { abandonHeldLocks, LockClient, stopLeaseKeepers } from '../../nodes/shared/lock';
+import type { LockStore } from '../../nodes/shared/lock/types';
+import { SwapItemError } from '../../nodes/shared/swap/errors';
+import { registryTag } from '../../nodes/shared/tenantCredentials/credentialName';
+import {
+	configureLimitGuard,
+	limitGuardKey,
+	tenantCredentialFor,
+	tenantCredentialNaming,
+	type TenantCredentialContext,
+	type TenantCredentialLimits,
+} from '../../nodes/shared/tenantCredentials/provision';
+import { tenantCredentialRegistryFor } from '../../nodes/shared/tenantCredentials/registry';
+import { N8nApiClient, type ApiRequest, type ApiResponse, type N8nApiTransport } from '../../nodes/shared/transport/n8nApiClient';
+import { memoryFactory, pause, postgresFactory, redisFactory, uniqueKey, type EngineFactory, type EngineUnderTest } from '../helpers/lockTesting';
+
+const NO_RETRY = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 };
+const PROCESSES = 5;
+const BURST = 50;
+
+/** n8n's credentials API, in memory: creation answers after a few turns (and up to 3 ms), like a round trip. */
+class FakeN8n implements N8nApiTransport {
+	readonly instanceId = `http://n8n-${uniqueKey('limits')}.invalid/api/v1`;
+	readonly credentials = new Map<string, string>();
+	private next = 0;
+
+	async send(request: ApiRequest): Promise<ApiResponse> {
+		await pause(2, 3);
+		if (request.method === 'POST' && request.path === '/credentials') {
+			const id = `c${++this.next}`;
+			this.credentials.set(id, String(request.body?.name));
+			return { statusCode: 200, body: { id, name: request.body?.name, type: request.body?.type } };
+		}
+		const deleted = /^\/credentials\/([^/]+)$/.exec(request.path);
+		if (request.method === 'DELETE' && deleted) {
+			this.credentials.delete(decodeURIComponent(deleted[1]));
+			return { statusCode: 204, body: {} };
+		}
+		return { statusCode: 404, body: { message: 'Not found' } };
+	}
+}
+
+interface Outcome {
+	created: number;
+	refused: SwapItemError[];
+	other: unknown[];
+}
+
+/** `BURST` first uses at once, spread over PROCESSES processes: each a new credential (new tenant, or new data of `tenantOf`). */
+async function burst(engines: LockStore[], n8n: FakeN8n, limits: TenantCredentialLimits, tenantOf: (index: number) => string): Promise<Outcome> {
+	const api = new N8nApiClient(n8n, NO_RETRY);
+	const contexts: TenantCredentialContext[] = engines.map((engine) => ({
+		api,
+		registry: tenantCredentialRegistryFor(engine),
+		locks: new LockClient(engine),
+		owner: { instanceId: 'limits-test', executionId: 'none' },
+		scope: n8n.instanceId,
+	}));
+	const naming = await tenantCredentialNaming(contexts[0].registry, n8n.instanceId);
+	const results = await Promise.allSettled(
+		Array.from({ length: BURST }, async (_, index) => {
+			const context = contexts[index % contexts.length];
+			const tenantId = tenantOf(index);
+			return await tenantCredentialFor(
+				// One execution each: the guard is re-entered by its own execution only.
+				{ ...context, owner: { ...context.owner, executionId: `exec-${index}` } },
+				{
+					tenantId,
+					type: 'httpHeaderAuth',
+					name: `tenant-cred ${naming.tag} ${tenantId} v${index}`,
+					data: { name: 'X-Key', value: `v${index}` },
+					retentionMs: 60_000,
+					testCredential: false,
+					waitTimeoutMs: 60_000,
+					itemIndexes: [index],
+					limits,
+				},
+			);
+		}),
+	);
+	const outcome: Outcome = { created: 0, refused: [], other: [] };
+	for (const result of results) {
+		if (result.status === 'fulfilled') outcome.created += result.value.created ? 1 : 0;
+		else if (result.reason instanceof SwapItemError && /Max (Tenant Credentials|Credentials per Tenant) is/.test(result.reason.message)) outcome.refused.push(result.reason);
+		else outcome.other.push(result.reason);
+	}
+	return outcome;
+}
+
+const factories: EngineFactory[] = [postgresFactory('limits'), redisFactory('limits'), memoryFactory];
+
+afterEach(() => {
+	configureLimitGuard();
+});
+
+afterAll(() => {
+	stopLeaseKeepers();
+	abandonHeldLocks();
+});
+
+describe.each(factories)('limits on the $backend registry', (factory) => {
+	let subject: EngineUnderTest;
+	let group: { engines: LockStore[]; close(): Promise<void> };
+	beforeAll(async () => {
+		subject = await factory.create();
+		group = subject.group(PROCESSES);
+	});
+	afterAll(async () => {
+		await group.close();
+		await subject.close();
+	});
+
+	it(`a burst of ${BURST} new tenants at Max Tenant Credentials 10 creates 10, refuses 40, and leaves nothing behind`, async () => {
+		const n8n = new FakeN8n();
+		const outcome = await burst(group.engines, n8n, { maxTenantCredentials: 10, maxCredentialsPerTenant: 5 }, (index) => `tenant-${index}`);
+		expect(outcome.other).toEqual([]);
+		expect(outcome.created).toBe(10);
+		expect(outcome.refused).toHaveLength(40);
+		expect(n8n.credentials.size).toBe(10);
+		const registry = tenantCredentialRegistryFor(group.engines[0]);
+		expect(await registry.countLiveTenantCredentials(n8n.instanceId, 'tenant-0', 100)).toMatchObject({ total: 10 });
+		// No lock is left: neither the guard nor a name's creation lock.
+		expect(await group.engines[0].heldLocks(100)).toEqual([]);
+		const [refusal] = outcome.refused;
+		expect(refusal.options.parameter).toBe('options.maxTenantCredentials');
+		expect(refusal.message).toMatch(/already holds 10 live tenant credentials for this n8n \(Max Tenant Credentials is 10\)/);
+		expect(refusal.options.description).toMatch(/Raise Max Tenant Credentials, lower Retention, or wait .* Nothing was created\./);
+	});
+
+	it(`a burst of ${BURST} new data versions of one tenant at Max Credentials per Tenant 5 creates 5; other tenants still get theirs`, async () => {
+		const n8n = new FakeN8n();
+		const outcome = await burst(group.engines, n8n, { maxTenantCredentials: 5000, maxCredentialsPerTenant: 5 }, (index) => (index % 10 === 9 ? `other-${index}` : 'acme'));
+		expect(outcome.other).toEqual([]);
+		// 45 versions of acme (5 made), 5 other tenants (one each).
+		expect(outcome.created).toBe(10);
+		expect(n8n.credentials.size).toBe(10);
+		expect(outcome.refused).toHaveLength(40);
+		expect(outcome.refused.every((error) => error.options.parameter === 'options.maxCredentialsPerTenant')).toBe(true);
+		expect(outcome.refused[0].message).toMatch(/^No new credential for tenant "acme": it already has 5 live credentials \(Max Credentials per Tenant is 5\)$/);
+		expect(await group.engines[0].heldLocks(100)).toEqual([]);
+	});
+
+	it('control: without the registry-wide guard the same burst overshoots the limit', async () => {
+		configureLimitGuard(false);
+		const n8n = new FakeN8n();
+		const outcome = await burst(group.engines, n8n, { maxTenantCredentials: 10, maxCredentialsPerTenant: 5 }, (index) => `tenant-${index}`);
+		expect(outcome.other).toEqual([]);
+		expect(outcome.created).toBeGreaterThan(10);
+		expect(n8n.credentials.size).toBe(outcome.created);
+	});
+
+	it('the guard is one key per registry scope (n8n instance), taken only when a credential is created', () => {
+		expect(limitGuardKey('http://a/api/v1')).not.toBe(limitGuardKey('http://b/api/v1'));
+		expect(registryTag(tenantCredentialRegistryFor(subject.engine).storeIdentity, 'http://a/api/v1')).toMatch(/^[\w-]{8}$/);
+	});
+});
