@@ -12,6 +12,8 @@ export interface RunOptions extends TenantDataRules {
 	waitTimeoutMs: number;
 	output: 'subWorkflow' | 'input';
 	saveSuccessfulSubExecutions: boolean;
+	/** Items passed into the sub-execution keep the tenant's secret values (default: redacted). */
+	passSecretsToSubWorkflow: boolean;
 }
 
 /** One item's wish: run the sub-workflow with this tenant's credential. */
@@ -67,6 +69,7 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 			waitTimeoutMs: Math.round(waitTimeout * 1000),
 			output,
 			saveSuccessfulSubExecutions: options.saveSuccessfulSubExecutions === true,
+			passSecretsToSubWorkflow: options.passSecretsToSubWorkflow === true,
 			allowedFields: commaList(options.allowedFields),
 			allowEmptyFields: commaList(options.allowEmptyFields),
 		},
