@@ -238,14 +238,21 @@ async function oauthBase(name: string): Promise<Ref> {
 	return await oauthPlaceholder(api, name, echo.url);
 }
 
+/** Creates and publishes a sub-workflow: production executions run only a published one (as n8n's Execute Workflow). */
+async function publishedSub(json: unknown): Promise<{ id: string }> {
+	const sub = await api.createWorkflow(json);
+	await api.activateWorkflow(sub.id);
+	return sub;
+}
+
 async function headerSub(name: string, extra: Record<string, unknown> = {}): Promise<{ id: string }> {
 	const placeholder = await headerAuthPlaceholder(api, `placeholder (${name})`);
-	return await api.createWorkflow(workflows.tenantSubWorkflow({ name, kind: 'headerAuth', echoUrl: echo.url, credential: placeholder, ...extra }));
+	return await publishedSub(workflows.tenantSubWorkflow({ name, kind: 'headerAuth', echoUrl: echo.url, credential: placeholder, ...extra }));
 }
 
 async function oauthSub(name: string): Promise<{ id: string }> {
 	const placeholder = await oauthPlaceholder(api, `placeholder (${name})`, echo.url);
-	return await api.createWorkflow(workflows.tenantSubWorkflow({ name, kind: 'oauth2', echoUrl: echo.url, credential: placeholder }));
+	return await publishedSub(workflows.tenantSubWorkflow({ name, kind: 'oauth2', echoUrl: echo.url, credential: placeholder }));
 }
 
 const headerSeen = (outcome: Outcome) => outcome.echoSeen.filter((r) => r.path === '/echo').map((r) => r.headers['x-tenant-secret']);
