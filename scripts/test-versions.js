@@ -126,7 +126,7 @@ async function smoke(version, env) {
 
 		await check('rwt', async () => {
 			const placeholder = await api.createCredential({ name: 'placeholder (sub-workflow)', type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'placeholder' } });
-			const sub = await api.createWorkflow(workflows.tenantSubWorkflow({ name: 'tenant sub-workflow', kind: 'headerAuth', echoUrl: env.echoUrl, credential: placeholder }));
+			const sub = await publishedSubWorkflow(api, workflows.tenantSubWorkflow({ name: 'tenant sub-workflow', kind: 'headerAuth', echoUrl: env.echoUrl, credential: placeholder }));
 			const deployed = await api.deployWorkflow(
 				workflows.runWithTenantWorkflow({
 					name: 'Run With Tenant Credential',
@@ -168,7 +168,7 @@ async function smoke(version, env) {
 				kind === 'oauth2'
 					? await createOauthCredential(api, `placeholder (${p})`, 'placeholder', `${env.echoUrl}/oauth/token`)
 					: await api.createCredential({ name: `placeholder (${p})`, type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'placeholder' } });
-			const sub = await api.createWorkflow(workflows.tenantSubWorkflow({ name: `sub-workflow (${p})`, kind, echoUrl: env.echoUrl, credential: placeholder }));
+			const sub = await publishedSubWorkflow(api, workflows.tenantSubWorkflow({ name: `sub-workflow (${p})`, kind, echoUrl: env.echoUrl, credential: placeholder }));
 			return api.deployWorkflow(
 				workflows.runWithTenantWorkflow({ name: `attack: ${p}`, path: p, subWorkflowId: sub.id, n8nApi, postgres, credentialData: '={{ $json.body.data }}', options }),
 			);
@@ -208,6 +208,17 @@ async function smoke(version, env) {
  */
 function oauthData(clientId, accessTokenUrl, withScope = true) {
 	return { grantType: 'clientCredentials', accessTokenUrl, clientId, clientSecret: `${clientId}-secret`, authentication: 'body', ...(withScope ? { scope: '' } : {}) };
+}
+
+/**
+ * Creates a sub-workflow and publishes (activates) it: production executions run only a published one.
+ * @param {any} api
+ * @param {any} json
+ */
+async function publishedSubWorkflow(api, json) {
+	const sub = await api.createWorkflow(json);
+	await api.activateWorkflow(sub.id);
+	return sub;
 }
 
 /**
