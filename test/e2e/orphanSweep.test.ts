@@ -5,6 +5,7 @@
  * period (credentials made a moment ago are recent: nothing is deleted), then with the grace period
  * shortened to nothing (tests only), where exactly the unknown tenant credentials go.
  */
+import { registryNamePrefix, registryTag } from '../../nodes/shared/tenantCredentials/credentialName';
 import { tenantCredentialRegistryFor } from '../../nodes/shared/tenantCredentials/registry';
 import type { TenantCredentialRegistry } from '../../nodes/shared/tenantCredentials/registryTypes';
 import { configureOrphanCleanup, sweepOrphansInBackground } from '../../nodes/shared/tenantCredentials/orphans';
@@ -72,12 +73,20 @@ async function credential(name: string): Promise<{ id: string; name: string; typ
 }
 
 it('deletes exactly the tenant credentials the registry does not know, once older than the grace period, paging through the list', async () => {
-	const orphans = [await credential('tenant-cred acme Q2hhbmdlZEJ5VGVzdHMx'), await credential('tenant-cred globex Q2hhbmdlZEJ5VGVzdHMy')];
-	const active = await credential('tenant-cred initech Q2hhbmdlZEJ5VGVzdHMz');
-	const retiring = await credential('tenant-cred umbrella Q2hhbmdlZEJ5VGVzdHM0');
-	const foreign = [await credential('Mail server'), await credential('tenant-credentials of the old system'), await credential('tenant-swap tmp t exec 9 abcdef')];
 	const transport = new FetchTransport(n8n.apiUrl, n8n.apiKey);
 	const scope = transport.instanceId;
+	const ours = registryNamePrefix(registryTag(registry.storeIdentity, scope));
+	const orphans = [await credential(`${ours}acme Q2hhbmdlZEJ5VGVzdHMx`), await credential(`${ours}globex Q2hhbmdlZEJ5VGVzdHMy`)];
+	const active = await credential(`${ours}initech Q2hhbmdlZEJ5VGVzdHMz`);
+	const retiring = await credential(`${ours}umbrella Q2hhbmdlZEJ5VGVzdHM0`);
+	const foreign = [
+		await credential('Mail server'),
+		await credential('tenant-credentials of the old system'),
+		await credential('tenant-swap tmp t exec 9 abcdef'),
+		// A name from before registry tags, and another lock store's: never this pass's to delete.
+		await credential('tenant-cred acme Q2hhbmdlZEJ5VGVzdHM1'),
+		await credential(`${registryNamePrefix(registryTag('redis:another-lock-store', scope))}acme Q2hhbmdlZEJ5VGVzdHM2`),
+	];
 	for (const [record, retentionMs] of [
 		[active, 24 * 60 * 60_000],
 		[retiring, 0],
@@ -126,7 +135,7 @@ it('deletes exactly the tenant credentials the registry does not know, once olde
 		{
 			level: 'debug',
 			message: 'Run With Tenant Credential looked for orphaned tenant credentials',
-			meta: { pages, listed: before.length, tenantCredentials: 4, known: 2, unknownRecent: 0, deleted: 2, failed: 0, reachedEnd: true },
+			meta: { pages, listed: before.length, tenantCredentials: 4, otherTenantCredentials: 2, known: 2, unknownRecent: 0, deleted: 2, failed: 0, reachedEnd: true },
 		},
 	]);
 });

@@ -230,8 +230,33 @@ describe('(b) first calls of a new tenant', () => {
 		expect(made.length).toBe(1);
 		expect(made[0].type).toBe('httpHeaderAuth');
 		// The name holds the tenant and a keyed hash, never the data.
-		expect(made[0].name).toMatch(/^tenant-cred newcomer \S+$/);
+		expect(made[0].name).toMatch(/^tenant-cred [\w-]{8} newcomer [\w-]{24}$/);
 		expect(made[0].name.includes(secret)).toBe(false);
+	});
+
+	it('a new n8n API key (same n8n, same lock store) finds the same credential: the name does not depend on the key', async () => {
+		const { sub } = await headerSubWorkflow('sub-workflow (new API key)');
+		const scopes = (await n8n.rest('GET', 'api-keys/scopes')).body.data as string[];
+		const created = await n8n.rest('POST', 'api-keys', { label: 'rotated key', scopes, expiresAt: null });
+		expect(created.status).toBe(200);
+		const rotated = await api.createCredential({
+			name: 'n8n API (rotated key)',
+			type: 'tenantSwapN8nApi',
+			data: { baseUrl: n8n.apiUrl, apiKey: created.body.data.rawApiKey as string, allowUnauthorizedCerts: false },
+		});
+		for (const [path, credential] of [
+			['rwt-old-key', n8nApi],
+			['rwt-new-key', rotated],
+		] as const) {
+			await api.deployWorkflow(
+				workflows.runWithTenantWorkflow({ name: path, path, subWorkflowId: sub.id, n8nApi: credential, postgres, kind: 'headerAuth', echoUrl: echo.url, options: HEADER_OPTIONS }),
+			);
+		}
+		const body = { tenantId: 'rekeyed', secret: secretFor('rekeyed', RUN) };
+		expect((await api.callWebhook('rwt-old-key', { body })).status).toBe(200);
+		const [before] = await tenantCredentials(api, 'rekeyed');
+		expect((await api.callWebhook('rwt-new-key', { body })).status).toBe(200);
+		expect((await tenantCredentials(api, 'rekeyed')).map((credential) => credential.id)).toEqual([before.id]);
 	});
 });
 

@@ -19,8 +19,8 @@ export const seenSecret = (body: any): string | undefined => body?.tenantSecretH
 /** What the far side saw, from a Pick node's item: the digest of the OAuth2 client the token belongs to. */
 export const seenClient = (body: any): string | undefined => body?.bearerClientHash ?? undefined;
 
-/** The name prefix of a tenant's credentials: `tenant-cred <tenant> ` (then a keyed hash). */
-export const tenantCredentialPrefix = (tenant: string) => `tenant-cred ${tenant} `;
+/** A tenant's credential names: `tenant-cred <registry tag> <tenant> <keyed hash>` (tenant IDs in tests are plain words). */
+export const isTenantCredentialOf = (tenant: string, name: string) => name.startsWith('tenant-cred ') && name.split(' ')[2] === tenant;
 
 /** Test secrets look like this, so output can be cleaned of them (never print a secret). */
 const TEST_SECRET = /s3cr3t-[A-Za-z0-9_-]+/g;
@@ -111,15 +111,14 @@ export function describeBleed(bled: readonly Answer[], ownerOf: (seen: string | 
 
 /** The credentials named for this tenant (via the public API list). */
 export async function tenantCredentials(api: any, tenant: string): Promise<Array<{ id: string; name: string; type: string }>> {
-	const prefix = tenantCredentialPrefix(tenant);
-	return (await api.listCredentials()).filter((credential: { name: string }) => credential.name.startsWith(prefix));
+	return (await api.listCredentials()).filter((credential: { name: string }) => isTenantCredentialOf(tenant, credential.name));
 }
 
 /** Every `tenant-cred ` credential, counted per tenant. */
 export async function tenantCredentialCounts(api: any): Promise<Map<string, number>> {
 	const counts = new Map<string, number>();
 	for (const credential of await api.listCredentials()) {
-		const match = /^tenant-cred (\S+) /.exec(credential.name);
+		const match = /^tenant-cred \S+ (\S+) /.exec(credential.name);
 		if (match) counts.set(match[1], (counts.get(match[1]) ?? 0) + 1);
 	}
 	return counts;

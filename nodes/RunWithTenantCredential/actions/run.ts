@@ -122,7 +122,9 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 		// Read the calling workflow while the sub-workflow is read: both are usually cached, else one API round trip each.
 		const callerProject = callerProjectOf(api, readerScope, workflowId);
 		callerProject.catch(() => undefined);
-		const naming = await tenantCredentialNaming(registry, scope);
+		// The registry's tag and secret: read once per process, awaited per item (a store failure fails the items).
+		const naming = tenantCredentialNaming(registry, scope);
+		naming.catch(() => undefined);
 		for (const request of requests) {
 			const secrets = secretStrings(request.data);
 			try {
@@ -136,7 +138,7 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 				await checkCallerPolicy(scope, subWorkflow, { workflowId, projectId }, [request.itemIndex], runProbe);
 				const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, [request.itemIndex]);
 				await checkTenantData(api, credentialType, request.data, request.options, [request.itemIndex]);
-				const credentialName = tenantCredentialName(naming, { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
+				const credentialName = tenantCredentialName(await naming, { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
 				const key = `${subWorkflow.id}\u0000${credentialName}`;
 				const group = groups.get(key) ?? {
 					subWorkflow,
