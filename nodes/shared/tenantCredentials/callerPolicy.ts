@@ -1,6 +1,7 @@
 import type { IDataObject, IWorkflowBase } from 'n8n-workflow';
 
 import { SwapItemError } from '../swap/errors';
+import { EXECUTE_WORKFLOW_TRIGGER, inlineWorkflow } from './subWorkflow';
 
 /**
  * Who may call a sub-workflow, by n8n's own rules (its SubworkflowPolicyChecker, the same in n8n 2.8.4
@@ -54,7 +55,6 @@ export type RunProbe = (workflow: IWorkflowBase) => Promise<unknown>;
 
 /** n8n's SubworkflowPolicyDenialError: "The sub-workflow (<id>) cannot be called by this workflow". */
 const DENIED = /cannot be called by this workflow/i;
-const EXECUTE_WORKFLOW_TRIGGER = 'n8n-nodes-base.executeWorkflowTrigger';
 
 /**
  * A workflow of only an Execute Workflow Trigger, carrying the sub-workflow's ID and caller settings:
@@ -66,18 +66,13 @@ export function probeWorkflow(pair: CallerPair): IWorkflowBase {
 	const settings: IDataObject = { saveDataSuccessExecution: 'none', saveManualExecutions: false };
 	if (pair.settings.callerPolicy !== undefined && pair.settings.callerPolicy !== null) settings.callerPolicy = pair.settings.callerPolicy;
 	if (typeof pair.settings.callerIds === 'string') settings.callerIds = pair.settings.callerIds;
-	return {
+	return inlineWorkflow({
 		id: pair.subWorkflowId,
 		name: `Caller policy check of ${pair.subWorkflowLabel}`,
 		nodes: [{ id: 'caller-policy-check', name: 'Caller policy check', type: EXECUTE_WORKFLOW_TRIGGER, typeVersion: 1.1, position: [0, 0], parameters: { inputSource: 'passthrough' } }],
 		connections: {},
 		settings,
-		active: false,
-		activeVersionId: null,
-		isArchived: false,
-		createdAt: new Date(),
-		updatedAt: new Date(),
-	} as unknown as IWorkflowBase;
+	});
 }
 
 /**

@@ -215,16 +215,16 @@ export function reboundWorkflow(
 	const nodes = workflow.nodes.map((node) =>
 		node.credentials?.[type] ? { ...node, credentials: { ...node.credentials, [type]: { id: credential.id, name: credential.name } } } : node,
 	);
-	return {
+	return inlineWorkflow({
 		// The sub-execution is stored under the calling workflow: a workflow of another project is named by its ID.
 		name: workflow.inCallerProject ? workflow.name : `Sub-workflow ${workflow.id}`,
 		nodes,
 		connections: workflow.connections,
 		settings: options.saveSuccessfulExecution ? workflow.settings : { ...workflow.settings, saveDataSuccessExecution: 'none' },
-		active: false,
-		activeVersionId: null,
-		isArchived: false,
-		createdAt: new Date(),
-		updatedAt: new Date(),
-	} as unknown as IWorkflowBase;
+	});
+}
+
+/** A workflow to run with IExecuteFunctions.executeWorkflow({ code }): never active, no published version. */
+export function inlineWorkflow(parts: { id?: string; name: string; nodes: WorkflowNode[]; connections: IDataObject; settings: IDataObject }): IWorkflowBase {
+	return { ...parts, active: false, activeVersionId: null, isArchived: false, createdAt: new Date(), updatedAt: new Date() } as unknown as IWorkflowBase;
 }
