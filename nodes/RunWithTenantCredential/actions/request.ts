@@ -3,9 +3,9 @@ import type { IDataObject, IExecuteFunctions, INodeParameterResourceLocator } fr
 import { commaList, readTenantId } from '../../shared/itemParameters';
 import { parseCredentialData } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
-import type { TenantDataRules } from '../../shared/tenantCredentials/tenantData';
+import type { TenantDataPolicy } from '../../shared/tenantData/policy';
 
-export interface RunOptions extends TenantDataRules {
+export interface RunOptions extends TenantDataPolicy {
 	credentialType?: string;
 	retentionMs: number;
 	testCredential: boolean;
