@@ -5,7 +5,7 @@ import { SwapItemError } from '../swap/errors';
 import type { KnownCredentialType } from '../swap/n8nCredentialTypes';
 import type { CredentialSchema } from '../transport/n8nApiClient';
 import { knownCredentialType } from './knownTypes';
-import { nothingDone, quotedList, unusable, type TenantDataPolicy, type TenantDataTarget } from './target';
+import { isPartialUpdate, nothingDone, quotedList, unusable, type TenantDataPolicy, type TenantDataTarget } from './target';
 
 /** Values that leave a field empty: "", text of spaces only, null. */
 function isEmptyValue(value: unknown): boolean {
@@ -102,7 +102,7 @@ export function neededFieldsRefusal(
 	const allowed = policy.allowEmptyFields ?? [];
 	if (allowed.includes('*')) return undefined;
 	const empty = refusedEmptyFields(target.type, data, schema).filter((field) => !allowed.includes(field));
-	const missing = policy.partialUpdate ? [] : missingFieldsForFullReplace(target.type, data, schema).filter((field) => !allowed.includes(field));
+	const missing = isPartialUpdate(target, policy) ? [] : missingFieldsForFullReplace(target.type, data, schema).filter((field) => !allowed.includes(field));
 	if (empty.length === 0 && missing.length === 0) return undefined;
 	const known = knownCredentialType(target.type) !== undefined;
 	const replaced = missing.length > 0 && target.baseCredentialName !== undefined ? ' (without Partial Update every field the data does not set is emptied)' : '';

@@ -7,7 +7,7 @@ import { expressionRefusal } from './expressions';
 import { fieldAccessRefusal } from './fieldAccess';
 import { neededFieldsRefusal } from './neededFields';
 import { partialUpdateRefusal } from './partialUpdate';
-import { nothingDone, type TenantDataPolicy, type TenantDataTarget } from './target';
+import { isPartialUpdate, nothingDone, type TenantDataPolicy, type TenantDataTarget } from './target';
 
 /*
  * What a tenant (a webhook caller) may put into an n8n credential: the one check both nodes make before
@@ -42,7 +42,7 @@ export function refusalWithSchema(
 		});
 	}
 	return (
-		(policy.partialUpdate && target.baseCredentialName !== undefined ? partialUpdateRefusal(target, schema, itemIndexes) : undefined) ??
+		(isPartialUpdate(target, policy) ? partialUpdateRefusal(target, schema, itemIndexes) : undefined) ??
 		neededFieldsRefusal(target, data, schema, policy, itemIndexes)
 	);
 }

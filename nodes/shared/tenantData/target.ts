@@ -16,6 +16,10 @@ export interface TenantDataPolicy {
 	partialUpdate?: boolean;
 }
 
+/** Partial Update applies to a base credential only: a new credential is made from the data alone. */
+export const isPartialUpdate = (target: TenantDataTarget, policy: TenantDataPolicy): boolean =>
+	policy.partialUpdate === true && target.baseCredentialName !== undefined;
+
 export const quotedList = (fields: string[]): string => fields.map((field) => `"${field}"`).join(', ');
 
 /** The sentence a refusal ends with: what it left as it was. */
