@@ -4,9 +4,9 @@ import { commaList, readTenantId } from '../../shared/itemParameters';
 import { parseCredentialData } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
 import { DEFAULT_TENANT_CREDENTIAL_LIMITS, type TenantCredentialLimits } from '../../shared/tenantCredentials/provision';
-import type { TenantDataRules } from '../../shared/tenantCredentials/tenantData';
+import type { TenantDataPolicy } from '../../shared/tenantData/policy';
 
-export interface RunOptions extends TenantDataRules {
+export interface RunOptions extends TenantDataPolicy {
 	credentialType?: string;
 	retentionMs: number;
 	testCredential: boolean;

@@ -25,7 +25,8 @@ import {
 import type { WorkflowSummary } from '../../shared/transport/n8nApiClient';
 import { sweepOrphansInBackground } from '../../shared/tenantCredentials/orphans';
 import { sweepUnusedInBackground } from '../../shared/tenantCredentials/sweep';
-import { checkTenantData, outputSecrets } from '../../shared/tenantCredentials/tenantData';
+import { outputSecrets } from '../../shared/tenantCredentials/tenantData';
+import { checkTenantData } from '../../shared/tenantData/policy';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
 import { readRunRequest, type RunRequest } from './request';
@@ -137,7 +138,7 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 				const subWorkflow = subWorkflowToRun(read, { draft, callerProjectId: projectId, itemIndexes: [request.itemIndex] });
 				await checkCallerPolicy(scope, subWorkflow, { workflowId, projectId }, [request.itemIndex], runProbe);
 				const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, [request.itemIndex]);
-				await checkTenantData(api, credentialType, request.data, request.options, [request.itemIndex]);
+				await checkTenantData(api, { type: credentialType }, request.data, request.options, [request.itemIndex]);
 				const credentialName = tenantCredentialName(await naming, { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
 				const key = `${subWorkflow.id}\u0000${credentialName}`;
 				const group = groups.get(key) ?? {
