@@ -23,6 +23,8 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	'options.allowedFields': 'Allowed Fields',
 	'options.credentialType': 'Credential Type',
 	'options.retention': 'Retention',
+	'options.maxTenantCredentials': 'Max Tenant Credentials',
+	'options.maxCredentialsPerTenant': 'Max Credentials per Tenant',
 	'options.output': 'Output',
 	'options.testCredential': 'Test Credential',
 	'options.saveSuccessfulSubExecutions': 'Save Successful Sub-Executions',

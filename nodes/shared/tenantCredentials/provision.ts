@@ -83,54 +83,31 @@ export async function tenantCredentialFor(context: TenantCredentialContext, wish
 	const existing = await registry.useTenantCredential(scope, name, TENANT_CREDENTIAL_BUSY_MS, wish.retentionMs);
 	if (existing) return { id: existing, name, created: false };
 
-	const { lock, reentered } = await context.locks
-		.acquire(
-			creationLockKey(name),
-			{ owner: { ...context.owner, tenantId: wish.tenantId }, ttlMs: CREATE_LOCK_TTL_MS, waitTimeoutMs: wish.waitTimeoutMs },
-			context.lockLog,
-		)
-		.catch((error: unknown) => {
-			if (!(error instanceof LockTimeoutError)) throw error;
-			throw new SwapItemError(error.message, wish.itemIndexes, {
-				parameter: 'options.waitTimeout',
-				description: "Another execution was creating this tenant's credential for the whole wait (is the n8n API slow or unreachable?). Raise Wait Timeout, or retry.",
-				cause: error,
-			});
-		});
-	try {
+	return await holding(context, wish, creationLockKey(name), NAME_LOCK_TIMEOUT, async () => {
 		const madeMeanwhile = await registry.useTenantCredential(scope, name, TENANT_CREDENTIAL_BUSY_MS, wish.retentionMs);
 		if (madeMeanwhile) return { id: madeMeanwhile, name, created: false };
-		const id = await withLimitGuard(context, wish, async () => await createWithinLimits(context, wish));
+		// The registry-wide guard (one creation at a time per registry and n8n, across processes): a burst
+		// of new tenants cannot all pass the count before any is registered. Only first uses of new data take it.
+		const create = async () => await createWithinLimits(context, wish);
+		const id = limitGuard ? await holding(context, wish, limitGuardKey(scope), GUARD_TIMEOUT, create) : await create();
 		return { id, name, created: true };
-	} finally {
-		if (!reentered) await lock.release().catch(() => undefined);
-	}
+	});
 }
 
-/**
- * Runs `create` holding the registry-wide guard lock (one creation at a time per registry and n8n,
- * across processes), so a burst of new tenants cannot all pass the count before any is registered.
- * Executions that find their credential never take it: only first uses of new data wait for it.
- */
-async function withLimitGuard<T>(context: TenantCredentialContext, wish: TenantCredentialWish, create: () => Promise<T>): Promise<T> {
-	if (!limitGuard) return await create();
+const NAME_LOCK_TIMEOUT = "Another execution was creating this tenant's credential for the whole wait (is the n8n API slow or unreachable?). Raise Wait Timeout, or retry.";
+const GUARD_TIMEOUT =
+	'Other executions were creating tenant credentials for the whole wait (new credentials are created one at a time; is the n8n API slow, or Test Credential slow?). Raise Wait Timeout, or retry. Nothing was created.';
+
+/** Runs `work` holding the lock `key` (renewed while it runs); a wait past Wait Timeout is an item error saying `timeoutHelp`. */
+async function holding<T>(context: TenantCredentialContext, wish: TenantCredentialWish, key: string, timeoutHelp: string, work: () => Promise<T>): Promise<T> {
 	const { lock, reentered } = await context.locks
-		.acquire(
-			limitGuardKey(context.scope),
-			{ owner: { ...context.owner, tenantId: wish.tenantId }, ttlMs: CREATE_LOCK_TTL_MS, waitTimeoutMs: wish.waitTimeoutMs },
-			context.lockLog,
-		)
+		.acquire(key, { owner: { ...context.owner, tenantId: wish.tenantId }, ttlMs: CREATE_LOCK_TTL_MS, waitTimeoutMs: wish.waitTimeoutMs }, context.lockLog)
 		.catch((error: unknown) => {
 			if (!(error instanceof LockTimeoutError)) throw error;
-			throw new SwapItemError(error.message, wish.itemIndexes, {
-				parameter: 'options.waitTimeout',
-				description:
-					'Other executions were creating tenant credentials for the whole wait (new credentials are created one at a time; is the n8n API slow, or Test Credential slow?). Raise Wait Timeout, or retry. Nothing was created.',
-				cause: error,
-			});
+			throw new SwapItemError(error.message, wish.itemIndexes, { parameter: 'options.waitTimeout', description: timeoutHelp, cause: error });
 		});
 	try {
-		return await create();
+		return await work();
 	} finally {
 		if (!reentered) await lock.release().catch(() => undefined);
 	}
@@ -140,7 +117,7 @@ async function withLimitGuard<T>(context: TenantCredentialContext, wish: TenantC
 async function checkLimits({ registry, scope }: TenantCredentialContext, wish: TenantCredentialWish): Promise<void> {
 	const { maxTenantCredentials, maxCredentialsPerTenant } = wish.limits;
 	const live = await registry.countLiveTenantCredentials(scope, wish.tenantId, Math.max(maxTenantCredentials, maxCredentialsPerTenant));
-	const wait = 'Unused credentials are deleted once unused for Retention (records being deleted still count).';
+	const wait = 'Credentials unused for Retention are deleted in the background (until then they count).';
 	if (live.tenant >= maxCredentialsPerTenant) {
 		throw new SwapItemError(
 			`No new credential for tenant "${shownTenantId(wish.tenantId)}": it already has ${live.tenant} live credentials (Max Credentials per Tenant is ${maxCredentialsPerTenant})`,
