@@ -114,7 +114,7 @@ async function startInstance(defaultOption: string | undefined): Promise<Instanc
 		const placeholders = new Map<string, Ref>();
 		for (const projectId of [ownerProject, memberProject]) {
 			// In the sub-workflow's own project: n8n's node checks its credentials against that project before the policy.
-			placeholders.set(projectId, (await api.request('POST', 'credentials', { body: { name: `placeholder ${projectId}`, type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'placeholder' }, projectId } })).body);
+			placeholders.set(projectId, await createIn(api, 'credentials', { name: `placeholder ${projectId}`, type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'placeholder' } }, projectId));
 		}
 		return { stack, ownerProject, memberProject, ours, theirs, placeholders };
 	} catch (error) {
@@ -123,11 +123,28 @@ async function startInstance(defaultOption: string | undefined): Promise<Instanc
 	}
 }
 
+/**
+ * Creates a workflow or credential in a project: n8n 2.40's public API takes `projectId`; n8n 2.8's creates
+ * in the key owner's personal project (and refuses the field), then the public API's transfer moves it.
+ */
+async function createIn(api: any, kind: 'workflows' | 'credentials', body: Record<string, unknown>, projectId: string): Promise<Ref> {
+	const direct = await api.request('POST', kind, { body: { ...body, projectId }, expect: [400] });
+	const created = (direct.status < 300 ? direct.body : (await api.request('POST', kind, { body })).body) as Ref & { shared?: Array<{ projectId: string; role: string }> };
+	const owner = kind === 'workflows' ? (await api.getWorkflow(created.id)).shared?.find((entry: { role: string }) => entry.role === 'workflow:owner')?.projectId : undefined;
+	if (direct.status >= 300 || (kind === 'workflows' && owner !== projectId)) {
+		await api.request('PUT', `${kind}/${created.id}/transfer`, { body: { destinationProjectId: projectId } });
+	} else if (kind === 'credentials') {
+		// No public read of a credential's project before n8n 2.20: transfer anyway; n8n refuses a move into its own project (400).
+		await api.request('PUT', `${kind}/${created.id}/transfer`, { body: { destinationProjectId: projectId }, expect: [400] });
+	}
+	return created;
+}
+
 async function subWorkflowIn(instance: Instance, o: { name: string; projectId: string; settings: Record<string, unknown>; publish: boolean }): Promise<string> {
 	const { api, echo } = instance.stack;
 	const json = workflows.tenantSubWorkflow({ name: o.name, kind: 'headerAuth', echoUrl: echo.url, credential: instance.placeholders.get(o.projectId) });
 	json.settings = { ...json.settings, ...o.settings };
-	const created = (await api.request('POST', 'workflows', { body: { ...json, projectId: o.projectId } })).body as { id: string; shared?: Array<{ projectId: string; role: string }> };
+	const created = await createIn(api, 'workflows', json, o.projectId);
 	const home = (await api.getWorkflow(created.id)).shared?.find((entry: { role: string }) => entry.role === 'workflow:owner')?.projectId;
 	if (home !== o.projectId) throw new Error(`sub-workflow ${o.name} landed in project ${home}, not ${o.projectId}`);
 	if (o.publish) await api.activateWorkflow(created.id);
