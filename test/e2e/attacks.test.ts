@@ -261,17 +261,22 @@ const bearerSeen = (outcome: Outcome) => outcome.echoSeen.filter((r) => r.path =
 // -------------------------------------------------------------------------------------------------
 // 1. Expressions
 
-/** Expression values; each evaluates to something recognisable and carries its canary only as text. */
+/**
+ * Expression values; each evaluates to something recognisable and carries a marker only as text: an
+ * attack's canary, or a control's `control-<id>` (n8n logs what a control evaluates; the scan must not
+ * take that for an attack's leak).
+ */
 const EXPRESSIONS = {
-	arithmetic: (id: string) => `={{ "${canary(id)}".length * 0 + 6 * 7 }}`,
-	env: (id: string) => `={{ $env.${ENV_NAME} + "${canary(id)}".slice(0, 0) }}`,
-	execution: (id: string) => `={{ $execution.id + "${canary(id)}".slice(0, 0) }}`,
+	arithmetic: (marker: string) => `={{ "${marker}".length * 0 + 6 * 7 }}`,
+	env: (marker: string) => `={{ $env.${ENV_NAME} + "${marker}".slice(0, 0) }}`,
+	execution: (marker: string) => `={{ $execution.id + "${marker}".slice(0, 0) }}`,
 	/**
 	 * Throws an ExpressionError when n8n evaluates it (a node that does not exist): n8n then fails the node
 	 * with "[Error resolving credentials]". (n8n turns other errors inside an expression into null.)
 	 */
-	throwing: (id: string) => `={{ $("No node ${canary(id)}").item.json }}`,
+	throwing: (marker: string) => `={{ $("No node ${marker}").item.json }}`,
 };
+const control = (id: string) => `control-${id}`;
 
 /** OAuth2 client credentials data whose stored token is `oauthTokenData` (n8n then uses it as is). */
 function oauthWithToken(tokenData: Record<string, unknown>, accessTokenUrl = `${echo.url}/oauth/token`) {
@@ -288,20 +293,20 @@ interface ExpressionCase {
 }
 
 const EXPRESSION_CASES: ExpressionCase[] = [
-	{ name: 'arithmetic', kind: 'headerAuth', data: (id) => ({ name: 'x-tenant-secret', value: EXPRESSIONS.arithmetic(id) }), path: 'value' },
-	{ name: '$env of a canary variable', kind: 'headerAuth', data: (id) => ({ name: 'x-tenant-secret', value: EXPRESSIONS.env(id) }), path: 'value' },
-	{ name: '$execution.id', kind: 'headerAuth', data: (id) => ({ name: 'x-tenant-secret', value: EXPRESSIONS.execution(id) }), path: 'value' },
-	{ name: 'in the header name', kind: 'headerAuth', data: (id) => ({ name: EXPRESSIONS.arithmetic(id), value: 'plain' }), path: 'name' },
+	{ name: 'arithmetic', kind: 'headerAuth', data: (id) => ({ name: 'x-tenant-secret', value: EXPRESSIONS.arithmetic(canary(id)) }), path: 'value' },
+	{ name: '$env of a canary variable', kind: 'headerAuth', data: (id) => ({ name: 'x-tenant-secret', value: EXPRESSIONS.env(canary(id)) }), path: 'value' },
+	{ name: '$execution.id', kind: 'headerAuth', data: (id) => ({ name: 'x-tenant-secret', value: EXPRESSIONS.execution(canary(id)) }), path: 'value' },
+	{ name: 'in the header name', kind: 'headerAuth', data: (id) => ({ name: EXPRESSIONS.arithmetic(canary(id)), value: 'plain' }), path: 'name' },
 	{
 		name: 'nested in an object (oauthTokenData.access_token)',
 		kind: 'oauth2',
-		data: (id) => oauthWithToken({ access_token: EXPRESSIONS.arithmetic(id), token_type: 'bearer' }),
+		data: (id) => oauthWithToken({ access_token: EXPRESSIONS.arithmetic(canary(id)), token_type: 'bearer' }),
 		path: 'oauthTokenData.access_token',
 	},
 	{
 		name: 'in an array (oauthTokenData.extra[1])',
 		kind: 'oauth2',
-		data: (id) => oauthWithToken({ access_token: 'plain-token', token_type: 'bearer', extra: ['plain', EXPRESSIONS.throwing(id)] }),
+		data: (id) => oauthWithToken({ access_token: 'plain-token', token_type: 'bearer', extra: ['plain', EXPRESSIONS.throwing(canary(id))] }),
 		path: 'oauthTokenData.extra[1]',
 	},
 ];
@@ -321,34 +326,34 @@ describe('1. expression values in tenant data', () => {
 		});
 
 		it('arithmetic: the tenant API got 42', async () => {
-			const outcome = await callOnce(headerControl.id, 'attack-expr-control-header', { data: { name: 'x-tenant-secret', value: EXPRESSIONS.arithmetic('c1') } });
+			const outcome = await callOnce(headerControl.id, 'attack-expr-control-header', { data: { name: 'x-tenant-secret', value: EXPRESSIONS.arithmetic(control('c1')) } });
 			controlOutcomes.set('arithmetic', outcome);
 			expect(outcome.response.status).toBe(200);
 			expect(headerSeen(outcome)).toEqual(['42']);
 		});
 
 		it("$env: the tenant API got the value of n8n's environment variable", async () => {
-			const outcome = await callOnce(headerControl.id, 'attack-expr-control-header', { data: { name: 'x-tenant-secret', value: EXPRESSIONS.env('c2') } });
+			const outcome = await callOnce(headerControl.id, 'attack-expr-control-header', { data: { name: 'x-tenant-secret', value: EXPRESSIONS.env(control('c2')) } });
 			controlOutcomes.set('env', outcome);
 			expect(outcome.response.status).toBe(200);
 			expect(headerSeen(outcome).map((seen) => seen === ENV_CANARY)).toEqual([true]);
 		});
 
 		it('$execution.id: the tenant API got the execution ID', async () => {
-			const outcome = await callOnce(headerControl.id, 'attack-expr-control-header', { data: { name: 'x-tenant-secret', value: EXPRESSIONS.execution('c3') } });
+			const outcome = await callOnce(headerControl.id, 'attack-expr-control-header', { data: { name: 'x-tenant-secret', value: EXPRESSIONS.execution(control('c3')) } });
 			expect(outcome.response.status).toBe(200);
 			expect(headerSeen(outcome)).toEqual([String(outcome.execution.id)]);
 		});
 
 		it('nested in an object: the tenant API got "Bearer 42"', async () => {
-			const outcome = await callOnce(oauthControl.id, 'attack-expr-control-oauth', { data: oauthWithToken({ access_token: EXPRESSIONS.arithmetic('c4'), token_type: 'bearer' }) });
+			const outcome = await callOnce(oauthControl.id, 'attack-expr-control-oauth', { data: oauthWithToken({ access_token: EXPRESSIONS.arithmetic(control('c4')), token_type: 'bearer' }) });
 			expect(outcome.response.status).toBe(200);
 			expect(bearerSeen(outcome)).toEqual(['Bearer 42']);
 		});
 
 		it('in an array: n8n evaluated it (the call failed resolving the credential)', async () => {
 			const outcome = await callOnce(oauthControl.id, 'attack-expr-control-oauth', {
-				data: oauthWithToken({ access_token: 'plain-token', token_type: 'bearer', extra: ['plain', EXPRESSIONS.throwing('c5')] }),
+				data: oauthWithToken({ access_token: 'plain-token', token_type: 'bearer', extra: ['plain', EXPRESSIONS.throwing(control('c5'))] }),
 			});
 			expect(masked(errorText(outcome.execution))).toMatch(/Error resolving credentials/);
 			expect(outcome.response.status).toBe(500);
@@ -434,7 +439,7 @@ describe('1. expression values in tenant data', () => {
 						workflowId: workflow.id,
 						base: baseBefore,
 						credentialsBefore,
-						secrets: [canary(id), ...Object.values(EXPRESSIONS).map((make) => make(id))],
+						secrets: [canary(id), ...Object.values(EXPRESSIONS).map((make) => make(canary(id)))],
 					});
 				});
 			});
@@ -446,11 +451,11 @@ describe('1. expression values in tenant data', () => {
 // 2. A caller-chosen token URL
 
 describe('2. a caller-chosen OAuth2 token URL (a canary server on 127.0.0.1)', () => {
-	const ssrfData = (id: string) => ({
+	const ssrfData = (id: string, secret = canary(id)) => ({
 		grantType: 'clientCredentials',
 		accessTokenUrl: `${attacker.url}/oauth/token`,
 		clientId: `ssrf-${id}`,
-		clientSecret: canary(id),
+		clientSecret: secret,
 		authentication: 'body',
 	});
 
@@ -504,18 +509,18 @@ describe('2. a caller-chosen OAuth2 token URL (a canary server on 127.0.0.1)', (
 
 	it('control, Tenant Credential Swap with accessTokenUrl in Allowed Fields: the canary server got the token request', async () => {
 		const { path, workflow } = await swapRoute('allowed', OAUTH_FIELDS);
-		const outcome = await callOnce(workflow.id, path, { tenantId: 'ssrf-s2', data: ssrfData('s2-control') });
+		const outcome = await callOnce(workflow.id, path, { tenantId: 'ssrf-s2', data: ssrfData('s2', control('s2')) });
 		expect(outcome.response.status).toBe(200);
 		const tokenRequests = outcome.attackerSeen.filter((r) => r.path === '/oauth/token');
-		expect(tokenRequests.map((r) => (r.body as any)?.client_secret === canary('s2-control'))).toEqual([true]);
+		expect(tokenRequests.map((r) => (r.body as any)?.client_secret === control('s2'))).toEqual([true]);
 	});
 
 	it('control, Run With Tenant Credential with accessTokenUrl in Allowed Fields: the canary server got the token request', async () => {
 		const { path, workflow } = await rwtRoute('allowed', OAUTH_FIELDS);
-		const outcome = await callOnce(workflow.id, path, { tenantId: 'ssrf-r2', data: ssrfData('r2-control') });
+		const outcome = await callOnce(workflow.id, path, { tenantId: 'ssrf-r2', data: ssrfData('r2', control('r2')) });
 		expect(outcome.response.status).toBe(200);
 		const tokenRequests = outcome.attackerSeen.filter((r) => r.path === '/oauth/token');
-		expect(tokenRequests.map((r) => (r.body as any)?.client_secret === canary('r2-control'))).toEqual([true]);
+		expect(tokenRequests.map((r) => (r.body as any)?.client_secret === control('r2'))).toEqual([true]);
 	});
 });
 
@@ -807,9 +812,11 @@ describe('7. the scan: no attack value in what was refused', () => {
 		const found: string[] = [];
 		for (const { label, text } of places) {
 			for (const secret of secrets) if (text.includes(secret)) found.push(`${label}: ${masked(secret)}`);
-			// A canary cut short or quoted in part.
-			const partial = (text.match(new RegExp(`canary-[A-Za-z0-9]*`, 'g')) ?? []).filter((hit) => !secrets.some((secret) => secret.startsWith(hit) && text.includes(secret)));
-			if (partial.length > 0) found.push(`${label}: part of a canary x${partial.length}`);
+			// A canary cut short or quoted in part (whole ones were counted above), with its context.
+			for (const hit of text.matchAll(/canary-[A-Za-z0-9]*/g)) {
+				if (secrets.some((secret) => text.startsWith(secret, hit.index))) continue;
+				found.push(`${label}: part of a canary at ${JSON.stringify(masked(text.slice(Math.max(0, hit.index - 60), hit.index + 40)))}`);
+			}
 		}
 		return found;
 	}
