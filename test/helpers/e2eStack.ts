@@ -49,7 +49,8 @@ export async function startE2eStack(n8nOptions: Record<string, unknown> = {}): P
 		const n8nApi = await api.createCredential({
 			name: 'n8n API (tenant swap)',
 			type: 'tenantSwapN8nApi',
-			data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false },
+			// n8n before 2.20 refuses this type without the domain restriction n8n injects (its default: all).
+			data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false, allowedHttpRequestDomains: 'all' },
 		});
 		const postgres = await api.createCredential({ name: 'Lock database', type: 'postgres', data: postgresCredentialData(testDatabaseUrl()) });
 		return {
