@@ -14,6 +14,7 @@
  *   7. for everything refused: no credential, temporary credential, lock row or registry record, the
  *      base credential untouched, the tenant API and the canary server saw nothing, and no attack value in
  *      the error, the stored executions, the webhook answers, the lock database or n8n's log (the scan).
+ * Another n8n release: ATTACKS_N8N_VERSION=2.8.4 (installed by the harness like test:versions).
  * n8n runs with N8N_BLOCK_ENV_ACCESS_IN_NODE=false (an operator setting for Code nodes): the worst case,
  * in which an expression's $env reaches process.env (2.40.7 blocks it by default). Caller policy: see
  * the caller-policy suite. Attack values carry a canary ("canary-<id>-Kx3") that is printed only in
@@ -50,7 +51,7 @@ const RUN = Math.random().toString(36).slice(2, 8);
 const N8N_VERSION = process.env.ATTACKS_N8N_VERSION;
 /**
  * n8n before 2.20 (2.8.4 measured): its public API schema of oAuth2Api asks for serverUrl (the hidden
- * useDynamicClientRegistration is missing) and, for client credentials, the additional body properties.
+ * useDynamicClientRegistration is missing), scope, and for client credentials the additional body properties.
  */
 const OLD_OAUTH_SCHEMA = N8N_VERSION !== undefined && Number(N8N_VERSION.split('.')[0]) === 2 && Number(N8N_VERSION.split('.')[1]) < 20;
 
@@ -227,7 +228,7 @@ function remember(body: unknown) {
 
 const HEADER_FIELDS = 'name,value';
 /** What an OAuth2 client-credentials tenant sends on this n8n, and the Allowed Fields listing it. */
-const OAUTH_EXTRA: Record<string, unknown> = OLD_OAUTH_SCHEMA ? { sendAdditionalBodyProperties: false, additionalBodyProperties: '{}' } : {};
+const OAUTH_EXTRA: Record<string, unknown> = OLD_OAUTH_SCHEMA ? { scope: 'tenant-scope', sendAdditionalBodyProperties: false, additionalBodyProperties: '{}' } : {};
 const OAUTH_FIELDS = `grantType,accessTokenUrl,clientId,clientSecret,authentication,scope${OLD_OAUTH_SCHEMA ? ',serverUrl,sendAdditionalBodyProperties,additionalBodyProperties' : ''}`;
 /** OAuth2 client-credentials data for `accessTokenUrl` (with what this n8n's schema asks for). */
 function oauthClient(clientId: string, clientSecret: string, accessTokenUrl: string): Record<string, unknown> {
