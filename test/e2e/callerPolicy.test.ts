@@ -134,7 +134,7 @@ async function createIn(api: any, kind: 'workflows' | 'credentials', body: Recor
 	const direct = await api.request('POST', kind, { body: { ...body, projectId }, expect: [400] });
 	const created = (direct.status < 300 ? direct.body : (await api.request('POST', kind, { body })).body) as Ref & { shared?: Array<{ projectId: string; role: string }> };
 	const owner = kind === 'workflows' ? (await api.getWorkflow(created.id)).shared?.find((entry: { role: string }) => entry.role === 'workflow:owner')?.projectId : undefined;
-	if (direct.status >= 300 || (kind === 'workflows' && owner !== projectId)) {
+	if (kind === 'workflows' && owner !== projectId) {
 		await api.request('PUT', `${kind}/${created.id}/transfer`, { body: { destinationProjectId: projectId } });
 	} else if (kind === 'credentials') {
 		// No public read of a credential's project before n8n 2.20: transfer anyway; n8n refuses a move into its own project (400).
