@@ -46,12 +46,15 @@ async function addMember(n8n: any): Promise<{ projectId: string }> {
 	const invited = await n8n.rest('POST', 'invitations', [{ email, role: 'global:member' }]);
 	if (invited.status !== 200) throw new Error(`invite: HTTP ${invited.status} ${JSON.stringify(invited.body).slice(0, 300)}`);
 	const acceptUrl = String(invited.body.data?.[0]?.user?.inviteAcceptUrl ?? '');
-	const token = new URL(acceptUrl).searchParams.get('token');
+	// n8n 2.40: /signup?token=..., accepted at /invitations/accept; n8n 2.8 without mail: ?inviterId=&inviteeId=, at /invitations/<invitee>/accept.
+	const query = new URL(acceptUrl).searchParams;
+	const token = query.get('token');
 	const browserId = `member-${RUN}`;
-	const accepted = await fetch(`${n8n.baseUrl}/rest/invitations/accept`, {
+	const profile = { firstName: 'Other', lastName: 'Member', password: 'Member-Passw0rd' };
+	const accepted = await fetch(token ? `${n8n.baseUrl}/rest/invitations/accept` : `${n8n.baseUrl}/rest/invitations/${query.get('inviteeId')}/accept`, {
 		method: 'POST',
 		headers: { 'content-type': 'application/json', 'browser-id': browserId },
-		body: JSON.stringify({ token, firstName: 'Other', lastName: 'Member', password: 'Member-Passw0rd' }),
+		body: JSON.stringify(token ? { token, ...profile } : { inviterId: query.get('inviterId'), ...profile }),
 	});
 	const acceptedBody = await accepted.text();
 	if (accepted.status !== 200) throw new Error(`accept: HTTP ${accepted.status} ${acceptedBody.slice(0, 300)}`);
@@ -131,7 +134,7 @@ async function createIn(api: any, kind: 'workflows' | 'credentials', body: Recor
 	const direct = await api.request('POST', kind, { body: { ...body, projectId }, expect: [400] });
 	const created = (direct.status < 300 ? direct.body : (await api.request('POST', kind, { body })).body) as Ref & { shared?: Array<{ projectId: string; role: string }> };
 	const owner = kind === 'workflows' ? (await api.getWorkflow(created.id)).shared?.find((entry: { role: string }) => entry.role === 'workflow:owner')?.projectId : undefined;
-	if (direct.status >= 300 || (kind === 'workflows' && owner !== projectId)) {
+	if (kind === 'workflows' && owner !== projectId) {
 		await api.request('PUT', `${kind}/${created.id}/transfer`, { body: { destinationProjectId: projectId } });
 	} else if (kind === 'credentials') {
 		// No public read of a credential's project before n8n 2.20: transfer anyway; n8n refuses a move into its own project (400).
