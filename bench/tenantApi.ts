@@ -95,6 +95,7 @@ interface PartStack {
 		createCredential(c: { name: string; type: string; data: Record<string, unknown> }): Promise<Ref>;
 		createWorkflow(workflow: unknown): Promise<Ref>;
 		deployWorkflow(workflow: unknown): Promise<Ref>;
+		activateWorkflow(id: string): Promise<unknown>;
 		getWorkflow(id: string): Promise<unknown>;
 		getExecutions(o: { workflowId?: string; includeData?: boolean; limit?: number; status?: string }): Promise<Execution[]>;
 		listCredentials(): Promise<Array<{ name: string }>>;
@@ -434,6 +435,8 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 		const subIds: { default?: string } = {};
 		try {
 			subIds.default = (await api.createWorkflow(workflows.runWithTenantExampleSubWorkflow({ placeholder, echoUrl, name: 'Tenant API sub-workflow (bench)' }))).id;
+			// Production executions run only a published sub-workflow.
+			await api.activateWorkflow(subIds.default);
 		} catch (error) {
 			fail('node', error);
 		}
@@ -573,6 +576,7 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 			http.parameters.genericAuthType = 'oAuth2Api';
 			http.credentials = { oAuth2Api: await oauthBase('Tenant API OAuth2 (placeholder, bench)') };
 			const subId = (await api.createWorkflow(sub)).id;
+			await api.activateWorkflow(subId);
 			await api.deployWorkflow(
 				workflows.runWithTenantExampleWorkflow({
 					path: 'bench-tenant-api-node-oauth',

@@ -8,7 +8,10 @@
  *    descendants, a session token in an expirable field / preAuthentication, any hidden field);
  *  - which fields a full replacement must set for the credential to stay usable: string fields whose
  *    default is empty and that the class marks required, that its authenticate/test/preAuthentication
- *    reads, or (generic non-OAuth HTTP auth types) all of them; with the displayOptions that show them.
+ *    reads, or (generic non-OAuth HTTP auth types) all of them; with the displayOptions that show them;
+ *  - which fields say where n8n connects or sends the credential (`connects`): a caller who sets them
+ *    chooses the destination (server-side request forgery), so tenant data may set them only when the
+ *    workflow author lists them in Allowed Fields. See connectionFields() for what counts.
  * Run with Node 24 (n8n-nodes-base needs it): `<cache>/node-24/.../bin/node scripts/gen-credential-types.js`.
  */
 const fs = require('fs');
@@ -16,7 +19,7 @@ const path = require('path');
 const { getPaths, N8N_VERSION } = require('../test/harness/install.js');
 
 const modules = path.join(getPaths().n8nDir, 'node_modules');
-const { NodeHelpers } = require(path.join(modules, 'n8n-workflow'));
+const { NodeHelpers, injectDomainRestrictionFields } = require(path.join(modules, 'n8n-workflow'));
 const credentialsDir = path.join(modules, 'n8n-nodes-base', 'dist', 'credentials');
 
 /** @type {Record<string, any>} */
@@ -39,14 +42,19 @@ for (const file of fs.readdirSync(credentialsDir).filter((f) => f.endsWith('.cre
 	}
 }
 
-/** n8n's CredentialsHelper.getCredentialsProperties (2.40.7): the type's own and inherited fields. */
-function propertiesOf(name) {
+/**
+ * n8n's CredentialsHelper.getCredentialsProperties (2.40.7): the type's own and inherited fields. With
+ * `loaded`, also the domain-restriction fields n8n 2.x adds to a type when it loads it
+ * (load-nodes-and-credentials: injectDomainRestrictionFields), as n8n's schema endpoint shows them.
+ */
+function propertiesOf(name, loaded = false) {
 	const type = types[name];
 	if (!type) throw new Error(`unknown credential type ${name}`);
-	if (!type.extends) return type.properties;
+	const own = loaded && injectDomainRestrictionFields ? injectDomainRestrictionFields(type) : type.properties;
+	if (!type.extends) return own;
 	const merged = [];
-	for (const parent of type.extends) NodeHelpers.mergeNodeProperties(merged, propertiesOf(parent));
-	NodeHelpers.mergeNodeProperties(merged, type.properties);
+	for (const parent of type.extends) NodeHelpers.mergeNodeProperties(merged, propertiesOf(parent, loaded));
+	NodeHelpers.mergeNodeProperties(merged, own);
 	return merged;
 }
 
@@ -75,6 +83,79 @@ function showCondition(property) {
 		show[field] = values;
 	}
 	return show;
+}
+
+/** The domain restriction n8n 2.x adds (allowedHttpRequestDomains, allowedDomains): it says where the credential may be sent. */
+const DOMAIN_RESTRICTION = ['allowedHttpRequestDomains', 'allowedDomains'];
+/**
+ * Names that say where n8n connects: *Url / *Uri, *Endpoint(s), host / hostname / *Host, port / *Port,
+ * *domain* (domain, subdomain, allowedDomains), server, *Site, *Origin, account (the host's first label);
+ * and by name the few that hold an address list or connection string. Regions are not: n8n offers them
+ * as a fixed list (options), which the schema check holds the data to.
+ */
+const CONNECTION_NAMES = [
+	/(url|uri)$/i,
+	/endpoints?$/i,
+	/^(host|hostname)$/i,
+	/Host(name)?$/,
+	/^port$|Port$/,
+	/domain/i,
+	/^server$/,
+	/Site$/,
+	/Origin$/,
+	/^(brokers|connectionString)$/,
+	// Azure Storage / Cosmos DB, Snowflake, Chargebee build the host from it: https://<account>.blob.core.windows.net.
+	/^account(Name)?$/,
+];
+/** A default or placeholder that is an address: http(s)://, another scheme, or a host name such as localhost / x.example.com. */
+const ADDRESS_TEXT = /^(=?\s*(e\.g\.\s*)?)([a-z][a-z0-9+.-]*:\/\/|localhost\b|[\w-]+(\.[\w-]+)*\.(com|net|org|io|cloud|dev)\b)/i;
+
+/**
+ * Fields a request URL of the type (its test request, its authenticate properties)
+ * puts before the path: the scheme and host part (`={{$credentials.url}}/api`,
+ * `=https://{{$credentials.subdomain}}.zendesk.com/api`), where the value chooses the server.
+ */
+function hostPartFields(type) {
+	const templates = [];
+	const request = type.test && type.test.request;
+	if (request) templates.push(request.baseURL, request.url);
+	const authenticate = type.authenticate;
+	if (authenticate && typeof authenticate === 'object' && authenticate.properties) templates.push(authenticate.properties.baseURL, authenticate.properties.url);
+	const fields = new Set();
+	for (const template of templates) {
+		if (typeof template !== 'string') continue;
+		const text = template.replace(/^=/, '');
+		for (const match of text.matchAll(/\{\{[^}]*?credentials\??\.(\w+)[^}]*\}\}/g)) {
+			// What comes before the field, other fields left out: no "/" after the scheme = still the host.
+			const before = text.slice(0, match.index).replace(/\{\{.*?\}\}/g, '');
+			const scheme = before.indexOf('://');
+			if (!before.slice(scheme === -1 ? 0 : scheme + 3).includes('/')) fields.add(match[1]);
+		}
+	}
+	return fields;
+}
+
+/**
+ * The fields of a type that say where n8n connects or sends the credential: the domain restriction,
+ * and free-text fields (string or number, not a fixed list of options, not hidden: the API cannot set
+ * hidden fields) with a connection name, an address as default or placeholder, or a place in the host
+ * part of one of the type's request URLs.
+ */
+function connectionFields(type, loadedProperties) {
+	const inHost = hostPartFields(type);
+	const fields = [];
+	for (const property of loadedProperties) {
+		const name = property.name;
+		if (DOMAIN_RESTRICTION.includes(name)) {
+			fields.push(name);
+			continue;
+		}
+		// OAuth scopes are often URLs (https://…/.default) but name permissions, not a destination.
+		if ((property.type !== 'string' && property.type !== 'number') || /scope/i.test(name)) continue;
+		const address = [property.default, property.placeholder].some((text) => typeof text === 'string' && ADDRESS_TEXT.test(text));
+		if (CONNECTION_NAMES.some((pattern) => pattern.test(name)) || address || inHost.has(name)) fields.push(name);
+	}
+	return [...new Set(fields)];
 }
 
 const isEmpty = (value) => value === undefined || value === null || value === '';
@@ -116,11 +197,13 @@ for (const name of Object.keys(types).sort()) {
 		}
 	}
 	const secrets = properties.filter((p) => p.typeOptions?.password === true).map((p) => p.name);
+	const connects = connectionFields(types[name], propertiesOf(name, true));
 	const entry = {};
 	if (keepsToken) entry.keepsToken = keepsToken;
 	if (needs.length) entry.needs = needs;
 	if (Object.keys(conditionDefaults).length) entry.defaults = conditionDefaults;
 	entry.secrets = secrets;
+	entry.connects = connects;
 	table[name] = entry;
 }
 
@@ -142,6 +225,8 @@ fs.writeFileSync(
 		`\tdefaults?: Record<string, unknown>;\n` +
 		`\t/** Fields n8n shows as passwords (typeOptions.password): what outputs must never carry. */\n` +
 		`\tsecrets: string[];\n` +
+		`\t/** Fields that say where n8n connects or sends the credential (URL, host, port, domains): set by tenant data only through Allowed Fields. */\n` +
+		`\tconnects: string[];\n` +
 		`}\n\n` +
 		`export const N8N_CREDENTIAL_TYPES_VERSION = ${JSON.stringify(N8N_VERSION)};\n\n` +
 		`export const KNOWN_CREDENTIAL_TYPES: Readonly<Record<string, KnownCredentialType>> = {\n${body}\n};\n`,

@@ -16,7 +16,8 @@ export const runWithTenantProperties: INodeProperties[] = [
 		type: 'resourceLocator',
 		default: { mode: 'list', value: '' },
 		required: true,
-		description: 'The workflow holding the nodes that use the tenant\'s credential. Production executions run its published version.',
+		description:
+			'The workflow holding the nodes that use the tenant\'s credential. Production executions run its published version (an unpublished one is refused), manual executions its draft. Its setting "This workflow can be called by" applies as for n8n\'s Execute Workflow node. The list shows the workflows of this workflow\'s project.',
 		modes: [
 			{
 				displayName: 'From List',
@@ -120,6 +121,14 @@ export const runWithTenantProperties: INodeProperties[] = [
 					{ name: 'Input Items', value: 'input', description: 'The items this node received, unchanged' },
 				],
 				default: 'subWorkflow',
+			},
+			{
+				displayName: 'Pass Secrets to Sub-Workflow',
+				name: 'passSecretsToSubWorkflow',
+				type: 'boolean',
+				default: false,
+				description:
+					"Whether the items passed into the sub-workflow keep the tenant's secret values (the credential type's password fields; every value for types this package does not know). Off: they are replaced by a marker, so n8n's record of a failed sub-execution holds no secret. The nodes using the tenant's credential get it from the credential either way.",
 			},
 			{
 				displayName: 'Retention (Hours)',

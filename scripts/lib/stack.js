@@ -388,6 +388,8 @@ async function deployStackContent(api, o) {
 			data: { name: 'x-tenant-secret', value: 'placeholder: replaced per run' },
 		});
 		const runWithTenantSub = await api.createWorkflow(runWithTenantExampleSubWorkflow({ placeholder: tenantPlaceholder, echoUrl: o.echoUrl }));
+		// Production executions run only a published sub-workflow.
+		await api.activateWorkflow(runWithTenantSub.id);
 		const runWithTenant = await api.deployWorkflow(
 			onLock(runWithTenantExampleWorkflow({ path: o.runWithTenantPath || 'tenant-run', subWorkflowId: runWithTenantSub.id, n8nApi, postgres: lockDb })),
 		);

@@ -130,6 +130,8 @@ function outputItems(execution: any, node = NODE): any[] {
 async function headerSubWorkflow(name: string, extra: Record<string, unknown> = {}) {
 	const placeholder = await headerAuthPlaceholder(api, `placeholder (${name})`);
 	const sub = await api.createWorkflow(workflows.tenantSubWorkflow({ name, kind: 'headerAuth', echoUrl: echo.url, credential: placeholder, ...extra }));
+	// Production executions run only a published sub-workflow (as n8n's Execute Workflow node); n8n cannot publish one without a trigger.
+	if (extra.trigger !== false) await api.activateWorkflow(sub.id);
 	return { placeholder, sub: sub as { id: string } };
 }
 
@@ -267,6 +269,7 @@ describe('(c) OAuth2 client credentials: one token per tenant credential', () =>
 	it('10 tenants warm up with one call each; then 200 calls, 50 in flight, fetch no new token and bleed 0', async () => {
 		const placeholder = await oauthPlaceholder(api, 'oauth placeholder', echo.url);
 		const sub = await api.createWorkflow(workflows.tenantSubWorkflow({ name: 'sub-workflow (oauth2)', kind: 'oauth2', echoUrl: echo.url, credential: placeholder }));
+		await api.activateWorkflow(sub.id);
 		const workflow = await api.deployWorkflow(
 			workflows.runWithTenantWorkflow({ name: 'oauth2', path: 'rwt-oauth', subWorkflowId: sub.id, n8nApi, postgres, kind: 'oauth2', echoUrl: echo.url, options: { credentialType: 'oAuth2Api' } }),
 		);
@@ -532,17 +535,26 @@ describe('(e) bad input and failing sub-workflows', () => {
 		]);
 	});
 
-	it('a workflow that is not a sub-workflow (no Execute Workflow Trigger)', async () => {
-		const { sub } = await headerSubWorkflow('not a sub-workflow', { trigger: false });
-		await expectRefused({ path: 'rwt-e5', tenant: 'e5', body: { tenantId: 'e5', secret: secretFor('e5', RUN) }, subWorkflowId: sub.id }, [
+	it('a workflow that is not a sub-workflow (no Execute Workflow Trigger), published (started by a webhook) and never published', async () => {
+		const placeholder = await headerAuthPlaceholder(api, 'placeholder (e5)');
+		const json = workflows.tenantSubWorkflow({ name: 'not a sub-workflow (e5)', kind: 'headerAuth', echoUrl: echo.url, credential: placeholder, trigger: false });
+		const published = await api.deployWorkflow(workflows.chainWorkflow({ name: 'not a sub-workflow, published (e5)', path: 'rwt-e5-webhook-started', nodes: json.nodes.slice(1) }));
+		await expectRefused({ path: 'rwt-e5', tenant: 'e5', body: { tenantId: 'e5', secret: secretFor('e5', RUN) }, subWorkflowId: published.id }, [
 			/Sub-Workflow/i,
 			/Execute Workflow Trigger/i,
+		]);
+		// n8n cannot publish a workflow with only a Manual Trigger: a production run refuses it as unpublished, as n8n's own node does.
+		const { sub } = await headerSubWorkflow('not a sub-workflow, never published (e5b)', { trigger: false });
+		await expectRefused({ path: 'rwt-e5b', tenant: 'e5b', body: { tenantId: 'e5b', secret: secretFor('e5b', RUN) }, subWorkflowId: sub.id }, [
+			/Sub-Workflow/i,
+			/is not published/,
 		]);
 	});
 
 	it('a sub-workflow with no node using a credential of the type (Credential Type httpHeaderAuth, nodes on OAuth2)', async () => {
 		const placeholder = await oauthPlaceholder(api, 'oauth placeholder (e6)', echo.url);
 		const sub = await api.createWorkflow(workflows.tenantSubWorkflow({ name: 'sub-workflow on OAuth2 (e6)', kind: 'oauth2', echoUrl: echo.url, credential: placeholder }));
+		await api.activateWorkflow(sub.id);
 		await expectRefused({ path: 'rwt-e6', tenant: 'e6', body: { tenantId: 'e6', secret: secretFor('e6', RUN) }, subWorkflowId: sub.id }, [/Credential Type/i, /httpHeaderAuth/]);
 	});
 
@@ -553,6 +565,7 @@ describe('(e) bad input and failing sub-workflows', () => {
 		delete callNode.credentials;
 		callNode.parameters = { method: 'GET', url: `${echo.url}/echo`, options: {} };
 		const sub = await api.createWorkflow(json);
+		await api.activateWorkflow(sub.id);
 		await expectRefused(
 			{ path: 'rwt-e6b', tenant: 'e6b', body: { tenantId: 'e6b', secret: secretFor('e6b', RUN) }, subWorkflowId: sub.id, node: { options: { allowedFields: 'name,value' } } },
 			[/Credential Type/i],

@@ -85,6 +85,8 @@ it('control: one shared credential PATCHed without a lock bleeds across the work
 it('Run With Tenant Credential: 0 bled of 200 calls over 20 tenants, both workers ran executions, one credential per tenant', async () => {
 	const placeholder = await headerAuthPlaceholder(api, 'placeholder (queue)');
 	const sub = await api.createWorkflow(workflows.tenantSubWorkflow({ name: 'sub-workflow (queue)', kind: 'headerAuth', echoUrl: echo.url, credential: placeholder }));
+	// Production executions run only a published sub-workflow.
+	await api.activateWorkflow(sub.id);
 	const workflow = await api.deployWorkflow(
 		workflows.runWithTenantWorkflow({
 			name: 'queue: run with tenant credential',

@@ -625,9 +625,12 @@ describe('Run With Tenant Credential: every path, each with its own secret, then
 						data: { grantType: 'clientCredentials', accessTokenUrl: `${echo.url}/oauth/token`, clientId: 'placeholder', clientSecret: 'x', authentication: 'body', scope: '' },
 					})
 				: await api.createCredential({ name: `placeholder (${name})`, type: 'httpHeaderAuth', data: { name: 'x-tenant-secret', value: 'placeholder' } });
-		return (await api.createWorkflow(
+		const sub = (await api.createWorkflow(
 			workflows.tenantSubWorkflow({ name, kind: 'headerAuth', echoUrl: echo.url, credential, pick: 'none', extraNodes: [SUMMARY], ...o }),
 		)) as { id: string };
+		// Production executions run only a published sub-workflow.
+		await api.activateWorkflow(sub.id);
+		return sub;
 	}
 
 	/** Webhook -> before (default: Strip) -> Run With Tenant Credential. */
@@ -799,6 +802,7 @@ describe('Run With Tenant Credential: every path, each with its own secret, then
 		callNode.parameters = { method: 'GET', url: `${echo.url}/echo`, authentication: 'predefinedCredentialType', nodeCredentialType: 'n8nApi', options: {} };
 		callNode.credentials = { n8nApi: placeholder };
 		const sub = await api.createWorkflow(json);
+		await api.activateWorkflow(sub.id);
 		await rwtRefused(
 			'R11 credential test',
 			'rwt-secrets-11',

@@ -197,10 +197,11 @@ function lockedWorkflow(o) {
 
 /**
  * The control: the same pattern without a lock, PATCHing the base credential from an HTTP Request node.
- * @param {{name: string, path: string, kind: 'headerAuth'|'oauth2', baseCredential: Ref, apiUrl: string, apiKey: string, echoUrl: string, partialData?: boolean}} o
+ * @param {{name: string, path: string, kind: 'headerAuth'|'oauth2', baseCredential: Ref, apiUrl: string, apiKey: string, echoUrl: string, partialData?: boolean,
+ *          dataExpression?: string}} o  dataExpression: the credential data (without `={{ }}`), e.g. `$json.body.data`; default from kind
  */
 function unlockedWorkflow(o) {
-	const data = dataObjectExpression(o.kind, o.echoUrl);
+	const data = o.dataExpression ?? dataObjectExpression(o.kind, o.echoUrl);
 	return {
 		name: o.name,
 		settings: { executionOrder: 'v1' },

@@ -46,10 +46,11 @@ export async function startE2eStack(n8nOptions: Record<string, unknown> = {}): P
 	try {
 		n8n = await startN8n({ packageTarball: tarball, db: 'postgres', ...n8nOptions });
 		const api = createApiClient(n8n);
-		const n8nApi = await api.createCredential({
-			name: 'n8n API (tenant swap)',
-			type: 'tenantSwapN8nApi',
-			data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false },
+		const n8nApiCredential = { name: 'n8n API (tenant swap)', type: 'tenantSwapN8nApi', data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false } };
+		// n8n 2.8 to 2.20 refuse it without allowedHttpRequestDomains (their schema, see scripts/test-versions.js).
+		const n8nApi = await api.createCredential(n8nApiCredential).catch(async (error: { status?: number }) => {
+			if (error?.status !== 400) throw error;
+			return await api.createCredential({ ...n8nApiCredential, data: { ...n8nApiCredential.data, allowedHttpRequestDomains: 'all' } });
 		});
 		const postgres = await api.createCredential({ name: 'Lock database', type: 'postgres', data: postgresCredentialData(testDatabaseUrl()) });
 		return {

@@ -1,6 +1,7 @@
 /**
  * What Run With Tenant Credential does to a sub-workflow before it runs it: which credential type it
- * rebinds, that only that type changes, the caller policy, and the content address of a credential.
+ * rebinds, that only that type changes, which version runs, and the content address of a credential.
+ * The caller policy: callerPolicy.test.ts.
  */
 import type { IDataObject } from 'n8n-workflow';
 
@@ -8,12 +9,14 @@ import { SwapItemError } from '../../nodes/shared/swap/errors';
 import { isRegistryCredentialName, isTenantCredentialName, registryTag, shownTenantId, tenantCredentialName } from '../../nodes/shared/tenantCredentials/credentialName';
 import { outputSecrets } from '../../nodes/shared/tenantCredentials/tenantData';
 import {
-	checkCallerPolicy,
 	credentialTypeToRebind,
+	homeProjectOf,
 	reboundWorkflow,
+	runsDrafts,
+	subWorkflowToRun,
 	type LoadedSubWorkflow,
 } from '../../nodes/shared/tenantCredentials/subWorkflow';
-import type { WorkflowNode } from '../../nodes/shared/transport/n8nApiClient';
+import type { WorkflowNode, WorkflowSummary } from '../../nodes/shared/transport/n8nApiClient';
 
 const trigger: WorkflowNode = { name: 'Start', type: 'n8n-nodes-base.executeWorkflowTrigger', parameters: { inputSource: 'passthrough' } };
 const http = (name: string, type: string, id = 'placeholder'): WorkflowNode => ({
@@ -24,7 +27,7 @@ const http = (name: string, type: string, id = 'placeholder'): WorkflowNode => (
 });
 
 function subWorkflow(nodes: WorkflowNode[], settings: IDataObject = {}, projectId = 'p1'): LoadedSubWorkflow {
-	return { id: 'sub1', name: 'Tenant calls', nodes: [trigger, ...nodes], connections: {}, settings, projectId, version: 'draft' };
+	return { id: 'sub1', name: 'Tenant calls', label: '"Tenant calls"', inCallerProject: true, nodes: [trigger, ...nodes], connections: {}, settings, projectId, version: 'draft' };
 }
 
 const failure = (run: () => unknown): SwapItemError => {
@@ -88,18 +91,76 @@ describe('rebinding', () => {
 	});
 });
 
-describe('caller policy', () => {
-	const caller = { workflowId: 'parent', projectId: 'p1' };
-	it('lets workflows of the same project call by default', () => {
-		expect(() => checkCallerPolicy(subWorkflow([]), caller, [0])).not.toThrow();
-		expect(failure(() => checkCallerPolicy(subWorkflow([]), { workflowId: 'parent', projectId: 'p2' }, [0])).options.parameter).toBe('subWorkflow');
+describe('which version runs (as n8n\'s Execute Workflow node by ID)', () => {
+	const draftNodes = [trigger, http('Draft call', 'httpHeaderAuth')];
+	const publishedNodes = [trigger, http('Published call', 'httpHeaderAuth')];
+	const read = (extra: Partial<WorkflowSummary> = {}): WorkflowSummary => ({
+		id: 'sub1',
+		name: 'Tenant calls',
+		nodes: draftNodes,
+		connections: { draft: {} },
+		settings: { callerPolicy: 'any' },
+		shared: [{ role: 'workflow:owner', projectId: 'p1' }],
+		...extra,
 	});
-	it('follows "any", "none" and the list', () => {
-		expect(() => checkCallerPolicy(subWorkflow([], { callerPolicy: 'any' }), { workflowId: 'x', projectId: 'p9' }, [0])).not.toThrow();
-		expect(failure(() => checkCallerPolicy(subWorkflow([], { callerPolicy: 'none' }), caller, [0])).message).toContain('"none"');
-		const listed = subWorkflow([], { callerPolicy: 'workflowsFromAList', callerIds: 'a, parent' }, 'p5');
-		expect(() => checkCallerPolicy(listed, caller, [0])).not.toThrow();
-		expect(() => checkCallerPolicy(listed, { workflowId: 'other', projectId: 'p1' }, [0])).toThrow(SwapItemError);
+	const published = { activeVersion: { versionId: 'v1', nodes: publishedNodes, connections: { published: {} } } };
+
+	it('manual and chat executions run drafts; every other mode the published version', () => {
+		expect(['manual', 'chat'].map(runsDrafts)).toEqual([true, true]);
+		expect(['webhook', 'trigger', 'integrated', 'internal', 'retry', 'evaluation'].map(runsDrafts)).toEqual([false, false, false, false, false, false]);
+	});
+
+	it('production runs the published version, with the current settings', () => {
+		const run = subWorkflowToRun(read(published), { draft: false, callerProjectId: 'p1', itemIndexes: [0] });
+		expect(run.version).toBe('published');
+		expect(run.nodes.map((node) => node.name)).toEqual(['Start', 'Published call']);
+		expect(run.connections).toEqual({ published: {} });
+		expect(run.settings).toEqual({ callerPolicy: 'any' });
+	});
+
+	it('production refuses a sub-workflow that was never published (n8n: "Workflow is not active and cannot be executed")', () => {
+		for (const activeVersion of [undefined, null]) {
+			const error = failure(() => subWorkflowToRun(read({ activeVersion }), { draft: false, callerProjectId: 'p1', itemIndexes: [2] }));
+			expect(error).toBeInstanceOf(SwapItemError);
+			expect(error.message).toContain('is not published');
+			expect(error.options.parameter).toBe('subWorkflow');
+			expect(error.itemIndexes).toEqual([2]);
+		}
+	});
+
+	it('manual runs the draft even when a published version exists', () => {
+		const run = subWorkflowToRun(read(published), { draft: true, callerProjectId: 'p1', itemIndexes: [0] });
+		expect(run.version).toBe('draft');
+		expect(run.nodes.map((node) => node.name)).toEqual(['Start', 'Draft call']);
+		expect(subWorkflowToRun(read(), { draft: true, callerProjectId: 'p1', itemIndexes: [0] }).version).toBe('draft');
+	});
+
+	it('checks the trigger of the version that runs', () => {
+		const withoutTrigger = { activeVersion: { nodes: [http('Published call', 'httpHeaderAuth')], connections: {} } };
+		expect(failure(() => subWorkflowToRun(read(withoutTrigger), { draft: false, callerProjectId: 'p1', itemIndexes: [0] })).message).toContain(
+			'its published version has no (enabled) Execute Workflow Trigger',
+		);
+		expect(subWorkflowToRun(read(withoutTrigger), { draft: true, callerProjectId: 'p1', itemIndexes: [0] }).version).toBe('draft');
+	});
+
+	it("names a workflow of another project only by its ID, in every message", () => {
+		const own = subWorkflowToRun(read(published), { draft: false, callerProjectId: 'p1', itemIndexes: [0] });
+		expect(own.label).toBe('"Tenant calls"');
+		const foreign = subWorkflowToRun(read(published), { draft: false, callerProjectId: 'p2', itemIndexes: [0] });
+		expect(foreign.label).toBe('with ID "sub1"');
+		expect(foreign.inCallerProject).toBe(false);
+		const unpublished = failure(() => subWorkflowToRun(read(), { draft: false, callerProjectId: 'p2', itemIndexes: [0] }));
+		expect(`${unpublished.message} ${unpublished.options.description}`).not.toContain('Tenant calls');
+		const noType = failure(() => credentialTypeToRebind(foreign, 'oAuth2Api', [0]));
+		expect(`${noType.message} ${noType.options.description}`).not.toContain('Tenant calls');
+		expect(reboundWorkflow(foreign, 'httpHeaderAuth', { id: 't', name: 'n' }).name).toBe('Sub-workflow sub1');
+		expect(reboundWorkflow(own, 'httpHeaderAuth', { id: 't', name: 'n' }).name).toBe('Tenant calls');
+	});
+
+	it('takes the home project from the owner entry only, never from a project it is shared with', () => {
+		expect(homeProjectOf({ shared: [{ role: 'workflow:editor', projectId: 'p9' }, { role: 'workflow:owner', projectId: 'p1' }] })).toBe('p1');
+		expect(homeProjectOf({ shared: [{ role: 'workflow:editor', projectId: 'p9' }] })).toBeUndefined();
+		expect(homeProjectOf({})).toBeUndefined();
 	});
 });
 

@@ -4,9 +4,9 @@ import { commaList, readTenantId } from '../../shared/itemParameters';
 import { parseCredentialData } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
 import { DEFAULT_TENANT_CREDENTIAL_LIMITS, type TenantCredentialLimits } from '../../shared/tenantCredentials/provision';
-import type { TenantDataRules } from '../../shared/tenantCredentials/tenantData';
+import type { TenantDataPolicy } from '../../shared/tenantData/policy';
 
-export interface RunOptions extends TenantDataRules {
+export interface RunOptions extends TenantDataPolicy {
 	credentialType?: string;
 	retentionMs: number;
 	testCredential: boolean;
@@ -14,6 +14,8 @@ export interface RunOptions extends TenantDataRules {
 	output: 'subWorkflow' | 'input';
 	saveSuccessfulSubExecutions: boolean;
 	limits: TenantCredentialLimits;
+	/** Items passed into the sub-execution keep the tenant's secret values (default: redacted). */
+	passSecretsToSubWorkflow: boolean;
 }
 
 /** One item's wish: run the sub-workflow with this tenant's credential. */
@@ -78,6 +80,7 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 			waitTimeoutMs: Math.round(waitTimeout * 1000),
 			output,
 			saveSuccessfulSubExecutions: options.saveSuccessfulSubExecutions === true,
+			passSecretsToSubWorkflow: options.passSecretsToSubWorkflow === true,
 			allowedFields: commaList(options.allowedFields),
 			allowEmptyFields: commaList(options.allowEmptyFields),
 			limits,

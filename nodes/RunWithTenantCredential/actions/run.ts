@@ -12,17 +12,21 @@ import { tenantCredentialName } from '../../shared/tenantCredentials/credentialN
 import { tenantCredentialUses } from '../../shared/tenantCredentials/inUse';
 import { tenantCredentialFor, tenantCredentialNaming, type TenantCredentialContext } from '../../shared/tenantCredentials/provision';
 import { tenantCredentialRegistryFor } from '../../shared/tenantCredentials/registry';
+import { checkCallerPolicy, type RunProbe } from '../../shared/tenantCredentials/callerPolicy';
 import {
 	callerProjectOf,
-	checkCallerPolicy,
 	credentialTypeToRebind,
-	loadSubWorkflow,
+	readSubWorkflow,
 	reboundWorkflow,
+	runsDrafts,
+	subWorkflowToRun,
 	type LoadedSubWorkflow,
 } from '../../shared/tenantCredentials/subWorkflow';
+import type { WorkflowSummary } from '../../shared/transport/n8nApiClient';
 import { sweepOrphansInBackground } from '../../shared/tenantCredentials/orphans';
 import { sweepUnusedInBackground } from '../../shared/tenantCredentials/sweep';
-import { checkTenantData, outputSecrets } from '../../shared/tenantCredentials/tenantData';
+import { outputSecrets } from '../../shared/tenantCredentials/tenantData';
+import { checkTenantData } from '../../shared/tenantData/policy';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
 import { readRunRequest, type RunRequest } from './request';
@@ -62,7 +66,7 @@ function subWorkflowFailure(error: unknown, group: RunGroup, credentialId: strin
 			? "n8n refused the tenant's credential to this workflow: it is created in the calling workflow's project, so the n8n API key must belong to a user of that project."
 			: redactSecrets(failure?.description, group.secrets) || "Open the sub-execution (linked from this node's output) to see what happened.";
 	return new SwapItemError(
-		`Sub-workflow "${group.subWorkflow.name}" failed for tenant "${tenant}"${nodeName ? ` in node "${nodeName}"` : ''}: ${message}`,
+		`Sub-workflow ${group.subWorkflow.label} failed for tenant "${tenant}"${nodeName ? ` in node "${nodeName}"` : ''}: ${message}`,
 		group.itemIndexes,
 		{ description },
 	);
@@ -108,12 +112,14 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 		const scope = transport.instanceId;
 		// What a key may read differs per key: cached workflows are kept per instance and key.
 		const readerScope = `${scope}\u0000${createHash('sha256').update(apiCredentials.apiKey ?? '').digest('hex')}`;
-		const manual = this.getMode() === 'manual';
+		const draft = runsDrafts(this.getMode());
+		// n8n's caller policy check, asked of n8n itself where the API cannot tell (see callerPolicy.ts).
+		const runProbe: RunProbe = async (code) => await this.executeWorkflow({ code }, [{ json: {} }], undefined, { executionMode: this.getMode() });
 		const workflowId = String(this.getWorkflow().id ?? '');
 		const executionId = this.getExecutionId();
 
 		const groups = new Map<string, RunGroup>();
-		const subWorkflows = new Map<string, Promise<LoadedSubWorkflow>>();
+		const subWorkflows = new Map<string, Promise<WorkflowSummary>>();
 		// Read the calling workflow while the sub-workflow is read: both are usually cached, else one API round trip each.
 		const callerProject = callerProjectOf(api, readerScope, workflowId);
 		callerProject.catch(() => undefined);
@@ -125,14 +131,14 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 			try {
 				let loading = subWorkflows.get(request.subWorkflowId);
 				if (!loading) {
-					loading = loadSubWorkflow(api, readerScope, request.subWorkflowId, { manual, itemIndexes: [request.itemIndex] });
+					loading = readSubWorkflow(api, readerScope, request.subWorkflowId, { manual: draft, itemIndexes: [request.itemIndex] });
 					subWorkflows.set(request.subWorkflowId, loading);
 				}
-				const subWorkflow = await loading;
-				const projectId = await callerProject;
-				checkCallerPolicy(subWorkflow, { workflowId, projectId }, [request.itemIndex]);
+				const [read, projectId] = await Promise.all([loading, callerProject]);
+				const subWorkflow = subWorkflowToRun(read, { draft, callerProjectId: projectId, itemIndexes: [request.itemIndex] });
+				await checkCallerPolicy(scope, subWorkflow, { workflowId, projectId }, [request.itemIndex], runProbe);
 				const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, [request.itemIndex]);
-				await checkTenantData(api, credentialType, request.data, request.options, [request.itemIndex]);
+				await checkTenantData(api, { type: credentialType }, request.data, request.options, [request.itemIndex]);
 				const credentialName = tenantCredentialName(await naming, { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
 				const key = `${subWorkflow.id}\u0000${credentialName}`;
 				const group = groups.get(key) ?? {
@@ -179,7 +185,10 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 				});
 				const endUse = tenantCredentialUses().begin(registry, scope, group.credentialName, this.logger);
 				try {
-					const groupItems = group.itemIndexes.map((index) => items[index]);
+					// The tenant's secrets stay out of the sub-execution's input (n8n stores failed sub-executions) unless the option passes them.
+					const groupItems = group.requests.map(({ itemIndex, options }) =>
+						options.passSecretsToSubWorkflow ? items[itemIndex] : { ...items[itemIndex], json: redactSecrets(items[itemIndex].json, group.outputSecrets) },
+					);
 					const result = await this.executeWorkflow(
 						{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
 						groupItems,

@@ -60,11 +60,6 @@ export function schemaFields(schema: CredentialSchema): Record<string, JsonSchem
 	return fields;
 }
 
-/** Fields the schema requires that the data leaves out (only meaningful for a full replacement). */
-export function missingRequiredFields(data: IDataObject, schema: CredentialSchema): string[] {
-	return (schema.required ?? []).filter((field) => data[field] === undefined);
-}
-
 function valueTypeProblem(value: unknown, property: JsonSchemaProperty): string | undefined {
 	if (value === null || value === undefined) return undefined;
 	const types = property.type === undefined ? [] : Array.isArray(property.type) ? property.type : [property.type];

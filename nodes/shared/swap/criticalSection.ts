@@ -1,7 +1,7 @@
 import { LockLostError, type Acquired } from '../lock';
 import type { CredentialSummary } from '../transport/n8nApiClient';
 import { N8nApiError } from '../transport/n8nApiErrors';
-import { stateWriteFailure } from './dataChecks';
+import { stateWriteFailure } from './swapRecord';
 import { SwapItemError } from './errors';
 import { forgetResolved } from './plan';
 import type { SwapContext, SwapGroup, TenantSwapInfo } from './types';

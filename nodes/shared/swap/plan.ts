@@ -3,10 +3,11 @@ import { createHash, createHmac } from 'node:crypto';
 import { shorten } from '../lock';
 import type { CredentialSummary, N8nApiClient } from '../transport/n8nApiClient';
 import { N8nApiError } from '../transport/n8nApiErrors';
-import { canonicalJson, schemaProblems, secretStrings } from './credentialData';
-import { allowedFieldsRefusal, swapFingerprint, unsafeDataRefusal } from './dataChecks';
+import { checkTenantData } from '../tenantData/policy';
+import { canonicalJson, secretStrings } from './credentialData';
 import { SwapItemError } from './errors';
 import { asItemError } from './itemErrors';
+import { swapFingerprint } from './swapRecord';
 import { validateWithTemporaryCredential } from './temporaryCredential';
 import type { BaseCredentialRef, LockScope, SwapContext, SwapGroup, SwapRequest } from './types';
 
@@ -74,19 +75,8 @@ export async function validateGroup(context: SwapContext, group: SwapGroup): Pro
 			{ parameter: 'baseCredential', description: 'Pick a base credential of the type the data is for, or correct the "Credential Type" option.' },
 		);
 	}
-	const outside = allowedFieldsRefusal(data, options.allowedFields, group.itemIndexes);
-	if (outside) throw outside;
-	const schema = await context.api.getSchema(base.type);
-	const problems = schemaProblems(data, schema);
-	if (problems.length > 0) {
-		throw new SwapItemError(
-			`Credential data does not fit type "${base.type}": ${problems.join('; ')}`,
-			group.itemIndexes,
-			{ parameter: 'credentialData', description: `Send only the fields of a "${base.type}" credential, with the value types n8n expects.` },
-		);
-	}
-	const refusal = unsafeDataRefusal(base, data, schema, options, group.itemIndexes);
-	if (refusal) throw refusal;
+	// Before the lock and the temporary credential: what the tenant may put into the base credential.
+	await checkTenantData(context.api, { type: base.type, baseCredentialName: base.name }, data, options, group.itemIndexes);
 	if (group.dataHmac) {
 		// The same bytes were validated and written before: no need for a temporary credential again.
 		const prior = await context.state.readSwapState(group.stateKey);

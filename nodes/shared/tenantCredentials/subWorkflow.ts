@@ -11,12 +11,16 @@ export const EXECUTE_WORKFLOW_TRIGGER = 'n8n-nodes-base.executeWorkflowTrigger';
 export interface LoadedSubWorkflow {
 	id: string;
 	name: string;
+	/** How messages name it: its quoted name in the calling workflow's project, else only its ID (names of other projects are not shown). */
+	label: string;
+	/** Its home project is the calling workflow's. */
+	inCallerProject: boolean;
 	nodes: WorkflowNode[];
 	connections: IDataObject;
 	settings: IDataObject;
-	/** Home project (the caller policy "same owner" compares it). */
+	/** Home project (the caller policy "same project" compares it). */
 	projectId?: string;
-	/** Which version runs: the published one where n8n has one (production), else the saved draft. */
+	/** Which version runs: the published one in production, the saved draft in manual and chat executions (as n8n does). */
 	version: 'published' | 'draft';
 }
 
@@ -77,9 +81,9 @@ export async function readWorkflow(api: N8nApiClient, scope: string, id: string,
 	return await entry.workflow;
 }
 
+/** The workflow's home project: the one sharing it as owner (what n8n's policy check compares); a project it is only shared with does not count. */
 export function homeProjectOf(workflow: Pick<WorkflowSummary, 'shared'>): string | undefined {
-	const shared = workflow.shared ?? [];
-	return (shared.find((entry) => entry.role === 'workflow:owner') ?? shared[0])?.projectId;
+	return (workflow.shared ?? []).find((entry) => entry.role === 'workflow:owner')?.projectId;
 }
 
 /** The calling workflow's home project (where tenant credentials must live), if the key may read it. */
@@ -95,16 +99,15 @@ export async function callerProjectOf(api: N8nApiClient, scope: string, workflow
 const fail = (itemIndexes: number[], message: string, description: string) =>
 	new SwapItemError(message, itemIndexes, { parameter: 'subWorkflow', description });
 
-/** The sub-workflow to run, checked: it exists, the key may read it, and it starts with an Execute Workflow Trigger. */
-export async function loadSubWorkflow(
+/** Reads the sub-workflow (shared with concurrent executions); fails with what to do when it is not there or the key may not read it. */
+export async function readSubWorkflow(
 	api: N8nApiClient,
 	scope: string,
 	id: string,
 	options: { manual: boolean; itemIndexes: number[] },
-): Promise<LoadedSubWorkflow> {
-	let workflow: WorkflowSummary;
+): Promise<WorkflowSummary> {
 	try {
-		workflow = await readWorkflow(api, scope, id, options.manual);
+		return await readWorkflow(api, scope, id, options.manual);
 	} catch (error) {
 		if (error instanceof N8nApiError && error.status === 404) {
 			throw fail(
@@ -122,23 +125,50 @@ export async function loadSubWorkflow(
 		}
 		throw error;
 	}
-	const published = !options.manual && workflow.activeVersion?.nodes ? workflow.activeVersion : undefined;
+}
+
+/** Executions that run a sub-workflow's draft rather than its published version (n8n's isManualOrChatExecution). */
+export const runsDrafts = (mode: string): boolean => mode === 'manual' || mode === 'chat';
+
+/**
+ * The version of the sub-workflow n8n's Execute Workflow node (by ID) would run, checked: production
+ * executions run the published version and n8n refuses a sub-workflow that has none ("Workflow is not
+ * active and cannot be executed."); manual and chat executions run the saved draft. It must start with
+ * an (enabled) Execute Workflow Trigger. Settings (caller policy) are the workflow's current ones, as n8n reads them.
+ */
+export function subWorkflowToRun(
+	workflow: WorkflowSummary,
+	options: { draft: boolean; callerProjectId?: string; itemIndexes: number[] },
+): LoadedSubWorkflow {
+	const projectId = homeProjectOf(workflow);
+	const ownProject = projectId !== undefined && projectId === options.callerProjectId;
+	const label = ownProject ? `"${shorten(workflow.name, 80)}"` : `with ID "${shorten(workflow.id, 60)}"`;
+	const published = options.draft ? undefined : workflow.activeVersion?.nodes ? workflow.activeVersion : undefined;
+	if (!options.draft && !published) {
+		throw fail(
+			options.itemIndexes,
+			`Sub-workflow ${label} is not published: production executions run only a published sub-workflow`,
+			"n8n's own Execute Workflow node refuses it too (\"Workflow is not active and cannot be executed\"). Publish the sub-workflow, or run this workflow manually to try its draft.",
+		);
+	}
 	const nodes = published?.nodes ?? workflow.nodes ?? [];
 	const trigger = nodes.find((node) => node.type === EXECUTE_WORKFLOW_TRIGGER && !node.disabled);
 	if (!trigger) {
 		throw fail(
 			options.itemIndexes,
-			`Workflow "${shorten(workflow.name, 80)}" is not a sub-workflow: it has no (enabled) Execute Workflow Trigger`,
+			`Workflow ${label} is not a sub-workflow: its ${published ? 'published version' : 'draft'} has no (enabled) Execute Workflow Trigger`,
 			'Start the workflow that holds the nodes using the tenant\'s credential with an "When Executed by Another Workflow" trigger (Accept All Data), and pick that workflow here.',
 		);
 	}
 	return {
 		id: workflow.id,
 		name: workflow.name,
+		label,
+		inCallerProject: ownProject,
 		nodes,
 		connections: published?.connections ?? workflow.connections ?? {},
 		settings: workflow.settings ?? {},
-		projectId: homeProjectOf(workflow),
+		projectId,
 		version: published ? 'published' : 'draft',
 	};
 }
@@ -152,7 +182,7 @@ export function credentialTypeToRebind(workflow: LoadedSubWorkflow, wanted: stri
 	for (const node of workflow.nodes) for (const type of Object.keys(node.credentials ?? {})) used.add(type);
 	if (wanted) {
 		if (!used.has(wanted)) {
-			throw new SwapItemError(`No node in sub-workflow "${shorten(workflow.name, 80)}" uses a credential of type "${wanted}"`, itemIndexes, {
+			throw new SwapItemError(`No node in sub-workflow ${workflow.label} uses a credential of type "${wanted}"`, itemIndexes, {
 				parameter: 'options.credentialType',
 				description: `Select a "${wanted}" credential (any one: a placeholder) in the nodes of the sub-workflow that call the tenant's service${used.size > 0 ? `, or set Credential Type to one it uses: ${[...used].join(', ')}` : ''}.`,
 			});
@@ -162,8 +192,8 @@ export function credentialTypeToRebind(workflow: LoadedSubWorkflow, wanted: stri
 	if (used.size === 1) return [...used][0];
 	throw new SwapItemError(
 		used.size === 0
-			? `No node in sub-workflow "${shorten(workflow.name, 80)}" uses a credential`
-			: `The nodes of sub-workflow "${shorten(workflow.name, 80)}" use ${used.size} credential types (${[...used].join(', ')})`,
+			? `No node in sub-workflow ${workflow.label} uses a credential`
+			: `The nodes of sub-workflow ${workflow.label} use ${used.size} credential types (${[...used].join(', ')})`,
 		itemIndexes,
 		{
 			parameter: 'options.credentialType',
@@ -185,37 +215,16 @@ export function reboundWorkflow(
 	const nodes = workflow.nodes.map((node) =>
 		node.credentials?.[type] ? { ...node, credentials: { ...node.credentials, [type]: { id: credential.id, name: credential.name } } } : node,
 	);
-	return {
-		name: workflow.name,
+	return inlineWorkflow({
+		// The sub-execution is stored under the calling workflow: a workflow of another project is named by its ID.
+		name: workflow.inCallerProject ? workflow.name : `Sub-workflow ${workflow.id}`,
 		nodes,
 		connections: workflow.connections,
 		settings: options.saveSuccessfulExecution ? workflow.settings : { ...workflow.settings, saveDataSuccessExecution: 'none' },
-		active: false,
-		activeVersionId: null,
-		isArchived: false,
-		createdAt: new Date(),
-		updatedAt: new Date(),
-	} as unknown as IWorkflowBase;
+	});
 }
 
-/**
- * n8n checks a sub-workflow's caller policy ("This workflow can be called by") when a workflow calls it
- * by ID; run inline it would not, so the node checks it: the sub-workflow's owner decides who may use it.
- */
-export function checkCallerPolicy(workflow: LoadedSubWorkflow, caller: { workflowId: string; projectId?: string }, itemIndexes: number[]): void {
-	if (workflow.id === caller.workflowId) return;
-	const policy = String(workflow.settings.callerPolicy ?? 'workflowsFromSameOwner');
-	if (policy === 'any') return;
-	if (policy === 'workflowsFromAList') {
-		const listed = String(workflow.settings.callerIds ?? '')
-			.split(',')
-			.map((id) => id.trim());
-		if (listed.includes(caller.workflowId)) return;
-	}
-	if (policy !== 'none' && workflow.projectId && workflow.projectId === caller.projectId) return;
-	throw fail(
-		itemIndexes,
-		`Sub-workflow "${shorten(workflow.name, 80)}" may not be called by this workflow (its setting "This workflow can be called by" is "${policy}")`,
-		'In the sub-workflow\'s settings, allow this workflow to call it (its ID in the list, or "Workflows from the same project"), or keep both workflows in one project.',
-	);
+/** A workflow to run with IExecuteFunctions.executeWorkflow({ code }): never active, no published version. */
+export function inlineWorkflow(parts: { id?: string; name: string; nodes: WorkflowNode[]; connections: IDataObject; settings: IDataObject }): IWorkflowBase {
+	return { ...parts, active: false, activeVersionId: null, isArchived: false, createdAt: new Date(), updatedAt: new Date() } as unknown as IWorkflowBase;
 }

@@ -71,7 +71,7 @@ export interface WorkflowNode {
 }
 
 export interface WorkflowPage {
-	data: Array<Pick<WorkflowSummary, 'id' | 'name' | 'nodes'> & { isArchived?: boolean }>;
+	data: Array<Pick<WorkflowSummary, 'id' | 'name' | 'nodes' | 'shared'> & { isArchived?: boolean }>;
 	nextCursor: string | null;
 }
 
@@ -249,11 +249,12 @@ export class N8nApiClient {
 		})) as WorkflowSummary;
 	}
 
-	/** One page of workflows, optionally only those whose name contains `name`. Needs `workflow:list`. */
-	async listWorkflows(cursor?: string, limit = 100, name?: string): Promise<WorkflowPage> {
+	/** One page of workflows, optionally only those whose name contains `name`, or of one project. Needs `workflow:list`. */
+	async listWorkflows(cursor?: string, limit = 100, name?: string, projectId?: string): Promise<WorkflowPage> {
 		const qs: IDataObject = { limit, excludePinnedData: true };
 		if (cursor) qs.cursor = cursor;
 		if (name) qs.name = name;
+		if (projectId) qs.projectId = projectId;
 		const page = (await this.call('list workflows', 'idempotent', { method: 'GET', path: '/workflows', qs })) as WorkflowPage;
 		return { data: page?.data ?? [], nextCursor: page?.nextCursor ?? null };
 	}

@@ -1,22 +1,16 @@
 /**
- * The checks that keep a swap from leaving the base credential unusable or holding the previous
- * tenant's token. Schemas are what a real n8n 2.40.7 answered (test/fixtures/credentialSchemas.json,
- * recorded by scripts/record-credential-schemas.js).
+ * The tenant data checks against n8n's schema of the type (nodes/shared/tenantData): what keeps a
+ * credential from being left unusable or holding the previous tenant's token. Schemas are what a real
+ * n8n 2.40.7 answered (test/fixtures/credentialSchemas.json, recorded by scripts/record-credential-schemas.js).
  */
 import type { IDataObject } from 'n8n-workflow';
 
 import { schemaFields, schemaProblems } from '../../nodes/shared/swap/credentialData';
-import {
-	emptyFields,
-	knownCredentialType,
-	missingFieldsForFullReplace,
-	partialUpdateRisk,
-	stateWriteFailure,
-	swapFingerprint,
-	unsafeDataRefusal,
-	type FingerprintOptions,
-} from '../../nodes/shared/swap/dataChecks';
 import { SwapItemError } from '../../nodes/shared/swap/errors';
+import { knownCredentialType } from '../../nodes/shared/tenantData/knownTypes';
+import { emptyFields, missingFieldsForFullReplace } from '../../nodes/shared/tenantData/neededFields';
+import { partialUpdateRisk } from '../../nodes/shared/tenantData/partialUpdate';
+import { refusalWithSchema, type TenantDataPolicy } from '../../nodes/shared/tenantData/policy';
 import type { CredentialSchema } from '../../nodes/shared/transport/n8nApiClient';
 import recorded from '../fixtures/credentialSchemas.json';
 
@@ -69,11 +63,11 @@ describe('partialUpdateRisk: Partial Update only for types known to keep no fetc
 	});
 
 	it('refusal names options.partialUpdate and the reason, and changes the item indexes it was given', () => {
-		const refusal = unsafeDataRefusal(
-			{ name: 'HubSpot base', type: 'hubspotDeveloperApi' },
+		const refusal = refusalWithSchema(
+			{ baseCredentialName: 'HubSpot base', type: 'hubspotDeveloperApi' },
 			{ apiKey: 'tenant-key-0123456789' },
 			schema('hubspotDeveloperApi'),
-			{ partialUpdate: true },
+			{ allowedFields: [], partialUpdate: true },
 			[3],
 		);
 		expect(refusal).toBeInstanceOf(SwapItemError);
@@ -84,10 +78,9 @@ describe('partialUpdateRisk: Partial Update only for types known to keep no fetc
 	});
 });
 
-describe('unsafeDataRefusal: data that would leave the credential unusable', () => {
-	const base = (type: string) => ({ name: 'Base', type });
-	const check = (type: string, data: IDataObject, options: { partialUpdate?: boolean; allowEmptyFields?: string[] } = {}) =>
-		unsafeDataRefusal(base(type), data, schema(type), { partialUpdate: false, ...options }, [0]);
+describe('refusalWithSchema: data that would leave the credential unusable', () => {
+	const check = (type: string, data: IDataObject, options: Partial<TenantDataPolicy> = {}) =>
+		refusalWithSchema({ baseCredentialName: 'Base', type }, data, schema(type), { allowedFields: [], partialUpdate: false, ...options }, [0]);
 
 	it('refuses the old default {"value": ""}: an empty value, and the header name left out', () => {
 		const refusal = check('httpHeaderAuth', { value: '' });
@@ -148,13 +141,13 @@ describe('unsafeDataRefusal: data that would leave the credential unusable', () 
 
 	it('Partial Update: leaving fields out is fine, empty values are not', () => {
 		expect(check('httpHeaderAuth', { value: 'v2' }, { partialUpdate: true })).toBeUndefined();
-		expect(check('httpHeaderAuth', { value: '' }, { partialUpdate: true })?.message).toMatch(/^Credential data sets "value" to an empty value: /);
+		expect(check('httpHeaderAuth', { value: '' }, { partialUpdate: true })?.message).toMatch(/^Credential data sets "value" to an empty value, which a "httpHeaderAuth" credential needs: /);
 	});
 
 	it('Fields Allowed Empty lets the named fields (or * every field) be empty or left out', () => {
 		expect(check('httpHeaderAuth', { name: 'x', value: '' }, { allowEmptyFields: ['value'] })).toBeUndefined();
 		expect(check('httpHeaderAuth', { value: 'v' }, { allowEmptyFields: ['name'] })).toBeUndefined();
-		expect(check('httpHeaderAuth', { value: '' }, { allowEmptyFields: ['name'] })?.message).toMatch(/sets "value" to an empty value:/);
+		expect(check('httpHeaderAuth', { value: '' }, { allowEmptyFields: ['name'] })?.message).toMatch(/^Credential data sets "value" to an empty value, which/);
 		expect(check('httpHeaderAuth', { value: '' }, { allowEmptyFields: ['*'] })).toBeUndefined();
 	});
 });
@@ -190,39 +183,4 @@ describe('schemaProblems and fields under allOf[].then', () => {
 	it('still refuses a field named only in a condition (a hidden field n8n refuses too)', () => {
 		expect(schemaProblems({ useDynamicClientRegistration: true }, schema('oAuth2Api'))[0]).toMatch(/^unknown field "useDynamicClientRegistration"/);
 	});
-});
-
-describe('swapFingerprint: what Skip Unchanged Data compares', () => {
-	const options: FingerprintOptions = { partialUpdate: false, validateWithTemporaryCredential: false, testCredential: false, allowedFields: [] };
-	const data = { name: 'x', value: 'v' };
-	const plain = swapFingerprint('httpHeaderAuth', data, options);
-
-	it.each<[string, Partial<FingerprintOptions>]>([
-		['Test Credential', { testCredential: true }],
-		['Validate With Temporary Credential', { validateWithTemporaryCredential: true }],
-		['Allowed Fields', { allowedFields: ['value'] }],
-		['Credential Type', { expectedCredentialType: 'httpHeaderAuth' }],
-		['Partial Update', { partialUpdate: true }],
-	])('changes with %s', (_name, change) => {
-		expect(swapFingerprint('httpHeaderAuth', data, { ...options, ...change })).not.toBe(plain);
-	});
-
-	it('changes with Test Credential when the temporary credential was made anyway', () => {
-		const validated = { ...options, validateWithTemporaryCredential: true };
-		expect(swapFingerprint('httpHeaderAuth', data, { ...validated, testCredential: true })).not.toBe(swapFingerprint('httpHeaderAuth', data, validated));
-	});
-
-	it('does not change with key order or the order of Allowed Fields', () => {
-		expect(swapFingerprint('httpHeaderAuth', { value: 'v', name: 'x' }, options)).toBe(plain);
-		expect(swapFingerprint('httpHeaderAuth', data, { ...options, allowedFields: ['value', 'name'] })).toBe(
-			swapFingerprint('httpHeaderAuth', data, { ...options, allowedFields: ['name', 'value'] }),
-		);
-	});
-});
-
-it('stateWriteFailure says the base credential was changed', () => {
-	const error = stateWriteFailure(new Error('Lock store unreachable during write swap state: connection refused'), [1]);
-	expect(error.message).toMatch(/base credential was updated, but the lock store failed afterwards: Lock store unreachable/);
-	expect(error.options.description).toMatch(/^The base credential now holds this tenant's data; only the record used by Skip Unchanged Data could not be written/);
-	expect(error.itemIndexes).toEqual([1]);
 });
