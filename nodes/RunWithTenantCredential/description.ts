@@ -1,6 +1,7 @@
 import type { INodeProperties } from 'n8n-workflow';
 
 import { lockBackendProperty, lockTableOptions } from '../shared/lockParameters';
+import { tenantDataNotice } from '../shared/tenantData/editorNotice';
 
 export const runWithTenantProperties: INodeProperties[] = [
 	{
@@ -48,6 +49,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 		placeholder: 'e.g. {{ $json.body.tenantId }}',
 		description: "Who the data belongs to. Shown in the tenant credential's name and in errors.",
 	},
+	tenantDataNotice,
 	{
 		displayName: 'Credential Data',
 		name: 'credentialData',
@@ -57,7 +59,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 		required: true,
 		placeholder: '{{ $json.body.credentials }}',
 		description:
-			"The tenant's credential fields as a JSON object, usually an expression on the webhook body, with the field names of the credential type (e.g. name and value for Header Auth). All the fields the credential needs; empty values are refused.",
+			"The tenant's credential fields as a JSON object, usually an expression on the webhook body, with the field names of the credential type (e.g. name and value for Header Auth). All the fields the credential needs; a needed field left empty is refused.",
 	},
 	lockBackendProperty,
 	{
@@ -74,7 +76,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 				default: '',
 				placeholder: 'e.g. name,value',
 				description:
-					'Comma-separated fields the incoming data may set; any other is refused before anything is created. Recommended: a webhook caller must not be able to set e.g. allowedHttpRequestDomains or a database host. Empty allows every field of the type.',
+					'Comma-separated fields the incoming data may set; any other is refused before anything is created. Empty: any field of the type except those saying where n8n connects (URL, host, port, domains, OAuth endpoints); a type that is not built into n8n needs this list.',
 			},
 			{
 				displayName: 'Credential Type',
