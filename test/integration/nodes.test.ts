@@ -56,6 +56,17 @@ async function baseCredential(name = unique('base')) {
 	return await api.createCredential(name, 'httpHeaderAuth', { name: 'x-tenant-secret', value: 'initial-value' });
 }
 
+/** An OAuth2 client-credentials base credential whose token URL nothing answers (no test here fetches a token). */
+async function oauthBaseCredential() {
+	return await api.createCredential(unique('oauth'), 'oAuth2Api', {
+		grantType: 'clientCredentials',
+		accessTokenUrl: 'http://127.0.0.1:9/token',
+		clientId: 'a',
+		clientSecret: 'b',
+		authentication: 'body',
+	});
+}
+
 function swapParameters(baseId: string, extra: Record<string, ParameterValue> = {}): Record<string, ParameterValue> {
 	return {
 		baseCredential: { __rl: true, mode: 'id', value: baseId },
@@ -233,13 +244,7 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 	});
 
 	it('OAuth2: a token URL from the caller is refused with Allowed Fields empty; listed, client credentials with scope "" swap without Fields Allowed Empty', async () => {
-		const base = await api.createCredential(unique('oauth'), 'oAuth2Api', {
-			grantType: 'clientCredentials',
-			accessTokenUrl: 'http://127.0.0.1:9/token',
-			clientId: 'a',
-			clientSecret: 'b',
-			authentication: 'body',
-		});
+		const base = await oauthBaseCredential();
 		const before = await api.getCredential(base.id);
 		const credentialData = { grantType: 'clientCredentials', accessTokenUrl: 'http://127.0.0.1:9/tenant-b', clientId: 'tenant-b', clientSecret: SECRET_B, scope: '', authentication: 'body' };
 		const error = await runSwap({ parameters: swapParameters(base.id, { credentialData }) }).catch((e) => e);
@@ -373,13 +378,7 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 	});
 
 	it('refuses a partial update of an OAuth2 credential (n8n would keep the previous tenant token)', async () => {
-		const base = await api.createCredential(unique('oauth'), 'oAuth2Api', {
-			grantType: 'clientCredentials',
-			accessTokenUrl: 'http://127.0.0.1:9/token',
-			clientId: 'a',
-			clientSecret: 'b',
-			authentication: 'body',
-		});
+		const base = await oauthBaseCredential();
 		const error = await runSwap({
 			parameters: swapParameters(base.id, {
 				credentialData: { clientId: 'tenant-b', clientSecret: SECRET_B },
