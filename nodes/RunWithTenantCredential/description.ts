@@ -1,6 +1,7 @@
 import type { INodeProperties } from 'n8n-workflow';
 
 import { lockBackendProperty, lockTableOptions } from '../shared/lockParameters';
+import { tenantDataNotice } from '../shared/tenantData/editorNotice';
 
 export const runWithTenantProperties: INodeProperties[] = [
 	{
@@ -50,6 +51,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 		description:
 			"Who the data belongs to: at most 200 characters, no control or invisible characters. Its first 40 characters are shown in the tenant credential's name (other than letters, digits and . _ @ - as _).",
 	},
+	tenantDataNotice,
 	{
 		displayName: 'Credential Data',
 		name: 'credentialData',
@@ -59,7 +61,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 		required: true,
 		placeholder: '{{ $json.body.credentials }}',
 		description:
-			"The tenant's credential fields as a JSON object, usually an expression on the webhook body, with the field names of the credential type (e.g. name and value for Header Auth). All the fields the credential needs; empty values are refused.",
+			"The tenant's credential fields as a JSON object, usually an expression on the webhook body, with the field names of the credential type (e.g. name and value for Header Auth). All the fields the credential needs; a needed field left empty is refused.",
 	},
 	lockBackendProperty,
 	{
@@ -76,7 +78,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 				default: '',
 				placeholder: 'e.g. name,value',
 				description:
-					'Comma-separated fields the incoming data may set; any other is refused before anything is created. Recommended: a webhook caller must not be able to set e.g. allowedHttpRequestDomains or a database host. Empty allows every field of the type.',
+					'Comma-separated fields the incoming data may set; any other is refused before anything is created. Empty: any field of the type except those saying where n8n connects (URL, host, port, domains, OAuth endpoints); a type that is not built into n8n needs this list.',
 			},
 			{
 				displayName: 'Credential Type',

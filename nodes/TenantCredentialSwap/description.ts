@@ -1,6 +1,7 @@
 import type { INodeProperties } from 'n8n-workflow';
 
 import { lockBackendProperty, lockTableOptions } from '../shared/lockParameters';
+import { tenantDataNotice } from '../shared/tenantData/editorNotice';
 
 export const swapProperties: INodeProperties[] = [
 	{
@@ -54,6 +55,7 @@ export const swapProperties: INodeProperties[] = [
 		placeholder: 'e.g. {{ $json.body.tenantId }}',
 		description: 'Who this data belongs to. Recorded with the lock, and the lock key when Lock Scope is Tenant.',
 	},
+	tenantDataNotice,
 	{
 		displayName: 'Credential Data',
 		name: 'credentialData',
@@ -63,7 +65,7 @@ export const swapProperties: INodeProperties[] = [
 		required: true,
 		placeholder: '{{ $json.body.credentials }}',
 		description:
-			"The tenant's credential fields as a JSON object, usually an expression on the webhook body. Field names are those of the base credential's type (e.g. name and value for Header Auth). Without Partial Update it replaces every field, so give all the fields the credential needs; empty values are refused.",
+			"The tenant's credential fields as a JSON object, usually an expression on the webhook body. Field names are those of the base credential's type (e.g. name and value for Header Auth). Without Partial Update it replaces every field, so give all the fields the credential needs; a needed field left empty is refused.",
 	},
 	lockBackendProperty,
 	{
@@ -80,7 +82,7 @@ export const swapProperties: INodeProperties[] = [
 				default: '',
 				placeholder: 'e.g. value',
 				description:
-					'Comma-separated fields the incoming data may set; any other is refused before anything changes. Recommended: a webhook caller must not be able to set e.g. allowedHttpRequestDomains or a database host. Empty allows every field of the type.',
+					'Comma-separated fields the incoming data may set; any other is refused before anything changes. Empty: any field of the type except those saying where n8n connects (URL, host, port, domains, OAuth endpoints); a type that is not built into n8n needs this list.',
 			},
 			{
 				displayName: 'Credential Type',
@@ -97,7 +99,7 @@ export const swapProperties: INodeProperties[] = [
 				default: '',
 				placeholder: 'e.g. organizationId',
 				description:
-					'Comma-separated fields the data may leave out or set to an empty value; * for any. By default the swap refuses data that would leave the base credential unusable: an empty value, or (without Partial Update) a field the credential needs left out.',
+					'Comma-separated fields the data may leave out or set to an empty value; * for any. By default the swap refuses data that would leave the base credential unusable: a field the credential needs set empty or (without Partial Update) left out.',
 			},
 			{
 				displayName: 'Lock Scope',

@@ -325,7 +325,8 @@ describe('every path of our nodes, each with its own secret', () => {
 			'5 option list',
 			'secrets-5',
 			base,
-			{},
+			// A connection field: listed, so the option list (n8n's schema) is what refuses it.
+			{ allowedFields: 'name, value, allowedHttpRequestDomains' },
 			{ tenantId: 'tenant-5', data: { name: 'x-tenant-secret', value: canary('5a'), allowedHttpRequestDomains: canary('5b') } },
 			/field "allowedHttpRequestDomains" must be one of "all", "domains", "none"/,
 		);
@@ -711,7 +712,8 @@ describe('Run With Tenant Credential: every path, each with its own secret, then
 	});
 
 	it('R3. OAuth2 client credentials, the secret as clientSecret', async () => {
-		await rwtDeploy('R3 OAuth2', 'rwt-secrets-3', { subWorkflowId: oauthSub.id, options: { credentialType: 'oAuth2Api' } });
+		// The token URL is a connection field: refused unless listed (this caller stands for a trusted one).
+		await rwtDeploy('R3 OAuth2', 'rwt-secrets-3', { subWorkflowId: oauthSub.id, options: { credentialType: 'oAuth2Api', allowedFields: workflows.allowedFieldsFor('oauth2') } });
 		echo.requests.length = 0;
 		const response = await rwtCall('R3 OAuth2', 'rwt-secrets-3', {
 			tenantId: 'tenant-r3',

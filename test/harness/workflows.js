@@ -152,6 +152,15 @@ function dataObjectExpression(kind, echoUrl) {
 }
 
 /**
+ * Allowed Fields for the data dataObjectExpression() builds. The OAuth2 token URL is a connection field
+ * (refused unless listed): the workflow fixes it here, so listing it lets no caller choose it.
+ * @param {'headerAuth'|'oauth2'} kind
+ */
+function allowedFieldsFor(kind) {
+	return kind === 'oauth2' ? 'grantType,accessTokenUrl,clientId,clientSecret,authentication' : 'name,value';
+}
+
+/**
  * Webhook -> Tenant Credential Swap -> Call Tenant API -> Release Lock, for any credential kind.
  * @param {{name: string, path: string, kind: 'headerAuth'|'oauth2', baseCredential: Ref, n8nApi: Ref, postgres: Ref, echoUrl: string}} o
  */
@@ -172,7 +181,7 @@ function lockedWorkflow(o) {
 					tenantId: '={{ $json.body.tenantId }}',
 					credentialData: `={{ ${dataObjectExpression(o.kind, o.echoUrl)} }}`,
 					lockBackend: 'postgres',
-					options: { waitTimeout: 600, lockTtl: 120 },
+					options: { waitTimeout: 600, lockTtl: 120, allowedFields: allowedFieldsFor(o.kind) },
 				},
 				credentials: { tenantSwapN8nApi: o.n8nApi, postgres: o.postgres },
 			},
@@ -421,9 +430,12 @@ const SUB_TRIGGER = 'When Executed by Another Workflow';
  */
 function runWithTenantNode(o) {
 	let credentialData = o.credentialData;
+	/** @type {Record<string, unknown>} */
+	let defaultOptions = {};
 	if (credentialData === undefined) {
 		if (!o.kind || !o.echoUrl) throw new Error('runWithTenantNode: give credentialData, or kind and echoUrl');
 		credentialData = `={{ ${dataObjectExpression(o.kind, o.echoUrl)} }}`;
+		defaultOptions = { allowedFields: allowedFieldsFor(o.kind) };
 	}
 	const lockBackend = o.lockBackend ?? 'postgres';
 	/** @type {Record<string, Ref>} */
@@ -444,7 +456,7 @@ function runWithTenantNode(o) {
 			tenantId: o.tenantId ?? '={{ $json.body.tenantId }}',
 			credentialData,
 			lockBackend,
-			options: { ...(o.options ?? {}) },
+			options: { ...defaultOptions, ...(o.options ?? {}) },
 		},
 		credentials,
 	};
@@ -558,6 +570,7 @@ function sharedSubWorkflowControl(o) {
 }
 
 module.exports = {
+	allowedFieldsFor,
 	insertAfterSwap,
 	withSwapOptions,
 	PACKAGE,

@@ -18,6 +18,10 @@ export interface ContextSpec {
 	/** n8n's instance ID (default 'test-instance'): with the execution ID, the lock owner. */
 	instanceId?: string;
 	continueOnFail?: boolean;
+	/** n8n's execution mode (default 'webhook'); 'manual' is a run from the editor. */
+	mode?: string;
+	/** What this.executeWorkflow does (Run With Tenant Credential's sub-execution); default: fails the test. */
+	executeWorkflow?: (workflowInfo: unknown, items: INodeExecutionData[]) => Promise<{ executionId: string; data: Array<INodeExecutionData[] | null> }>;
 	/** Replaces real HTTP for the few failure tests a real n8n cannot produce. */
 	send?: (options: IHttpRequestOptions) => Promise<{ statusCode: number; body: unknown }>;
 }
@@ -87,6 +91,11 @@ export function executeContext(spec: ContextSpec): TestContext {
 			return credentials;
 		},
 		getExecutionId: () => spec.executionId,
+		getMode: () => spec.mode ?? 'webhook',
+		executeWorkflow: async (workflowInfo: unknown, items: INodeExecutionData[]) => {
+			if (!spec.executeWorkflow) throw new Error('executeWorkflow was called, but the test gave none');
+			return await spec.executeWorkflow(workflowInfo, items);
+		},
 		getInstanceId: () => spec.instanceId ?? 'test-instance',
 		getWorkflow: () => ({ id: spec.workflowId ?? 'workflow-1', name: 'Test workflow', active: true }),
 		getNode: () => node,

@@ -2,8 +2,9 @@
  * The nodes' execute() against a real n8n (public API) and a real PostgreSQL lock.
  * The n8n API is scripted only for failures a real n8n 2.40.7 cannot produce (see the last block).
  */
-import { NodeOperationError, type IDataObject } from 'n8n-workflow';
+import { NodeOperationError, type IDataObject, type INodeExecutionData } from 'n8n-workflow';
 
+import { RunWithTenantCredential } from '../../nodes/RunWithTenantCredential/RunWithTenantCredential.node';
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
 import { tenantSwapN8nApiTest } from '../../nodes/TenantCredentialSwap/methods/credentialTest';
@@ -16,6 +17,8 @@ import { ApiFixture, itemsOf, postgresCredential, unique } from '../helpers/fixt
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startN8n } = require('../harness/n8n.js');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { tenantSubWorkflow } = require('../harness/workflows.js');
 
 jest.setTimeout(240_000);
 
@@ -51,6 +54,17 @@ afterAll(async () => {
 
 async function baseCredential(name = unique('base')) {
 	return await api.createCredential(name, 'httpHeaderAuth', { name: 'x-tenant-secret', value: 'initial-value' });
+}
+
+/** An OAuth2 client-credentials base credential whose token URL nothing answers (no test here fetches a token). */
+async function oauthBaseCredential() {
+	return await api.createCredential(unique('oauth'), 'oAuth2Api', {
+		grantType: 'clientCredentials',
+		accessTokenUrl: 'http://127.0.0.1:9/token',
+		clientId: 'a',
+		clientSecret: 'b',
+		authentication: 'body',
+	});
 }
 
 function swapParameters(baseId: string, extra: Record<string, ParameterValue> = {}): Record<string, ParameterValue> {
@@ -153,7 +167,12 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		['data that is an array', { credentialData: '[1]' }, /Parameter "Credential Data", item 0: .*must be an object/],
 		['an unknown field', { credentialData: { value: SECRET_A, bogus: 'x' } }, /unknown field "bogus"/],
 		['a wrong value type', { credentialData: { value: 42 } }, /field "value" must be string/],
-		['a value outside an option list', { credentialData: { value: SECRET_A, allowedHttpRequestDomains: 'some' } }, /must be one of "all", "domains", "none"/],
+		[
+			'a value outside an option list',
+			// A connection field: listed, so n8n's option list is what refuses it.
+			{ credentialData: { value: SECRET_A, allowedHttpRequestDomains: 'some' }, options: { lockTable, allowedFields: 'value, allowedHttpRequestDomains' } },
+			/must be one of "all", "domains", "none"/,
+		],
 		['a TTL of 0', { options: { lockTable, lockTtl: 0 } }, /Parameter "Lock TTL", item 0/],
 		['a negative wait', { options: { lockTable, waitTimeout: -1 } }, /Parameter "Wait Timeout", item 0/],
 		['a type guard that does not match', { options: { lockTable, credentialType: 'httpBasicAuth' } }, /is of type "httpHeaderAuth", not "httpBasicAuth"/],
@@ -161,6 +180,21 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 			'a field outside the allowed fields',
 			{ credentialData: { value: SECRET_A, allowedHttpRequestDomains: 'all' }, options: { lockTable, allowedFields: 'name, value' } },
 			/Parameter "Credential Data", item 0: Credential data sets "allowedHttpRequestDomains", outside the allowed fields \(name, value\)/,
+		],
+		[
+			'an expression as a value',
+			{ credentialData: { name: 'x-tenant-secret', value: `={{ "${SECRET_A}" }}` } },
+			/Parameter "Credential Data", item 0: Credential data field "value" starts with "=", which n8n would evaluate as an expression/,
+		],
+		[
+			'an expression nested in an array, even with every field allowed',
+			{ credentialData: { name: 'x-tenant-secret', value: SECRET_A, extra: { list: ['plain', `=${SECRET_A}`] } }, options: { lockTable, allowedFields: 'name, value, extra' } },
+			/Parameter "Credential Data", item 0: Credential data field "extra.list\[1\]" starts with "="/,
+		],
+		[
+			'a connection field with Allowed Fields empty',
+			{ credentialData: { name: 'x-tenant-secret', value: SECRET_A, allowedHttpRequestDomains: 'all' } },
+			/Parameter "Credential Data", item 0: Credential data sets "allowedHttpRequestDomains", which says where n8n connects or sends the credential/,
 		],
 	])('refuses %s before changing anything', async (_name, override, message) => {
 		const base = await baseCredential();
@@ -188,6 +222,52 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		});
 		expect(output[0].json.tenantSwap).toMatchObject({ baseCredentialId: base.id });
 		expect(output[1].json.error).toMatch(/Parameter "Tenant ID", item 1/);
+		await runRelease({ executionId, items: output });
+	});
+
+	it('continueOnFail: an item with an expression becomes an error item before its base credential is locked; another base credential is swapped', async () => {
+		const [refusedBase, goodBase] = [await baseCredential(), await baseCredential()];
+		const before = await api.getCredential(refusedBase.id);
+		const executionId = unique('exec');
+		const { output } = await runSwap({
+			executionId,
+			continueOnFail: true,
+			items: itemsOf({ n: 0 }, { n: 1 }),
+			parameters: swapParameters(goodBase.id, {
+				baseCredential: (i: number) => ({ __rl: true, mode: 'id', value: i === 0 ? refusedBase.id : goodBase.id }),
+				credentialData: (i: number) => ({ name: 'x-tenant-secret', value: i === 0 ? `=${SECRET_A}` : SECRET_B }),
+			}),
+		});
+		expect(output[0].json.error).toMatch(/^Parameter "Credential Data", item 0: Credential data field "value" starts with "="/);
+		expect(JSON.stringify(output[0].json)).not.toContain(SECRET_A);
+		expect(output[1].json.tenantSwap).toMatchObject({ baseCredentialId: goodBase.id, update: 'patched' });
+		expect((await api.getCredential(refusedBase.id)).updatedAt).toBe(before.updatedAt);
+		expect(await engine().holder(`credential:${refusedBase.id}`)).toBeUndefined();
+		await runRelease({ executionId, items: output });
+	});
+
+	it('OAuth2: a token URL from the caller is refused with Allowed Fields empty; listed, client credentials with scope "" swap without Fields Allowed Empty', async () => {
+		const base = await oauthBaseCredential();
+		const before = await api.getCredential(base.id);
+		const credentialData = { grantType: 'clientCredentials', accessTokenUrl: 'http://127.0.0.1:9/tenant-b', clientId: 'tenant-b', clientSecret: SECRET_B, scope: '', authentication: 'body' };
+		const error = await runSwap({ parameters: swapParameters(base.id, { credentialData }) }).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(/^Parameter "Credential Data", item 0: Credential data sets "accessTokenUrl", which says where n8n connects/);
+		expect(error.description).toMatch(/Options > Allowed Fields.*Nothing was changed\./);
+		expect(`${error.message} ${error.description}`).not.toMatch(/tenant-b|127\.0\.0\.1/);
+		expect((await api.getCredential(base.id)).updatedAt).toBe(before.updatedAt);
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+		expect(await api.temporaryCredentials()).toEqual([]);
+
+		const executionId = unique('exec');
+		const { output } = await runSwap({
+			executionId,
+			parameters: swapParameters(base.id, {
+				credentialData,
+				options: { lockTable, lockTtl: 30, waitTimeout: 5, validateWithTemporaryCredential: true, allowedFields: Object.keys(credentialData).join(',') },
+			}),
+		});
+		expect(output[0].json.tenantSwap).toMatchObject({ update: 'patched', temporaryCredential: 'validated' });
 		await runRelease({ executionId, items: output });
 	});
 
@@ -301,13 +381,7 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 	});
 
 	it('refuses a partial update of an OAuth2 credential (n8n would keep the previous tenant token)', async () => {
-		const base = await api.createCredential(unique('oauth'), 'oAuth2Api', {
-			grantType: 'clientCredentials',
-			accessTokenUrl: 'http://127.0.0.1:9/token',
-			clientId: 'a',
-			clientSecret: 'b',
-			authentication: 'body',
-		});
+		const base = await oauthBaseCredential();
 		const error = await runSwap({
 			parameters: swapParameters(base.id, {
 				credentialData: { clientId: 'tenant-b', clientSecret: SECRET_B },
@@ -845,5 +919,98 @@ describe('Swap and Release on different lock backends', () => {
 		// Nothing was released on the wrong backend; the right one frees it.
 		expect((await engine().holder(`credential:${base.id}`))?.owner.executionId).toBe(executionId);
 		expect((await runRelease({ executionId, items: output }))[0].json.tenantLockRelease).toMatchObject({ released: 1, lost: 0 });
+	});
+});
+
+describe('Run With Tenant Credential refuses tenant data before anything is created or locked', () => {
+	const runNode = new RunWithTenantCredential();
+	let subWorkflowId: string;
+	const subExecutions: INodeExecutionData[][] = [];
+
+	beforeAll(async () => {
+		const placeholder = await api.createCredential(unique('placeholder'), 'httpHeaderAuth', { name: 'x-tenant-secret', value: 'placeholder' });
+		// The tenant API is never called: the sub-execution is scripted (executeWorkflow below).
+		const workflow = tenantSubWorkflow({ name: unique('rwt sub'), kind: 'headerAuth', echoUrl: 'http://127.0.0.1:9', credential: placeholder, pick: 'none' });
+		const created = await api.call('POST', '/workflows', { ...workflow, settings: { ...workflow.settings, callerPolicy: 'any' } });
+		expect(created.status).toBe(200);
+		subWorkflowId = created.body.id;
+	});
+
+	// Short: a tenant credential's name shows at most 40 characters of the tenant ID.
+	let tenants = 0;
+	const newTenant = () => `rwt-${Date.now().toString(36)}-${++tenants}`;
+
+	async function runRwt(spec: { executionId: string; tenant: string; items?: INodeExecutionData[]; continueOnFail?: boolean; credentialData: ParameterValue; options?: Record<string, unknown> }) {
+		const { context } = executeContext({
+			items: spec.items ?? itemsOf({ n: 0 }),
+			credentials,
+			executionId: spec.executionId,
+			continueOnFail: spec.continueOnFail,
+			// An editor run: the sub-workflow's saved version runs (it is never published here).
+			mode: 'manual',
+			executeWorkflow: async (_workflow, items) => {
+				subExecutions.push(items);
+				return { executionId: unique('sub'), data: [items.map(() => ({ json: { called: true } }))] };
+			},
+			parameters: {
+				subWorkflow: { __rl: true, mode: 'id', value: subWorkflowId },
+				tenantId: (i: number) => `${spec.tenant}-${i}`,
+				credentialData: spec.credentialData,
+				lockBackend: 'postgres',
+				options: { lockTable, credentialType: 'httpHeaderAuth', ...(spec.options ?? {}) },
+			},
+		});
+		return (await runNode.execute.call(context))[0];
+	}
+
+	const tenantCredentialsOf = async (tenant: string) => (await api.listCredentials()).filter((credential) => credential.name.includes(`${tenant}-`));
+	const locksOf = async (executionId: string) => (await engine().heldLocks(1000)).filter((lock) => lock.owner.executionId === executionId);
+
+	it.each<[string, ParameterValue, Record<string, unknown>, RegExp]>([
+		['an expression as a value', { name: 'x-tenant-secret', value: `={{ "${SECRET_A}" }}` }, {}, /^Parameter "Credential Data", item 0: Credential data field "value" starts with "=", which n8n would evaluate as an expression/],
+		[
+			'an expression nested in an object, every field allowed',
+			{ name: 'x-tenant-secret', value: SECRET_A, extra: { deep: [{ v: `=${SECRET_A}` }] } },
+			{ allowedFields: 'name,value,extra' },
+			/^Parameter "Credential Data", item 0: Credential data field "extra.deep\[0\].v" starts with "="/,
+		],
+		[
+			'a connection field with Allowed Fields empty',
+			{ name: 'x-tenant-secret', value: SECRET_A, allowedHttpRequestDomains: 'domains', allowedDomains: '127.0.0.1' },
+			{},
+			/^Parameter "Credential Data", item 0: Credential data sets "allowedHttpRequestDomains", "allowedDomains", which say where n8n connects or sends the credential/,
+		],
+		['a needed field set empty', { name: 'x-tenant-secret', value: ' ' }, {}, /^Parameter "Credential Data", item 0: Credential data sets "value" to an empty value, which a "httpHeaderAuth" credential needs/],
+	])('refuses %s: no tenant credential, no lock, no sub-execution, no value in the error', async (_name, credentialData, options, message) => {
+		const [executionId, tenant] = [unique('exec'), newTenant()];
+		const runs = subExecutions.length;
+		const error = await runRwt({ executionId, tenant, credentialData, options }).catch((e) => e);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error.message).toMatch(message);
+		expect(error.description).toMatch(/Nothing was created\./);
+		expect(`${error.message} ${error.description}`).not.toContain(SECRET_A);
+		expect(await tenantCredentialsOf(tenant)).toEqual([]);
+		expect(await locksOf(executionId)).toEqual([]);
+		expect(subExecutions.length).toBe(runs);
+	});
+
+	it('continueOnFail: the refused item becomes an error item, the other runs with its own credential', async () => {
+		const [executionId, tenant] = [unique('exec'), newTenant()];
+		const runs = subExecutions.length;
+		const output = await runRwt({
+			executionId,
+			tenant,
+			continueOnFail: true,
+			items: itemsOf({ n: 0 }, { n: 1 }),
+			credentialData: (i: number) => ({ name: 'x-tenant-secret', value: i === 0 ? `=${SECRET_A}` : SECRET_B }),
+		});
+		expect(output).toHaveLength(2);
+		expect(output[0].json.error).toMatch(/^Parameter "Credential Data", item 0: Credential data field "value" starts with "="/);
+		expect(JSON.stringify(output[0].json)).not.toContain(SECRET_A);
+		expect(output[1].json).toEqual({ called: true });
+		expect(subExecutions.length).toBe(runs + 1);
+		expect(subExecutions[runs].map((item) => item.json)).toEqual([{ body: { n: 1 } }]);
+		// Only the good item's tenant got a credential.
+		expect((await tenantCredentialsOf(tenant)).map((credential) => credential.name.includes(`${tenant}-1 `))).toEqual([true]);
 	});
 });

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { TenantSwapN8nApi } from '../../credentials/TenantSwapN8nApi.credentials';
+import { RunWithTenantCredential } from '../../nodes/RunWithTenantCredential/RunWithTenantCredential.node';
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
 import { tenantSwapN8nApiTest } from '../../nodes/TenantCredentialSwap/methods/credentialTest';
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
@@ -86,5 +87,38 @@ describe('the credential test on n8n versions without the credential API', () =>
 		const result = await tenantSwapN8nApiTest.call(answering(status, body), { id: '1', name: 'n', type: 't', data });
 		expect(result.status).toBe('Error');
 		expect(result.message).toMatch(/The nodes need n8n 2\.8 or later/);
+	});
+});
+
+describe('what a caller may set: the editor and the README say it', () => {
+	it.each([
+		['Tenant Credential Swap', new TenantCredentialSwap()],
+		['Run With Tenant Credential', new RunWithTenantCredential()],
+	])('%s shows the notice just before Credential Data: authenticate the webhook, "=" and connection fields refused', (_name, node) => {
+		const names = node.description.properties.map((p) => p.name);
+		const notice = node.description.properties[names.indexOf('credentialData') - 1];
+		expect(notice.type).toBe('notice');
+		expect(notice.displayName).toMatch(/Webhook node Authentication \(Header Auth, Basic Auth or JWT\)/);
+		expect(notice.displayName).toMatch(/starting with "=" are refused; URL, host, port and domain fields only when listed in Allowed Fields/);
+		expect(notice.displayName.length).toBeLessThan(260);
+	});
+
+	it('the README has one table of the rules, and how to authenticate the webhook', () => {
+		const section = README.split('\n## What a caller may set\n')[1].split('\n## ')[0];
+		const rows = section.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| ---'));
+		expect(rows.slice(1).map((row) => row.split(' | ')[0].slice(2))).toEqual([
+			'Expressions',
+			'Connection fields (built-in types)',
+			'Unknown (community) types',
+			'Allowed Fields',
+			'Fields and value types',
+			'Empty values',
+			'Partial Update (Tenant Credential Swap)',
+			'Tenant ID',
+			'Limits (Run With Tenant Credential)',
+			'Items passed into the sub-workflow (Run With Tenant Credential)',
+		]);
+		expect(section.match(/^\| Rule \|/gm)).toHaveLength(1);
+		expect(section).toMatch(/\*\*Authenticate the webhook\.\*\*[^]*\*Header Auth\*[^]*\*Basic Auth\*[^]*\*JWT Auth\*/);
 	});
 });
