@@ -193,7 +193,11 @@ describe.each([
 	});
 
 	it('ours allows exactly when n8n\'s own Execute Workflow node allows, for every setting x project x published/never published', async () => {
-		const { api } = instance.stack;
+		const { api, n8n } = instance.stack;
+		// What the instance says its default is (the owner's /rest/settings): the rule's input.
+		const reported = String((await n8n.rest('GET', 'settings')).body.data.workflowCallerPolicyDefaultOption);
+		// Measured: n8n 2.40.7 takes the variable; n8n 2.8.4 reported and applied workflowsFromSameOwner whatever it was set to.
+		if (!process.env.CALLER_POLICY_N8N_VERSION) expect(reported).toBe(instanceDefault);
 		const mismatches: string[] = [];
 		let index = 0;
 		for (const setting of settings) {
@@ -212,8 +216,8 @@ describe.each([
 					const body = { subId, tenantId: tenant, secret: secretFor(tenant, RUN) };
 					const ours = outcomeOf(await api.callWebhook('cp-ours', { body }), { policy: /may not be called by this workflow/, unpublished: /is not published/ });
 					const theirs = outcomeOf(await api.callWebhook('cp-n8n', { body }), { policy: /cannot be called by this workflow/, unpublished: /not active and cannot be executed/ });
-					const rule = expected(setting, sameProject, published, instanceDefault);
-					const row = `[default ${instanceDefault}] ${setting.label} | ${sameProject ? 'same project' : 'other project'} | ${published ? 'published' : 'never published'}: ours ${ours} | n8n ${theirs} | rule ${rule}`;
+					const rule = expected(setting, sameProject, published, reported);
+					const row = `[default ${instanceDefault}${reported === instanceDefault ? '' : `, n8n reports ${reported}`}] ${setting.label} | ${sameProject ? 'same project' : 'other project'} | ${published ? 'published' : 'never published'}: ours ${ours} | n8n ${theirs} | rule ${rule}`;
 					rows.push(row);
 					if (ours !== theirs || theirs !== rule) mismatches.push(row);
 				}
