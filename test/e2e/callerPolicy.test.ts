@@ -165,9 +165,9 @@ function outcomeOf(response: { status: number; body: any }, patterns: { policy: 
 }
 
 /** n8n's rule as read from its code (SubworkflowPolicyChecker, executeWorkflow): what both must do. */
-function expected(setting: Setting, sameProject: boolean, published: boolean, instanceDefault: string): Outcome {
+function expected(setting: Setting, stored: Record<string, unknown>, sameProject: boolean, published: boolean, instanceDefault: string): Outcome {
 	if (!published) return 'refused: not published';
-	const policy = (setting.settings.callerPolicy as string | undefined) ?? instanceDefault;
+	const policy = (stored.callerPolicy as string | undefined) ?? instanceDefault;
 	if (policy === 'any') return 'allowed';
 	if (policy === 'workflowsFromAList') return setting.listCallers ? 'allowed' : 'refused: policy';
 	if (policy === 'workflowsFromSameOwner') return sameProject ? 'allowed' : 'refused: policy';
@@ -193,7 +193,10 @@ describe.each([
 	});
 
 	it('ours allows exactly when n8n\'s own Execute Workflow node allows, for every setting x project x published/never published', async () => {
-		const { api } = instance.stack;
+		const { api, n8n } = instance.stack;
+		// What the instance says its default is (the owner's /rest/settings): the rule's input.
+		const reported = String((await n8n.rest('GET', 'settings')).body.data.workflowCallerPolicyDefaultOption);
+		if (!process.env.CALLER_POLICY_N8N_VERSION) expect(reported).toBe(instanceDefault);
 		const mismatches: string[] = [];
 		let index = 0;
 		for (const setting of settings) {
@@ -212,8 +215,11 @@ describe.each([
 					const body = { subId, tenantId: tenant, secret: secretFor(tenant, RUN) };
 					const ours = outcomeOf(await api.callWebhook('cp-ours', { body }), { policy: /may not be called by this workflow/, unpublished: /is not published/ });
 					const theirs = outcomeOf(await api.callWebhook('cp-n8n', { body }), { policy: /cannot be called by this workflow/, unpublished: /not active and cannot be executed/ });
-					const rule = expected(setting, sameProject, published, instanceDefault);
-					const row = `[default ${instanceDefault}] ${setting.label} | ${sameProject ? 'same project' : 'other project'} | ${published ? 'published' : 'never published'}: ours ${ours} | n8n ${theirs} | rule ${rule}`;
+					// n8n 2.8.4's public API stores callerPolicy "workflowsFromSameOwner" when none is sent (its openapi default).
+					const stored = ((await api.getWorkflow(subId)).settings ?? {}) as Record<string, unknown>;
+					const storedNote = stored.callerPolicy === setting.settings.callerPolicy ? '' : ` (stored: ${String(stored.callerPolicy)})`;
+					const rule = expected(setting, stored, sameProject, published, reported);
+					const row = `[default ${instanceDefault}${reported === instanceDefault ? '' : `, n8n reports ${reported}`}] ${setting.label}${storedNote} | ${sameProject ? 'same project' : 'other project'} | ${published ? 'published' : 'never published'}: ours ${ours} | n8n ${theirs} | rule ${rule}`;
 					rows.push(row);
 					if (ours !== theirs || theirs !== rule) mismatches.push(row);
 				}
