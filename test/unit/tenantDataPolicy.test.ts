@@ -253,6 +253,15 @@ describe('empty values: refused only for the fields the type needs', () => {
 		expect(refusal?.options.description).toMatch(/^Nothing was created\..*Fields Allowed Empty/);
 	});
 
+	it("scope \"\" passes where n8n's schema lists scope as required (n8n 2.8.4): present is all n8n needs", () => {
+		const base = schema('oAuth2Api');
+		const scopeRequired = { ...base, required: [...(base.required ?? []), 'scope'] };
+		expect(refusalWithSchema(runTarget('oAuth2Api'), OAUTH2_CLIENT_CREDENTIALS, scopeRequired, defaults, [0])).toBeUndefined();
+		// control: left out, a required field is still refused on a full replacement
+		const { scope: _left, ...withoutScope } = OAUTH2_CLIENT_CREDENTIALS;
+		expect(refusalWithSchema(runTarget('oAuth2Api'), withoutScope, scopeRequired, defaults, [0])?.message).toMatch(/leaves out "scope"/);
+	});
+
 	it('an optional field of a built-in type may be empty (the Allowed Domains of a basic auth credential)', () => {
 		expect(refusalWithSchema(runTarget('httpBasicAuth'), { user: 'u', password: SECRET, allowedDomains: '' }, schema('httpBasicAuth'), defaults, [0])).toBeUndefined();
 	});

@@ -80,14 +80,16 @@ export function missingFieldsForFullReplace(type: string, data: IDataObject, sch
 }
 
 /**
- * Fields set empty that must not be: for a built-in type the needed ones (an optional field, such as
- * an OAuth2 `scope`, may be empty, as n8n's own form saves it); for a type this package does not know,
+ * Fields set empty that must not be: for a built-in type the ones its class reads with an empty default
+ * (an optional field, such as an OAuth2 `scope`, may be empty, as n8n's own form saves it; n8n 2.8's schema
+ * lists `scope` as required, but n8n only needs it present); for a type this package does not know,
  * every one (it cannot tell what the type needs beyond the schema's `required`).
  */
-export function refusedEmptyFields(type: string, data: IDataObject, schema: CredentialSchema): string[] {
+export function refusedEmptyFields(type: string, data: IDataObject): string[] {
 	const empty = emptyFields(data);
-	if (!knownCredentialType(type)) return empty;
-	const needed = new Set(neededFields(type, data, schema));
+	const known = knownCredentialType(type);
+	if (!known) return empty;
+	const needed = new Set(typeNeeds(data, known));
 	return empty.filter((field) => needed.has(field));
 }
 
@@ -101,7 +103,7 @@ export function neededFieldsRefusal(
 ): SwapItemError | undefined {
 	const allowed = policy.allowEmptyFields ?? [];
 	if (allowed.includes('*')) return undefined;
-	const empty = refusedEmptyFields(target.type, data, schema).filter((field) => !allowed.includes(field));
+	const empty = refusedEmptyFields(target.type, data).filter((field) => !allowed.includes(field));
 	const missing = isPartialUpdate(target, policy) ? [] : missingFieldsForFullReplace(target.type, data, schema).filter((field) => !allowed.includes(field));
 	if (empty.length === 0 && missing.length === 0) return undefined;
 	const known = knownCredentialType(target.type) !== undefined;
