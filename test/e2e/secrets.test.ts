@@ -512,7 +512,8 @@ describe('every path of our nodes, each with its own secret', () => {
 			'15 credential test',
 			'secrets-15',
 			base,
-			{ testCredential: true },
+			// baseUrl is a connection field: the workflow fixes it, so it is listed.
+			{ testCredential: true, allowedFields: 'apiKey,baseUrl' },
 			{ tenantId: 'tenant-15', data: { apiKey: canary(15), baseUrl: `${echo.url}/no-such-api` } },
 			/failed n8n's credential test/,
 		);
@@ -808,7 +809,7 @@ describe('Run With Tenant Credential: every path, each with its own secret, then
 		await rwtRefused(
 			'R11 credential test',
 			'rwt-secrets-11',
-			{ subWorkflowId: sub.id, options: { credentialType: 'n8nApi', testCredential: true } },
+			{ subWorkflowId: sub.id, options: { credentialType: 'n8nApi', testCredential: true, allowedFields: 'apiKey,baseUrl' } },
 			{ tenantId: 'tenant-r11', data: { apiKey: canary('r11'), baseUrl: `${echo.url}/no-such-api` } },
 			/credential test/i,
 		);
