@@ -1013,4 +1013,21 @@ describe('Run With Tenant Credential refuses tenant data before anything is crea
 		// Only the good item's tenant got a credential.
 		expect((await tenantCredentialsOf(tenant)).map((credential) => credential.name.includes(`${tenant}-1 `))).toEqual([true]);
 	});
+
+	it('continueOnFail: data nested deeper than the call stack fails its own item, not the node', async () => {
+		let deep: unknown = 'x';
+		for (let level = 0; level < 50_000; level++) deep = { inner: [deep] };
+		const [executionId, tenant] = [unique('exec'), newTenant()];
+		const output = await runRwt({
+			executionId,
+			tenant,
+			continueOnFail: true,
+			items: itemsOf({ n: 0 }, { n: 1 }),
+			credentialData: (i: number) => (i === 0 ? { name: 'x-tenant-secret', value: SECRET_A, extra: deep } : { name: 'x-tenant-secret', value: SECRET_B }),
+			options: { allowedFields: 'name,value,extra' },
+		});
+		expect(output).toHaveLength(2);
+		expect(output[0].json.error).toMatch(/^Parameter "Credential Data", item 0: Credential data does not fit type "httpHeaderAuth": unknown field "extra"/);
+		expect(output[1].json).toEqual({ called: true });
+	});
 });

@@ -93,3 +93,14 @@ describe('canonicalJson', () => {
 		expect(canonicalJson({ a: 1 })).not.toBe(canonicalJson({ a: 2 }));
 	});
 });
+
+describe('secretStrings', () => {
+	it('collects the strings of data nested deeper than the call stack (caller-sent data), without throwing', () => {
+		let deep: unknown = 'deep-secret';
+		for (let level = 0; level < 50_000; level++) deep = { inner: [deep] };
+		// control: a recursive walk of the same data overflows the stack
+		const recursive = (value: unknown): number => (value && typeof value === 'object' ? 1 + Math.max(0, ...Object.values(value).map(recursive)) : 0);
+		expect(() => recursive(deep)).toThrow(RangeError);
+		expect([...secretStrings({ name: 'x', value: deep })]).toEqual(expect.arrayContaining(['x', 'deep-secret']));
+	});
+});

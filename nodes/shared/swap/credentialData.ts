@@ -113,14 +113,18 @@ export function canonicalJson(value: unknown): string {
 	return JSON.stringify(value);
 }
 
-/** Every string value in the data, for scrubbing outputs. */
+/** Every string value in the data, for scrubbing outputs. Walked with a stack: caller-sent data may nest deeper than the call stack. */
 export function secretStrings(data: unknown, out: Set<string> = new Set()): Set<string> {
-	if (typeof data === 'string') {
-		if (data.length > 0) out.add(data);
-	} else if (Array.isArray(data)) {
-		for (const value of data) secretStrings(value, out);
-	} else if (data && typeof data === 'object') {
-		for (const value of Object.values(data)) secretStrings(value, out);
+	const pending: unknown[] = [data];
+	while (pending.length > 0) {
+		const value = pending.pop();
+		if (typeof value === 'string') {
+			if (value.length > 0) out.add(value);
+		} else if (Array.isArray(value)) {
+			for (const inner of value) pending.push(inner);
+		} else if (value && typeof value === 'object') {
+			for (const inner of Object.values(value)) pending.push(inner);
+		}
 	}
 	return out;
 }

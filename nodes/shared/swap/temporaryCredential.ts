@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
-import { shorten } from '../lock';
 import type { CredentialSummary } from '../transport/n8nApiClient';
+import { shownTenantId } from '../tenantCredentials/credentialName';
 import { N8nApiError } from '../transport/n8nApiErrors';
 import { SwapItemError } from './errors';
 import { joinSentences, withDescription } from './itemErrors';
@@ -40,7 +40,7 @@ export function configureTemporaryCredentialCleanup(settings?: Partial<Temporary
 
 
 export async function validateWithTemporaryCredential(context: SwapContext, group: SwapGroup): Promise<void> {
-	const name = `${TEMPORARY_CREDENTIAL_PREFIX} ${shorten(group.tenantId, 40)} exec ${context.owner.executionId} ${randomBytes(3).toString('hex')}`;
+	const name = `${TEMPORARY_CREDENTIAL_PREFIX} ${shownTenantId(group.tenantId)} exec ${context.owner.executionId} ${randomBytes(3).toString('hex')}`;
 	let temporary: CredentialSummary;
 	try {
 		temporary = await context.api.createCredential({ name, type: group.base.type, data: group.data });
