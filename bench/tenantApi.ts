@@ -119,7 +119,7 @@ export const TITLES: Record<Label, string> = {
 	nodeSaved: 'node, saved',
 	swap: 'swap (b)',
 	unlocked: 'unlocked (c)',
-	nodeNewData: 'node, new data',
+	nodeNewData: 'node, new tenant',
 };
 /** The labels that run under load (nodeNewData is a one-tenant first-contact reference only). */
 const CONCURRENT_LABELS: Label[] = ['fixed', 'executeWorkflowNoSave', 'executeWorkflow', 'node', 'nodeSaved', 'unlocked', 'swap'];
@@ -448,7 +448,7 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 				subWorkflowId,
 				n8nApi,
 				postgres,
-				name: `Run With Tenant Credential${label === 'nodeSaved' ? ', sub-executions saved' : label === 'nodeNewData' ? ', new data every call' : ''}, tenant API 300 ms (bench)`,
+				name: `Run With Tenant Credential${label === 'nodeSaved' ? ', sub-executions saved' : label === 'nodeNewData' ? ', a new tenant every call' : ''}, tenant API 300 ms (bench)`,
 				...(label === 'nodeSaved' ? { options: { saveSuccessfulSubExecutions: true } } : {}),
 			});
 		for (const label of ['node', 'nodeSaved', 'nodeNewData'] as const) {
@@ -491,7 +491,8 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 		for (let i = 0; i < o.warmup + o.sequentialCalls; i++) {
 			const order = active.map((_, j) => active[(i + j) % active.length]);
 			for (const label of order) {
-				const call = label === 'nodeNewData' ? { tenant: 'tenant-new-data', secret: `s-${randomBytes(12).toString('hex')}` } : steady;
+				// A new tenant every call (its first contact): one tenant with new data every call stops at Max Credentials per Tenant.
+				const call = label === 'nodeNewData' ? { tenant: `tenant-new-${randomBytes(6).toString('hex')}`, secret: `s-${randomBytes(12).toString('hex')}` } : steady;
 				const t0 = performance.now();
 				const r = await load.postJson(url(label), { tenantId: call.tenant, secret: call.secret }, CALL_TIMEOUT_MS);
 				const answer: Answer = { call, status: r.status, body: r.body, error: r.error, ms: performance.now() - t0 };
@@ -702,8 +703,8 @@ export function tenantApiLines(r: TenantApiResult): string[] {
 		row('     failures / bleed', (l) => (l === 'nodeNewData' ? '' : con[l] ? `${con[l]?.failures} / ${isFixedLabel(l) ? '-' : con[l]?.bleed}` : 'FAILED')),
 		`   "Exec Wf": n8n's Execute Workflow node running the same sub-workflow inline (Define Below) with the fixed credential: n8n's own sub-execution,`,
 		`   its successful sub-executions not saved (saveDataSuccessExecution 'none', as the node by default) or saved (n8n's default).`,
-		`   "node (a)", "node, new data": as shipped (successful sub-executions not saved); "node, saved": option Save Successful Sub-Executions on.`,
-		`   "node, new data": a new secret every call (creates a credential each time: a tenant's first call).`,
+		`   "node (a)", "node, new tenant": as shipped (successful sub-executions not saved); "node, saved": option Save Successful Sub-Executions on.`,
+		`   "node, new tenant": a new tenant and secret every call (creates a credential each time: a tenant's first call).`,
 		`   bleed: the tenant API saw another caller's secret (compared by the stand-in's digest of what it saw, as the node redacts its tenant's`,
 		`   secret from its output). "-": a fixed credential cannot bleed (an answer without the fixed value would count as bleed there).`,
 	];
