@@ -130,7 +130,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 				type: 'boolean',
 				default: false,
 				description:
-					"Whether the items passed into the sub-workflow keep the tenant's secret values (the credential type's password fields; every value for types this package does not know). Off: they are replaced by a marker, so n8n's record of a failed sub-execution holds no secret. The nodes using the tenant's credential get it from the credential either way.",
+					"Whether the items passed into the sub-workflow keep the tenant's secret values (the credential type's password fields; every value for types this package does not know). Off: they are replaced by a marker, so n8n's record of a failed sub-execution holds no secret (in the JSON; binary data passes as is). The nodes using the tenant's credential get it from the credential either way.",
 			},
 			{
 				displayName: 'Retention (Hours)',
