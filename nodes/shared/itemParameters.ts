@@ -1,6 +1,7 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 
 import { SwapItemError } from './swap/errors';
+import { shownTenantId } from './tenantCredentials/credentialName';
 
 const TENANT_ID_HELP = 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.';
 
@@ -12,9 +13,7 @@ const INVISIBLE_OR_CONTROL = /\p{C}/u;
 const SHOWN_PREFIX = 12;
 
 /** A short, harmless hint of a refused Tenant ID: never the whole ID, nothing that could mislead a reader. */
-function shownPrefix(tenantId: string): string {
-	return [...tenantId].slice(0, SHOWN_PREFIX).join('').replace(/[^A-Za-z0-9._@-]/g, '_');
-}
+const shownPrefix = (tenantId: string) => shownTenantId(tenantId, SHOWN_PREFIX);
 
 /**
  * One item's Tenant ID, trimmed; refused when missing, empty, not text or a number, longer than

@@ -39,10 +39,10 @@ export function registryTag(storeIdentity: string, scope: string): string {
 	return createHash('sha256').update(`${storeIdentity}\u0000${scope}`).digest('base64url').slice(0, TAG_CHARS);
 }
 
-/** The tenant ID as a name shows it: only [A-Za-z0-9._@-] (others become "_"), at most SHOWN_TENANT_CHARS. */
-export function shownTenantId(tenantId: string): string {
+/** The tenant ID as names and errors show it: only [A-Za-z0-9._@-] (others become "_"), at most `length` characters. */
+export function shownTenantId(tenantId: string, length = SHOWN_TENANT_CHARS): string {
 	return [...tenantId]
-		.slice(0, SHOWN_TENANT_CHARS)
+		.slice(0, length)
 		.join('')
 		.replace(/[^A-Za-z0-9._@-]/g, '_');
 }
