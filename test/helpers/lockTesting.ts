@@ -162,7 +162,6 @@ export function noLockEngine(): AcquireRelease {
 				acquiredAt: now,
 				expiresAt: new Date(now.getTime() + acquireOptions.ttlMs),
 				waitedMs: 0,
-				reentered: false,
 			};
 		},
 		async release(handle) {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { LockLostError, LockTimeoutError } from './errors';
 import type {
 	AcquireOptions,
-	HeldLockInfo,
+	ListedLock,
 	LockStore,
 	LockHandle,
 	LockHolder,
@@ -129,8 +129,8 @@ export class MemoryLockEngine implements LockStore {
 		return slot ? this.holderOf(slot) : undefined;
 	}
 
-	async heldLocks(limit: number): Promise<HeldLockInfo[]> {
-		const found: HeldLockInfo[] = [];
+	async heldLocks(limit: number): Promise<ListedLock[]> {
+		const found: ListedLock[] = [];
 		for (const [key, slot] of this.slots) {
 			const holder = this.holderOf(slot);
 			if (holder) found.push({ key, token: slot.token as string, fence: slot.fence, waiting: slot.waiters.length, ...holder });
@@ -173,7 +173,6 @@ export class MemoryLockEngine implements LockStore {
 			acquiredAt: new Date(slot.acquiredAt ?? 0),
 			expiresAt: new Date(slot.expiresAt ?? 0),
 			waitedMs: Date.now() - started,
-			reentered: false,
 		};
 	}
 }

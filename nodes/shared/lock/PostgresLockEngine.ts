@@ -5,7 +5,7 @@ import { Client, Connection, type Pool, type PoolClient } from 'pg';
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
 import { attemptConnections, databaseLocation, retirePool, STATEMENT_TIMEOUT_MS, withPoolClient } from './postgresPool';
 import { hashLockKey, StoreLockEngine, type Attempt, type QueueArgs, type StoreLockOptions } from './StoreLockEngine';
-import type { AcquireOptions, AuditEvent, HeldLockInfo, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
+import type { AcquireOptions, AuditEvent, ListedLock, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { sleepUnlessWoken, validateTtl } from './waiting';
 
 export { hashLockKey } from './StoreLockEngine';
@@ -91,7 +91,6 @@ interface LockRow {
 	expires_at: Date | null;
 	remaining_ms: number | null;
 	acquired: boolean;
-	reentered: boolean;
 }
 
 /** Released rows: which waiter's turn it is now (the oldest live ticket), for the local wake-up. */
@@ -292,7 +291,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 			    SET expires_at = clock_timestamp() + $3 * interval '1 millisecond', updated_at = clock_timestamp()
 			  WHERE key_hash = $1 AND token = $2 AND expires_at > clock_timestamp()
 			RETURNING token, fence, instance_id, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
-			          NULL::float8 AS remaining_ms, true AS acquired, false AS reentered`,
+			          NULL::float8 AS remaining_ms, true AS acquired`,
 			[hashLockKey(handle.key), handle.token, ttlMs],
 		);
 		const row = rows[0];
@@ -363,7 +362,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 		const rows = await this.query<LockRow>(
 			'read holder',
 			`SELECT token, fence, instance_id, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
-			        NULL::float8 AS remaining_ms, false AS acquired, false AS reentered
+			        NULL::float8 AS remaining_ms, false AS acquired
 			   FROM ${this.qualifiedTable}
 			  WHERE key_hash = $1 AND token IS NOT NULL AND expires_at > clock_timestamp()`,
 			[hashLockKey(key)],
@@ -371,12 +370,12 @@ export class PostgresLockEngine extends StoreLockEngine {
 		return rows[0] ? holderOf(rows[0]) : undefined;
 	}
 
-	async heldLocks(limit: number): Promise<HeldLockInfo[]> {
+	async heldLocks(limit: number): Promise<ListedLock[]> {
 		await this.ensureReady();
 		const rows = await this.query<LockRow & { lock_key: string; waiting: string }>(
 			'list locks',
 			`SELECT l.lock_key, l.token, l.fence, l.instance_id, l.execution_id, l.workflow_id, l.tenant_id, l.acquired_at, l.expires_at,
-			        NULL::float8 AS remaining_ms, false AS acquired, false AS reentered,
+			        NULL::float8 AS remaining_ms, false AS acquired,
 			        (SELECT count(*) FROM ${this.waitTable} w WHERE w.key_hash = l.key_hash AND w.expires_at > clock_timestamp()) AS waiting
 			   FROM ${this.qualifiedTable} l
 			  WHERE l.token IS NOT NULL AND l.expires_at > clock_timestamp()
@@ -548,7 +547,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 			   ON CONFLICT (key_hash, ticket) DO UPDATE SET expires_at = EXCLUDED.expires_at
 			 )
 			 SELECT token, fence, instance_id, execution_id, workflow_id, tenant_id, acquired_at, expires_at,
-			        NULL::float8 AS remaining_ms, true AS acquired, false AS reentered
+			        NULL::float8 AS remaining_ms, true AS acquired
 			   FROM attempt
 			 UNION ALL
 			 SELECT cur.token, cur.fence, cur.instance_id, cur.execution_id, cur.workflow_id, cur.tenant_id, cur.acquired_at, cur.expires_at,
@@ -562,9 +561,9 @@ export class PostgresLockEngine extends StoreLockEngine {
 			true,
 		);
 		const row = rows[0];
-		if (!row) return { remainingMs: 0 };
-		if (row.acquired) return { lease: leaseOf(row), remainingMs: 0 };
-		return { holder: holderOf(row), remainingMs: row.remaining_ms ?? 0 };
+		if (!row) return { recheckInMs: 0 };
+		if (row.acquired) return { lease: leaseOf(row), recheckInMs: 0 };
+		return { holder: holderOf(row), recheckInMs: row.remaining_ms ?? 0 };
 	}
 
 	protected async withdraw(keyHash: string, ticket: string): Promise<void> {
@@ -890,7 +889,6 @@ function leaseOf(row: LockRow): NonNullable<Attempt['lease']> {
 		fence: Number(row.fence),
 		acquiredAt: row.acquired_at as Date,
 		expiresAt: row.expires_at as Date,
-		reentered: row.reentered,
 	};
 }
 

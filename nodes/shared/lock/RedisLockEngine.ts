@@ -2,7 +2,7 @@ import Redis, { type RedisOptions } from 'ioredis';
 
 import { LockConfigurationError, LockLostError, LockStoreUnavailableError } from './errors';
 import { hashLockKey, StoreLockEngine, type Attempt, type QueueArgs, type StoreLockOptions } from './StoreLockEngine';
-import type { AcquireOptions, AuditEvent, HeldLockInfo, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
+import type { AcquireOptions, AuditEvent, ListedLock, LockHandle, LockHolder, LockLease, LockOwner, ReleaseOutcome, SwapState } from './types';
 import { validateTtl } from './waiting';
 
 export const DEFAULT_REDIS_PREFIX = 'tenant-swap:';
@@ -285,7 +285,7 @@ export class RedisLockEngine extends StoreLockEngine {
 			],
 		)) as Array<string | number>;
 		// Free, but an older live ticket comes first: wait at most until that ticket's lease ends.
-		if (Number(reply[0]) === 2) return { remainingMs: Math.max(0, Number(reply[1])) };
+		if (Number(reply[0]) === 2) return { recheckInMs: Math.max(0, Number(reply[1])) };
 		if (Number(reply[0]) === 1) {
 			return {
 				lease: {
@@ -293,12 +293,11 @@ export class RedisLockEngine extends StoreLockEngine {
 					fence: Number(reply[2]),
 					acquiredAt: new Date(Number(reply[3])),
 					expiresAt: new Date(Number(reply[4])),
-					reentered: false,
 				},
-				remainingMs: 0,
+				recheckInMs: 0,
 			};
 		}
-		const remainingMs = Math.max(0, Number(reply[5]));
+		const recheckInMs = Math.max(0, Number(reply[5]));
 		return {
 			holder: {
 				owner: ownerOf(reply[1], reply[2], reply[3], reply[7]),
@@ -306,7 +305,7 @@ export class RedisLockEngine extends StoreLockEngine {
 				// By Redis's clock, like every other time of a lease.
 				expiresAt: new Date(Number(reply[6])),
 			},
-			remainingMs,
+			recheckInMs,
 		};
 	}
 
@@ -323,7 +322,6 @@ export class RedisLockEngine extends StoreLockEngine {
 			acquiredAt: new Date(Number(reply[5])),
 			expiresAt: new Date(Number(reply[6])),
 			waitedMs: 0,
-			reentered: false,
 		};
 	}
 
@@ -365,8 +363,8 @@ export class RedisLockEngine extends StoreLockEngine {
 		return { owner: ownerOf(reply[1], reply[2], reply[3], reply[6]), acquiredAt: new Date(Number(reply[4])), expiresAt: new Date(Number(reply[5])) };
 	}
 
-	async heldLocks(limit: number): Promise<HeldLockInfo[]> {
-		const found: HeldLockInfo[] = [];
+	async heldLocks(limit: number): Promise<ListedLock[]> {
+		const found: ListedLock[] = [];
 		let cursor = '0';
 		try {
 			do {

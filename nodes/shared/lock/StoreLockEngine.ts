@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 
 import { LockConfigurationError, LockTimeoutError } from './errors';
-import type { AcquireOptions, AuditEvent, HeldLockInfo, LockEngine, LockHandle, LockHolder, LockLease, LockStore, ReleaseOutcome, SwapState } from './types';
+import type { AcquireOptions, AuditEvent, ListedLock, LockEngine, LockHandle, LockHolder, LockLease, LockStore, ReleaseOutcome, SwapState } from './types';
 import { sleepUnlessWoken, validateAcquireOptions } from './waiting';
 
 /**
@@ -45,13 +45,13 @@ export interface StoreLockOptions {
 
 /** One try at the store: the lease when it was taken (or renewed), else who holds the key. */
 export interface Attempt {
-	lease?: { token: string; fence: number; acquiredAt: Date; expiresAt: Date; reentered: boolean };
+	lease?: { token: string; fence: number; acquiredAt: Date; expiresAt: Date };
 	holder?: LockHolder;
 	/**
 	 * When another look is worth it without a wake-up, by the store's clock: the holder's remaining
 	 * lease, or (key free, an older live ticket first) that ticket's remaining lease.
 	 */
-	remainingMs: number;
+	recheckInMs: number;
 }
 
 /**
@@ -114,7 +114,7 @@ export abstract class StoreLockEngine implements LockStore {
 	abstract readonly backend: LockEngine['backend'];
 
 	protected listenerUp = false;
-	protected readonly queue: Omit<QueueArgs, 'ticket'>;
+	protected readonly waitingRules: Omit<QueueArgs, 'ticket'>;
 	private readonly renewEveryMs: number;
 	/** keyHash -> ticket -> waiter of this process. */
 	private readonly waiters = new Map<string, Map<string, Waiter>>();
@@ -126,9 +126,9 @@ export abstract class StoreLockEngine implements LockStore {
 		if (!Number.isFinite(ticketLeaseMs) || ticketLeaseMs <= 0) {
 			throw new LockConfigurationError(`The ticket lease must be greater than 0 (got ${ticketLeaseMs} ms)`);
 		}
-		this.queue = { ticketLeaseMs: Math.ceil(ticketLeaseMs), fair: options.fair !== false };
+		this.waitingRules = { ticketLeaseMs: Math.ceil(ticketLeaseMs), fair: options.fair !== false };
 		// Every attempt renews the ticket: at least three renewals per lease, also with a short lease.
-		this.renewEveryMs = Math.max(1, Math.floor(this.queue.ticketLeaseMs / 3));
+		this.renewEveryMs = Math.max(1, Math.floor(this.waitingRules.ticketLeaseMs / 3));
 	}
 
 	/** Prepares the store on first use (tables, scripts). */
@@ -143,7 +143,7 @@ export abstract class StoreLockEngine implements LockStore {
 	abstract release(handle: LockHandle): Promise<ReleaseOutcome>;
 	abstract releaseExecution(executionId: string, instanceId?: string): Promise<ReleaseOutcome[]>;
 	abstract holder(key: string): Promise<LockHolder | undefined>;
-	abstract heldLocks(limit: number): Promise<HeldLockInfo[]>;
+	abstract heldLocks(limit: number): Promise<ListedLock[]>;
 	abstract readSwapState(credentialKey: string): Promise<SwapState | undefined>;
 	abstract writeSwapState(credentialKey: string, state: SwapState | undefined): Promise<void>;
 	abstract audit(events: AuditEvent[]): Promise<void>;
@@ -157,7 +157,7 @@ export abstract class StoreLockEngine implements LockStore {
 		const started = performance.now();
 		const deadline = started + options.waitTimeoutMs;
 		const token = randomUUID();
-		const once: QueueArgs = { ...this.queue, ticket: undefined };
+		const once: QueueArgs = { ...this.waitingRules, ticket: undefined };
 		// Our own tickets the store could not take back earlier must not make us wait for ourselves.
 		await this.withdrawOrphans(keyHash);
 
@@ -168,7 +168,7 @@ export abstract class StoreLockEngine implements LockStore {
 				sentAt = performance.now();
 				return await this.attempt(key, keyHash, token, options, once);
 			}).catch((error: unknown) => {
-				this.settleLater(() => this.release({ key, token }), options.ttlMs);
+				this.retryCleanUpInBackground(() => this.release({ key, token }), options.ttlMs);
 				throw error;
 			});
 			if (result.lease) return this.toLease(key, result.lease, options, started, sentAt);
@@ -177,7 +177,7 @@ export abstract class StoreLockEngine implements LockStore {
 
 		await this.ensureListening().catch(() => undefined);
 		const ticket = randomUUID();
-		const queue: QueueArgs = { ...this.queue, ticket: this.queue.fair ? ticket : undefined };
+		const queue: QueueArgs = { ...this.waitingRules, ticket: this.waitingRules.fair ? ticket : undefined };
 		const waiter = this.addWaiter(keyHash, ticket);
 		let acquired = false;
 		let storeFailed = false;
@@ -198,7 +198,7 @@ export abstract class StoreLockEngine implements LockStore {
 					storeFailed = true;
 					// The store may still apply this attempt (a statement cut off after it was sent): free
 					// whatever this call's token may have taken, once the store answers again.
-					this.settleLater(() => this.release({ key, token }), options.ttlMs);
+					this.retryCleanUpInBackground(() => this.release({ key, token }), options.ttlMs);
 					throw error;
 				}
 				first = false;
@@ -210,7 +210,7 @@ export abstract class StoreLockEngine implements LockStore {
 				const left = deadline - performance.now();
 				if (left <= 0) throw new LockTimeoutError(key, elapsedSince(started), await this.holderFor(key, result));
 				const silentCap = Math.min(this.listenerUp ? MAX_SILENT_WAIT_MS : DEGRADED_WAIT_MS, this.renewEveryMs);
-				await waiter.sleep(Math.min(left, Math.ceil(result.remainingMs) + 1, silentCap));
+				await waiter.sleep(Math.min(left, Math.ceil(result.recheckInMs) + 1, silentCap));
 			}
 		} finally {
 			this.removeWaiter(keyHash, ticket);
@@ -229,7 +229,7 @@ export abstract class StoreLockEngine implements LockStore {
 	 * second, until it is answered or it no longer matters (`forMs`: the lease or ticket it cleans
 	 * up has ended by then anyway). Both clean-ups check a token, so they never touch anyone else's.
 	 */
-	private settleLater(cleanUp: () => Promise<unknown>, forMs: number, onGiveUp?: () => void): void {
+	private retryCleanUpInBackground(cleanUp: () => Promise<unknown>, forMs: number, onGiveUp?: () => void): void {
 		const giveUpAt = performance.now() + forMs;
 		const retry = async (): Promise<void> => {
 			while (!this.closing && performance.now() < giveUpAt) {
@@ -260,7 +260,7 @@ export abstract class StoreLockEngine implements LockStore {
 			this.orphans.set(keyHash, tickets);
 		}
 		tickets.add(ticket);
-		this.settleLater(async () => await this.withdrawOrphan(keyHash, ticket), this.queue.ticketLeaseMs, () => this.forgetOrphan(keyHash, ticket));
+		this.retryCleanUpInBackground(async () => await this.withdrawOrphan(keyHash, ticket), this.waitingRules.ticketLeaseMs, () => this.forgetOrphan(keyHash, ticket));
 	}
 
 	private async withdrawOrphan(keyHash: string, ticket: string): Promise<void> {
@@ -306,7 +306,7 @@ export abstract class StoreLockEngine implements LockStore {
 	protected wake(keyHash: string, ticket: string | undefined): void {
 		const waiters = this.waiters.get(keyHash);
 		if (!waiters) return;
-		if (ticket === undefined || !this.queue.fair) {
+		if (ticket === undefined || !this.waitingRules.fair) {
 			for (const waiter of waiters.values()) waiter.wake();
 		} else {
 			waiters.get(ticket)?.wake();

@@ -36,6 +36,27 @@ export class LockLostError extends LockError {
 	}
 }
 
+/**
+ * The store recorded that this token's lease was released (a tombstone): freed on purpose by its
+ * owner (Release Lock or an error workflow, maybe in another process). Not a loss. Any other
+ * absence of a lease is a LockLostError.
+ */
+export class LockReleasedError extends LockError {
+	constructor(readonly key: string) {
+		super(`Lock "${shorten(key)}" was released by its owner`);
+	}
+}
+
+/** n8n cancelled the execution while it waited for the lock; its place in the queue was withdrawn. */
+export class LockWaitCancelledError extends LockError {
+	constructor(
+		readonly key: string,
+		readonly waitedMs: number,
+	) {
+		super(`Stopped waiting for lock "${shorten(key)}" after ${waitedMs} ms: the execution was cancelled`);
+	}
+}
+
 /** The lock store (database) could not be reached or refused the operation. */
 export class LockStoreUnavailableError extends LockError {
 	constructor(operation: string, cause: unknown) {

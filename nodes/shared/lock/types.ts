@@ -17,6 +17,8 @@ export interface AcquireOptions {
 	ttlMs: number;
 	/** How long to wait for a held lock before giving up with a LockTimeoutError. 0 = try once. */
 	waitTimeoutMs: number;
+	/** Aborted when n8n cancels the execution: a waiter withdraws its ticket and throws LockWaitCancelledError. */
+	signal?: AbortSignal;
 }
 
 /** A held lock. `token` proves ownership; `fence` grows with every new holder of the key. */
@@ -29,8 +31,6 @@ export interface LockLease {
 	expiresAt: Date;
 	/** Time spent waiting for the lock in this acquire call. */
 	waitedMs: number;
-	/** Always false for a store acquire: re-entry is by token, in LockClient (see HeldLock.ts). */
-	reentered: boolean;
 	/**
 	 * performance.now() when the request that took the lease was sent: the store started the lease
 	 * after this, so the lease lasts at least until requestSentAt + TTL by this process's clock.
@@ -59,7 +59,7 @@ export interface LockHolder {
 }
 
 /** A held lock as operators see it: who holds which key since when, and how many wait for it. */
-export interface HeldLockInfo extends LockHolder {
+export interface ListedLock extends LockHolder {
 	key: string;
 	token: string;
 	fence: number;
@@ -97,7 +97,10 @@ export interface LockEngine {
 	readonly backend: 'postgres' | 'redis' | 'memory';
 	/** Takes a free key (waiting up to waitTimeoutMs). A key held by anyone, even this owner, is not free. */
 	acquire(key: string, options: AcquireOptions): Promise<LockLease>;
-	/** Renews the lease; throws LockLostError when the token no longer holds the key. */
+	/**
+	 * Renews the lease. Throws LockReleasedError when the store recorded a release of this token
+	 * (tombstone), LockLostError for any other absence (expired, taken over, or the store forgot it).
+	 */
 	extend(handle: LockHandle, ttlMs: number): Promise<LockLease>;
 	/** Frees the key only if `token` still holds it; a lock taken over by someone else is reported lost. */
 	release(handle: LockHandle): Promise<ReleaseOutcome>;
@@ -106,7 +109,7 @@ export interface LockEngine {
 	/** Current holder of a key, if any (expired leases count as free). */
 	holder(key: string): Promise<LockHolder | undefined>;
 	/** The keys held now (longest held first), at most `limit`. */
-	heldLocks(limit: number): Promise<HeldLockInfo[]>;
+	heldLocks(limit: number): Promise<ListedLock[]>;
 }
 
 /** The swap's memory of what it last wrote into each base credential. */

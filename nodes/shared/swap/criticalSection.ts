@@ -52,13 +52,13 @@ export async function acquireInOrder(context: SwapContext, groups: SwapGroup[], 
 
 /**
  * Frees the locks this swap took itself; re-entered ones stay with the earlier swap that took them.
- * `runOut`: locks under which n8n may still apply an update whose answer was lost: they stop
+ * `letExpire`: locks under which n8n may still apply an update whose answer was lost: they stop
  * renewing and end by their TTL, so a late write cannot land in the next holder's critical section.
  */
-export async function releaseTaken(acquired: Iterable<Acquired>, runOut: Set<Acquired>): Promise<void> {
+export async function releaseTaken(acquired: Iterable<Acquired>, letExpire: Set<Acquired>): Promise<void> {
 	for (const entry of acquired) {
 		if (entry.reentered) continue;
-		if (runOut.has(entry)) entry.lock.stopRenewing();
+		if (letExpire.has(entry)) entry.lock.stopRenewing();
 		else await entry.lock.release().catch(() => undefined);
 	}
 }

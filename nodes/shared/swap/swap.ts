@@ -34,7 +34,7 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 	if (!taken) return results;
 
 	const succeeded = new Set<Acquired>();
-	const runOut = new Set<Acquired>();
+	const letExpire = new Set<Acquired>();
 	for (const group of groups) {
 		const acquired = group.acquired;
 		if (!acquired) continue;
@@ -45,15 +45,15 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 				results.swapped.set(request.itemIndex, swapInfo(group, acquired, request.tenantId, updated, unchanged));
 			}
 		} catch (error) {
-			if (mayStillLand(error)) runOut.add(acquired);
+			if (mayStillLand(error)) letExpire.add(acquired);
 			if (fail(error, group)) {
-				await releaseTaken([...taken.values()], runOut);
+				await releaseTaken([...taken.values()], letExpire);
 				return results;
 			}
 		}
 	}
 	// A lock shared by several groups (tenant scope) stays held while any of them succeeded.
-	await releaseTaken([...taken.values()].filter((acquired) => !succeeded.has(acquired)), runOut);
+	await releaseTaken([...taken.values()].filter((acquired) => !succeeded.has(acquired)), letExpire);
 	results.held = [...succeeded];
 	return results;
 }
