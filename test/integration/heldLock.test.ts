@@ -7,7 +7,7 @@
  * Each claim has a control: the same steps with a raw lease (no renewal) fail the claim.
  */
 import { LockLostError, LockTimeoutError } from '../../nodes/shared/lock/errors';
-import { LockClient } from '../../nodes/shared/lock/HeldLock';
+import { LockClient } from '../../nodes/shared/lock/LockClient';
 import type { LockEngine } from '../../nodes/shared/lock/types';
 import { PostgresLockFixture, guard, memoryFactory, options, postgresFactory, redisFactory, sleep, TcpProxy, uniqueKey, uniqueName, type EngineFactory, type EngineUnderTest } from '../helpers/lockTesting';
 

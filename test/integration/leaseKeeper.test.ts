@@ -6,7 +6,8 @@
  * here; test/e2e/leaseRenewal.test.ts drives a real n8n.
  */
 import { LockLostError, LockTimeoutError } from '../../nodes/shared/lock/errors';
-import { LockClient, type HeldLock } from '../../nodes/shared/lock/HeldLock';
+import type { HeldLock } from '../../nodes/shared/lock/HeldLock';
+import { LockClient } from '../../nodes/shared/lock/LockClient';
 import { LeaseKeeper, type ExecutionState } from '../../nodes/shared/lock/LeaseKeeper';
 import type { LockEngine, ReleaseOutcome } from '../../nodes/shared/lock/types';
 import {

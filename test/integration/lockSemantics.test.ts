@@ -11,7 +11,7 @@ import {
 } from '../../nodes/shared/lock/errors';
 import { memoryLockEngine, closeLockEngines } from '../../nodes/shared/lock/registry';
 import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
-import { LockClient } from '../../nodes/shared/lock/HeldLock';
+import { LockClient } from '../../nodes/shared/lock/LockClient';
 import type { LockEngine, LockLease } from '../../nodes/shared/lock/types';
 import {
 	guard,

@@ -1,6 +1,6 @@
-import { LockError, LockLostError } from './errors';
-import { ownerKey, type AcquireOptions, type LockEngine, type LockLease, type LockOwner, type ReleaseOutcome } from './types';
-import { sleepUnlessWoken, validateTtl } from './waiting';
+import { LockError, LockLostError, LockReleasedError, type LockLossReason } from './errors';
+import type { LockEngine, LockLease, LockOwner, ReleaseOutcome } from './types';
+import { sleepUnlessWoken, startBackgroundTimer, validateTtl } from './waiting';
 
 /** `expired`: renewal was stopped on purpose and the TTL ran out; `lost`: it ended while meant to be held. */
 export type HeldLockState = 'held' | 'released' | 'expired' | 'lost';
@@ -11,14 +11,33 @@ export interface HeldLockLogger {
 	debug(message: string, meta?: Record<string, unknown>): void;
 }
 
+/** Called once when a lock is lost (not released, not run out on purpose): e.g. to write an audit line. */
+export type LockLostHandler = (lock: HeldLock, error: LockLostError) => void | Promise<void>;
+
+export interface HeldLockOptions {
+	log?: HeldLockLogger;
+	onLost?: LockLostHandler;
+	/** Called once when the lock has ended here (released, lost, run out, abandoned). */
+	onEnd?: (lock: HeldLock) => void;
+}
+
 const SILENT: HeldLockLogger = { warn: () => undefined, debug: () => undefined };
+
+/**
+ * What the local deadline keeps back from the TTL for the two clocks' drift (redlock's rule:
+ * 1 % of the TTL plus 2 ms). The store's lease started after the request was sent, so
+ * "sent + TTL - margin" has ended here before the store lets anyone else in.
+ */
+export function driftMarginMs(ttlMs: number): number {
+	return Math.floor(ttlMs / 100) + 2;
+}
 
 /** Three renewals per lease: two may fail (store hiccup) before the lease is in danger. */
 function renewEveryMs(ttlMs: number): number {
 	return Math.max(10, Math.floor(ttlMs / 3));
 }
 
-/** After a renewal the store did not answer, try again this soon (the lease is running out). */
+/** After a renewal (or release) the store did not answer, try again this soon (the lease is running out). */
 function retryEveryMs(ttlMs: number): number {
 	return Math.max(10, Math.min(1_000, Math.floor(ttlMs / 10)));
 }
@@ -26,11 +45,16 @@ function retryEveryMs(ttlMs: number): number {
 /**
  * A lock this process holds. It renews its lease from the moment it was granted (like Redisson's
  * watchdog or redlock's `using()`), until it is released, renewal is stopped (then the TTL runs out),
- * or the lease is lost. Loss is never silent: `lost` is aborted with a LockLostError, and the
- * logger gets a warning.
+ * or the lease is lost.
  *
- * Time left is judged by this process's monotonic clock from when the last successful renewal was
- * *sent* (the store renewed after that), so a renewal answered late never overstates the lease.
+ * Loss is a deadline, not an observation: a timer fires at the local deadline (send time of the
+ * request that granted or last renewed the lease, plus its TTL, less driftMarginMs). If the lock is
+ * still meant to be held then, `lost` is aborted with a LockLostError at once, whatever renewal is
+ * still in flight, and the logger gets a warning. Everything sent under the lock should be bounded
+ * by remainingMs().
+ *
+ * Renewals go out one at a time, so the store applies them in the order sent and the last answer
+ * describes the lease the store has (also when a re-entry shortens the TTL).
  */
 export class HeldLock {
 	readonly key: string;
@@ -39,20 +63,30 @@ export class HeldLock {
 	readonly owner: LockOwner;
 	readonly acquiredAt: Date;
 	private storeExpiresAt: Date;
-	private localExpiresAt: number;
+	/** performance.now() by which this lease has ended here for certain (margin already taken off). */
+	private deadline: number;
 	private ttl: number;
 	private current: HeldLockState = 'held';
 	private renewing = true;
+	/** release() was called: no more renewals, no re-entry; the lease ends by release or TTL. */
+	private releasing = false;
+	private cancelDeadlineTimer: () => void = () => undefined;
+	/** The extend in flight, if any (renewals are serialised). */
+	private extending?: Promise<void>;
 	private readonly lostController = new AbortController();
 	private pause?: ReturnType<typeof sleepUnlessWoken>;
-	private readonly ended: Promise<void>;
+	private readonly endedHere: Promise<void>;
+	private signalEnded: () => void = () => undefined;
+	private readonly loop: Promise<void>;
+	private log: HeldLockLogger;
+	private onLost?: LockLostHandler;
+	private readonly onEnd: (lock: HeldLock) => void;
 
 	constructor(
 		private readonly engine: LockEngine,
 		lease: LockLease,
 		ttlMs: number,
-		private readonly onEnd: (lock: HeldLock) => void = () => undefined,
-		private log: HeldLockLogger = SILENT,
+		options: HeldLockOptions = {},
 	) {
 		this.key = lease.key;
 		this.token = lease.token;
@@ -61,19 +95,23 @@ export class HeldLock {
 		this.acquiredAt = lease.acquiredAt;
 		this.storeExpiresAt = lease.expiresAt;
 		this.ttl = ttlMs;
-		this.localExpiresAt = (lease.requestSentAt ?? performance.now()) + ttlMs;
-		this.ended = this.keepAlive();
+		this.log = options.log ?? SILENT;
+		this.onLost = options.onLost;
+		this.onEnd = options.onEnd ?? (() => undefined);
+		this.endedHere = new Promise<void>((resolve) => (this.signalEnded = resolve));
+		// An engine that does not say when it sent the request: now is later than that, so this
+		// deadline may be a little late; every engine of this package says.
+		this.deadline = (lease.requestSentAt ?? performance.now()) + ttlMs - driftMarginMs(ttlMs);
+		this.armDeadline();
+		this.loop = this.keepAlive();
 	}
 
+	/** Where the lock stands. A plain read: the deadline timer ends the lock when its lease runs out. */
 	get state(): HeldLockState {
-		if (this.current === 'held' && this.remainingMs() <= 0) {
-			if (this.renewing) this.markLost('the lease ran out before it could be renewed');
-			else this.finish('expired');
-		}
 		return this.current;
 	}
 
-	/** Aborted (reason: a LockLostError) when the lease is lost while this process still holds it. */
+	/** Aborted (reason: a LockLostError) when the lease is lost while this process still means to hold it. */
 	get lost(): AbortSignal {
 		return this.lostController.signal;
 	}
@@ -86,52 +124,77 @@ export class HeldLock {
 		return this.engine.backend;
 	}
 
-	/** The lease's end by the store's clock, as of the last renewal. */
+	/** The lease's end by the store's clock, as of the last renewal (for display; never for decisions here). */
 	get expiresAt(): Date {
 		return this.storeExpiresAt;
 	}
 
-	/** What is left of the lease for certain, by this process's clock (0 once released or lost). */
+	/**
+	 * Time left before the lease may end, by this process's monotonic clock, already less the drift
+	 * margin: a request under the lock that cannot finish within it must not be sent. 0 when not held.
+	 * A renewal that succeeds moves it forward.
+	 */
 	remainingMs(): number {
 		if (this.current !== 'held') return 0;
-		return Math.max(0, this.localExpiresAt - performance.now());
+		return Math.max(0, this.deadline - performance.now());
 	}
 
-	/** Renews now (`ttlMs`: a new lease length, from now on). Throws LockLostError when not held. */
+	/** Whether the owner can re-enter through this lock (held, and no release started). */
+	get reenterable(): boolean {
+		return this.current === 'held' && !this.releasing;
+	}
+
+	/**
+	 * Renews now; `ttlMs` is the new lease length from now on (also shorter: the deadline follows
+	 * what the store set). Throws LockLostError when the lease is lost, LockReleasedError when the
+	 * store recorded its release, the store's error when it did not answer.
+	 */
 	async extend(ttlMs = this.ttl): Promise<void> {
 		validateTtl(ttlMs);
-		if (this.state !== 'held') throw this.lostError();
-		const sentAt = performance.now();
-		try {
-			const lease = await this.engine.extend(this, ttlMs);
-			this.ttl = ttlMs;
-			this.renewed(sentAt, lease.expiresAt);
-		} catch (error) {
-			if (error instanceof LockLostError) await this.markLostFromStore();
-			throw error;
-		}
+		if (!this.reenterable) throw this.endedError();
+		await this.renew(ttlMs);
 	}
 
 	/** Renews again from now on (after stopRenewing), e.g. when the same owner takes the lock again. */
 	resumeRenewing(): void {
-		if (this.current !== 'held' || this.renewing) return;
+		if (!this.reenterable || this.renewing) return;
 		this.renewing = true;
 		this.pause?.wake();
 	}
 
-	/** Stops renewing: the lease ends by its TTL unless released. The lock stays held until then. */
+	/** Stops renewing: the lease ends by its TTL (state `expired`) unless released first. */
 	stopRenewing(): void {
 		this.renewing = false;
 		this.pause?.wake();
 	}
 
-	/** Frees the key if this lease still holds it; a lease lost before is reported `lost`. */
+	/**
+	 * Frees the key if this lease still holds it; a lease lost before is reported `lost`.
+	 * Renewal stops at once. When the store cannot be reached, this throws its error, and the lease
+	 * ends by its TTL; meanwhile the release is retried in the background until that time.
+	 */
 	async release(): Promise<ReleaseOutcome> {
-		const state = this.state;
-		if (state === 'lost' || state === 'expired') return { key: this.key, status: 'lost' };
-		if (state === 'released') return { key: this.key, status: 'released', heldMs: 0 };
-		const outcome = await this.engine.release(this);
-		this.finish(outcome.status === 'released' ? 'released' : 'lost', 'it was released by someone else or expired');
+		if (this.current === 'lost' || this.current === 'expired') return { key: this.key, status: 'lost' };
+		if (this.current === 'released') return { key: this.key, status: 'released', heldMs: 0 };
+		this.releasing = true;
+		this.renewing = false;
+		this.pause?.wake();
+		let outcome: ReleaseOutcome;
+		try {
+			outcome = await this.engine.release(this);
+		} catch (error) {
+			if (this.current === 'held') {
+				this.log.warn('Tenant Credential Swap could not release a lock: it is no longer renewed and ends by its TTL; retrying the release meanwhile', {
+					lockKey: this.key,
+					executionId: this.owner.executionId,
+					leftMs: Math.round(this.remainingMs()),
+					error: error instanceof Error ? error.message : String(error),
+				});
+				void this.retryReleaseInBackground();
+			}
+			throw error;
+		}
+		this.releasedWith(outcome);
 		return outcome;
 	}
 
@@ -140,50 +203,77 @@ export class HeldLock {
 		this.finish('released');
 	}
 
-	/** Resolves when renewals have stopped for good (released, lost, abandoned or run out). */
+	/** Resolves when the lock has ended here and its renewal loop has stopped (an extend left hanging is not waited for). */
 	async whenEnded(): Promise<void> {
-		await this.ended;
+		await this.loop;
 	}
 
 	setLogger(log: HeldLockLogger): void {
 		this.log = log;
 	}
 
-	private renewed(sentAt: number, storeExpiresAt: Date): void {
-		if (this.current !== 'held') return;
-		this.localExpiresAt = Math.max(this.localExpiresAt, sentAt + this.ttl);
-		if (storeExpiresAt > this.storeExpiresAt) this.storeExpiresAt = storeExpiresAt;
+	setLostHandler(onLost: LockLostHandler | undefined): void {
+		this.onLost = onLost;
+	}
+
+	/** One extend at a time; the deadline follows its answer. */
+	private async renew(ttlMs: number): Promise<void> {
+		while (this.extending) {
+			await Promise.race([this.extending, this.endedHere]);
+			if (this.current !== 'held') throw this.endedError();
+		}
+		const sentAt = performance.now();
+		const request = this.engine.extend(this, ttlMs);
+		const settled = request.then(
+			() => undefined,
+			() => undefined,
+		);
+		this.extending = settled;
+		try {
+			// The lock may end (deadline, release) while the store has not answered: do not wait for it.
+			const lease = await Promise.race([request, this.endedHere.then(() => undefined)]);
+			if (!lease || this.current !== 'held') throw this.endedError();
+			this.ttl = ttlMs;
+			this.deadline = sentAt + ttlMs - driftMarginMs(ttlMs);
+			this.storeExpiresAt = lease.expiresAt;
+			this.armDeadline();
+		} catch (error) {
+			if (this.current !== 'held') throw error instanceof LockError ? error : this.endedError();
+			if (error instanceof LockReleasedError) {
+				this.endReleasedElsewhere();
+			} else if (error instanceof LockLostError) {
+				this.markLost(error.reason === 'taken' ? 'taken' : 'vanished');
+			} else {
+				// Outcome unknown: the store may still apply it, then from some time after sentAt on.
+				// With a shorter TTL that would end the lease before the current deadline.
+				this.deadline = Math.min(this.deadline, sentAt + ttlMs - driftMarginMs(ttlMs));
+				this.armDeadline();
+			}
+			throw error;
+		} finally {
+			if (this.extending === settled) this.extending = undefined;
+		}
 	}
 
 	/**
-	 * The renewal loop: every TTL/3 while renewing; faster retries while the store does not answer;
-	 * without renewal, it only waits for the lease to run out, then forgets the lock.
+	 * The renewal loop: every TTL/3 while renewing, faster retries while the store does not answer.
+	 * Not renewing, it sleeps until woken (resumeRenewing, the end). The deadline timer, not this loop,
+	 * ends the lock when the lease runs out.
 	 */
 	private async keepAlive(): Promise<void> {
 		let failing = false;
 		while (this.current === 'held') {
-			const left = this.remainingMs();
-			if (left <= 0) {
-				if (this.renewing) this.markLost('the lock store did not confirm a renewal before the lease ran out');
-				else this.finish('expired');
-				return;
-			}
-			const wait = this.renewing ? Math.min(failing ? retryEveryMs(this.ttl) : renewEveryMs(this.ttl), left) : left;
+			const active = this.renewing && !this.releasing;
+			const wait = active ? Math.min(failing ? retryEveryMs(this.ttl) : renewEveryMs(this.ttl), this.remainingMs()) : this.remainingMs() + 1;
 			this.pause = sleepUnlessWoken(wait, true);
 			await this.pause.promise;
 			this.pause = undefined;
-			if (this.current !== 'held' || !this.renewing || this.remainingMs() <= 0) continue;
-			const sentAt = performance.now();
+			if (this.current !== 'held' || !this.renewing || this.releasing || this.remainingMs() <= 0) continue;
 			try {
-				const lease = await this.engine.extend(this, this.ttl);
-				this.renewed(sentAt, lease.expiresAt);
+				await this.renew(this.ttl);
 				failing = false;
 			} catch (error) {
-				if (this.current !== 'held') return;
-				if (error instanceof LockLostError) {
-					await this.markLostFromStore();
-					return;
-				}
+				if (this.current !== 'held') break;
 				// One warning per run of failures; the retries in between go to the debug log.
 				const report = failing ? this.log.debug.bind(this.log) : this.log.warn.bind(this.log);
 				failing = true;
@@ -197,154 +287,98 @@ export class HeldLock {
 		}
 	}
 
-	/** The store says our token no longer holds the key: freed by someone (Release Lock elsewhere) or taken over. */
-	private async markLostFromStore(): Promise<void> {
-		if (this.current !== 'held') return;
-		const holder = await this.engine.holder(this.key).catch(() => undefined);
-		if (this.current !== 'held') return;
-		if (!holder) {
-			// Freed by a release that used the owner (an error workflow, Release Lock in another process).
-			this.log.debug('Tenant Credential Swap: a lock this process renewed was released elsewhere', {
-				lockKey: this.key,
-				executionId: this.owner.executionId,
-			});
+	/** The release failed (store unreachable): try again until the lease would have ended anyway. */
+	private async retryReleaseInBackground(): Promise<void> {
+		while (this.current === 'held' && this.remainingMs() > 0) {
+			const pause = sleepUnlessWoken(Math.min(retryEveryMs(this.ttl), this.remainingMs()), true);
+			await Promise.race([pause.promise, this.endedHere]);
+			pause.wake();
+			if (this.current !== 'held' || this.remainingMs() <= 0) return;
+			try {
+				const outcome = await this.engine.release(this);
+				this.log.debug('Tenant Credential Swap released a lock on a later try', { lockKey: this.key, executionId: this.owner.executionId, status: outcome.status });
+				this.releasedWith(outcome);
+				return;
+			} catch {
+				// Still unreachable: the next try, or the TTL, ends it.
+			}
+		}
+	}
+
+	private releasedWith(outcome: ReleaseOutcome): void {
+		if (outcome.status === 'released') {
 			this.finish('released');
 			return;
 		}
-		this.markLost(`another execution (${holder.owner.executionId}) holds it now`);
+		// The store did not have our lease any more: the caller gets `lost` in the outcome and reports it.
+		this.finish('lost', new LockLostError(this.key, 'the lock store no longer had this lease when it was released', 'vanished'));
 	}
 
-	private markLost(detail: string): void {
-		if (this.current !== 'held') return;
-		this.finish('lost', detail);
-		this.log.warn(`Tenant Credential Swap lost a lock while its execution could still use the base credential: ${detail}`, {
+	/** The store recorded a release of this token (Release Lock or an error workflow, maybe elsewhere): not a loss. */
+	private endReleasedElsewhere(): void {
+		this.log.debug('Tenant Credential Swap: a lock this process renewed was released elsewhere', {
 			lockKey: this.key,
 			executionId: this.owner.executionId,
 		});
+		this.finish('released');
 	}
 
-	private finish(state: Exclude<HeldLockState, 'held'>, detail?: string): void {
+	/** (Re)starts the timer that ends the lock at its deadline. */
+	private armDeadline(): void {
+		this.cancelDeadlineTimer();
+		if (this.current !== 'held') return;
+		this.cancelDeadlineTimer = startBackgroundTimer(this.deadline - performance.now(), () => this.deadlineReached());
+	}
+
+	private deadlineReached(): void {
+		if (this.current !== 'held') return;
+		// A timer capped at the longest delay Node allows fires early: wait on.
+		if (performance.now() < this.deadline) {
+			this.armDeadline();
+			return;
+		}
+		if (this.renewing && !this.releasing) this.markLost('deadline');
+		else this.finish('expired');
+	}
+
+	private markLost(reason: LockLossReason): void {
+		if (this.current !== 'held') return;
+		const error = new LockLostError(this.key, undefined, reason);
+		this.finish('lost', error);
+		this.log.warn(`Tenant Credential Swap lost a lock while its execution could still use the base credential: ${error.message}`, {
+			lockKey: this.key,
+			executionId: this.owner.executionId,
+			reason,
+		});
+		try {
+			void Promise.resolve(this.onLost?.(this, error)).catch((failure: unknown) => this.reportHandlerFailure(failure));
+		} catch (failure) {
+			this.reportHandlerFailure(failure);
+		}
+	}
+
+	private reportHandlerFailure(failure: unknown): void {
+		this.log.warn('Tenant Credential Swap could not record a lost lock', {
+			lockKey: this.key,
+			executionId: this.owner.executionId,
+			error: failure instanceof Error ? failure.message : String(failure),
+		});
+	}
+
+	private finish(state: Exclude<HeldLockState, 'held'>, lostError?: LockLostError): void {
 		if (this.current !== 'held') return;
 		this.current = state;
+		this.cancelDeadlineTimer();
 		this.pause?.wake();
-		if (state === 'lost') this.lostController.abort(this.lostError(detail));
+		this.signalEnded();
+		if (state === 'lost') this.lostController.abort(lostError ?? new LockLostError(this.key));
 		this.onEnd(this);
 	}
 
-	private lostError(detail?: string): LockError {
-		return new LockLostError(this.key, detail);
+	/** What a call on a lock that ended here throws. */
+	private endedError(): LockError {
+		if (this.current === 'released' || (this.current === 'held' && this.releasing)) return new LockReleasedError(this.key);
+		const reason = this.lost.reason;
+		return reason instanceof LockLostError ? reason : new LockLostError(this.key, undefined, this.current === 'expired' ? 'expired' : 'deadline');
 	}
-}
-
-/** One acquire: the held lock, and whether this owner already held it (re-entry). */
-export interface Acquired {
-	lock: HeldLock;
-	/** This owner already held the key in this process: the call renewed that lease. */
-	reentered: boolean;
-	/** Time spent waiting for the key in this call. */
-	waitedMs: number;
-}
-
-/**
- * The lock API the nodes use: acquire gives a HeldLock that renews itself from the grant.
- *
- * Re-entry rule: an owner (instance + execution) re-enters a key only through the HeldLock this
- * process holds for it, i.e. by token. The store never treats a key held by "the same execution
- * ID" as free, so another n8n instance with the same execution ID, or a second run of the same
- * execution on another worker (Bull re-running a stalled job while the first still runs), waits like
- * any other owner instead of sharing the critical section.
- */
-export class LockClient {
-	/** ownerKey + key -> the lock this process holds. Entries leave when the lock ends. */
-	private readonly held = new Map<string, HeldLock>();
-
-	constructor(readonly engine: LockEngine) {}
-
-	get backend(): LockEngine['backend'] {
-		return this.engine.backend;
-	}
-
-	async acquire(key: string, options: AcquireOptions, log?: HeldLockLogger): Promise<Acquired> {
-		const id = heldId(options.owner, key);
-		const mine = this.held.get(id);
-		if (mine && mine.state === 'held') {
-			try {
-				await mine.extend(options.ttlMs);
-				mine.resumeRenewing();
-				if (log) mine.setLogger(log);
-				return { lock: mine, reentered: true, waitedMs: 0 };
-			} catch (error) {
-				// Lost meanwhile: take the key afresh below, like anyone else. Anything else is the caller's problem.
-				if (!(error instanceof LockLostError)) throw error;
-			}
-		}
-		const lease = await this.engine.acquire(key, options);
-		const lock = new HeldLock(this.engine, lease, options.ttlMs, (ended) => this.forget(id, ended), log);
-		if (lock.state === 'held') this.held.set(id, lock);
-		return { lock, reentered: false, waitedMs: lease.waitedMs };
-	}
-
-	/** The locks this process holds for an owner. */
-	heldBy(owner: Pick<LockOwner, 'instanceId' | 'executionId'>): HeldLock[] {
-		const prefix = `${ownerKey(owner)}\u0000`;
-		return [...this.held.entries()].filter(([id, lock]) => id.startsWith(prefix) && lock.state === 'held').map(([, lock]) => lock);
-	}
-
-	/**
-	 * Frees an owner's locks: first those this process holds (by token, so their renewals stop cleanly),
-	 * then any the store still lists for the owner (taken in another process, e.g. before a Wait).
-	 */
-	async releaseOwner(owner: Pick<LockOwner, 'instanceId' | 'executionId'>): Promise<ReleaseOutcome[]> {
-		const outcomes: ReleaseOutcome[] = [];
-		for (const lock of this.heldBy(owner)) outcomes.push(await lock.release());
-		const mine = new Set(outcomes.map((outcome) => outcome.key));
-		for (const outcome of await this.engine.releaseExecution(owner.executionId, owner.instanceId)) {
-			if (!mine.has(outcome.key)) outcomes.push(outcome);
-		}
-		return outcomes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-	}
-
-	/** Frees a lease by its token; a lock this process holds stops renewing first. */
-	async releaseToken(handle: { key: string; token: string }): Promise<ReleaseOutcome> {
-		const mine = [...this.held.values()].find((lock) => lock.key === handle.key && lock.token === handle.token);
-		return mine ? await mine.release() : await this.engine.release(handle);
-	}
-
-	/** Number of locks this process holds (for tests and diagnostics). */
-	get size(): number {
-		return this.held.size;
-	}
-
-	/** Stops every renewal (shutdown, tests); the store keeps the leases until their TTL. */
-	abandonAll(): void {
-		for (const lock of [...this.held.values()]) lock.abandon();
-		this.held.clear();
-	}
-
-	private forget(id: string, lock: HeldLock): void {
-		if (this.held.get(id) === lock) this.held.delete(id);
-	}
-}
-
-function heldId(owner: Pick<LockOwner, 'instanceId' | 'executionId'>, key: string): string {
-	return `${ownerKey(owner)}\u0000${key}`;
-}
-
-/** As many as there are engines (one per lock database and table per process). */
-const clients = new Map<LockEngine, LockClient>();
-
-/** One client per engine per process, so every node of every execution sees the same held locks. */
-export function lockClientFor(engine: LockEngine): LockClient {
-	let client = clients.get(engine);
-	if (!client) {
-		client = new LockClient(engine);
-		clients.set(engine, client);
-	}
-	return client;
-}
-
-/** For tests and shutdown: stops the renewals of every held lock in this process. */
-export function abandonHeldLocks(): void {
-	for (const client of clients.values()) client.abandonAll();
-	clients.clear();
 }

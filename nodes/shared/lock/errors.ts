@@ -26,13 +26,47 @@ export class LockTimeoutError extends LockError {
 	}
 }
 
-/** The lease ran out and the key was taken over (or freed): the critical section was not protected. */
+/**
+ * Why a lease was lost, so the message can say what helps (finding 11: "raise the TTL" does not help
+ * when the store lost the lease).
+ * - `deadline`: this process could not get a renewal confirmed before its own deadline (store
+ *   unreachable or slower than the TTL allows).
+ * - `expired`: the store says the lease ran out (a raw lease nobody renewed, or renewed too late).
+ * - `taken`: the store says another holder has the key now.
+ * - `vanished`: the store has no trace of the lease and recorded no release, although it should
+ *   still run: a restart without persistence, a failover to a replica that missed the grant, or a
+ *   clock step on the store.
+ */
+export type LockLossReason = 'deadline' | 'expired' | 'taken' | 'vanished';
+
+const LOSS_DETAIL: Record<LockLossReason, string> = {
+	deadline: 'the lock store did not confirm a renewal before the lease ran out (store unreachable or too slow)',
+	expired: 'the lease expired or another execution took the lock over',
+	taken: 'another execution holds it now',
+	vanished: 'the lock store no longer has this lease (restart without persistence, failover, or clock step)',
+};
+
+const LOSS_ADVICE: Record<LockLossReason, string> = {
+	deadline: 'Check that the lock store is reachable and answers quickly, or raise Lock TTL.',
+	expired: 'The lease ran out before it was renewed: check the lock store, or raise Lock TTL.',
+	taken: 'The lease ran out before it was renewed and another execution took the key: check the lock store, or raise Lock TTL.',
+	vanished:
+		'Raising Lock TTL does not help: the lock store lost the lease. Give it persistence (Redis: AOF or RDB), make failover wait for replicas, and keep its clock from stepping.',
+};
+
+/** The lease ended while its holder still meant to hold it: the critical section was not protected to the end. */
 export class LockLostError extends LockError {
 	constructor(
 		readonly key: string,
-		detail = 'the lease expired or another execution took the lock over',
+		detail?: string,
+		readonly reason: LockLossReason = 'expired',
 	) {
-		super(`Lost lock "${shorten(key)}": ${detail}`);
+		super(`Lost lock "${shorten(key)}": ${detail ?? LOSS_DETAIL[reason]}`);
+	}
+
+	/** What an operator can do about it (depends on the reason). */
+	get advice(): string {
+		return LOSS_ADVICE[this.reason];
 	}
 }
 

@@ -17,4 +17,6 @@ export {
 export { closeLockEngines, memoryLockEngine, postgresLockEngine, redisLockEngine, type LockBackend } from './registry';
 export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
 export { executionStateOf, leaseKeeper, LeaseKeeper, stopLeaseKeepers, type ExecutionState } from './LeaseKeeper';
-export { abandonHeldLocks, HeldLock, LockClient, lockClientFor, type Acquired, type HeldLockLogger, type HeldLockState } from './HeldLock';
+export { driftMarginMs, HeldLock, type HeldLockLogger, type HeldLockOptions, type HeldLockState, type LockLostHandler } from './HeldLock';
+export { abandonHeldLocks, LockClient, lockClientFor, type Acquired } from './LockClient';
+export { MAX_LOCK_TTL_MS } from './waiting';

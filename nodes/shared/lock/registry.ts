@@ -1,7 +1,7 @@
 import Redis, { type RedisOptions } from 'ioredis';
 
 import { LockConfigurationError } from './errors';
-import { abandonHeldLocks } from './HeldLock';
+import { abandonHeldLocks } from './LockClient';
 import { stopLeaseKeepers } from './LeaseKeeper';
 import { MemoryLockEngine } from './MemoryLockEngine';
 import { PostgresLockEngine, type LockTableName } from './PostgresLockEngine';
