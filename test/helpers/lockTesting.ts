@@ -86,14 +86,10 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<any> {
 /**
  * Waiters currently queued on `key` inside this engine. White-box (reads private state) so tests can
  * wait until a waiter is really blocked instead of sleeping a guessed amount of time.
- * Memory: the slot's waiter list. PostgreSQL / Redis: this process's waiters whose first attempt
- * found the key taken (so they hold a ticket in the store's waiting registry).
+ * Every engine (memory included): this process's waiters whose first attempt found the key taken
+ * (so they hold a ticket in the store's waiting registry).
  */
 export function queuedWaiters(engine: LockEngine, key: string): number {
-	if (engine instanceof MemoryLockEngine) {
-		const slots = (engine as unknown as { slots: Map<string, { waiters: unknown[] }> }).slots;
-		return slots.get(key)?.waiters.length ?? 0;
-	}
 	if (engine instanceof StoreLockEngine) {
 		const waiters = (engine as unknown as { waiters: Map<string, Map<string, { queued: boolean }>> }).waiters;
 		return [...(waiters.get(hashLockKey(key))?.values() ?? [])].filter((waiter) => waiter.queued).length;

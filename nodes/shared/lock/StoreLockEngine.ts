@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 
-import { LockConfigurationError, LockTimeoutError } from './errors';
+import { LockConfigurationError, LockTimeoutError, LockWaitCancelledError } from './errors';
 import type { AcquireOptions, AuditEvent, ListedLock, LockEngine, LockHandle, LockHolder, LockLease, LockStore, ReleaseOutcome, SwapState } from './types';
 import { sleepUnlessWoken, validateAcquireOptions } from './waiting';
 
@@ -150,11 +150,13 @@ export abstract class StoreLockEngine implements LockStore {
 
 	async acquire(key: string, options: AcquireOptions): Promise<LockLease> {
 		validateAcquireOptions(key, options);
-		await this.ensureReady();
-		const keyHash = hashLockKey(key);
+		const { signal } = options;
 		// Waiting is timed by the monotonic clock: a wall-clock step (NTP, a VM resumed) neither
 		// stretches a wait by the step nor ends it early.
 		const started = performance.now();
+		if (signal?.aborted) throw new LockWaitCancelledError(key, 0);
+		await this.ensureReady();
+		const keyHash = hashLockKey(key);
 		const deadline = started + options.waitTimeoutMs;
 		const token = randomUUID();
 		const once: QueueArgs = { ...this.waitingRules, ticket: undefined };
@@ -171,7 +173,10 @@ export abstract class StoreLockEngine implements LockStore {
 				this.retryCleanUpInBackground(() => this.release({ key, token }), options.ttlMs);
 				throw error;
 			});
-			if (result.lease) return this.toLease(key, result.lease, options, started, sentAt);
+			if (result.lease) {
+				if (signal?.aborted) await this.handBack(key, token, options, started);
+				return this.toLease(key, result.lease, options, started, sentAt);
+			}
 			throw new LockTimeoutError(key, elapsedSince(started), await this.holderFor(key, result));
 		}
 
@@ -179,11 +184,15 @@ export abstract class StoreLockEngine implements LockStore {
 		const ticket = randomUUID();
 		const queue: QueueArgs = { ...this.waitingRules, ticket: this.waitingRules.fair ? ticket : undefined };
 		const waiter = this.addWaiter(keyHash, ticket);
+		// n8n cancelled the execution: stop sleeping; the loop then withdraws the ticket and throws.
+		const cancel = () => waiter.wake();
+		signal?.addEventListener('abort', cancel, { once: true });
 		let acquired = false;
 		let storeFailed = false;
 		try {
 			let first = true;
 			for (;;) {
+				if (signal?.aborted) throw new LockWaitCancelledError(key, elapsedSince(started));
 				// A wake-up from now on (even before this attempt answers) makes the next sleep short.
 				waiter.pending = false;
 				let result: Attempt;
@@ -203,16 +212,20 @@ export abstract class StoreLockEngine implements LockStore {
 				}
 				first = false;
 				if (result.lease) {
+					// Cancelled while this attempt was on its way: the lease goes back at once (waking the next).
+					if (signal?.aborted) await this.handBack(key, token, options, started);
 					acquired = true;
 					return this.toLease(key, result.lease, options, started, sentAt);
 				}
 				waiter.queued = true;
+				if (signal?.aborted) throw new LockWaitCancelledError(key, elapsedSince(started));
 				const left = deadline - performance.now();
 				if (left <= 0) throw new LockTimeoutError(key, elapsedSince(started), await this.holderFor(key, result));
 				const silentCap = Math.min(this.listenerUp ? MAX_SILENT_WAIT_MS : DEGRADED_WAIT_MS, this.renewEveryMs);
 				await waiter.sleep(Math.min(left, Math.ceil(result.recheckInMs) + 1, silentCap));
 			}
 		} finally {
+			signal?.removeEventListener('abort', cancel);
 			this.removeWaiter(keyHash, ticket);
 			// Taking the key removed the ticket in the same statement. Otherwise withdraw it, so it does not
 			// hold the key back until its lease ends. With the store failing, do not make the caller wait
@@ -222,6 +235,12 @@ export abstract class StoreLockEngine implements LockStore {
 				else await this.withdraw(keyHash, ticket).catch(() => this.orphan(keyHash, ticket));
 			}
 		}
+	}
+
+	/** Frees a lease taken for a waiter that was cancelled meanwhile, then throws LockWaitCancelledError. */
+	private async handBack(key: string, token: string, options: AcquireOptions, started: number): Promise<never> {
+		await this.release({ key, token }).catch(() => this.retryCleanUpInBackground(() => this.release({ key, token }), options.ttlMs));
+		throw new LockWaitCancelledError(key, elapsedSince(started));
 	}
 
 	/**
