@@ -6,10 +6,13 @@
  * before the lease ends, and leaves nothing behind in this process once it ended.
  * Each claim has a control: the same steps with a raw lease (no renewal) fail the claim.
  */
-import { LockLostError, LockTimeoutError } from '../../nodes/shared/lock/errors';
+import { LockLostError, LockStoreUnavailableError, LockTimeoutError } from '../../nodes/shared/lock/errors';
+import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
+import type { HeldLock } from '../../nodes/shared/lock/HeldLock';
 import { LockClient } from '../../nodes/shared/lock/LockClient';
 import type { LockEngine } from '../../nodes/shared/lock/types';
-import { PostgresLockFixture, guard, memoryFactory, options, postgresFactory, redisFactory, sleep, TcpProxy, uniqueKey, uniqueName, type EngineFactory, type EngineUnderTest } from '../helpers/lockTesting';
+import { faultyEngine } from '../helpers/faultyLockEngine';
+import { PostgresLockFixture, guard, memoryFactory, options, postgresFactory, redisFactory, rejectionOf, sleep, TcpProxy, uniqueKey, uniqueName, type EngineFactory, type EngineUnderTest } from '../helpers/lockTesting';
 
 const TTL = 600;
 
@@ -20,6 +23,20 @@ function recordingLogger() {
 		warn: (message: string) => lines.push(`warn ${message}`),
 		debug: (message: string) => lines.push(`debug ${message}`),
 	};
+}
+
+/** Resolves with the LockLostError once `lock.lost` is aborted (and pushes "lost" to `events`). */
+function whenLost(lock: HeldLock, events?: string[]): Promise<unknown> {
+	return new Promise((resolve) =>
+		lock.lost.addEventListener(
+			'abort',
+			() => {
+				events?.push('lost');
+				resolve(lock.lost.reason);
+			},
+			{ once: true },
+		),
+	);
 }
 
 /**
@@ -130,6 +147,119 @@ describe.each<EngineFactory>([postgresFactory('lock_held'), redisFactory('lock_h
 		await other.release(next);
 	});
 
+	// Finding 1. Fails with the deadline timer reverted (loss seen only by the renewal loop): the loop
+	// waits for the hung extend, so "lost" comes after "extend answered".
+	it('a renewal that hangs does not delay the loss: `lost` fires at the deadline, before the hung extend answers', async () => {
+		const { engine: faulty, faults } = faultyEngine(engine);
+		const log = recordingLogger();
+		const key = uniqueKey('held-hung');
+		const { lock } = await new LockClient(faulty).acquire(key, options('exec-hung', TTL, 0), log);
+		faults.hangExtend = true;
+		const lost = whenLost(lock, faults.events);
+		try {
+			const reason = await guard(lost, 20 * TTL, 'loss signalled while the extend hangs');
+			expect(faults.extendCalls).toBeGreaterThan(0);
+			expect(reason).toBeInstanceOf(LockLostError);
+			expect((reason as LockLostError).reason).toBe('deadline');
+			expect(lock.state).toBe('lost');
+			expect(lock.remainingMs()).toBe(0);
+			expect(log.lines.some((line) => line.startsWith('warn') && line.includes('lost a lock'))).toBe(true);
+			faults.answerHungExtends();
+			await guard(lock.whenEnded(), 10 * TTL, 'renewal loop ended');
+			expect(faults.events).toEqual(['lost', 'extend answered']);
+		} finally {
+			faults.answerHungExtends();
+			await engine.release(lock);
+		}
+	});
+
+	// Finding 3. Fails with the old rule (deadline = the later of old and new): remainingMs stays near 60 s
+	// and the lock, no longer renewed, would end only after a minute (the guard trips).
+	it('re-entry with a shorter TTL: the deadline follows what the store set, not the longer earlier lease', async () => {
+		const key = uniqueKey('held-shorter');
+		const first = await client.acquire(key, options('exec-shorter', 60_000, 0));
+		expect(first.lock.remainingMs()).toBeGreaterThan(TTL);
+		const again = await client.acquire(key, options('exec-shorter', TTL, 0));
+		expect(again.reentered).toBe(true);
+		expect(again.lock.ttlMs).toBe(TTL);
+		expect(again.lock.remainingMs()).toBeLessThanOrEqual(TTL);
+		again.lock.stopRenewing();
+		await guard(again.lock.whenEnded(), 20 * TTL, 'lock ended by its shorter TTL');
+		expect(again.lock.state).toBe('expired');
+		const next = await guard(other.acquire(key, options('exec-after-shorter', TTL, 20 * TTL)), 30 * TTL, 'key free after the shorter lease');
+		await other.release(next);
+	});
+
+	// Finding 2. Fails with the old "no holder = released" inference: the lock ended as `released`,
+	// quietly, without the signal.
+	it('a lease the store no longer has (restarted without its data) is lost: signal (reason "vanished"), warning, onLost', async () => {
+		const restarted = await factory.create();
+		// The restarted store is ready (tables exist) but has none of the old leases.
+		await restarted.engine.holder(uniqueKey('warm'));
+		const { engine: faulty, faults } = faultyEngine(engine);
+		const log = recordingLogger();
+		const reported: Array<[HeldLock, unknown]> = [];
+		const key = uniqueKey('held-vanished');
+		try {
+			const { lock } = await new LockClient(faulty).acquire(key, options('exec-vanished', TTL, 0), log, (lostLock, error) => {
+				reported.push([lostLock, error]);
+			});
+			const lost = whenLost(lock);
+			faults.restartedStore = restarted.engine;
+			const reason = await guard(lost, 20 * TTL, 'loss signalled');
+			expect(reason).toBeInstanceOf(LockLostError);
+			expect((reason as LockLostError).reason).toBe('vanished');
+			expect((reason as LockLostError).message).toContain('no longer has this lease');
+			expect((reason as LockLostError).advice).not.toMatch(/raise Lock TTL/i);
+			expect(lock.state).toBe('lost');
+			expect(log.lines.some((line) => line.startsWith('warn') && line.includes('no longer has this lease'))).toBe(true);
+			expect(reported).toEqual([[lock, reason]]);
+			await engine.release(lock);
+		} finally {
+			await restarted.close();
+		}
+	});
+
+	// Finding 5. Fails with the old release (error passed on, renewal went on): the extend count grows
+	// while the store is unreachable, and nothing frees the key when it comes back.
+	it('a release the store refuses stops renewing at once and is retried until the store answers', async () => {
+		const { engine: faulty, faults } = faultyEngine(engine);
+		const log = recordingLogger();
+		const ttl = 3_000;
+		const key = uniqueKey('held-release-fails');
+		const { lock } = await new LockClient(faulty).acquire(key, options('exec-release-fails', ttl, 0), log);
+		faults.failRelease = true;
+		expect(await rejectionOf(lock.release())).toBeInstanceOf(LockStoreUnavailableError);
+		expect(log.lines.some((line) => line.startsWith('warn') && line.includes('could not release'))).toBe(true);
+		const extendsAtRelease = faults.extendCalls;
+		// More than a renewal period (TTL/3) with the store still refusing, still well inside the lease: no renewal goes out.
+		await sleep(ttl / 3 + 100);
+		expect(faults.extendCalls).toBe(extendsAtRelease);
+		expect(faults.releaseCalls).toBeGreaterThan(1);
+		expect(lock.state).toBe('held');
+		faults.failRelease = false;
+		await guard(lock.whenEnded(), 5 * ttl, 'background release');
+		expect(lock.state).toBe('released');
+		expect(lock.lost.aborted).toBe(false);
+		expect(faults.extendCalls).toBe(extendsAtRelease);
+		expect(await other.holder(key)).toBeUndefined();
+	});
+
+	it('control: with the store refusing for good, the lock ends by its TTL ("expired", not lost) and no renewal went out', async () => {
+		const { engine: faulty, faults } = faultyEngine(engine);
+		const key = uniqueKey('held-release-never');
+		const { lock } = await new LockClient(faulty).acquire(key, options('exec-release-never', TTL, 0));
+		faults.failRelease = true;
+		await rejectionOf(lock.release());
+		const extendsAtRelease = faults.extendCalls;
+		await guard(lock.whenEnded(), 10 * TTL, 'lock ended by its TTL');
+		expect(lock.state).toBe('expired');
+		expect(lock.lost.aborted).toBe(false);
+		expect(faults.extendCalls).toBe(extendsAtRelease);
+		const next = await guard(other.acquire(key, options('exec-after-never', TTL, 20 * TTL)), 30 * TTL, 'key free after the TTL');
+		await other.release(next);
+	});
+
 	it('300 locks taken and released leave no entry, timer or lease behind', async () => {
 		const keys = Array.from({ length: 300 }, (_, i) => uniqueKey(`held-burst-${i}`));
 		const acquired = await Promise.all(keys.map(async (key, i) => await client.acquire(key, options(`exec-burst-${i}`, 30_000, 0))));
@@ -138,6 +268,32 @@ describe.each<EngineFactory>([postgresFactory('lock_held'), redisFactory('lock_h
 		await Promise.all(acquired.map(async ({ lock }) => await guard(lock.whenEnded(), 5_000, 'renewal loop ended')));
 		expect(client.size).toBe(0);
 		for (const key of keys.slice(0, 5)) expect(await other.holder(key)).toBeUndefined();
+	});
+});
+
+// Finding 2, the other half: a release the store recorded (a tombstone) ends the lock quietly as
+// `released`. The memory engine records releases; PostgreSQL and Redis get theirs in their own files.
+describe('memory: a lock released elsewhere (by token or by owner)', () => {
+	it.each([
+		['by token (Release Lock with the token)', 'token'],
+		['by owner (an error workflow, Release Lock in another process)', 'owner'],
+	])('ends as "released" at its next renewal, %s: no signal, no warning, no onLost', async (_label, how) => {
+		const engine = new MemoryLockEngine();
+		const client = new LockClient(engine);
+		const log = recordingLogger();
+		const onLost = jest.fn();
+		const key = uniqueKey('held-released-elsewhere');
+		const owner = { instanceId: 'instance-elsewhere', executionId: 'exec-elsewhere' };
+		const { lock } = await client.acquire(key, { owner, ttlMs: TTL, waitTimeoutMs: 0 }, log, onLost);
+		if (how === 'token') expect(await engine.release({ key, token: lock.token })).toMatchObject({ status: 'released' });
+		else expect(await engine.releaseExecution(owner.executionId, owner.instanceId)).toHaveLength(1);
+		await guard(lock.whenEnded(), 10 * TTL, 'lock ended at its next renewal');
+		expect(lock.state).toBe('released');
+		expect(lock.lost.aborted).toBe(false);
+		expect(onLost).not.toHaveBeenCalled();
+		expect(log.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+		expect(log.lines.some((line) => line.startsWith('debug') && line.includes('released elsewhere'))).toBe(true);
+		expect(client.size).toBe(0);
 	});
 });
 

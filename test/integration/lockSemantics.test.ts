@@ -7,8 +7,11 @@
 import {
 	LockConfigurationError,
 	LockLostError,
+	LockReleasedError,
 	LockTimeoutError,
+	LockWaitCancelledError,
 } from '../../nodes/shared/lock/errors';
+import { MAX_LOCK_TTL_MS, sleepUnlessWoken, startBackgroundTimer } from '../../nodes/shared/lock/waiting';
 import { memoryLockEngine, closeLockEngines } from '../../nodes/shared/lock/registry';
 import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
 import { LockClient } from '../../nodes/shared/lock/LockClient';
@@ -24,6 +27,7 @@ import {
 	sleep,
 	uniqueKey,
 	untilQueued,
+	queuedWaiters,
 	type EngineFactory,
 	type EngineUnderTest,
 } from '../helpers/lockTesting';
@@ -400,6 +404,57 @@ describe.each<EngineFactory>([postgresFactory('lock_sem'), redisFactory('lock_se
 		});
 	});
 
+	// Finding 7. Each fails with the signal ignored: the cancelled waiter takes its turn (its acquire
+	// resolves) and the next waiter waits behind it for the whole 60 s lease (the guard trips).
+	describe('cancellation (n8n cancels a waiting execution)', () => {
+		it.each([
+			['cancelled: withdraws its ticket, never gets the lock, and the next waiter does', true],
+			['control, not cancelled: takes its turn before the next waiter', false],
+		])('a waiter %s', async (_label, cancelled) => {
+			const key = uniqueKey(cancelled ? 'cancel' : 'cancel-control');
+			const held = await engine.acquire(key, options('exec-cancel-holder', LONG, 0));
+			const controller = new AbortController();
+			const first = other.acquire(key, { ...options('exec-cancel-first', LONG, LONG), signal: controller.signal });
+			const firstOutcome = first.then(
+				(lease) => ({ lease }),
+				(error: unknown) => ({ error }),
+			);
+			await untilQueued(other, key, 1);
+			const next = other.acquire(key, options('exec-cancel-next', LONG, LONG));
+			await untilQueued(other, key, 2);
+			if (cancelled) {
+				controller.abort();
+				const outcome = await guard(firstOutcome, 10_000, 'cancelled waiter');
+				expect('error' in outcome && outcome.error).toBeInstanceOf(LockWaitCancelledError);
+				expect(queuedWaiters(other, key)).toBe(1);
+			}
+			expect(await engine.release(held)).toMatchObject({ status: 'released' });
+			if (cancelled) {
+				const lease = await guard(next, 20_000, 'next waiter after the cancelled one');
+				// Nobody held the key in between: the cancelled waiter never had it.
+				expect(lease).toMatchObject({ fence: held.fence + 1 });
+				expect(lease.owner.executionId).toBe('exec-cancel-next');
+				await other.release(lease);
+			} else {
+				const outcome = await guard(firstOutcome, 20_000, 'first waiter');
+				expect('lease' in outcome && outcome.lease).toMatchObject({ fence: held.fence + 1 });
+				if ('lease' in outcome) await other.release(outcome.lease);
+				const lease = await guard(next, 20_000, 'next waiter');
+				expect(lease.owner.executionId).toBe('exec-cancel-next');
+				await other.release(lease);
+			}
+		});
+
+		it('an acquire cancelled before it starts throws without touching the store (a free key stays free)', async () => {
+			const key = uniqueKey('cancel-before');
+			for (const waitTimeoutMs of [0, LONG]) {
+				const error = await rejectionOf(engine.acquire(key, { ...options('exec-cancel-before', LONG, waitTimeoutMs), signal: AbortSignal.abort() }));
+				expect(error).toBeInstanceOf(LockWaitCancelledError);
+				expect(await other.holder(key)).toBeUndefined();
+			}
+		});
+	});
+
 	describe('settings and keys', () => {
 		it.each([
 			['ttl 0', { ttlMs: 0 }],
@@ -425,6 +480,21 @@ describe.each<EngineFactory>([postgresFactory('lock_sem'), redisFactory('lock_se
 			// The lease is intact after the refused extends.
 			expect((await engine.holder(key))?.owner.executionId).toBe('exec-bad-ext');
 			await engine.release(lease);
+		});
+
+		// Finding 9. Fails without the bound: a TTL above 2^31-1 ms would be taken (and its timers fire at once).
+		it('refuses a TTL above 24 hours (acquire and extend) with a LockConfigurationError naming the limit; 24 hours is fine', async () => {
+			const key = uniqueKey('ttl-bound');
+			for (const ttlMs of [MAX_LOCK_TTL_MS + 1, 2 ** 31, 2 ** 40]) {
+				const error = await rejectionOf(engine.acquire(key, options('exec-ttl-bound', ttlMs, 0)));
+				expect(error).toBeInstanceOf(LockConfigurationError);
+				expect(error.message).toContain(String(MAX_LOCK_TTL_MS));
+			}
+			expect(await engine.holder(key)).toBeUndefined();
+			const lease = await engine.acquire(key, options('exec-ttl-bound', MAX_LOCK_TTL_MS, 0));
+			expect(await rejectionOf(engine.extend(lease, 2 ** 31))).toBeInstanceOf(LockConfigurationError);
+			await engine.extend(lease, MAX_LOCK_TTL_MS);
+			expect(await engine.release(lease)).toMatchObject({ status: 'released' });
 		});
 
 		const tenKb = `${'x'.repeat(10 * 1024 - 1)}!`;
@@ -477,5 +547,107 @@ describe('memory lock engine: registry', () => {
 		const engine = memoryLockEngine('regular');
 		expect(engine).toBeInstanceOf(MemoryLockEngine);
 		expect(memoryLockEngine('regular')).toBe(engine);
+	});
+});
+
+describe('memory lock engine: its own store', () => {
+	afterEach(() => jest.restoreAllMocks());
+
+	// Finding 4. Fails on the old engine, which judged expiry by Date.now(): stepped an hour ahead,
+	// the lease read as expired and the other owner took the key.
+	it('a wall-clock step ahead does not end a lease (expiry is judged by the monotonic clock)', async () => {
+		const engine = new MemoryLockEngine();
+		const key = uniqueKey('mem-step-ahead');
+		const lease = await engine.acquire(key, options('exec-step-a', LONG, 0));
+		const realNow = Date.now();
+		jest.spyOn(Date, 'now').mockReturnValue(realNow + 3_600_000);
+		expect((await engine.holder(key))?.owner.executionId).toBe('exec-step-a');
+		expect(await rejectionOf(engine.acquire(key, options('exec-step-b', LONG, 0)))).toBeInstanceOf(LockTimeoutError);
+		expect(await engine.extend(lease, LONG)).toMatchObject({ token: lease.token });
+		expect(await engine.release(lease)).toMatchObject({ status: 'released' });
+	});
+
+	// Fails on the old engine: stepped an hour back, a 200 ms lease stayed held for an hour.
+	it('a wall-clock step back does not stretch a lease', async () => {
+		const engine = new MemoryLockEngine();
+		const key = uniqueKey('mem-step-back');
+		await engine.acquire(key, options('exec-back-a', 200, 0));
+		const realNow = Date.now();
+		jest.spyOn(Date, 'now').mockReturnValue(realNow - 3_600_000);
+		const next = await guard(engine.acquire(key, options('exec-back-b', LONG, 20_000)), 10_000, 'takeover after 200 ms');
+		expect(next.owner.executionId).toBe('exec-back-b');
+		await engine.release(next);
+	});
+
+	it('extend tells a recorded release (LockReleasedError) from a loss (LockLostError: taken, or gone)', async () => {
+		const engine = new MemoryLockEngine({ releaseRecordMs: 20 });
+		const key = uniqueKey('mem-records');
+		const released = await engine.acquire(key, options('exec-rec-a', 20, 0));
+		await engine.release(released);
+		expect(await rejectionOf(engine.extend(released, LONG))).toBeInstanceOf(LockReleasedError);
+
+		const expired = await engine.acquire(key, options('exec-rec-b', 20, 0));
+		await sleep(40);
+		const taker = await engine.acquire(key, options('exec-rec-c', LONG, 0));
+		const taken = await rejectionOf(engine.extend(expired, LONG));
+		expect(taken).toBeInstanceOf(LockLostError);
+		expect(taken.reason).toBe('taken');
+		await engine.release(taker);
+
+		// The release record of the first lease has been forgotten (20 ms, then a sweep on the next call).
+		await sleep(40);
+		await engine.heldLocks(10);
+		expect(await rejectionOf(engine.extend(released, LONG))).toBeInstanceOf(LockLostError);
+	});
+
+	// Finding 12. Fails on the old engine: one slot per key ever locked stayed in memory.
+	it('keys locked once leave nothing behind: leases, tickets and release records are forgotten', async () => {
+		const engine = new MemoryLockEngine({ releaseRecordMs: 20, ticketLeaseMs: 60 });
+		const entries = () =>
+			Object.values(engine as unknown as Record<string, unknown>)
+				.filter((value): value is Map<unknown, unknown> => value instanceof Map)
+				.reduce((sum, map) => sum + map.size, 0);
+		const holder = await engine.acquire(uniqueKey('mem-growth-held'), options('exec-growth-held', 30, 0));
+		const queued = engine.acquire(holder.key, options('exec-growth-waiter', LONG, 10)).catch(() => undefined);
+		for (let i = 0; i < 500; i++) {
+			const key = uniqueKey('mem-growth');
+			await engine.release(await engine.acquire(key, options(`exec-growth-${i}`, 20, 0)));
+		}
+		await queued;
+		await sleep(100);
+		// The next call sweeps.
+		await engine.heldLocks(10);
+		expect(entries()).toBe(0);
+	});
+
+	it('the fence keeps growing for a key that was forgotten in between', async () => {
+		const engine = new MemoryLockEngine();
+		const key = uniqueKey('mem-fence');
+		const first = await engine.acquire(key, options('exec-fence-a', LONG, 0));
+		await engine.release(first);
+		await engine.release(await engine.acquire(uniqueKey('mem-fence-other'), options('exec-fence-x', LONG, 0)));
+		const second = await engine.acquire(key, options('exec-fence-b', LONG, 0));
+		expect(second.fence).toBeGreaterThan(first.fence);
+		await engine.release(second);
+	});
+});
+
+describe('lock timers', () => {
+	// Finding 9. Fails without the cap: Node fires a longer timer at once (and warns), so a loop on it spins.
+	it('never asks Node for a timer longer than 2^31-1 ms', () => {
+		const delays: number[] = [];
+		const realSetTimeout = globalThis.setTimeout;
+		const spy = jest.spyOn(globalThis, 'setTimeout').mockImplementation(((handler: () => void, ms?: number) => {
+			delays.push(ms ?? 0);
+			return realSetTimeout(handler, 0);
+		}) as typeof setTimeout);
+		try {
+			sleepUnlessWoken(2 ** 32, true).wake();
+			startBackgroundTimer(2 ** 40, () => undefined)();
+		} finally {
+			spy.mockRestore();
+		}
+		expect(delays).toHaveLength(2);
+		for (const delay of delays) expect(delay).toBeLessThanOrEqual(2 ** 31 - 1);
 	});
 });
