@@ -608,7 +608,8 @@ describe('memory lock engine: its own store', () => {
 				.filter((value): value is Map<unknown, unknown> => value instanceof Map)
 				.reduce((sum, map) => sum + map.size, 0);
 		const holder = await engine.acquire(uniqueKey('mem-growth-held'), options('exec-growth-held', 30, 0));
-		const queued = engine.acquire(holder.key, options('exec-growth-waiter', LONG, 10)).catch(() => undefined);
+		// A waiter that gives up (or, on a slow machine, gets the key after the holder's 30 ms: then its lease runs out too).
+		const queued = engine.acquire(holder.key, options('exec-growth-waiter', 20, 10)).catch(() => undefined);
 		for (let i = 0; i < 500; i++) {
 			const key = uniqueKey('mem-growth');
 			await engine.release(await engine.acquire(key, options(`exec-growth-${i}`, 20, 0)));
