@@ -408,9 +408,9 @@ describe.each<EngineFactory>([postgresFactory('lock_sem'), redisFactory('lock_se
 	// resolves) and the next waiter waits behind it for the whole 60 s lease (the guard trips).
 	describe('cancellation (n8n cancels a waiting execution)', () => {
 		it.each([
-			['cancelled: withdraws its ticket, never gets the lock, and the next waiter does', true],
-			['control, not cancelled: takes its turn before the next waiter', false],
-		])('a waiter %s', async (_label, cancelled) => {
+			['a cancelled waiter withdraws its ticket, never gets the lock, and the next waiter does', true],
+			['control: the same waiter, not cancelled, takes its turn before the next waiter', false],
+		])('%s', async (_label, cancelled) => {
 			const key = uniqueKey(cancelled ? 'cancel' : 'cancel-control');
 			const held = await engine.acquire(key, options('exec-cancel-holder', LONG, 0));
 			const controller = new AbortController();

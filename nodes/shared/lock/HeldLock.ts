@@ -71,6 +71,10 @@ export class HeldLock {
 	/** release() was called: no more renewals, no re-entry; the lease ends by release or TTL. */
 	private releasing = false;
 	private cancelDeadlineTimer: () => void = () => undefined;
+	/** Release calls to the store, one after another. */
+	private releaseQueue: Promise<unknown> = Promise.resolve();
+	/** The store's answer to the release that ended this lock. */
+	private storeRelease?: ReleaseOutcome;
 	/** The extend in flight, if any (renewals are serialised). */
 	private extending?: Promise<void>;
 	private readonly lostController = new AbortController();
@@ -174,14 +178,12 @@ export class HeldLock {
 	 * ends by its TTL; meanwhile the release is retried in the background until that time.
 	 */
 	async release(): Promise<ReleaseOutcome> {
-		if (this.current === 'lost' || this.current === 'expired') return { key: this.key, status: 'lost' };
-		if (this.current === 'released') return { key: this.key, status: 'released', heldMs: 0 };
+		if (this.current !== 'held') return this.outcomeHere();
 		this.releasing = true;
 		this.renewing = false;
 		this.pause?.wake();
-		let outcome: ReleaseOutcome;
 		try {
-			outcome = await this.engine.release(this);
+			return await this.releaseInStore();
 		} catch (error) {
 			if (this.current === 'held') {
 				this.log.warn('Tenant Credential Swap could not release a lock: it is no longer renewed and ends by its TTL; retrying the release meanwhile', {
@@ -194,8 +196,6 @@ export class HeldLock {
 			}
 			throw error;
 		}
-		this.releasedWith(outcome);
-		return outcome;
 	}
 
 	/** For tests and shutdown: stops renewing and forgets the lock here (the store keeps the lease until its TTL). */
@@ -295,9 +295,8 @@ export class HeldLock {
 			pause.wake();
 			if (this.current !== 'held' || this.remainingMs() <= 0) return;
 			try {
-				const outcome = await this.engine.release(this);
+				const outcome = await this.releaseInStore();
 				this.log.debug('Tenant Credential Swap released a lock on a later try', { lockKey: this.key, executionId: this.owner.executionId, status: outcome.status });
-				this.releasedWith(outcome);
 				return;
 			} catch {
 				// Still unreachable: the next try, or the TTL, ends it.
@@ -305,8 +304,30 @@ export class HeldLock {
 		}
 	}
 
+	/**
+	 * One release call to the store at a time (a caller's and the background retry's): answered in
+	 * the order the store applied them, the first one decides (a second finds the token gone).
+	 */
+	private async releaseInStore(): Promise<ReleaseOutcome> {
+		const attempt = this.releaseQueue.then(async () => {
+			if (this.current !== 'held') return this.outcomeHere();
+			const outcome = await this.engine.release(this);
+			this.releasedWith(outcome);
+			return outcome;
+		});
+		this.releaseQueue = attempt.catch(() => undefined);
+		return await attempt;
+	}
+
+	/** The outcome of a release of a lock that has already ended here. */
+	private outcomeHere(): ReleaseOutcome {
+		if (this.current !== 'released') return { key: this.key, status: 'lost' };
+		return this.storeRelease ?? { key: this.key, status: 'released', heldMs: 0 };
+	}
+
 	private releasedWith(outcome: ReleaseOutcome): void {
 		if (outcome.status === 'released') {
+			if (this.current === 'held') this.storeRelease = outcome;
 			this.finish('released');
 			return;
 		}
