@@ -53,6 +53,7 @@ export default tseslint.config(
 			'nodes/shared/lock/postgresPool.ts',
 			'nodes/shared/lock/PostgresLockEngine.ts',
 			'nodes/shared/lock/RedisLockEngine.ts',
+			'nodes/shared/lock/redis/*.ts',
 			'nodes/shared/lock/registry.ts',
 		],
 		rules: {
@@ -71,7 +72,8 @@ export default tseslint.config(
 	{
 		files: ['nodes/shared/lock/registry.ts'],
 		rules: {
-			// Reads EXECUTIONS_MODE to refuse the in-memory lock in queue mode, where it would not protect anything.
+			// Reads EXECUTIONS_MODE to refuse the in-memory lock in queue mode, where it would not protect anything,
+			// and the deployment's Redis replica wait (TENANT_SWAP_REDIS_WAIT_REPLICAS).
 			'@n8n/community-nodes/no-restricted-globals': 'off',
 		},
 	},
