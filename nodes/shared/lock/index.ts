@@ -15,6 +15,6 @@ export {
 	type PostgresConnectionSettings,
 } from './postgresPool';
 export { closeLockEngines, memoryLockEngine, postgresLockEngine, redisLockEngine, type LockBackend } from './registry';
-export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
+export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings, type ReplicaWait } from './RedisLockEngine';
 export { executionStateOf, leaseKeeper, LeaseKeeper, stopLeaseKeepers, type ExecutionState } from './LeaseKeeper';
 export { abandonHeldLocks, HeldLock, LockClient, lockClientFor, type Acquired, type HeldLockLogger, type HeldLockState } from './HeldLock';
