@@ -17,9 +17,9 @@ const REDIS_AUDIT_KEEP = 100_000;
 
 /**
  * How long a release's tombstone outlives the lease it records (it starts with the lease's remaining
- * time). The holder judges its lease from when its last renewal was sent, and that renewal set an end
- * no later than the store's, so once the released lease would have ended the holder's own deadline
- * has passed and it counts the lock as gone whatever the store says. The minute covers a renewal sent
+ * time). The holder counts its lease from when it sent its last renewal, before Redis set the end, so
+ * its own deadline comes no later than the released lease's end: after that it counts the lock as
+ * gone whatever the store says, and the record is no longer needed. The minute covers a renewal sent
  * just before that deadline and delivered late (ioredis gives up after 10 s; the bytes may still
  * arrive) and a step of Redis's clock below a minute. A tombstone that is gone early only turns a
  * release into a loss (the safe side), never the other way.
@@ -338,7 +338,7 @@ export class RedisLockEngine extends StoreLockEngine {
 		keys: string[],
 		args: string[],
 		mustReplicate: (reply: Array<string | number>) => boolean,
-	): Promise<{ reply: Array<string | number>; replicas?: LockStoreUnavailableError }> {
+	): Promise<{ reply: Array<string | number>; replicas?: Error }> {
 		const client = this.client;
 		const wait = this.replicaWait;
 		const reply = (await this.run(operation, script, keys, args, client)) as Array<string | number>;
@@ -349,7 +349,7 @@ export class RedisLockEngine extends StoreLockEngine {
 		try {
 			confirmed = await replicasConfirming(client, wait, replyStream);
 		} catch (error) {
-			return { reply, replicas: redisError(`${operation} (WAIT for replicas)`, error) as LockStoreUnavailableError };
+			return { reply, replicas: redisError(`${operation} (WAIT for replicas)`, error) };
 		}
 		if (confirmed >= wait.replicas) return { reply };
 		return {
