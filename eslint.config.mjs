@@ -51,7 +51,7 @@ export default tseslint.config(
 	{
 		files: [
 			'nodes/shared/lock/postgresPool.ts',
-			'nodes/shared/lock/PostgresLockEngine.ts',
+			'nodes/shared/lock/postgres/*.ts',
 			'nodes/shared/lock/RedisLockEngine.ts',
 			'nodes/shared/lock/redis/*.ts',
 			'nodes/shared/lock/registry.ts',
@@ -62,7 +62,7 @@ export default tseslint.config(
 		},
 	},
 	{
-		files: ['nodes/shared/lock/waiting.ts', 'nodes/shared/lock/MemoryLockEngine.ts', 'nodes/shared/lock/PostgresLockEngine.ts'],
+		files: ['nodes/shared/lock/waiting.ts', 'nodes/shared/lock/MemoryLockEngine.ts', 'nodes/shared/lock/postgres/statements.ts'],
 		rules: {
 			// Waiters sleep until the lease ends OR a release wakes them; n8n-workflow's `sleep`
 			// cannot be cut short (and 2.40's n8n-workflow has no sleepWithAbort).

@@ -61,14 +61,14 @@ const ALLOWED = [
 	// --- the lock stores' drivers
 	{
 		rule: '@n8n/community-nodes/no-restricted-imports',
-		file: /^(dist\/)?nodes\/shared\/lock\/(postgresPool|PostgresLockEngine|RedisLockEngine|registry|redis\/\w+)\.(js|ts|d\.ts)$/,
+		file: /^(dist\/)?nodes\/shared\/lock\/(postgresPool|postgres\/\w+|RedisLockEngine|registry|redis\/\w+)\.(js|ts|d\.ts)$/,
 		message: /'(pg|ioredis)'/,
 		reason: "The lock stores' drivers (`pg`, `ioredis`: the runtime dependencies above), imported only by the lock engines, the pool and the engine registry.",
 	},
 	// --- timers and process.env
 	{
 		rule: '@n8n/community-nodes/no-restricted-globals',
-		file: /^(dist\/)?nodes\/shared\/lock\/(waiting|MemoryLockEngine|PostgresLockEngine)\.(js|ts)$/,
+		file: /^(dist\/)?nodes\/shared\/lock\/(waiting|MemoryLockEngine|postgres\/statements)\.(js|ts)$/,
 		message: /'(setTimeout|clearTimeout)'/,
 		reason:
 			"Timers: waiters sleep until the lease ends OR a release wakes them; n8n-workflow's `sleep` cannot be cut " +

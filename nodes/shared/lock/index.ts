@@ -7,7 +7,7 @@ export {
 	hashLockKey,
 	PostgresLockEngine,
 	validateIdentifier,
-} from './PostgresLockEngine';
+} from './postgres';
 export {
 	closeSharedPools,
 	poolConfigFrom,

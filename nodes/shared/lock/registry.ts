@@ -4,7 +4,7 @@ import { LockConfigurationError } from './errors';
 import { abandonHeldLocks } from './HeldLock';
 import { stopLeaseKeepers } from './LeaseKeeper';
 import { MemoryLockEngine } from './MemoryLockEngine';
-import { PostgresLockEngine, type LockTableName } from './PostgresLockEngine';
+import { PostgresLockEngine, type LockTableName } from './postgres';
 import { connectionIdentity, poolConfigFrom, sharedPool, type PostgresConnectionSettings } from './postgresPool';
 import { replicaWaitFromEnvironment } from './redis/replicaWait';
 import { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings, type ReplicaWait } from './RedisLockEngine';
