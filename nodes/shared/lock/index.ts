@@ -7,7 +7,7 @@ export {
 	hashLockKey,
 	PostgresLockEngine,
 	validateIdentifier,
-} from './PostgresLockEngine';
+} from './postgres';
 export {
 	closeSharedPools,
 	poolConfigFrom,
@@ -15,7 +15,7 @@ export {
 	type PostgresConnectionSettings,
 } from './postgresPool';
 export { closeLockEngines, memoryLockEngine, postgresLockEngine, redisLockEngine, type LockBackend } from './registry';
-export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
+export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings, type ReplicaWait } from './RedisLockEngine';
 export { executionStateOf, leaseKeeper, LeaseKeeper, stopLeaseKeepers, type ExecutionState } from './LeaseKeeper';
 export { driftMarginMs, HeldLock, type HeldLockLogger, type HeldLockOptions, type HeldLockState, type LockLostHandler } from './HeldLock';
 export { abandonHeldLocks, LockClient, lockClientFor, type Acquired } from './LockClient';
