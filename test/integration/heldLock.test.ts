@@ -7,7 +7,6 @@
  * Each claim has a control: the same steps with a raw lease (no renewal) fail the claim.
  */
 import { LockLostError, LockStoreUnavailableError, LockTimeoutError } from '../../nodes/shared/lock/errors';
-import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
 import type { HeldLock } from '../../nodes/shared/lock/HeldLock';
 import { LockClient } from '../../nodes/shared/lock/LockClient';
 import type { LockEngine } from '../../nodes/shared/lock/types';
@@ -220,6 +219,29 @@ describe.each<EngineFactory>([postgresFactory('lock_held'), redisFactory('lock_h
 		}
 	});
 
+	// Finding 2, the other half: a release the store recorded (a tombstone) ends the lock quietly as
+	// `released`. Fails with the old HeldLock: LockReleasedError was a failed renewal, retried until
+	// the deadline, then reported lost.
+	it.each([
+		['by token (Release Lock with the token)', 'token'],
+		['by owner (an error workflow, Release Lock in another process)', 'owner'],
+	])('a lock released elsewhere %s ends as "released" at its next renewal: no signal, no warning, no onLost', async (_label, how) => {
+		const log = recordingLogger();
+		const onLost = jest.fn();
+		const key = uniqueKey('held-released-elsewhere');
+		const owner = { instanceId: 'instance-elsewhere', executionId: `exec-elsewhere-${how}` };
+		const { lock } = await client.acquire(key, { owner, ttlMs: TTL, waitTimeoutMs: 0 }, log, onLost);
+		if (how === 'token') expect(await other.release({ key, token: lock.token })).toMatchObject({ status: 'released' });
+		else expect(await other.releaseExecution(owner.executionId, owner.instanceId)).toHaveLength(1);
+		await guard(lock.whenEnded(), 10 * TTL, 'lock ended at its next renewal');
+		expect(lock.state).toBe('released');
+		expect(lock.lost.aborted).toBe(false);
+		expect(onLost).not.toHaveBeenCalled();
+		expect(log.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+		expect(log.lines.some((line) => line.startsWith('debug') && line.includes('released elsewhere'))).toBe(true);
+		expect(client.size).toBe(0);
+	});
+
 	// Finding 5. Fails with the old release (error passed on, renewal went on): the extend count grows
 	// while the store is unreachable, and nothing frees the key when it comes back.
 	it('a release the store refuses stops renewing at once and is retried until the store answers', async () => {
@@ -278,32 +300,6 @@ describe.each<EngineFactory>([postgresFactory('lock_held'), redisFactory('lock_h
 		await Promise.all(acquired.map(async ({ lock }) => await guard(lock.whenEnded(), 5_000, 'renewal loop ended')));
 		expect(client.size).toBe(0);
 		for (const key of keys.slice(0, 5)) expect(await other.holder(key)).toBeUndefined();
-	});
-});
-
-// Finding 2, the other half: a release the store recorded (a tombstone) ends the lock quietly as
-// `released`. The memory engine records releases; PostgreSQL and Redis get theirs in their own files.
-describe('memory: a lock released elsewhere (by token or by owner)', () => {
-	it.each([
-		['by token (Release Lock with the token)', 'token'],
-		['by owner (an error workflow, Release Lock in another process)', 'owner'],
-	])('ends as "released" at its next renewal, %s: no signal, no warning, no onLost', async (_label, how) => {
-		const engine = new MemoryLockEngine();
-		const client = new LockClient(engine);
-		const log = recordingLogger();
-		const onLost = jest.fn();
-		const key = uniqueKey('held-released-elsewhere');
-		const owner = { instanceId: 'instance-elsewhere', executionId: 'exec-elsewhere' };
-		const { lock } = await client.acquire(key, { owner, ttlMs: TTL, waitTimeoutMs: 0 }, log, onLost);
-		if (how === 'token') expect(await engine.release({ key, token: lock.token })).toMatchObject({ status: 'released' });
-		else expect(await engine.releaseExecution(owner.executionId, owner.instanceId)).toHaveLength(1);
-		await guard(lock.whenEnded(), 10 * TTL, 'lock ended at its next renewal');
-		expect(lock.state).toBe('released');
-		expect(lock.lost.aborted).toBe(false);
-		expect(onLost).not.toHaveBeenCalled();
-		expect(log.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
-		expect(log.lines.some((line) => line.startsWith('debug') && line.includes('released elsewhere'))).toBe(true);
-		expect(client.size).toBe(0);
 	});
 });
 
