@@ -10,7 +10,14 @@ import { LockLostError, LockStoreUnavailableError, LockTimeoutError } from '../.
 import type { HeldLock } from '../../nodes/shared/lock/HeldLock';
 import { LockClient } from '../../nodes/shared/lock/LockClient';
 import type { LockEngine } from '../../nodes/shared/lock/types';
+import Redis from 'ioredis';
+
+import { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
 import { faultyEngine } from '../helpers/faultyLockEngine';
+import { StallingProxy } from '../helpers/stallingProxy';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { ensureRedis } = require('../harness/redis.js');
 import { PostgresLockFixture, guard, memoryFactory, options, postgresFactory, redisFactory, rejectionOf, sleep, TcpProxy, uniqueKey, uniqueName, type EngineFactory, type EngineUnderTest } from '../helpers/lockTesting';
 
 const TTL = 600;
@@ -332,5 +339,77 @@ describe('postgres: a holder cut off from the lock store', () => {
 		// Seen from the store, the lease ran out: another process takes the key.
 		const next = await fixture.engine(table).acquire(key, options('exec-next', TTL, 5 * TTL));
 		expect(next.fence).toBeGreaterThan(lock.fence);
+	});
+});
+
+/**
+ * Finding 1 end to end: the holder's store stops answering it (a proxy that stalls: no answer, no
+ * error) while another process still reaches the store and waits for the key. The holder must know it
+ * lost the lock before the other process gets in. Fails with the old HeldLock: the loss was noticed
+ * only when the hung renewal failed (PostgreSQL: its 15 s statement timeout; Redis: never without a
+ * command timeout), long after the other process took the key.
+ */
+describe.each([
+	['postgres', 'postgres'],
+	['redis', 'redis'],
+])('%s: a holder whose store stops answering it', (_label, backend) => {
+	const fixture = backend === 'postgres' ? new PostgresLockFixture() : undefined;
+	const redisClients: Redis[] = [];
+	const redisEngines: RedisLockEngine[] = [];
+	let proxy: StallingProxy;
+	let prefix = '';
+	afterAll(async () => {
+		await proxy?.close();
+		for (const engine of redisEngines) await engine.close();
+		if (redisClients.length > 0) {
+			const keys = await redisClients[1].keys(`${prefix}*`);
+			if (keys.length > 0) await redisClients[1].del(...keys);
+		}
+		for (const client of redisClients) client.disconnect();
+		await fixture?.close();
+	});
+
+	async function engines(): Promise<{ holder: LockEngine; other: LockEngine }> {
+		if (fixture) {
+			const url = new URL(fixture.url);
+			proxy = new StallingProxy(url.hostname || '127.0.0.1', Number(url.port || 5432));
+			await proxy.start();
+			url.hostname = '127.0.0.1';
+			url.port = String(proxy.port);
+			const table = { table: uniqueName('lock_stall') };
+			return { holder: fixture.engine(table, fixture.pool({ connectionString: url.toString(), max: 3 })), other: fixture.engine(table) };
+		}
+		const { host, port } = (await ensureRedis()) as { host: string; port: number };
+		proxy = new StallingProxy(host, port);
+		await proxy.start();
+		prefix = `${uniqueName('lock_stall')}:`;
+		for (const target of [{ host: '127.0.0.1', port: proxy.port }, { host, port }]) {
+			const client = new Redis({ ...target, maxRetriesPerRequest: 1 });
+			client.on('error', () => undefined);
+			redisClients.push(client);
+		}
+		redisEngines.push(new RedisLockEngine(redisClients[0], prefix), new RedisLockEngine(redisClients[1], prefix));
+		return { holder: redisEngines[0], other: redisEngines[1] };
+	}
+
+	it('is told it lost the lock before another process can take the key', async () => {
+		const { holder, other } = await engines();
+		const key = uniqueKey('held-stall');
+		const events: string[] = [];
+		const client = new LockClient(holder);
+		const { lock } = await client.acquire(key, options('exec-stalled', TTL, 0));
+		const lost = whenLost(lock, events);
+		proxy.stall();
+		const next = other.acquire(key, options('exec-next', TTL, 60_000)).then((lease) => {
+			events.push('taken by the other process');
+			return lease;
+		});
+		const reason = await guard(lost, 10 * TTL, 'loss signalled while the store does not answer');
+		expect((reason as LockLostError).reason).toBe('deadline');
+		const lease = await guard(next, 20 * TTL, 'the other process takes the key after the lease');
+		expect(events).toEqual(['lost', 'taken by the other process']);
+		expect(lease.fence).toBeGreaterThan(lock.fence);
+		await other.release(lease);
+		client.abandonAll();
 	});
 });
