@@ -1,6 +1,6 @@
 export * from './errors';
 export * from './types';
-export { MemoryLockEngine } from './MemoryLockEngine';
+export { MemoryLockEngine, type MemoryLockOptions } from './MemoryLockEngine';
 export {
 	DEFAULT_LOCK_SCHEMA,
 	DEFAULT_LOCK_TABLE,
