@@ -128,8 +128,8 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		});
 		status.set('ended');
 		// The TTL is two minutes: a free lock within 30 s can only be the keeper's doing.
-		await eventually(async () => (await other.holder(keys[0])) === undefined, 30_000, 'lock of the ended execution freed');
-		expect(await other.holder(keys[1])).toBeUndefined();
+		// Freed one after the other: the second may still be on its way when the first reads free.
+		await eventually(async () => (await other.holder(keys[0])) === undefined && (await other.holder(keys[1])) === undefined, 30_000, 'locks of the ended execution freed');
 		await eventually(async () => released.length === 1, 10_000, 'release reported');
 		expect(released[0].map((outcome) => outcome.status)).toEqual(['released', 'released']);
 		expect(keeper.keptOwners()).not.toContain('exec-ended');
