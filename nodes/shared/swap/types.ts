@@ -97,8 +97,6 @@ export interface SwapGroup {
 	temporaryCredential: TenantSwapInfo['temporaryCredential'];
 	credentialTest: TenantSwapInfo['credentialTest'];
 	acquired?: Acquired;
-	/** Epoch ms by which the API calls under the lock must be answered (one Lock TTL from the update's start). */
-	updateDeadline?: number;
 	/** Keyed hash of what this swap writes, and where the last one is remembered. */
 	dataHmac?: string;
 	stateKey: string;
