@@ -1,7 +1,8 @@
-import { LockLostError, type Acquired, type SwapState } from '../lock';
+import { LockLostError, type Acquired, type HeldLockLogger, type SwapState } from '../lock';
 import { NOT_SENT_LEASE_SHORT, type CallOptions, type CredentialSummary } from '../transport/n8nApiClient';
 import { sleepUnlessWoken } from '../lock/waiting';
 import { N8nApiError } from '../transport/n8nApiErrors';
+import { releaseOrLetExpire } from './releaseLock';
 import { stateWriteFailure } from './swapRecord';
 import { SwapItemError } from './errors';
 import { forgetResolved } from './plan';
@@ -43,7 +44,7 @@ export async function acquireInOrder(context: SwapContext, groups: SwapGroup[], 
 			group.acquired = acquired;
 		} catch (error) {
 			if (fail(error, group)) {
-				await releaseTaken(taken.values(), new Set());
+				await releaseTaken(taken.values(), new Set(), context.lockLog);
 				return undefined;
 			}
 		}
@@ -56,11 +57,11 @@ export async function acquireInOrder(context: SwapContext, groups: SwapGroup[], 
  * `letExpire`: locks under which n8n may still apply an update whose answer was lost: they stop
  * renewing and end by their TTL, so a late write cannot land in the next holder's critical section.
  */
-export async function releaseTaken(acquired: Iterable<Acquired>, letExpire: Set<Acquired>): Promise<void> {
+export async function releaseTaken(acquired: Iterable<Acquired>, letExpire: Set<Acquired>, log?: HeldLockLogger): Promise<void> {
 	for (const entry of acquired) {
 		if (entry.reentered) continue;
 		if (letExpire.has(entry)) entry.lock.stopRenewing();
-		else await entry.lock.release().catch(() => undefined);
+		else await releaseOrLetExpire(entry.lock, log, 'a swap that did not complete');
 	}
 }
 

@@ -47,13 +47,13 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 		} catch (error) {
 			if (mayStillLand(error)) letExpire.add(acquired);
 			if (fail(error, group)) {
-				await releaseTaken([...taken.values()], letExpire);
+				await releaseTaken([...taken.values()], letExpire, context.lockLog);
 				return results;
 			}
 		}
 	}
 	// A lock shared by several groups (tenant scope) stays held while any of them succeeded.
-	await releaseTaken([...taken.values()].filter((acquired) => !succeeded.has(acquired)), letExpire);
+	await releaseTaken([...taken.values()].filter((acquired) => !succeeded.has(acquired)), letExpire, context.lockLog);
 	results.held = [...succeeded];
 	return results;
 }
