@@ -17,39 +17,58 @@ import type { SwapContext, SwapGroup, TenantSwapInfo } from './types';
 /** Called with a failure; true = stop here (the node will throw). */
 export type FailGroup = (error: unknown, group: SwapGroup) => boolean;
 
+function lockKeysOf(group: SwapGroup): string[] {
+	return group.tenantLockKey ? [group.lockKey, group.tenantLockKey] : [group.lockKey];
+}
+
 /**
- * Takes each group's lock, in key order for every execution, so two executions never wait on each
- * other in a cycle. Groups sharing a key (tenant scope) share one lock. On a failure that stops the
- * swap, releases only what this call took (a re-entered lock belongs to an earlier swap of the
- * execution) and returns undefined.
+ * Takes every group's keys (the base credential's, and the tenant's under Lock Scope "Tenant") in key
+ * order for every execution, so two executions never wait on each other in a cycle. Groups sharing a
+ * key share one lock. On a failure that stops the swap, releases only what this call took (a re-entered
+ * lock belongs to an earlier swap of the execution) and returns undefined.
  */
 export async function acquireInOrder(context: SwapContext, groups: SwapGroup[], fail: FailGroup): Promise<Map<string, Acquired> | undefined> {
-	const ordered = [...groups].sort((a, b) => (a.lockKey < b.lockKey ? -1 : a.lockKey > b.lockKey ? 1 : 0));
+	const wanted = groups.flatMap((group) => lockKeysOf(group).map((key) => ({ key, group })));
+	wanted.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 	const taken = new Map<string, Acquired>();
-	for (const group of ordered) {
+	const failed = new Set<SwapGroup>();
+	for (const { key, group } of wanted) {
+		if (failed.has(group)) continue;
 		try {
-			let acquired = taken.get(group.lockKey);
-			if (!acquired) {
-				acquired = await context.locks.acquire(
-					group.lockKey,
-					{
-						owner: { ...context.owner, tenantId: group.tenantId },
-						ttlMs: group.options.lockTtlMs,
-						waitTimeoutMs: group.options.waitTimeoutMs,
-					},
-					context.lockLog,
-				);
-				taken.set(group.lockKey, acquired);
-			}
-			group.acquired = acquired;
+			if (!taken.has(key)) taken.set(key, await acquireKey(context, key, group));
 		} catch (error) {
+			failed.add(group);
 			if (fail(error, group)) {
 				await releaseTaken(taken.values(), new Set(), context.lockLog);
 				return undefined;
 			}
 		}
 	}
+	for (const group of groups) {
+		if (failed.has(group)) continue;
+		group.acquired = taken.get(group.lockKey);
+		group.tenantAcquired = group.tenantLockKey ? taken.get(group.tenantLockKey) : undefined;
+	}
+	// Keys taken only for groups that failed on another key of theirs.
+	const inUse = new Set(groups.filter((group) => !failed.has(group)).flatMap(lockKeysOf));
+	for (const [key, acquired] of [...taken]) {
+		if (inUse.has(key)) continue;
+		taken.delete(key);
+		await releaseTaken([acquired], new Set(), context.lockLog);
+	}
 	return taken;
+}
+
+async function acquireKey(context: SwapContext, key: string, group: SwapGroup): Promise<Acquired> {
+	return await context.locks.acquire(
+		key,
+		{
+			owner: { ...context.owner, tenantId: group.tenantId },
+			ttlMs: group.options.lockTtlMs,
+			waitTimeoutMs: group.options.waitTimeoutMs,
+		},
+		context.lockLog,
+	);
 }
 
 /**
@@ -268,6 +287,7 @@ export function swapInfo(group: SwapGroup, acquired: Acquired, tenantId: string,
 		expiresAt: lock.expiresAt.toISOString(),
 		waitedMs: acquired.waitedMs,
 		reentered: acquired.reentered,
+		...(group.tenantAcquired ? { tenantLockKey: group.tenantAcquired.lock.key, tenantLockToken: group.tenantAcquired.lock.token } : {}),
 		temporaryCredential: group.temporaryCredential,
 		credentialTest: group.credentialTest,
 		update: unchanged ? 'unchanged' : 'patched',

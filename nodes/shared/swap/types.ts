@@ -44,9 +44,13 @@ export interface TenantSwapInfo {
 	baseCredentialType: string;
 	tenantId: string;
 	lockBackend: string;
+	/** The base credential's lock (the one that guards it). */
 	lockKey: string;
 	token: string;
 	fence: number;
+	/** Lock Scope "Tenant": the tenant's lock, held besides the base credential's. */
+	tenantLockKey?: string;
+	tenantLockToken?: string;
 	acquiredAt: string;
 	expiresAt: string;
 	waitedMs: number;
@@ -91,12 +95,16 @@ export interface SwapGroup {
 	data: IDataObject;
 	options: SwapOptions;
 	tenantId: string;
+	/** The base credential's lock: guards the update. */
 	lockKey: string;
+	/** Lock Scope "Tenant": the tenant's lock, taken besides the base credential's. */
+	tenantLockKey?: string;
 	itemIndexes: number[];
 	secrets: Set<string>;
 	temporaryCredential: TenantSwapInfo['temporaryCredential'];
 	credentialTest: TenantSwapInfo['credentialTest'];
 	acquired?: Acquired;
+	tenantAcquired?: Acquired;
 	/** Keyed hash of what this swap writes, and where the last one is remembered. */
 	dataHmac?: string;
 	stateKey: string;
