@@ -216,6 +216,7 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 				state: lock,
 				owner: { instanceId: this.getInstanceId(), executionId: this.getExecutionId(), workflowId: this.getWorkflow().id },
 				lockLog: this.logger,
+				cancelSignal: this.getExecutionCancelSignal?.(),
 				stopOnFirstError: !continueOnFail,
 				instanceId: transport.instanceId,
 				stateSecret: apiCredentials.apiKey,

@@ -1,4 +1,4 @@
-import { LockLostError, type Acquired, type HeldLockLogger, type SwapState } from '../lock';
+import { LockLostError, LockTimeoutError, LockWaitCancelledError, shorten, type Acquired, type HeldLockLogger, type SwapState } from '../lock';
 import { NOT_SENT_LEASE_SHORT, type CallOptions, type CredentialSummary } from '../transport/n8nApiClient';
 import { sleepUnlessWoken } from '../lock/waiting';
 import { N8nApiError } from '../transport/n8nApiErrors';
@@ -30,12 +30,14 @@ function lockKeysOf(group: SwapGroup): string[] {
 export async function acquireInOrder(context: SwapContext, groups: SwapGroup[], fail: FailGroup): Promise<Map<string, Acquired> | undefined> {
 	const wanted = groups.flatMap((group) => lockKeysOf(group).map((key) => ({ key, group })));
 	wanted.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+	// Keys this execution took in earlier nodes (this process): the order this call must not invert by waiting.
+	const heldBefore = context.locks.heldBy(context.owner).map((lock) => lock.key);
 	const taken = new Map<string, Acquired>();
 	const failed = new Set<SwapGroup>();
 	for (const { key, group } of wanted) {
 		if (failed.has(group)) continue;
 		try {
-			if (!taken.has(key)) taken.set(key, await acquireKey(context, key, group));
+			if (!taken.has(key)) taken.set(key, await acquireKey(context, key, group, heldBefore));
 		} catch (error) {
 			failed.add(group);
 			if (fail(error, group)) {
@@ -59,16 +61,68 @@ export async function acquireInOrder(context: SwapContext, groups: SwapGroup[], 
 	return taken;
 }
 
-async function acquireKey(context: SwapContext, key: string, group: SwapGroup): Promise<Acquired> {
-	return await context.locks.acquire(
-		key,
+/**
+ * Takes one key. Where this execution already holds a key (from an earlier swap node) that sorts after
+ * this one, it does not wait: another execution taking the two keys in the opposite order would wait
+ * for this one while this one waits for it, until both time out. It tries once and, if the key is busy,
+ * fails at once saying so.
+ */
+async function acquireKey(context: SwapContext, key: string, group: SwapGroup, heldBefore: string[]): Promise<Acquired> {
+	const heldAfter = heldBefore.filter((held) => held > key);
+	const mayWait = heldAfter.length === 0 || heldBefore.includes(key);
+	try {
+		return await context.locks.acquire(
+			key,
+			{
+				owner: { ...context.owner, tenantId: group.tenantId },
+				ttlMs: group.options.lockTtlMs,
+				waitTimeoutMs: mayWait ? group.options.waitTimeoutMs : 0,
+				...(context.cancelSignal ? { signal: context.cancelSignal } : {}),
+			},
+			context.lockLog,
+		);
+	} catch (error) {
+		if (error instanceof LockTimeoutError && !mayWait) throw keyOrderError(key, heldAfter, group, error);
+		if (error instanceof LockTimeoutError) throw lockTimeoutError(context, error, group);
+		if (error instanceof LockWaitCancelledError) {
+			throw new SwapItemError(error.message, group.itemIndexes, {
+				description: 'n8n cancelled this execution while it waited: it left the queue for the lock, and nothing was changed.',
+				cause: error,
+			});
+		}
+		throw error;
+	}
+}
+
+function keyOrderError(key: string, heldAfter: string[], group: SwapGroup, cause: LockTimeoutError): SwapItemError {
+	const held = heldAfter.map((heldKey) => `"${shorten(heldKey)}"`).join(', ');
+	return new SwapItemError(
+		`Lock "${shorten(key)}" is held by another execution, and this execution already holds ${held} from an earlier Tenant Credential Swap node, which comes after it in the lock order: waiting could deadlock with an execution that takes them the other way round, so this swap did not wait`,
+		group.itemIndexes,
 		{
-			owner: { ...context.owner, tenantId: group.tenantId },
-			ttlMs: group.options.lockTtlMs,
-			waitTimeoutMs: group.options.waitTimeoutMs,
+			description:
+				'Take every base credential in one Tenant Credential Swap node (one node takes its keys in one order), or release the first lock (Release Lock) before swapping another. Nothing was changed.',
+			cause,
 		},
-		context.lockLog,
 	);
+}
+
+/** The timeout, saying who holds the key where known, and whether that is this very execution (an earlier run of it). */
+function lockTimeoutError(context: SwapContext, error: LockTimeoutError, group: SwapGroup): SwapItemError {
+	const holder = error.holder?.owner;
+	const self = holder && holder.executionId === context.owner.executionId && (holder.instanceId ?? '') === (context.owner.instanceId ?? '');
+	const who = !holder
+		? ''
+		: self
+			? `: held by this same execution (${holder.executionId})${holder.workflowId ? ` of workflow ${holder.workflowId}` : ''}, from an earlier run of it`
+			: `: held by execution ${holder.executionId}${holder.workflowId ? ` of workflow ${holder.workflowId}` : ''}${holder.instanceId ? ` on n8n instance ${holder.instanceId}` : ''}`;
+	const lease = error.holder ? ` since ${error.holder.acquiredAt.toISOString()}, lease ends ${error.holder.expiresAt.toISOString()}` : '';
+	return new SwapItemError(`Timed out after ${error.waitedMs} ms waiting for lock "${shorten(error.key)}"${who}${lease}`, group.itemIndexes, {
+		description: self
+			? 'This execution took the lock before it paused or moved (a Wait node, or n8n running it again on another worker): the lease belongs to the process that took it, which no longer renews it here. It frees itself when its Lock TTL runs out. Release the lock before any Wait, or remove the Wait between Tenant Credential Swap and Release Lock.'
+			: 'Another execution held the lock for the whole wait. Raise "Wait Timeout", or check that every path after Tenant Credential Swap reaches a Release Lock.',
+		cause: error,
+	});
 }
 
 /**

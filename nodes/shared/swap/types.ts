@@ -77,6 +77,8 @@ export interface SwapContext {
 	/** Key of the HMAC kept of what was written (the n8n API key); without it nothing is skipped. */
 	stateSecret?: string;
 	logDebug?: (message: string, meta?: Record<string, unknown>) => void;
+	/** n8n's cancel signal for the execution (where the version offers it): a waiter leaves the queue. */
+	cancelSignal?: AbortSignal;
 	/** Where held locks report renewal trouble and loss (the node's logger). */
 	lockLog?: { warn(message: string, meta?: Record<string, unknown>): void; debug(message: string, meta?: Record<string, unknown>): void };
 }
