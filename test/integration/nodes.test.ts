@@ -299,8 +299,8 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 			await runRelease({ executionId });
 		}
 		expect(calls.flat().filter((call) => call === 'POST /api/v1/credentials')).toEqual([]);
-		// The second execution: the update and nothing else.
-		expect(calls[1]).toEqual([`PATCH /api/v1/credentials/${base.id}`]);
+		// The second execution: under the lock, one read (what a lost answer to the update is compared with) and the update.
+		expect(calls[1]).toEqual([`GET /api/v1/credentials/${base.id}`, `PATCH /api/v1/credentials/${base.id}`]);
 		expect(await api.temporaryCredentials()).toEqual([]);
 	});
 

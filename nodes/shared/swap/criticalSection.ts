@@ -287,13 +287,17 @@ export async function updateBaseCredential(context: SwapContext, group: SwapGrou
 	assertHeld(group, 'before');
 	// A fresh read under the lock (the one before the lock may predate another holder's write): both
 	// for Skip Unchanged Data and as the "before" that confirms an update whose answer was lost.
-	const [state, current] = await Promise.all([
-		group.maybeUnchanged && group.dataHmac ? context.state.readSwapState(group.stateKey) : Promise.resolve(undefined),
-		readUnderLock(context, group),
-	]);
-	if (current && stillUnchanged(group, state, current)) return { updated: current, unchanged: true };
-	// Forget the last write first: if this one fails half-way, nobody may skip on stale knowledge.
-	await context.state.writeSwapState(group.stateKey, undefined);
+	// Forget the last write before updating: if this one fails half-way, nobody may skip on stale knowledge.
+	const forget = async () => await context.state.writeSwapState(group.stateKey, undefined);
+	let current: CredentialSummary | undefined;
+	if (group.maybeUnchanged && group.dataHmac) {
+		const [state, read] = await Promise.all([context.state.readSwapState(group.stateKey), readUnderLock(context, group)]);
+		if (read && stillUnchanged(group, state, read)) return { updated: read, unchanged: true };
+		current = read;
+		await forget();
+	} else {
+		[current] = await Promise.all([readUnderLock(context, group), forget()]);
+	}
 	const updated = await patchUnderLock(context, group, current).catch((error: unknown) => {
 		forgetResolved(context.instanceId, group.base.id);
 		if (error instanceof SwapItemError) throw error;
