@@ -266,7 +266,8 @@ async function patchUnderLock(context: SwapContext, group: SwapGroup, before: Cr
 				{ ...underLock(group), noBlindRetry: true },
 			);
 		} catch (error) {
-			if (notSentForLease(error) && round === 1) throw leaseRanShort(group, error);
+			// Not sent (too little lease left): earlier rounds, if any, were read back as not applied.
+			if (notSentForLease(error)) throw leaseRanShort(group, error);
 			if (!(error instanceof N8nApiError) || !error.maybeProcessed) throw error;
 			const outcome = await settleUpdate(context, group, before, error);
 			if (outcome !== 'notApplied' && outcome !== 'unknown') {
