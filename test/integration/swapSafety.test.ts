@@ -78,7 +78,6 @@ async function swapOnce(n8n: ReturnType<typeof scriptedN8n>, options: Partial<Sw
 		[request],
 	);
 	await locks.releaseOwner({ executionId });
-	if (process.env.DEBUG_SWAP) console.log(results.errors);
 	return { info: results.swapped.get(0), error: results.errors[0], calls: [...n8n.calls] };
 }
 
