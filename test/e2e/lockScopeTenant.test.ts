@@ -49,6 +49,7 @@ it(`Lock Scope Tenant on one shared base credential: ${CALLS} concurrent calls o
 		workflows.exampleWorkflow({ name: 'tenant scope, shared base', path: 'tenant-scope-shared', baseCredential, n8nApi, postgres, echoUrl: echo.url, lockScope: 'tenant' }),
 	);
 	const answers = await Promise.all(calls.map(async (c) => await call('tenant-scope-shared', c)));
+	process.stderr.write(`lock scope tenant, shared base: ${answers.filter((answer) => answer.bled).length} of ${CALLS} bled\n`);
 	expect(answers.filter((answer) => answer.status !== 200).map((answer) => answer.status)).toEqual([]);
 	expect(answers.filter((answer) => answer.bled)).toHaveLength(0);
 });
@@ -70,6 +71,7 @@ it('control: one execution at a time per tenant and none across tenants (what te
 			}),
 		)
 	).flat();
+	process.stderr.write(`control (per-tenant exclusion only): ${answers.filter((answer) => answer.bled).length} of ${CALLS} bled\n`);
 	expect(answers.filter((answer) => answer.status !== 200)).toEqual([]);
 	expect(answers.filter((answer) => answer.bled).length).toBeGreaterThan(0);
 });
