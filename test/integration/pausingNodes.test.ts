@@ -84,7 +84,7 @@ async function runSwapIn(workflow: WorkflowJson) {
 	}
 }
 
-const WAIT = { name: 'Wait For Approval', type: 'n8n-nodes-base.wait' };
+const WAIT = { name: 'Wait For Approval', type: 'n8n-nodes-base.wait', typeVersion: 1.1, parameters: { resume: 'webhook' } };
 
 describe('a node that can pause the execution after Tenant Credential Swap', () => {
 	it('a Wait between the swap and Release Lock is refused, naming it and why, before any lock or API call', async () => {
@@ -96,6 +96,17 @@ describe('a node that can pause the execution after Tenant Credential Swap', () 
 		expect(error!.description).toMatch(/a paused execution resumes later, perhaps on another worker after the lease ran out, and its nodes would use whatever tenant the base credential holds by then/);
 		expect(error!.description).toMatch(/An n8n restart while the lock is held is covered by the Lock TTL/);
 		expect(requests).toEqual([]);
+	});
+
+	it('a Wait of a time interval pauses from 65 s on (n8n saves the execution), an expression too; a shorter one runs in process and is allowed', async () => {
+		const waitFor = (parameters: INode["parameters"], typeVersion = 1.1) => withNodeBetween('Call Tenant API', 'Release Lock', { ...WAIT, typeVersion, parameters });
+		expect((await runSwapIn(waitFor({ amount: 2, unit: 'minutes' }))).error?.message).toMatch(/can pause this execution/);
+		expect((await runSwapIn(waitFor({ amount: '={{ $json.delay }}', unit: 'seconds' }))).error?.message).toMatch(/can pause this execution/);
+		// Version 1's defaults: 1 hour.
+		expect((await runSwapIn(waitFor({}, 1))).error?.message).toMatch(/can pause this execution/);
+		// Later versions' defaults: 5 seconds, in process (the lease keeps renewing).
+		expect((await runSwapIn(waitFor({}))).error).toBeUndefined();
+		expect((await runSwapIn(waitFor({ amount: 64, unit: 'seconds' }))).error).toBeUndefined();
 	});
 
 	it('a "Send and Wait for Response" operation (e.g. Slack) is refused the same way', async () => {
