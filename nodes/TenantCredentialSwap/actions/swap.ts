@@ -8,6 +8,7 @@ import { SwapItemError } from '../../shared/swap/errors';
 import { runSwaps, type LockScope, type SwapOptions, type SwapRequest, type SwapResults } from '../../shared/swap/swap';
 import { leaseKeeper, lockClientFor, ownerKey, type AuditEvent, type AuditTrail, type HeldLock } from '../../shared/lock';
 import { executionStateFromApi } from '../../shared/swap/executionState';
+import { refusePausingNodes, RELEASE_LOCK_TYPE_SUFFIX } from './pausingNodes';
 import { renewalStates } from './renewal';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport, type N8nApiCredentials } from '../../shared/transport/publicApiTransport';
@@ -74,8 +75,6 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): NodeSwapReq
 	};
 }
 
-/** Node type suffix of Release Lock: `<package>.tenantLockRelease` installed, `CUSTOM.tenantLockRelease` from a folder. */
-const RELEASE_LOCK_TYPE_SUFFIX = '.tenantLockRelease';
 
 export const MISSING_RELEASE_HINT =
 	'No Release Lock node runs after this node, so the lock is held until this whole execution ends (with Renew Lock ' +
@@ -145,7 +144,10 @@ function keepLeasesWhileRunning(
 	const renewKeys = new Set<string>();
 	for (const request of requests) {
 		const info = results.swapped.get(request.itemIndex);
-		if (info && request.renewLock) renewKeys.add(info.lockKey);
+		if (info && request.renewLock) {
+			renewKeys.add(info.lockKey);
+			if (info.tenantLockKey) renewKeys.add(info.tenantLockKey);
+		}
 	}
 	const watched: HeldLock[] = [];
 	for (const { lock: held } of results.held) {
@@ -185,6 +187,7 @@ function keepLeasesWhileRunning(
 }
 
 export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	refusePausingNodes(this);
 	hintIfNoReleaseLock(this);
 	const items = this.getInputData();
 	const continueOnFail = this.continueOnFail();
@@ -213,6 +216,7 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 				state: lock,
 				owner: { instanceId: this.getInstanceId(), executionId: this.getExecutionId(), workflowId: this.getWorkflow().id },
 				lockLog: this.logger,
+				cancelSignal: this.getExecutionCancelSignal?.(),
 				stopOnFirstError: !continueOnFail,
 				instanceId: transport.instanceId,
 				stateSecret: apiCredentials.apiKey,
