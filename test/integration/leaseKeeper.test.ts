@@ -7,7 +7,8 @@
  */
 import { LockLostError, LockTimeoutError } from '../../nodes/shared/lock/errors';
 import { LockClient, type HeldLock } from '../../nodes/shared/lock/HeldLock';
-import { LeaseKeeper, type ExecutionState } from '../../nodes/shared/lock/LeaseKeeper';
+import type { ExecutionLookup, ExecutionStatusSource } from '../../nodes/shared/lock/executionFollowing';
+import { LeaseKeeper } from '../../nodes/shared/lock/LeaseKeeper';
 import type { LockEngine, ReleaseOutcome } from '../../nodes/shared/lock/types';
 import {
 	options,
@@ -22,19 +23,23 @@ import {
 
 const TTL = 900;
 
-/** A scripted answer of n8n's executions API, switchable during the test. */
-function executionStatus(initial: ExecutionState | Error) {
+/**
+ * A scripted answer of n8n's executions API about one execution, switchable during the test. It
+ * cannot list (as for a key without execution:list): every round asks about the execution itself.
+ */
+function executionStatus(initial: ExecutionLookup | Error) {
 	const calls = { count: 0 };
-	let answer: ExecutionState | Error = initial;
-	return {
-		calls,
-		set: (next: ExecutionState | Error) => (answer = next),
-		ask: async (): Promise<ExecutionState> => {
+	let answer: ExecutionLookup | Error = initial;
+	const source: ExecutionStatusSource = {
+		id: uniqueKey('n8n'),
+		listRunning: async () => undefined,
+		lookUp: async () => {
 			calls.count += 1;
 			if (answer instanceof Error) throw answer;
 			return answer;
 		},
 	};
+	return { calls, source, set: (next: ExecutionLookup | Error) => (answer = next) };
 }
 
 function recordingLogger() {
@@ -85,8 +90,8 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		return (await client.acquire(key, options(executionId, ttlMs, 0), log)).lock;
 	}
 
-	function watch(executionId: string, locks: HeldLock[], status: { ask: () => Promise<ExecutionState> }, extra: Partial<Parameters<LeaseKeeper['keep']>[0]> = {}) {
-		keeper.keep({ ownerKey: executionId, executionId, locks, executionState: status.ask, ...extra });
+	function watch(executionId: string, locks: HeldLock[], status: { source: ExecutionStatusSource }, extra: Partial<Parameters<LeaseKeeper['keep']>[0]> = {}) {
+		keeper.keep({ ownerKey: executionId, executionId, locks, statusSource: status.source, followed: true, ...extra });
 	}
 
 	async function takenByOther(key: string): Promise<boolean> {
@@ -140,7 +145,7 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		watch('exec-api-down', [await held(key, 'exec-api-down')], status);
 		await sleep(3 * TTL);
 		expect(await takenByOther(key)).toBe(false);
-		expect(log.lines.some((line) => line.startsWith('warn') && line.includes('could not ask n8n'))).toBe(true);
+		expect(log.lines.filter((line) => line.startsWith('warn') && line.includes('could not ask n8n'))).toHaveLength(1);
 
 		status.set('ended');
 		await eventually(async () => (await other.holder(key)) === undefined, 30_000, 'freed once n8n answers');
@@ -148,7 +153,7 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 
 	it('stops renewing (the TTL applies) when the API key can never see the execution, with a warning naming the scope', async () => {
 		const key = uniqueKey('keep-untrackable');
-		const status = executionStatus('untrackable');
+		const status = executionStatus('forbidden');
 		const lock = await held(key, 'exec-hidden');
 		watch('exec-hidden', [lock], status);
 		await eventually(async () => keeper.keptOwners().length === 0, 10_000, 'keeper gave up');
@@ -198,7 +203,7 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		const key = uniqueKey('keep-cancel');
 		const status = executionStatus('running');
 		const cancel = new AbortController();
-		// A long TTL spaces the looks by the 1 s cap; the abort must not wait for it.
+		// A long TTL spaces the rounds by the 3 s cap; the abort must not wait for it.
 		watch('exec-cancel', [await held(key, 'exec-cancel', 120_000)], status, { cancelSignal: cancel.signal });
 		expect(status.calls.count).toBe(0);
 		status.set('ended');

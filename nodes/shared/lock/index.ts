@@ -16,5 +16,13 @@ export {
 } from './postgresPool';
 export { closeLockEngines, memoryLockEngine, postgresLockEngine, redisLockEngine, type LockBackend } from './registry';
 export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
-export { executionStateOf, leaseKeeper, LeaseKeeper, stopLeaseKeepers, type ExecutionState } from './LeaseKeeper';
+export { leaseKeeper, LeaseKeeper, stopLeaseKeepers, type KeeperLogger, type KeepOptions } from './LeaseKeeper';
+export {
+	executionStateOf,
+	lookupOfStatus,
+	type ExecutionLookup,
+	type ExecutionState,
+	type ExecutionStatusSource,
+} from './executionFollowing';
+export { recordLockLoss, takeLockLoss, takeLockLosses, type LockLoss } from './lockLosses';
 export { abandonHeldLocks, HeldLock, LockClient, lockClientFor, type Acquired, type HeldLockLogger, type HeldLockState } from './HeldLock';
