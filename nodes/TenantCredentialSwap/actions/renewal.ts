@@ -28,15 +28,24 @@ export const RENEWAL_UNCONFIRMED =
 	'Renew Lock While Running is on, but n8n did not answer whether its API shows this execution to the API key. The lock is renewed while n8n cannot answer; ' +
 	"if n8n later says it cannot show this execution, renewal stops and the lock is held until Release Lock or until the Lock TTL runs out (n8n's log then says so).";
 
-/** A workflow whose execution this key saw running stays visible: one look per workflow, key and n8n per minute. */
-const FOLLOWED_TTL_MS = 60_000;
-const followedWorkflows = new Map<string, number>();
+/**
+ * Visibility depends on the key (scope) and on the workflow (sharing), rarely on one execution: one
+ * look per workflow, key and n8n per minute. An unanswered look is not kept.
+ */
+const VERDICT_TTL_MS = 60_000;
+const verdicts = new Map<string, { at: number; verdict: Exclude<Followability, 'unknown'> }>();
 
-/** One look at this execution (cached per workflow when it is followed), read with the keeper's rule. */
+function remember(cacheKey: string, verdict: Exclude<Followability, 'unknown'>): void {
+	const now = Date.now();
+	if (verdicts.size >= 1_000) for (const [key, entry] of verdicts) if (now - entry.at >= VERDICT_TTL_MS) verdicts.delete(key);
+	verdicts.set(cacheKey, { at: now, verdict });
+}
+
+/** One look at this execution (or this workflow's verdict from the last minute), read with the keeper's rule. */
 export async function followabilityAtSwap(source: ExecutionStatusSource, executionId: string, workflowId: string | undefined): Promise<Followability> {
-	const cacheKey = `${source.id}|${workflowId ?? ''}`;
-	const seenAt = followedWorkflows.get(cacheKey);
-	if (workflowId && seenAt !== undefined && Date.now() - seenAt < FOLLOWED_TTL_MS) return 'followed';
+	const cacheKey = workflowId ? `${source.id}|${workflowId}` : undefined;
+	const cached = cacheKey ? verdicts.get(cacheKey) : undefined;
+	if (cached && Date.now() - cached.at < VERDICT_TTL_MS) return cached.verdict;
 	let lookup;
 	try {
 		lookup = await source.lookUp(executionId);
@@ -44,11 +53,9 @@ export async function followabilityAtSwap(source: ExecutionStatusSource, executi
 		return 'unknown';
 	}
 	// Nothing was seen running through this key yet: a 404 or an "ended" means n8n does not show this execution.
-	if (executionStateOf(lookup, false) === 'running') {
-		if (workflowId) followedWorkflows.set(cacheKey, Date.now());
-		return 'followed';
-	}
-	return lookup === 'forbidden' ? 'forbidden' : 'notVisible';
+	const verdict = executionStateOf(lookup, false) === 'running' ? 'followed' : lookup === 'forbidden' ? 'forbidden' : 'notVisible';
+	if (cacheKey) remember(cacheKey, verdict);
+	return verdict;
 }
 
 const PROBLEMS: Record<Followability, string | undefined> = {
