@@ -51,8 +51,9 @@ export default tseslint.config(
 	{
 		files: [
 			'nodes/shared/lock/postgresPool.ts',
-			'nodes/shared/lock/PostgresLockEngine.ts',
+			'nodes/shared/lock/postgres/*.ts',
 			'nodes/shared/lock/RedisLockEngine.ts',
+			'nodes/shared/lock/redis/*.ts',
 			'nodes/shared/lock/registry.ts',
 		],
 		rules: {
@@ -61,7 +62,7 @@ export default tseslint.config(
 		},
 	},
 	{
-		files: ['nodes/shared/lock/waiting.ts', 'nodes/shared/lock/MemoryLockEngine.ts', 'nodes/shared/lock/PostgresLockEngine.ts'],
+		files: ['nodes/shared/lock/waiting.ts', 'nodes/shared/lock/MemoryLockEngine.ts', 'nodes/shared/lock/postgres/statements.ts'],
 		rules: {
 			// Waiters sleep until the lease ends OR a release wakes them; n8n-workflow's `sleep`
 			// cannot be cut short (and 2.40's n8n-workflow has no sleepWithAbort).
@@ -71,7 +72,8 @@ export default tseslint.config(
 	{
 		files: ['nodes/shared/lock/registry.ts'],
 		rules: {
-			// Reads EXECUTIONS_MODE to refuse the in-memory lock in queue mode, where it would not protect anything.
+			// Reads EXECUTIONS_MODE to refuse the in-memory lock in queue mode, where it would not protect anything,
+			// and the deployment's Redis replica wait (TENANT_SWAP_REDIS_WAIT_REPLICAS).
 			'@n8n/community-nodes/no-restricted-globals': 'off',
 		},
 	},

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
 import { Client, Pool, type PoolConfig } from 'pg';
 
-import { PostgresLockEngine } from '../nodes/shared/lock/PostgresLockEngine';
+import { PostgresLockEngine } from '../nodes/shared/lock/postgres';
 import { poolConfigFrom, type PostgresConnectionSettings } from '../nodes/shared/lock/postgresPool';
 import { RedisLockEngine, redisOptionsFrom } from '../nodes/shared/lock/RedisLockEngine';
 import type { LockEngine, LockLease } from '../nodes/shared/lock/types';

@@ -19,7 +19,7 @@ import { contend, uncontendedInterleaved, type ContendResult, type UncontendedRe
 import { floorKind, naiveKind, ourPostgresKind, ourRedisKind, type KindId, type LockKind, type OurPostgres, type OurRedis } from './locks';
 import { loadStackLib, runN8nPart, type N8nResult } from './n8n';
 import { runTenantApiPart, tenantApiLines, tenantApiTargets, type TenantApiResult } from './tenantApi';
-import { hashLockKey } from '../nodes/shared/lock/PostgresLockEngine';
+import { hashLockKey } from '../nodes/shared/lock/postgres';
 import { round, summarize } from './stats';
 
 // ---------------------------------------------------------------- configuration

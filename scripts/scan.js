@@ -61,14 +61,14 @@ const ALLOWED = [
 	// --- the lock stores' drivers
 	{
 		rule: '@n8n/community-nodes/no-restricted-imports',
-		file: /^(dist\/)?nodes\/shared\/lock\/(postgresPool|PostgresLockEngine|RedisLockEngine|registry)\.(js|ts|d\.ts)$/,
+		file: /^(dist\/)?nodes\/shared\/lock\/(postgresPool|postgres\/\w+|RedisLockEngine|registry|redis\/\w+)\.(js|ts|d\.ts)$/,
 		message: /'(pg|ioredis)'/,
 		reason: "The lock stores' drivers (`pg`, `ioredis`: the runtime dependencies above), imported only by the lock engines, the pool and the engine registry.",
 	},
 	// --- timers and process.env
 	{
 		rule: '@n8n/community-nodes/no-restricted-globals',
-		file: /^(dist\/)?nodes\/shared\/lock\/(waiting|MemoryLockEngine|PostgresLockEngine)\.(js|ts)$/,
+		file: /^(dist\/)?nodes\/shared\/lock\/(waiting|MemoryLockEngine|postgres\/statements)\.(js|ts)$/,
 		message: /'(setTimeout|clearTimeout)'/,
 		reason:
 			"Timers: waiters sleep until the lease ends OR a release wakes them; n8n-workflow's `sleep` cannot be cut " +
@@ -79,7 +79,8 @@ const ALLOWED = [
 		file: /^(dist\/)?nodes\/shared\/lock\/registry\.(js|ts)$/,
 		message: /'process'/,
 		reason:
-			'Reads `process.env.EXECUTIONS_MODE` to refuse the in-memory lock in queue mode, where it would not protect anything.',
+			'Reads `process.env.EXECUTIONS_MODE` to refuse the in-memory lock in queue mode, where it would not protect anything, ' +
+			"and the deployment's Redis replica wait (`TENANT_SWAP_REDIS_WAIT_REPLICAS`, `TENANT_SWAP_REDIS_WAIT_TIMEOUT_MS`).",
 	},
 	// --- n8n's own `postgres` credential
 	{

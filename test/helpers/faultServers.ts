@@ -226,7 +226,7 @@ const ping = () => new Promise((resolve) => {
 });
 const start = async () => {
 	if (server) throw new Error('already running');
-	server = spawn(config.binary, ['--port', String(config.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', config.dir], { stdio: 'ignore' });
+	server = spawn(config.binary, ['--port', String(config.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', config.dir, ...config.args], { stdio: 'ignore' });
 	const current = server;
 	current.once('exit', () => { if (server === current) server = undefined; });
 	for (let i = 0; i < 200; i++) {
@@ -291,12 +291,13 @@ function redisServerBinary(): string {
 	return binary;
 }
 
-export async function startOwnRedis(): Promise<OwnRedis> {
+/** `args`: more redis-server options (e.g. `['--replicaof', '127.0.0.1', String(primary.port)]`). */
+export async function startOwnRedis(args: string[] = []): Promise<OwnRedis> {
 	const port = await getFreePort();
 	const dir = mkdtempSync(join(tmpdir(), 'tenant-swap-fault-redis-'));
 	const child = spawn(process.execPath, ['-e', REDIS_SUPERVISOR], {
 		cwd: REPO_ROOT,
-		env: { ...process.env, FAULT_REDIS_CONFIG: JSON.stringify({ binary: redisServerBinary(), port, dir }) },
+		env: { ...process.env, FAULT_REDIS_CONFIG: JSON.stringify({ binary: redisServerBinary(), port, dir, args }) },
 		stdio: ['pipe', 'pipe', 'pipe'],
 	});
 	const supervisor = new Supervisor('throwaway Redis', child);

@@ -8,7 +8,7 @@ import Redis from 'ioredis';
 import { Client, Pool, type ClientConfig } from 'pg';
 
 import { LockStoreUnavailableError } from '../../nodes/shared/lock/errors';
-import { hashLockKey, PostgresLockEngine } from '../../nodes/shared/lock/PostgresLockEngine';
+import { hashLockKey, PostgresLockEngine } from '../../nodes/shared/lock/postgres';
 import { poolConfigFrom, sharedPool } from '../../nodes/shared/lock/postgresPool';
 import { RedisLockEngine, redisOptionsFrom } from '../../nodes/shared/lock/RedisLockEngine';
 import { lockRedisOptions, postgresLockEngine, redisLockEngine } from '../../nodes/shared/lock/registry';

@@ -8,7 +8,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Pool, type PoolConfig } from 'pg';
 
 import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
-import { hashLockKey, PostgresLockEngine, type LockTableName } from '../../nodes/shared/lock/PostgresLockEngine';
+import { hashLockKey, PostgresLockEngine, type LockTableName } from '../../nodes/shared/lock/postgres';
 import { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
 import { StoreLockEngine, type StoreLockOptions } from '../../nodes/shared/lock/StoreLockEngine';
 import Redis from 'ioredis';

@@ -10,7 +10,7 @@
 import Redis from 'ioredis';
 import type { Pool } from 'pg';
 
-import { hashLockKey, PostgresLockEngine } from '../../nodes/shared/lock/PostgresLockEngine';
+import { hashLockKey, PostgresLockEngine } from '../../nodes/shared/lock/postgres';
 import { closeSharedPools, LOCK_CONNECTION_LIMIT, type PostgresConnectionSettings } from '../../nodes/shared/lock/postgresPool';
 import { closeLockEngines, postgresLockEngine, redisLockEngine } from '../../nodes/shared/lock/registry';
 import type { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
@@ -312,7 +312,7 @@ describe('PostgreSQL audit retention', () => {
 		await insert(45, 'old-45');
 		await insert(31, 'old-31');
 		await insert(29, 'recent-29');
-		const pruned = () => (engine as unknown as { auditPrune?: Promise<void> }).auditPrune;
+		const pruned = () => engine.auditTrail.auditPrune;
 
 		await engine.audit([{ action: 'release', outcome: 'released', executionId: 'exec-audit', detail: 'new' }]);
 		expect(pruned()).toBeDefined();

@@ -12,7 +12,7 @@ import { LoggerProxy } from 'n8n-workflow';
 import { Client } from 'pg';
 
 import { LockStoreUnavailableError } from '../../nodes/shared/lock/errors';
-import { PostgresLockEngine } from '../../nodes/shared/lock/PostgresLockEngine';
+import { PostgresLockEngine } from '../../nodes/shared/lock/postgres';
 import { closeSharedPools, poolConfigFrom, type PostgresConnectionSettings } from '../../nodes/shared/lock/postgresPool';
 import { closeLockEngines, postgresLockEngine } from '../../nodes/shared/lock/registry';
 import { startPgBouncer, type PgBouncer } from '../helpers/pgbouncer';

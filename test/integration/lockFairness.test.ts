@@ -10,7 +10,7 @@
 import Redis from 'ioredis';
 
 import { LockStoreUnavailableError, LockTimeoutError } from '../../nodes/shared/lock/errors';
-import { hashLockKey } from '../../nodes/shared/lock/PostgresLockEngine';
+import { hashLockKey } from '../../nodes/shared/lock/postgres';
 import { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
 import { MAX_SILENT_WAIT_MS, type StoreLockEngine, type StoreLockOptions } from '../../nodes/shared/lock/StoreLockEngine';
 import type { LockLease } from '../../nodes/shared/lock/types';

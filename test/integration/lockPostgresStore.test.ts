@@ -10,7 +10,7 @@ import {
 	LockStoreUnavailableError,
 	LockTimeoutError,
 } from '../../nodes/shared/lock/errors';
-import { hashLockKey, PostgresLockEngine, type LockTableName } from '../../nodes/shared/lock/PostgresLockEngine';
+import { hashLockKey, PostgresLockEngine, type LockTableName } from '../../nodes/shared/lock/postgres';
 import {
 	closedPort,
 	guard,
@@ -56,8 +56,9 @@ describe('postgres lock store', () => {
 			);
 			const failures = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
 			expect(failures).toEqual([]);
-			const fences = results.map((r) => (r as PromiseFulfilledResult<number>).value).sort((a, b) => a - b);
-			expect(fences).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+			// Fences come from one sequence per lock table (every key's): ten holders, ten different fences.
+			const fences = results.map((r) => (r as PromiseFulfilledResult<number>).value);
+			expect(new Set(fences).size).toBe(10);
 
 			const [found] = await fixture.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [
 				`"${name.schema ?? 'public'}"."${name.table}"`,

@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
 
-import { PostgresLockEngine } from '../../nodes/shared/lock/PostgresLockEngine';
+import { PostgresLockEngine } from '../../nodes/shared/lock/postgres';
 
 describe('PostgresLockEngine basics', () => {
 	let pool: Pool;

@@ -9,7 +9,7 @@
  * number of milliseconds, and assert nothing about how long anything took.
  */
 import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
-import type { PostgresLockEngine } from '../../nodes/shared/lock/PostgresLockEngine';
+import type { PostgresLockEngine } from '../../nodes/shared/lock/postgres';
 import { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
 import { hashLockKey } from '../../nodes/shared/lock/StoreLockEngine';
 import { tenantCredentialRegistryFor } from '../../nodes/shared/tenantCredentials/registry';

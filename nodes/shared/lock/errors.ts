@@ -64,6 +64,20 @@ export class LockStoreUnavailableError extends LockError {
 	}
 }
 
+/**
+ * This process has more lock statements in flight than its connections to the lock store can
+ * carry right now: local congestion, not a store that cannot be reached.
+ */
+export class LockStoreBusyError extends LockStoreUnavailableError {
+	constructor(operation: string, inFlight: number, connections: number, waitedMs: number, cause?: unknown) {
+		super(operation, cause);
+		this.message =
+			`Lock store busy during ${operation}: this n8n process has ${inFlight} lock requests in flight and none of its ${connections} connections ` +
+			`to the lock database came free within ${waitedMs} ms. Fewer concurrent executions on this lock, a larger "Maximum Number of Connections" ` +
+			'(up to 10 are used), or a faster lock database help.';
+	}
+}
+
 /** Invalid lock settings (TTL, wait, table name, backend). */
 export class LockConfigurationError extends LockError {}
 

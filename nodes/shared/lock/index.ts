@@ -7,7 +7,7 @@ export {
 	hashLockKey,
 	PostgresLockEngine,
 	validateIdentifier,
-} from './PostgresLockEngine';
+} from './postgres';
 export {
 	closeSharedPools,
 	poolConfigFrom,
@@ -15,7 +15,7 @@ export {
 	type PostgresConnectionSettings,
 } from './postgresPool';
 export { closeLockEngines, memoryLockEngine, postgresLockEngine, redisLockEngine, type LockBackend } from './registry';
-export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
+export { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings, type ReplicaWait } from './RedisLockEngine';
 export { leaseKeeper, LeaseKeeper, stopLeaseKeepers, type KeeperLogger, type KeepOptions } from './LeaseKeeper';
 export {
 	executionStateOf,

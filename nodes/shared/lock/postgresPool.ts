@@ -34,7 +34,7 @@ export const POSTGRES_SSL_MODES = ['disable', 'allow', 'require', 'verify', 'ver
  * attempts), so 10 is plenty.
  */
 export const LOCK_CONNECTION_LIMIT = 10;
-/** The LISTEN connection (a pg.Client outside the pool, see PostgresLockEngine). */
+/** The LISTEN connection (a pg.Client outside the pool, one per pool: see postgres/listener.ts). */
 export const LISTENER_CONNECTIONS = 1;
 /** Listener + at least one connection for attempts + one that renewals keep for themselves. */
 const MIN_MAX_CONNECTIONS = 3;
@@ -226,16 +226,26 @@ export function sharedPool(config: PoolConfig): Pool {
 	return pool;
 }
 
-/** Statements running (or waiting for a connection) per pool, so a retired pool ends only after them. */
-const inFlight = new WeakMap<Pool, { count: number; retired: boolean }>();
+/**
+ * Per pool: statements running or waiting for a connection (`count`, so a retired pool ends only
+ * after them), and how many of them hold a connection (`checkedOut`, to tell congestion from an
+ * unreachable store).
+ */
+const inFlight = new WeakMap<Pool, { count: number; checkedOut: number; retired: boolean }>();
 
-function usage(pool: Pool): { count: number; retired: boolean } {
+function usage(pool: Pool): { count: number; checkedOut: number; retired: boolean } {
 	let entry = inFlight.get(pool);
 	if (!entry) {
-		entry = { count: 0, retired: false };
+		entry = { count: 0, checkedOut: 0, retired: false };
 		inFlight.set(pool, entry);
 	}
 	return entry;
+}
+
+/** Statements of this process on `pool`: in flight (running or waiting for a connection), and holding a connection. */
+export function poolLoad(pool: Pool): { inFlight: number; checkedOut: number } {
+	const entry = usage(pool);
+	return { inFlight: entry.count, checkedOut: entry.checkedOut };
 }
 
 /**
@@ -248,6 +258,7 @@ export async function withPoolClient<T>(pool: Pool, work: (client: PoolClient, d
 	entry.count += 1;
 	try {
 		const client = await pool.connect();
+		entry.checkedOut += 1;
 		let discarded = false;
 		let failure: Error | undefined;
 		// A connection lost while checked out is reported on the client too (and to the statement):
@@ -265,6 +276,7 @@ export async function withPoolClient<T>(pool: Pool, work: (client: PoolClient, d
 			throw error;
 		} finally {
 			client.off('error', onError);
+			entry.checkedOut -= 1;
 			client.release(failure ?? (discarded ? new Error('discarded') : undefined));
 		}
 	} finally {

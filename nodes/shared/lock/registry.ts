@@ -4,9 +4,10 @@ import { LockConfigurationError } from './errors';
 import { abandonHeldLocks } from './HeldLock';
 import { stopLeaseKeepers } from './LeaseKeeper';
 import { MemoryLockEngine } from './MemoryLockEngine';
-import { PostgresLockEngine, type LockTableName } from './PostgresLockEngine';
+import { PostgresLockEngine, type LockTableName } from './postgres';
 import { connectionIdentity, poolConfigFrom, sharedPool, type PostgresConnectionSettings } from './postgresPool';
-import { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings } from './RedisLockEngine';
+import { replicaWaitFromEnvironment } from './redis/replicaWait';
+import { DEFAULT_REDIS_PREFIX, RedisLockEngine, redisOptionsFrom, type RedisConnectionSettings, type ReplicaWait } from './RedisLockEngine';
 
 export type LockBackend = 'postgres' | 'redis' | 'memory';
 
@@ -54,7 +55,16 @@ export function lockRedisOptions(): Pick<RedisOptions, 'commandTimeout'> {
 	return { commandTimeout: REDIS_COMMAND_TIMEOUT_MS };
 }
 
-export function redisLockEngine(settings: RedisConnectionSettings, prefix = DEFAULT_REDIS_PREFIX): RedisLockEngine {
+/**
+ * `replicaWait`: WAIT for replicas after acquire and extend (see ReplicaWait); by default the
+ * deployment's TENANT_SWAP_REDIS_WAIT_REPLICAS / TENANT_SWAP_REDIS_WAIT_TIMEOUT_MS. The engine is one
+ * per Redis and prefix; the latest setting applies to it.
+ */
+export function redisLockEngine(
+	settings: RedisConnectionSettings,
+	prefix = DEFAULT_REDIS_PREFIX,
+	replicaWait: ReplicaWait | undefined = replicaWaitFromEnvironment(process.env),
+): RedisLockEngine {
 	const options = { ...redisOptionsFrom(settings), ...lockRedisOptions() };
 	const identity = JSON.stringify({ ...options, password: undefined });
 	const fingerprint = JSON.stringify(options);
@@ -78,6 +88,7 @@ export function redisLockEngine(settings: RedisConnectionSettings, prefix = DEFA
 		entry = { engine: new RedisLockEngine(current.client, prefix), identity };
 		redisEngines.set(id, entry);
 	}
+	entry.engine.setReplicaWait(replicaWait);
 	return entry.engine;
 }
 

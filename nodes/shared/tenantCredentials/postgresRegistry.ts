@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import type { PostgresLockEngine, PostgresStoreAccess } from '../lock/PostgresLockEngine';
+import type { PostgresLockEngine, PostgresStoreAccess } from '../lock/postgres';
 import { credentialIdBatch, durationMs, nonEmpty, positiveLimit } from './checks';
 import type { LiveTenantCredentialCounts, NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
 

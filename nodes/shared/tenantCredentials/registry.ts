@@ -1,5 +1,5 @@
 import { MemoryLockEngine } from '../lock/MemoryLockEngine';
-import { PostgresLockEngine } from '../lock/PostgresLockEngine';
+import { PostgresLockEngine } from '../lock/postgres';
 import { RedisLockEngine } from '../lock/RedisLockEngine';
 import type { LockStore } from '../lock/types';
 import { MemoryTenantCredentialRegistry } from './memoryRegistry';
