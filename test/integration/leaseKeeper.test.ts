@@ -398,6 +398,28 @@ describe('lease keeper cost and reading of n8n (fake n8n executions API, memory 
 		expect(held.filter(({ lock }) => lock.state === 'held')).toHaveLength(HOLDERS - 1);
 	});
 
+	// Fails with the fix reverted: the lock freed in the round whose other release failed was never reported (no audit line).
+	it('an ended execution whose store fails one of two releases: retried next round, both reported once', async () => {
+		const source = api.source();
+		const executionId = '4242';
+		api.executions.set(executionId, 'success');
+		const locks = [
+			(await client.acquire(uniqueKey('retry-a'), options(executionId, 30_000, 0), log)).lock,
+			(await client.acquire(uniqueKey('retry-b'), options(executionId, 30_000, 0), log)).lock,
+		];
+		const released: ReleaseOutcome[][] = [];
+		keeper.keep({ ownerKey: executionId, executionId, locks, statusSource: source, followed: true, log, onReleased: (outcomes) => void released.push(outcomes) });
+		const release = jest.spyOn(engine, 'release').mockRejectedValueOnce(new Error('store hiccup'));
+		await rounds(1);
+		expect(released).toEqual([]);
+		expect(log.lines.filter((line) => line.startsWith('warn') && line.includes('could not free a lock'))).toHaveLength(1);
+		await rounds(1);
+		release.mockRestore();
+		expect(released).toHaveLength(1);
+		expect(released[0].map((outcome) => outcome.key).sort()).toEqual(locks.map((lock) => lock.key).sort());
+		expect(locks.every((lock) => lock.state === 'released')).toBe(true);
+	});
+
 	it('404 after it was seen running: ended and not kept by n8n, so freed; 404 never seen running: cannot be followed, renewal stops (TTL applies), said once', async () => {
 		const { held } = await holders(2);
 		const unsavedSeen = held[0];

@@ -52,6 +52,8 @@ interface Watched {
 	/** n8n cancelled it: asked first in the next round. */
 	urgent: boolean;
 	releaseFailing: boolean;
+	/** Freed so far for an ended execution; reported together once every lock is freed. */
+	freed: ReleaseOutcome[];
 	stopped: boolean;
 	cleanups: Array<() => void>;
 }
@@ -116,6 +118,7 @@ export class LeaseKeeper {
 				registeredAt: performance.now(),
 				urgent: false,
 				releaseFailing: false,
+				freed: [],
 				stopped: false,
 				cleanups: [],
 			};
@@ -354,7 +357,9 @@ export class LeaseKeeper {
 
 	private async releaseEnded(entry: Watched): Promise<void> {
 		const { executionId } = entry.options;
-		const outcomes: ReleaseOutcome[] = [];
+		if (entry.stopped) return;
+		// A lock freed in an earlier round whose other locks failed is reported with them.
+		const outcomes = entry.freed;
 		let failed = false;
 		for (const lock of [...entry.locks]) {
 			try {
@@ -372,7 +377,8 @@ export class LeaseKeeper {
 				entry.releaseFailing = true;
 			}
 		}
-		if (failed) return;
+		// Failed: the next round tries again. Stopped: a concurrent look (cancel) finished and reported it.
+		if (failed || entry.stopped) return;
 		this.stop(entry);
 		this.logFor(entry).debug('Tenant Credential Swap freed the locks of an execution that ended without Release Lock', {
 			executionId,
