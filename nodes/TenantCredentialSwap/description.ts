@@ -53,7 +53,7 @@ export const swapProperties: INodeProperties[] = [
 		default: '',
 		required: true,
 		placeholder: 'e.g. {{ $json.body.tenantId }}',
-		description: 'Who this data belongs to. Recorded with the lock, and the lock key when Lock Scope is Tenant.',
+		description: 'Who this data belongs to. Recorded with the lock; with Lock Scope Tenant it also has a lock of its own.',
 	},
 	tenantDataNotice,
 	{
@@ -114,7 +114,8 @@ export const swapProperties: INodeProperties[] = [
 					{
 						name: 'Tenant',
 						value: 'tenant',
-						description: 'One execution at a time per tenant. Only for one base credential per tenant.',
+						description:
+							"The base credential's lock, and also one execution at a time per tenant (a second lock, e.g. for a tenant API that must not see two runs at once). Never less exclusion than Base Credential.",
 					},
 				],
 				default: 'baseCredential',

@@ -22,6 +22,8 @@ export interface ContextSpec {
 	mode?: string;
 	/** What this.executeWorkflow does (Run With Tenant Credential's sub-execution); default: fails the test. */
 	executeWorkflow?: (workflowInfo: unknown, items: INodeExecutionData[]) => Promise<{ executionId: string; data: Array<INodeExecutionData[] | null> }>;
+	/** What this.getExecutionCancelSignal() returns (n8n's cancel signal for the execution). */
+	cancelSignal?: AbortSignal;
 	/** Replaces real HTTP for the few failure tests a real n8n cannot produce. */
 	send?: (options: IHttpRequestOptions) => Promise<{ statusCode: number; body: unknown }>;
 }
@@ -92,6 +94,7 @@ export function executeContext(spec: ContextSpec): TestContext {
 		},
 		getExecutionId: () => spec.executionId,
 		getMode: () => spec.mode ?? 'webhook',
+		getExecutionCancelSignal: () => spec.cancelSignal,
 		executeWorkflow: async (workflowInfo: unknown, items: INodeExecutionData[]) => {
 			if (!spec.executeWorkflow) throw new Error('executeWorkflow was called, but the test gave none');
 			return await spec.executeWorkflow(workflowInfo, items);

@@ -302,8 +302,8 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 			await runRelease({ executionId });
 		}
 		expect(calls.flat().filter((call) => call === 'POST /api/v1/credentials')).toEqual([]);
-		// The second execution: the update and nothing else.
-		expect(calls[1]).toEqual([`PATCH /api/v1/credentials/${base.id}`]);
+		// The second execution: under the lock, one read (what a lost answer to the update is compared with) and the update.
+		expect(calls[1]).toEqual([`GET /api/v1/credentials/${base.id}`, `PATCH /api/v1/credentials/${base.id}`]);
 		expect(await api.temporaryCredentials()).toEqual([]);
 	});
 
@@ -560,14 +560,17 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 		expect(stored).not.toContain(SECRET_B);
 	});
 
-	it('lock scope tenant: the key is the tenant', async () => {
+	it("lock scope tenant: takes the base credential's key and the tenant's (never the tenant's alone)", async () => {
+		// Fails with the fix reverted: the only key was the tenant's, so two tenants PATCHed one base credential at once.
 		const base = await baseCredential();
 		const executionId = unique('exec');
 		const { output } = await runSwap({
 			executionId,
 			parameters: swapParameters(base.id, { tenantId: 'acme "quoted" ü', options: { lockTable, lockScope: 'tenant' } }),
 		});
-		expect((output[0].json.tenantSwap as IDataObject).lockKey).toBe('tenant:acme "quoted" ü');
+		expect(output[0].json.tenantSwap).toMatchObject({ lockKey: `credential:${base.id}`, tenantLockKey: 'tenant:acme "quoted" ü' });
+		expect((await engine().holder(`credential:${base.id}`))?.owner.executionId).toBe(executionId);
+		expect((await engine().holder('tenant:acme "quoted" ü'))?.owner.executionId).toBe(executionId);
 		await runRelease({ executionId, items: output });
 	});
 });
@@ -652,7 +655,7 @@ describe('API keys and settings the swap cannot work with', () => {
 			parameters: swapParameters(base.id, { tenantId, options: { lockTable, lockScope: 'tenant' } }),
 		});
 		const info = output[0].json.tenantSwap as IDataObject;
-		expect(info.lockKey).toBe(`tenant:${tenantId}`);
+		expect(info.tenantLockKey).toBe(`tenant:${tenantId}`);
 		expect(info.tenantId).toBe(tenantId);
 		expect((await engine().holder(`tenant:${tenantId}`))?.owner.executionId).toBe(executionId);
 		await runRelease({ executionId });
@@ -767,8 +770,11 @@ describe('failures a real n8n 2.40.7 cannot produce (scripted API)', () => {
 			}),
 		});
 		expect(output[0].json.error).toMatch(/400/);
-		expect(output[1].json.tenantSwap).toMatchObject({ baseCredentialId: 'base2', lockKey: 'tenant:shared-tenant' });
+		expect(output[1].json.tenantSwap).toMatchObject({ baseCredentialId: 'base2', lockKey: 'credential:base2', tenantLockKey: 'tenant:shared-tenant' });
 		expect((await engine().holder('tenant:shared-tenant'))?.owner.executionId).toBe(executionId);
+		expect((await engine().holder('credential:base2'))?.owner.executionId).toBe(executionId);
+		// The failed group's base credential lock is freed; the tenant's stays with the group that succeeded.
+		expect(await engine().holder('credential:base1')).toBeUndefined();
 		await runRelease({ executionId });
 	});
 

@@ -130,29 +130,44 @@ describe('N8nApiClient fault handling', () => {
 		expect(DEFAULT_RETRY).toEqual({ attempts: 8, baseDelayMs: 250, maxDelayMs: 5_000 });
 	});
 
-	it('never retries past a deadline, and shrinks the request timeout to it', async () => {
+	it('never retries past the time left, read afresh at every send, and shrinks each request timeout to it', async () => {
+		// Fails with the fix reverted (a deadline fixed at the call's start): the time left here shrinks
+		// faster than the clock (a lease whose renewals stopped), and each attempt must see that.
+		let lease = 400;
 		const slow: N8nApiTransport & { sent: ApiRequest[] } = {
 			instanceId: 'slow',
 			sent: [],
 			async send(request) {
 				this.sent.push(request);
-				await new Promise((resolve) => setTimeout(resolve, 30));
+				lease -= 100;
 				throw networkError('ECONNABORTED');
 			},
 		};
-		const client = new N8nApiClient(slow, { attempts: 50, baseDelayMs: 10, maxDelayMs: 10 });
-		const error = await client.updateCredential('1', { data: {} }, { deadline: Date.now() + 120 }).catch((e) => e);
+		const client = new N8nApiClient(slow, { attempts: 50, baseDelayMs: 1, maxDelayMs: 1 });
+		const error = await client.getCredential('1', { timeLeftMs: () => lease, minimumTimeMs: 150 }).catch((e) => e);
 		expect(error).toBeInstanceOf(N8nApiError);
 		expect(error.timedOut).toBe(true);
 		expect(error.hint).toMatch(/Retrying stopped early: the lock lease \(Lock TTL\) would run out/);
-		expect(slow.sent.length).toBeGreaterThanOrEqual(1);
-		expect(slow.sent.length).toBeLessThan(50);
-		for (const request of slow.sent) expect(request.timeoutMs).toBeLessThanOrEqual(120);
+		// 400, 300, 200 left at the three sends; then 100 < 150: not sent.
+		expect(slow.sent.map((request) => request.timeoutMs)).toEqual([400, 300, 200]);
 
 		const unsent = new ScriptedTransport([ok({})]);
-		const late = await new N8nApiClient(unsent, fast).updateCredential('1', { data: {} }, { deadline: Date.now() - 1 }).catch((e) => e);
-		expect(late).toMatchObject({ code: 'ELEASE', attempts: 0 });
+		const late = await new N8nApiClient(unsent, fast).updateCredential('1', { data: {} }, { timeLeftMs: () => 99, minimumTimeMs: 100 }).catch((e) => e);
+		expect(late).toMatchObject({ code: 'ELEASE', attempts: 0, maybeProcessed: false });
 		expect(unsent.sent).toHaveLength(0);
+	});
+
+	it('noBlindRetry: repeats only attempts n8n cannot have carried out, and throws the others at once', async () => {
+		const updated = ok({ id: '1', name: 'b', type: 't' });
+		const refusedFirst = new ScriptedTransport([dbNotReady, networkError('ECONNREFUSED'), updated]);
+		await expect(new N8nApiClient(refusedFirst, fast).updateCredential('1', { data: {} }, { noBlindRetry: true })).resolves.toMatchObject({ id: '1' });
+		expect(refusedFirst.sent).toHaveLength(3);
+		for (const failure of [networkError('ECONNRESET'), networkError('ECONNABORTED'), { statusCode: 500, body: { message: 'boom' } }, { statusCode: 504, body: {} }]) {
+			const once = new ScriptedTransport([failure, updated]);
+			const error = await new N8nApiClient(once, fast).updateCredential('1', { data: {} }, { noBlindRetry: true }).catch((e) => e);
+			expect(error).toMatchObject({ maybeProcessed: true });
+			expect(once.sent).toHaveLength(1);
+		}
 	});
 
 	it('the public API transport sends the request timeout (30 s unless a test sets it), shortened per request', async () => {

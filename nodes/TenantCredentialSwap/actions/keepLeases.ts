@@ -73,7 +73,10 @@ export async function keepLeasesWhileRunning(
 	const renewKeys = new Set<string>();
 	for (const request of requests) {
 		const info = results.swapped.get(request.itemIndex);
-		if (info && request.renewLock) renewKeys.add(info.lockKey);
+		if (info && request.renewLock) {
+			renewKeys.add(info.lockKey);
+			if (info.tenantLockKey) renewKeys.add(info.tenantLockKey);
+		}
 	}
 	const watched: HeldLock[] = [];
 	for (const { lock: held } of results.held) {

@@ -8,6 +8,7 @@ import { SwapItemError } from '../../shared/swap/errors';
 import { runSwaps, type LockScope, type SwapOptions, type SwapRequest, type SwapResults } from '../../shared/swap/swap';
 import { lockClientFor, type AuditEvent, type AuditTrail } from '../../shared/lock';
 import { keepLeasesWhileRunning } from './keepLeases';
+import { refusePausingNodes, RELEASE_LOCK_TYPE_SUFFIX } from './pausingNodes';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
 
@@ -73,8 +74,6 @@ function readRequest(context: IExecuteFunctions, itemIndex: number): NodeSwapReq
 	};
 }
 
-/** Node type suffix of Release Lock: `<package>.tenantLockRelease` installed, `CUSTOM.tenantLockRelease` from a folder. */
-const RELEASE_LOCK_TYPE_SUFFIX = '.tenantLockRelease';
 
 export const MISSING_RELEASE_HINT =
 	'No Release Lock node runs after this node, so the lock is held until this whole execution ends (with Renew Lock ' +
@@ -130,6 +129,7 @@ async function auditSwaps(context: IExecuteFunctions, lock: AuditTrail, requests
 }
 
 export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	refusePausingNodes(this);
 	hintIfNoReleaseLock(this);
 	const items = this.getInputData();
 	const continueOnFail = this.continueOnFail();
@@ -158,6 +158,7 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 				state: lock,
 				owner: { instanceId: this.getInstanceId(), executionId: this.getExecutionId(), workflowId: this.getWorkflow().id },
 				lockLog: this.logger,
+				cancelSignal: this.getExecutionCancelSignal?.(),
 				stopOnFirstError: !continueOnFail,
 				instanceId: transport.instanceId,
 				stateSecret: apiCredentials.apiKey,

@@ -1,6 +1,8 @@
-import { LockLostError, type Acquired } from '../lock';
-import type { CredentialSummary } from '../transport/n8nApiClient';
+import { LockLostError, LockTimeoutError, LockWaitCancelledError, shorten, type Acquired, type HeldLockLogger, type SwapState } from '../lock';
+import { NOT_SENT_LEASE_SHORT, type CallOptions, type CredentialSummary } from '../transport/n8nApiClient';
+import { sleepUnlessWoken } from '../lock/waiting';
 import { N8nApiError } from '../transport/n8nApiErrors';
+import { releaseOrLetExpire } from './releaseLock';
 import { stateWriteFailure } from './swapRecord';
 import { SwapItemError } from './errors';
 import { forgetResolved } from './plan';
@@ -15,39 +17,112 @@ import type { SwapContext, SwapGroup, TenantSwapInfo } from './types';
 /** Called with a failure; true = stop here (the node will throw). */
 export type FailGroup = (error: unknown, group: SwapGroup) => boolean;
 
+function lockKeysOf(group: SwapGroup): string[] {
+	return group.tenantLockKey ? [group.lockKey, group.tenantLockKey] : [group.lockKey];
+}
+
 /**
- * Takes each group's lock, in key order for every execution, so two executions never wait on each
- * other in a cycle. Groups sharing a key (tenant scope) share one lock. On a failure that stops the
- * swap, releases only what this call took (a re-entered lock belongs to an earlier swap of the
- * execution) and returns undefined.
+ * Takes every group's keys (the base credential's, and the tenant's under Lock Scope "Tenant") in key
+ * order for every execution, so two executions never wait on each other in a cycle. Groups sharing a
+ * key share one lock. On a failure that stops the swap, releases only what this call took (a re-entered
+ * lock belongs to an earlier swap of the execution) and returns undefined.
  */
 export async function acquireInOrder(context: SwapContext, groups: SwapGroup[], fail: FailGroup): Promise<Map<string, Acquired> | undefined> {
-	const ordered = [...groups].sort((a, b) => (a.lockKey < b.lockKey ? -1 : a.lockKey > b.lockKey ? 1 : 0));
+	const wanted = groups.flatMap((group) => lockKeysOf(group).map((key) => ({ key, group })));
+	wanted.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+	// Keys this execution took in earlier nodes (this process): the order this call must not invert by waiting.
+	const heldBefore = context.locks.heldBy(context.owner).map((lock) => lock.key);
 	const taken = new Map<string, Acquired>();
-	for (const group of ordered) {
+	const failed = new Set<SwapGroup>();
+	for (const { key, group } of wanted) {
+		if (failed.has(group)) continue;
 		try {
-			let acquired = taken.get(group.lockKey);
-			if (!acquired) {
-				acquired = await context.locks.acquire(
-					group.lockKey,
-					{
-						owner: { ...context.owner, tenantId: group.tenantId },
-						ttlMs: group.options.lockTtlMs,
-						waitTimeoutMs: group.options.waitTimeoutMs,
-					},
-					context.lockLog,
-				);
-				taken.set(group.lockKey, acquired);
-			}
-			group.acquired = acquired;
+			if (!taken.has(key)) taken.set(key, await acquireKey(context, key, group, heldBefore));
 		} catch (error) {
+			failed.add(group);
 			if (fail(error, group)) {
-				await releaseTaken(taken.values(), new Set());
+				await releaseTaken(taken.values(), new Set(), context.lockLog);
 				return undefined;
 			}
 		}
 	}
+	for (const group of groups) {
+		if (failed.has(group)) continue;
+		group.acquired = taken.get(group.lockKey);
+		group.tenantAcquired = group.tenantLockKey ? taken.get(group.tenantLockKey) : undefined;
+	}
+	// Keys taken only for groups that failed on another key of theirs.
+	const inUse = new Set(groups.filter((group) => !failed.has(group)).flatMap(lockKeysOf));
+	for (const [key, acquired] of [...taken]) {
+		if (inUse.has(key)) continue;
+		taken.delete(key);
+		await releaseTaken([acquired], new Set(), context.lockLog);
+	}
 	return taken;
+}
+
+/**
+ * Takes one key. Where this execution already holds a key (from an earlier swap node) that sorts after
+ * this one, it does not wait: another execution taking the two keys in the opposite order would wait
+ * for this one while this one waits for it, until both time out. It tries once and, if the key is busy,
+ * fails at once saying so.
+ */
+async function acquireKey(context: SwapContext, key: string, group: SwapGroup, heldBefore: string[]): Promise<Acquired> {
+	const heldAfter = heldBefore.filter((held) => held > key);
+	const mayWait = heldAfter.length === 0 || heldBefore.includes(key);
+	try {
+		return await context.locks.acquire(
+			key,
+			{
+				owner: { ...context.owner, tenantId: group.tenantId },
+				ttlMs: group.options.lockTtlMs,
+				waitTimeoutMs: mayWait ? group.options.waitTimeoutMs : 0,
+				...(context.cancelSignal ? { signal: context.cancelSignal } : {}),
+			},
+			context.lockLog,
+		);
+	} catch (error) {
+		if (error instanceof LockTimeoutError && !mayWait) throw keyOrderError(key, heldAfter, group, error);
+		if (error instanceof LockTimeoutError) throw lockTimeoutError(context, error, group);
+		if (error instanceof LockWaitCancelledError) {
+			throw new SwapItemError(error.message, group.itemIndexes, {
+				description: 'n8n cancelled this execution while it waited: it left the queue for the lock, and nothing was changed.',
+				cause: error,
+			});
+		}
+		throw error;
+	}
+}
+
+function keyOrderError(key: string, heldAfter: string[], group: SwapGroup, cause: LockTimeoutError): SwapItemError {
+	const held = heldAfter.map((heldKey) => `"${shorten(heldKey)}"`).join(', ');
+	return new SwapItemError(
+		`Lock "${shorten(key)}" is held by another execution, and this execution already holds ${held} from an earlier Tenant Credential Swap node, which comes after it in the lock order: waiting could deadlock with an execution that takes them the other way round, so this swap did not wait`,
+		group.itemIndexes,
+		{
+			description:
+				'Take every base credential in one Tenant Credential Swap node (one node takes its keys in one order), or release the first lock (Release Lock) before swapping another. Nothing was changed.',
+			cause,
+		},
+	);
+}
+
+/** The timeout, saying who holds the key where known, and whether that is this very execution (an earlier run of it). */
+function lockTimeoutError(context: SwapContext, error: LockTimeoutError, group: SwapGroup): SwapItemError {
+	const holder = error.holder?.owner;
+	const self = holder && holder.executionId === context.owner.executionId && (holder.instanceId ?? '') === (context.owner.instanceId ?? '');
+	const who = !holder
+		? ''
+		: self
+			? `: held by this same execution (${holder.executionId})${holder.workflowId ? ` of workflow ${holder.workflowId}` : ''}, from an earlier run of it`
+			: `: held by execution ${holder.executionId}${holder.workflowId ? ` of workflow ${holder.workflowId}` : ''}${holder.instanceId ? ` on n8n instance ${holder.instanceId}` : ''}`;
+	const lease = error.holder ? ` since ${error.holder.acquiredAt.toISOString()}, lease ends ${error.holder.expiresAt.toISOString()}` : '';
+	return new SwapItemError(`Timed out after ${error.waitedMs} ms waiting for lock "${shorten(error.key)}"${who}${lease}`, group.itemIndexes, {
+		description: self
+			? 'This execution took the lock before it paused or moved (a Wait node, or n8n running it again on another worker): the lease belongs to the process that took it, which no longer renews it here. It frees itself when its Lock TTL runs out. Release the lock before any Wait, or remove the Wait between Tenant Credential Swap and Release Lock.'
+			: 'Another execution held the lock for the whole wait. Raise "Wait Timeout", or check that every path after Tenant Credential Swap reaches a Release Lock.',
+		cause: error,
+	});
 }
 
 /**
@@ -55,11 +130,11 @@ export async function acquireInOrder(context: SwapContext, groups: SwapGroup[], 
  * `letExpire`: locks under which n8n may still apply an update whose answer was lost: they stop
  * renewing and end by their TTL, so a late write cannot land in the next holder's critical section.
  */
-export async function releaseTaken(acquired: Iterable<Acquired>, letExpire: Set<Acquired>): Promise<void> {
+export async function releaseTaken(acquired: Iterable<Acquired>, letExpire: Set<Acquired>, log?: HeldLockLogger): Promise<void> {
 	for (const entry of acquired) {
 		if (entry.reentered) continue;
 		if (letExpire.has(entry)) entry.lock.stopRenewing();
-		else await entry.lock.release().catch(() => undefined);
+		else await releaseOrLetExpire(entry.lock, log, 'a swap that did not complete');
 	}
 }
 
@@ -68,14 +143,64 @@ export function mayStillLand(error: unknown): boolean {
 	return error instanceof N8nApiError && error.operation === 'update base credential' && error.maybeProcessed;
 }
 
+/**
+ * Below this much lease left, nothing is sent under the lock. 1 s is 25-50 times a PATCH's usual time
+ * (20-40 ms), so an attempt with less left would likely be answered after the lease; a quarter of the
+ * TTL keeps the floor under what a healthily renewed lease has left (renewals every TTL/3), so even a
+ * 1 s TTL still sends while its store answers.
+ */
+export function sendFloorMs(ttlMs: number): number {
+	return Math.max(1, Math.min(1_000, Math.floor(ttlMs / 4)));
+}
+
+/** Rounds of a PATCH that n8n answered with an error and, as a read showed, did not apply. */
+const MAX_UPDATE_ROUNDS = 4;
+/** Between reads while n8n may still apply an update whose answer was lost. */
+const SETTLE_READ_EVERY_MS = 250;
+
+/** How an API call under the lock is bounded: each attempt by the lease left when it is sent, and by the lock's loss. */
+export function underLock(group: SwapGroup): CallOptions {
+	const lock = group.acquired?.lock;
+	if (!lock) return {};
+	return { timeLeftMs: () => lock.remainingMs(), minimumTimeMs: sendFloorMs(lock.ttlMs), signal: lock.lost };
+}
+
+function leaseRanShort(group: SwapGroup, error: N8nApiError): SwapItemError {
+	const floor = group.acquired ? sendFloorMs(group.acquired.lock.ttlMs) : 0;
+	return new SwapItemError(
+		new LockLostError(group.lockKey, `the lease ran short before the update: less than ${floor} ms of it was left, so the update was not sent and the base credential was not changed`).message,
+		group.itemIndexes,
+		{
+			description:
+				'The lock store renewed the lease too slowly (or not at all) for the update to finish within it. Run the execution again; if this repeats, check the lock database, or raise Lock TTL.',
+			cause: error,
+		},
+	);
+}
+
+/** Not sent at all: the lease left was under the floor when the attempt was due. */
+function notSentForLease(error: unknown): error is N8nApiError {
+	return error instanceof N8nApiError && error.code === NOT_SENT_LEASE_SHORT && error.attempts === 0;
+}
+
+/**
+ * A fresh read of the base credential under the lock: what a PATCH whose answer is lost is compared
+ * with. undefined where n8n has no read by ID (before 2.20) or the read failed: such an update cannot
+ * be confirmed, so its lost answer fails the item.
+ */
+async function readUnderLock(context: SwapContext, group: SwapGroup): Promise<CredentialSummary | undefined> {
+	try {
+		return await context.api.getCredential(group.base.id, underLock(group));
+	} catch (error) {
+		if (notSentForLease(error)) throw leaseRanShort(group, error);
+		return undefined;
+	}
+}
+
 /** Under the lock: the remembered write is ours and n8n still reports its updatedAt (nobody edited since). */
-async function stillUnchanged(context: SwapContext, group: SwapGroup): Promise<CredentialSummary | undefined> {
-	if (!group.maybeUnchanged || !group.dataHmac) return undefined;
-	const state = await context.state.readSwapState(group.stateKey);
-	if (state?.dataHmac !== group.dataHmac) return undefined;
-	// A fresh read: the one before the lock may predate another execution's or a person's edit.
-	const current = await context.api.getCredential(group.base.id, underLock(group)).catch(() => undefined);
-	return current?.updatedAt && current.updatedAt === state.credentialUpdatedAt ? current : undefined;
+function stillUnchanged(group: SwapGroup, state: SwapState | undefined, current: CredentialSummary | undefined): boolean {
+	if (!group.maybeUnchanged || !group.dataHmac || state?.dataHmac !== group.dataHmac) return false;
+	return Boolean(current?.updatedAt && current.updatedAt === state.credentialUpdatedAt);
 }
 
 /** The lock must still be held: a write after the lease ended could overwrite the next holder's data. */
@@ -94,36 +219,102 @@ function assertHeld(group: SwapGroup, stage: 'before' | 'during'): void {
 	});
 }
 
+/** What reading the credential after a failed update showed. */
+type UpdateOutcome = { applied: CredentialSummary } | 'notApplied' | 'unknown';
+
+/**
+ * After an update whose outcome is unknown: reads the base credential (each read bounded by the lease
+ * left, the lock renewing itself meanwhile) until n8n shows an updatedAt newer than the read taken
+ * under this lock just before the update (so the write happened while this execution held the key:
+ * ours), the lock is lost, or the wait ends. An error n8n answered itself ended its handler: one read
+ * decides. Without an answer (timeout, reset, 502/504 from a proxy in front) n8n may still be applying
+ * it: reads go on for one Lock TTL.
+ */
+async function settleUpdate(context: SwapContext, group: SwapGroup, before: CredentialSummary | undefined, failure: N8nApiError): Promise<UpdateOutcome> {
+	const lock = group.acquired?.lock;
+	const beforeMs = Date.parse(before?.updatedAt ?? '');
+	if (!lock || Number.isNaN(beforeMs)) return 'unknown';
+	const answered = failure.status !== undefined && failure.status !== 502 && failure.status !== 504;
+	const until = performance.now() + (answered ? 0 : lock.ttlMs);
+	for (;;) {
+		if (lock.state !== 'held') return 'unknown';
+		const current = await context.api.getCredential(group.base.id, underLock(group)).catch(() => undefined);
+		if (lock.state !== 'held') return 'unknown';
+		if (current && current.id === group.base.id && Date.parse(current.updatedAt ?? '') > beforeMs) return { applied: current };
+		if (current && answered) return 'notApplied';
+		if (performance.now() >= until || lock.remainingMs() < sendFloorMs(lock.ttlMs)) return 'unknown';
+		const pause = sleepUnlessWoken(SETTLE_READ_EVERY_MS);
+		const wake = () => pause.wake();
+		lock.lost.addEventListener('abort', wake, { once: true });
+		await pause.promise;
+		lock.lost.removeEventListener('abort', wake);
+	}
+}
+
+/**
+ * The PATCH under the lock. Never repeated blindly: an attempt n8n may have carried out is settled by
+ * reading the credential (settleUpdate), so a repeat can never land after the lease, in the next
+ * holder's critical section. Each attempt's timeout is the lease left when it is sent.
+ */
+async function patchUnderLock(context: SwapContext, group: SwapGroup, before: CredentialSummary | undefined): Promise<CredentialSummary> {
+	for (let round = 1; ; round++) {
+		assertHeld(group, 'before');
+		try {
+			return await context.api.updateCredential(
+				group.base.id,
+				{ data: group.data, isPartialData: group.options.partialUpdate },
+				{ ...underLock(group), noBlindRetry: true },
+			);
+		} catch (error) {
+			// Not sent (too little lease left): earlier rounds, if any, were read back as not applied.
+			if (notSentForLease(error)) throw leaseRanShort(group, error);
+			if (!(error instanceof N8nApiError) || !error.maybeProcessed) throw error;
+			const outcome = await settleUpdate(context, group, before, error);
+			if (outcome !== 'notApplied' && outcome !== 'unknown') {
+				context.logDebug?.('Tenant Credential Swap: an update whose answer failed was confirmed by reading the credential', {
+					baseCredentialId: group.base.id,
+					error: error.message,
+				});
+				return outcome.applied;
+			}
+			// Known not applied: the failure changed nothing, so the lock may be freed and the update tried again.
+			if (outcome === 'notApplied' && round < MAX_UPDATE_ROUNDS) continue;
+			throw outcome === 'notApplied' ? error.withAttempts(round, undefined, false) : error.withAttempts(round);
+		}
+	}
+}
+
 export async function updateBaseCredential(context: SwapContext, group: SwapGroup): Promise<{ updated: CredentialSummary; unchanged: boolean }> {
 	assertHeld(group, 'before');
-	// The API calls under the lock get one Lock TTL in all; the lock renews itself meanwhile.
-	group.updateDeadline = Date.now() + (group.acquired?.lock.ttlMs ?? group.options.lockTtlMs);
-	const current = await stillUnchanged(context, group);
-	if (current) return { updated: current, unchanged: true };
-	// Forget the last write first: if this one fails half-way, nobody may skip on stale knowledge.
-	await context.state.writeSwapState(group.stateKey, undefined);
-	assertHeld(group, 'before');
-	const updated = await context.api
-		.updateCredential(
-			group.base.id,
-			{ data: group.data, isPartialData: group.options.partialUpdate },
-			underLock(group),
-		)
-		.catch((error: unknown) => {
-			forgetResolved(context.instanceId, group.base.id);
-			assertHeld(group, 'during');
-			if (error instanceof N8nApiError && error.status === 404 && /credential not found/i.test(error.apiMessage)) {
-				throw new SwapItemError(`Base credential "${group.base.name}" (ID ${group.base.id}) no longer exists`, group.itemIndexes, {
-					parameter: 'baseCredential',
-					description: 'It was deleted, or the API key lost access to it. Pick an existing credential.',
-				});
-			}
-			throw error;
-		});
+	// A fresh read under the lock (the one before the lock may predate another holder's write): both
+	// for Skip Unchanged Data and as the "before" that confirms an update whose answer was lost.
+	// Forget the last write before updating: if this one fails half-way, nobody may skip on stale knowledge.
+	const forget = async () => await context.state.writeSwapState(group.stateKey, undefined);
+	let current: CredentialSummary | undefined;
+	if (group.maybeUnchanged && group.dataHmac) {
+		const [state, read] = await Promise.all([context.state.readSwapState(group.stateKey), readUnderLock(context, group)]);
+		if (read && stillUnchanged(group, state, read)) return { updated: read, unchanged: true };
+		current = read;
+		await forget();
+	} else {
+		[current] = await Promise.all([readUnderLock(context, group), forget()]);
+	}
+	const updated = await patchUnderLock(context, group, current).catch((error: unknown) => {
+		forgetResolved(context.instanceId, group.base.id);
+		if (error instanceof SwapItemError) throw error;
+		assertHeld(group, 'during');
+		if (error instanceof N8nApiError && error.status === 404 && /credential not found/i.test(error.apiMessage)) {
+			throw new SwapItemError(`Base credential "${group.base.name}" (ID ${group.base.id}) no longer exists`, group.itemIndexes, {
+				parameter: 'baseCredential',
+				description: 'It was deleted, or the API key lost access to it. Pick an existing credential.',
+			});
+		}
+		throw error;
+	});
 	assertHeld(group, 'during');
-	const before = Date.parse(group.base.updatedAt ?? '');
+	const beforeMs = Date.parse(current?.updatedAt ?? group.base.updatedAt ?? '');
 	const after = Date.parse(updated?.updatedAt ?? '');
-	if (!updated || updated.id !== group.base.id || updated.type !== group.base.type || !(after > before || Number.isNaN(before))) {
+	if (!updated || updated.id !== group.base.id || updated.type !== group.base.type || !(after > beforeMs || Number.isNaN(beforeMs))) {
 		throw new SwapItemError(
 			`n8n did not confirm the update of base credential "${group.base.name}"`,
 			group.itemIndexes,
@@ -138,11 +329,6 @@ export async function updateBaseCredential(context: SwapContext, group: SwapGrou
 			});
 	}
 	return { updated, unchanged: false };
-}
-
-/** How an API call under the lock is bounded: the update's time budget, and the lock's loss. */
-function underLock(group: SwapGroup): { deadline?: number; signal?: AbortSignal } {
-	return { deadline: group.updateDeadline, signal: group.acquired?.lock.lost };
 }
 
 export function swapInfo(group: SwapGroup, acquired: Acquired, tenantId: string, updated: CredentialSummary, unchanged: boolean): TenantSwapInfo {
@@ -160,6 +346,7 @@ export function swapInfo(group: SwapGroup, acquired: Acquired, tenantId: string,
 		expiresAt: lock.expiresAt.toISOString(),
 		waitedMs: acquired.waitedMs,
 		reentered: acquired.reentered,
+		...(group.tenantAcquired ? { tenantLockKey: group.tenantAcquired.lock.key, tenantLockToken: group.tenantAcquired.lock.token } : {}),
 		temporaryCredential: group.temporaryCredential,
 		credentialTest: group.credentialTest,
 		update: unchanged ? 'unchanged' : 'patched',

@@ -24,7 +24,7 @@ export function withDescription(error: unknown, itemIndexes: number[], sentence:
 function consequenceOf(error: N8nApiError): string | undefined {
 	if (error.operation === 'update base credential') {
 		return error.maybeProcessed
-			? 'n8n may have applied the update before the failure: the base credential may hold this tenant\'s data or the previous data. Run the execution again to write it. The lock stays held until its Lock TTL runs out, so a late update cannot reach the next execution.'
+			? 'n8n may have applied the update before the failure: reading the credential afterwards did not confirm it, and n8n may still apply it, so the base credential may hold this tenant\'s data or the previous data. Run the execution again to write it. The lock stays held until its Lock TTL runs out (no longer renewed), so an update n8n applies within that time cannot reach the next execution.'
 			: 'The base credential was not changed.';
 	}
 	if (['read credential schema', 'create temporary credential', 'test credential', 'delete temporary credential', 'read credential', 'list credentials'].includes(error.operation)) {

@@ -16,8 +16,17 @@ import type { BaseCredentialRef, LockScope, SwapContext, SwapGroup, SwapRequest 
  * failure leaves the base credential as it was.
  */
 
-export function lockKeyFor(scope: LockScope, baseCredentialId: string, tenantId: string): string {
-	return scope === 'tenant' ? `tenant:${tenantId}` : `credential:${baseCredentialId}`;
+/** The lock that guards a base credential: taken by every swap of it, whatever the Lock Scope. */
+export function credentialLockKey(baseCredentialId: string): string {
+	return `credential:${baseCredentialId}`;
+}
+
+/**
+ * The keys a swap takes. The base credential's key always (a shared base credential holds one tenant
+ * at a time, so no setting may leave it out); Lock Scope "Tenant" adds one execution at a time per tenant.
+ */
+export function lockKeysFor(scope: LockScope, baseCredentialId: string, tenantId: string): { lockKey: string; tenantLockKey?: string } {
+	return { lockKey: credentialLockKey(baseCredentialId), ...(scope === 'tenant' ? { tenantLockKey: `tenant:${tenantId}` } : {}) };
 }
 
 export function makeGroup(context: SwapContext, base: CredentialSummary, requests: SwapRequest[]): SwapGroup {
@@ -39,7 +48,7 @@ export function makeGroup(context: SwapContext, base: CredentialSummary, request
 		data: first.data,
 		options: first.options,
 		tenantId: first.tenantId,
-		lockKey: lockKeyFor(first.options.lockScope, base.id, first.tenantId),
+		...lockKeysFor(first.options.lockScope, base.id, first.tenantId),
 		itemIndexes: requests.map((request) => request.itemIndex),
 		secrets,
 		temporaryCredential: 'skipped',

@@ -7,7 +7,7 @@ import { makeGroup, refKey, resolveBaseCredentials, validateGroup } from './plan
 import { cleanStaleTemporaryCredentials } from './temporaryCredential';
 import type { SwapContext, SwapGroup, SwapRequest, SwapResults } from './types';
 
-export { lockKeyFor } from './plan';
+export { credentialLockKey, lockKeysFor } from './plan';
 export { configureTemporaryCredentialCleanup, DEFAULT_TEMPORARY_CLEANUP, TEMPORARY_CREDENTIAL_PREFIX, type TemporaryCleanupSettings } from './temporaryCredential';
 export type { BaseCredentialRef, LockScope, SwapContext, SwapOptions, SwapRequest, SwapResults, TenantSwapInfo } from './types';
 
@@ -41,19 +41,20 @@ export async function runSwaps(context: SwapContext, requests: SwapRequest[]): P
 		try {
 			const { updated, unchanged } = await updateBaseCredential(context, group);
 			succeeded.add(acquired);
+			if (group.tenantAcquired) succeeded.add(group.tenantAcquired);
 			for (const request of group.requests) {
 				results.swapped.set(request.itemIndex, swapInfo(group, acquired, request.tenantId, updated, unchanged));
 			}
 		} catch (error) {
 			if (mayStillLand(error)) letExpire.add(acquired);
 			if (fail(error, group)) {
-				await releaseTaken([...taken.values()], letExpire);
+				await releaseTaken([...taken.values()], letExpire, context.lockLog);
 				return results;
 			}
 		}
 	}
-	// A lock shared by several groups (tenant scope) stays held while any of them succeeded.
-	await releaseTaken([...taken.values()].filter((acquired) => !succeeded.has(acquired)), letExpire);
+	// A lock shared by several groups (a tenant's key) stays held while any of them succeeded.
+	await releaseTaken([...taken.values()].filter((acquired) => !succeeded.has(acquired)), letExpire, context.lockLog);
 	results.held = [...succeeded];
 	return results;
 }

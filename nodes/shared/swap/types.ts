@@ -44,9 +44,13 @@ export interface TenantSwapInfo {
 	baseCredentialType: string;
 	tenantId: string;
 	lockBackend: string;
+	/** The base credential's lock (the one that guards it). */
 	lockKey: string;
 	token: string;
 	fence: number;
+	/** Lock Scope "Tenant": the tenant's lock, held besides the base credential's. */
+	tenantLockKey?: string;
+	tenantLockToken?: string;
 	acquiredAt: string;
 	expiresAt: string;
 	waitedMs: number;
@@ -73,6 +77,8 @@ export interface SwapContext {
 	/** Key of the HMAC kept of what was written (the n8n API key); without it nothing is skipped. */
 	stateSecret?: string;
 	logDebug?: (message: string, meta?: Record<string, unknown>) => void;
+	/** n8n's cancel signal for the execution (where the version offers it): a waiter leaves the queue. */
+	cancelSignal?: AbortSignal;
 	/** Where held locks report renewal trouble and loss (the node's logger). */
 	lockLog?: { warn(message: string, meta?: Record<string, unknown>): void; debug(message: string, meta?: Record<string, unknown>): void };
 }
@@ -91,14 +97,16 @@ export interface SwapGroup {
 	data: IDataObject;
 	options: SwapOptions;
 	tenantId: string;
+	/** The base credential's lock: guards the update. */
 	lockKey: string;
+	/** Lock Scope "Tenant": the tenant's lock, taken besides the base credential's. */
+	tenantLockKey?: string;
 	itemIndexes: number[];
 	secrets: Set<string>;
 	temporaryCredential: TenantSwapInfo['temporaryCredential'];
 	credentialTest: TenantSwapInfo['credentialTest'];
 	acquired?: Acquired;
-	/** Epoch ms by which the API calls under the lock must be answered (one Lock TTL from the update's start). */
-	updateDeadline?: number;
+	tenantAcquired?: Acquired;
 	/** Keyed hash of what this swap writes, and where the last one is remembered. */
 	dataHmac?: string;
 	stateKey: string;

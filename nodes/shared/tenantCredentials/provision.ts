@@ -2,6 +2,7 @@ import type { IDataObject } from 'n8n-workflow';
 
 import { LockTimeoutError, type HeldLockLogger, type LockClient, type LockOwner } from '../lock';
 import { SwapItemError } from '../swap/errors';
+import { releaseOrLetExpire } from '../swap/releaseLock';
 import type { N8nApiClient } from '../transport/n8nApiClient';
 import { registryTag, shownTenantId, type TenantCredentialNaming } from './credentialName';
 import { TENANT_CREDENTIAL_BUSY_MS } from './inUse';
@@ -109,7 +110,7 @@ async function holding<T>(context: TenantCredentialContext, wish: TenantCredenti
 	try {
 		return await work();
 	} finally {
-		if (!reentered) await lock.release().catch(() => undefined);
+		if (!reentered) await releaseOrLetExpire(lock, context.lockLog, "a tenant credential's creation");
 	}
 }
 

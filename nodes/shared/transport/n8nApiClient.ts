@@ -136,13 +136,24 @@ export function setDefaultRetryOptions(options?: Partial<RetryOptions>): void {
 /** Options of one call. */
 export interface CallOptions {
 	/**
-	 * Epoch ms after which no attempt may still be under way (the time a call under a lock may take):
-	 * the request timeout shrinks to fit, and no retry starts that could not finish before it.
+	 * The time (ms) an attempt sent now may take, read afresh before every attempt (under a lock: the
+	 * lease left, which renewals move on). The request timeout shrinks to it, and no attempt is sent
+	 * when less than `minimumTimeMs` is left.
 	 */
-	deadline?: number;
+	timeLeftMs?: () => number;
+	/** Below this much time left, an attempt is not sent (it could not be answered in time). */
+	minimumTimeMs?: number;
 	/** Aborted = stop at once, no further attempt (the lock the call runs under was lost). */
 	signal?: AbortSignal;
+	/**
+	 * Only repeat attempts n8n cannot have carried out (refused, 429, 503). A failure n8n may have
+	 * carried out is thrown at once (`maybeProcessed`), for the caller to find out what happened.
+	 */
+	noBlindRetry?: boolean;
 }
+
+/** Error code of an attempt not sent because the time left (the lock lease) was too short. */
+export const NOT_SENT_LEASE_SHORT = 'ELEASE';
 
 /** Schemas change only with n8n's version: one fetch per type per instance per process. */
 const schemaCache = new Map<string, Promise<CredentialSchema>>();
@@ -218,7 +229,8 @@ export class N8nApiClient {
 	): Promise<CredentialSummary> {
 		const body: IDataObject = { data: input.data };
 		if (input.isPartialData) body.isPartialData = true;
-		// Idempotent: the body carries the whole wish (full data, or the same partial data again).
+		// Idempotent: the body carries the whole wish (full data, or the same partial data again). Under a
+		// lock the caller passes noBlindRetry: a repeat after the lease ended could overwrite the next holder.
 		return (await this.call(
 			'update base credential',
 			'idempotent',
@@ -299,6 +311,8 @@ export class N8nApiClient {
 	private async call(operation: string, policy: RetryPolicy, request: ApiRequest, options: CallOptions = {}): Promise<unknown> {
 		const retry = this.retry;
 		const attempts = Math.max(1, retry.attempts);
+		const effectivePolicy: RetryPolicy = options.noBlindRetry ? 'notProcessed' : policy;
+		const minimum = Math.max(1, options.minimumTimeMs ?? 1);
 		let previous: N8nApiError | undefined;
 		let maybeProcessed = false;
 		for (let attempt = 1; ; attempt++) {
@@ -311,10 +325,11 @@ export class N8nApiClient {
 					maybeProcessed,
 				);
 			}
-			const left = options.deadline === undefined ? undefined : options.deadline - Date.now();
-			if (left !== undefined && left <= 0) {
-				const reason = 'the lock lease (Lock TTL) would run out before an answer could come';
-				throw (previous ?? new N8nApiError(operation, undefined, 'not sent: the lock lease would run out first', 'ELEASE')).withAttempts(
+			// Read at send time: the lease left now, not at the start of the call.
+			const left = options.timeLeftMs?.();
+			if (left !== undefined && left < minimum) {
+				const reason = `less than ${minimum} ms of the lock lease was left, too little for an answer`;
+				throw (previous ?? new N8nApiError(operation, undefined, 'not sent: too little of the lock lease was left', NOT_SENT_LEASE_SHORT)).withAttempts(
 					attempt - 1,
 					reason,
 					maybeProcessed,
@@ -329,18 +344,18 @@ export class N8nApiClient {
 				if (response.statusCode >= 200 && response.statusCode < 300) return response.body;
 				failure = new N8nApiError(operation, response.statusCode, messageOf(response.body));
 				retryable =
-					policy === 'idempotent'
+					effectivePolicy === 'idempotent'
 						? RETRYABLE_STATUS.has(response.statusCode)
 						: NOT_PROCESSED_STATUS.has(response.statusCode);
 			} catch (error) {
 				const code = errorCode(error);
 				failure = new N8nApiError(operation, undefined, networkMessage(error, code), code);
-				retryable = policy === 'idempotent' ? RETRYABLE_CODES.has(code ?? '') : NOT_SENT_CODES.has(code ?? '');
+				retryable = effectivePolicy === 'idempotent' ? RETRYABLE_CODES.has(code ?? '') : NOT_SENT_CODES.has(code ?? '');
 			}
 			maybeProcessed ||= failure.attemptMayHaveBeenProcessed;
 			if (!retryable || attempt >= attempts) throw failure.withAttempts(attempt, undefined, maybeProcessed);
 			const delay = backoff(attempt, retry);
-			if (options.deadline !== undefined && Date.now() + delay >= options.deadline) {
+			if (options.timeLeftMs && options.timeLeftMs() - delay < minimum) {
 				throw failure.withAttempts(attempt, 'the lock lease (Lock TTL) would run out before another attempt', maybeProcessed);
 			}
 			previous = failure;

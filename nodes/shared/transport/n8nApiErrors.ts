@@ -53,7 +53,7 @@ export class N8nApiError extends Error {
 	/** Whether n8n may have carried out this one attempt before it failed. */
 	get attemptMayHaveBeenProcessed(): boolean {
 		if (this.status !== undefined) return this.status >= 500 && this.status !== 503;
-		return !this.refused && this.code !== 'ELEASE';
+		return !this.refused && this.code !== 'ELEASE' && this.code !== 'ELOCKLOST';
 	}
 
 	/** What the user should do about it, where we know. */
