@@ -107,7 +107,7 @@ export const releaseProperties: INodeProperties[] = [
 				type: 'boolean',
 				default: true,
 				description:
-					'Whether to fail when a lock ran out (TTL) and another execution took it before this release: the nodes in between may then have used another tenant\'s data',
+					"Whether to fail when a lock this node frees was lost before it ran (its lease ran out, or the lock store lost it): the nodes in between may then have used another tenant's credential. Off: a warning in n8n's log, and the output lists the lost lock with when and why.",
 			},
 			...lockTableOptions,
 		],

@@ -5,10 +5,20 @@
  * `other` is a second engine (another process). The n8n side (the executions API) is a function
  * here; test/e2e/leaseRenewal.test.ts drives a real n8n.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type { IExecuteFunctions } from 'n8n-workflow';
+
 import { LockLostError, LockTimeoutError } from '../../nodes/shared/lock/errors';
 import type { HeldLock } from '../../nodes/shared/lock/HeldLock';
 import { LockClient } from '../../nodes/shared/lock/LockClient';
-import { LeaseKeeper, type ExecutionState } from '../../nodes/shared/lock/LeaseKeeper';
+import { executionStateOf, type ExecutionLookup, type ExecutionStatusSource } from '../../nodes/shared/lock/executionFollowing';
+import { MemoryLockEngine } from '../../nodes/shared/lock/MemoryLockEngine';
+import { N8nExecutionStatusSource } from '../../nodes/TenantCredentialSwap/actions/executionStatusSource';
+import { followabilityAtSwap, renewalStates } from '../../nodes/TenantCredentialSwap/actions/renewal';
+import { executeContext } from '../helpers/executeContext';
+import { LeaseKeeper } from '../../nodes/shared/lock/LeaseKeeper';
 import { faultyEngine } from '../helpers/faultyLockEngine';
 import type { LockEngine, ReleaseOutcome } from '../../nodes/shared/lock/types';
 import {
@@ -24,19 +34,23 @@ import {
 
 const TTL = 900;
 
-/** A scripted answer of n8n's executions API, switchable during the test. */
-function executionStatus(initial: ExecutionState | Error) {
+/**
+ * A scripted answer of n8n's executions API about one execution, switchable during the test. It
+ * cannot list (as for a key without execution:list): every round asks about the execution itself.
+ */
+function executionStatus(initial: ExecutionLookup | Error) {
 	const calls = { count: 0 };
-	let answer: ExecutionState | Error = initial;
-	return {
-		calls,
-		set: (next: ExecutionState | Error) => (answer = next),
-		ask: async (): Promise<ExecutionState> => {
+	let answer: ExecutionLookup | Error = initial;
+	const source: ExecutionStatusSource = {
+		id: uniqueKey('n8n'),
+		listRunning: async () => undefined,
+		lookUp: async () => {
 			calls.count += 1;
 			if (answer instanceof Error) throw answer;
 			return answer;
 		},
 	};
+	return { calls, source, set: (next: ExecutionLookup | Error) => (answer = next) };
 }
 
 function recordingLogger() {
@@ -87,8 +101,8 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		return (await client.acquire(key, options(executionId, ttlMs, 0), log)).lock;
 	}
 
-	function watch(executionId: string, locks: HeldLock[], status: { ask: () => Promise<ExecutionState> }, extra: Partial<Parameters<LeaseKeeper['keep']>[0]> = {}) {
-		keeper.keep({ ownerKey: executionId, executionId, locks, executionState: status.ask, ...extra });
+	function watch(executionId: string, locks: HeldLock[], status: { source: ExecutionStatusSource }, extra: Partial<Parameters<LeaseKeeper['keep']>[0]> = {}) {
+		keeper.keep({ ownerKey: executionId, executionId, locks, statusSource: status.source, followed: true, ...extra });
 	}
 
 	async function takenByOther(key: string): Promise<boolean> {
@@ -142,7 +156,7 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		watch('exec-api-down', [await held(key, 'exec-api-down')], status);
 		await sleep(3 * TTL);
 		expect(await takenByOther(key)).toBe(false);
-		expect(log.lines.some((line) => line.startsWith('warn') && line.includes('could not ask n8n'))).toBe(true);
+		expect(log.lines.filter((line) => line.startsWith('warn') && line.includes('could not ask n8n'))).toHaveLength(1);
 
 		status.set('ended');
 		await eventually(async () => (await other.holder(key)) === undefined, 30_000, 'freed once n8n answers');
@@ -150,7 +164,7 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 
 	it('stops renewing (the TTL applies) when the API key can never see the execution, with a warning naming the scope', async () => {
 		const key = uniqueKey('keep-untrackable');
-		const status = executionStatus('untrackable');
+		const status = executionStatus('forbidden');
 		const lock = await held(key, 'exec-hidden');
 		watch('exec-hidden', [lock], status);
 		await eventually(async () => keeper.keptOwners().length === 0, 10_000, 'keeper gave up');
@@ -203,7 +217,7 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		const key = uniqueKey('keep-cancel');
 		const status = executionStatus('running');
 		const cancel = new AbortController();
-		// A long TTL spaces the looks by the 1 s cap; the abort must not wait for it.
+		// A long TTL spaces the rounds by the 3 s cap; the abort must not wait for it.
 		watch('exec-cancel', [await held(key, 'exec-cancel', 120_000)], status, { cancelSignal: cancel.signal });
 		expect(status.calls.count).toBe(0);
 		status.set('ended');
@@ -224,5 +238,252 @@ describe.each<EngineFactory>([postgresFactory('lock_keep'), redisFactory('lock_k
 		expect(await takenByOther(keys[1])).toBe(false);
 		status.set('ended');
 		await eventually(async () => (await other.holder(keys[1])) === undefined && (await other.holder(keys[0])) === undefined, 30_000, 'both freed');
+	});
+});
+
+/**
+ * A fake n8n executions API on loopback: what each execution is (running, ended, gone = 404), whether
+ * the key may list, and an outage switch; it counts every request.
+ */
+async function fakeExecutionsApi() {
+	const executions = new Map<string, 'running' | 'success' | 'gone'>();
+	const requests = { list: 0, lookUp: 0 };
+	const lookedUp = new Set<string>();
+	const settings = { outage: false, listing: 'works' as 'works' | 'forbidden' | 'leavesRunningOut' };
+	const server = createServer((request, response) => {
+		const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+		const answer = (status: number, body: unknown) => {
+			response.writeHead(status, { 'content-type': 'application/json' });
+			response.end(JSON.stringify(body));
+		};
+		const single = /^\/api\/v1\/executions\/([^/]+)$/.exec(url.pathname);
+		if (url.pathname === '/api/v1/executions') requests.list += 1;
+		else if (single) {
+			requests.lookUp += 1;
+			lookedUp.add(decodeURIComponent(single[1]));
+		}
+		if (settings.outage) return answer(503, { message: 'Database is not ready!' });
+		if (url.pathname === '/api/v1/executions') {
+			if (settings.listing === 'forbidden') return answer(403, { message: 'Forbidden' });
+			const running = settings.listing === 'works' ? [...executions].filter(([, status]) => status === 'running') : [];
+			return answer(200, { data: running.map(([id, status]) => ({ id, status })), nextCursor: null });
+		}
+		const status = single ? executions.get(decodeURIComponent(single[1])) : undefined;
+		if (!status || status === 'gone') return answer(404, { message: 'Not Found' });
+		return answer(200, { id: single![1], status, stoppedAt: status === 'running' ? null : new Date().toISOString() });
+	});
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	const port = (server.address() as AddressInfo).port;
+	const credentials = { baseUrl: `http://127.0.0.1:${port}/api/v1`, apiKey: 'fake-api-key-not-logged', allowUnauthorizedCerts: false };
+	// The node's context as n8n gives it; the source keeps only its HTTP helper.
+	const { context } = executeContext({ items: [], parameters: {}, credentials: { tenantSwapN8nApi: credentials }, executionId: 'unused' });
+	return {
+		executions,
+		requests,
+		lookedUp,
+		settings,
+		source: () => N8nExecutionStatusSource.forKeeper(context, credentials),
+		total: () => requests.list + requests.lookUp,
+		reset: () => {
+			Object.assign(requests, { list: 0, lookUp: 0 });
+			lookedUp.clear();
+		},
+		close: async () => await new Promise<void>((resolve) => server.close(() => resolve())),
+	};
+}
+
+describe('lease keeper cost and reading of n8n (fake n8n executions API, memory lock store)', () => {
+	const HOLDERS = 50;
+	const ROUNDS = 20;
+	let api: Awaited<ReturnType<typeof fakeExecutionsApi>>;
+	let engine: MemoryLockEngine;
+	let client: LockClient;
+	let keeper: LeaseKeeper;
+	let log: ReturnType<typeof recordingLogger> & { info: (message: string) => number };
+
+	beforeEach(async () => {
+		api = await fakeExecutionsApi();
+		engine = new MemoryLockEngine();
+		client = new LockClient(engine);
+		const recorder = recordingLogger();
+		log = { ...recorder, info: (message: string) => recorder.lines.push(`info ${message}`) };
+		// Rounds only when the test says: requests are counted per round, not per second of wall clock.
+		keeper = new LeaseKeeper(log, { autoRun: false });
+	});
+	afterEach(async () => {
+		keeper.stopAll();
+		client.abandonAll();
+		await api.close();
+	});
+
+	/** `count` executions of one n8n, each holding one lock (TTL 30 s, the node's default), watched by the keeper. */
+	async function holders(count: number, followed = true) {
+		const source = api.source();
+		const held: Array<{ executionId: string; lock: HeldLock; released: ReleaseOutcome[][] }> = [];
+		for (let index = 0; index < count; index++) {
+			const executionId = String(1000 + index);
+			api.executions.set(executionId, 'running');
+			const lock = (await client.acquire(uniqueKey(`cost-${index}`), options(executionId, 30_000, 0), log)).lock;
+			const released: ReleaseOutcome[][] = [];
+			keeper.keep({ ownerKey: executionId, executionId, locks: [lock], statusSource: source, followed, log, onReleased: (outcomes) => void released.push(outcomes) });
+			held.push({ executionId, lock, released });
+		}
+		return { source, held };
+	}
+
+	async function rounds(count: number): Promise<void> {
+		for (let round = 0; round < count; round++) await keeper.checkNow();
+	}
+
+	/** Requests a second at the keeper's own pace: per round, divided by its interval. */
+	function perSecond(requests: number, roundsRun: number, sourceId: string): number {
+		return requests / roundsRun / (keeper.roundIntervalMs(sourceId)! / 1000);
+	}
+
+	// Fails with the fix reverted: the keeper asked GET /executions/:id once a second per execution (50/s here).
+	it(`${HOLDERS} held executions cost one listing per round: at most a few status requests a second`, async () => {
+		const { source, held } = await holders(HOLDERS);
+		await rounds(ROUNDS);
+		expect(api.requests).toEqual({ list: ROUNDS, lookUp: 0 });
+		expect(keeper.roundIntervalMs(source.id)).toBe(3_000);
+		expect(perSecond(api.total(), ROUNDS, source.id)).toBeLessThanOrEqual(1);
+		expect(held.every(({ lock }) => lock.state === 'held')).toBe(true);
+		expect(keeper.keptOwners()).toHaveLength(HOLDERS);
+	});
+
+	it(`without the listing (key lacks execution:list, or an older n8n leaves running executions out), lookups are bounded per round and every execution is still asked about`, async () => {
+		for (const listing of ['forbidden', 'leavesRunningOut'] as const) {
+			api.settings.listing = listing;
+			api.reset();
+			const { source } = await holders(HOLDERS);
+			await rounds(ROUNDS);
+			// One listing (the first round finds out), then at most LOOKUPS_PER_SECOND x 3 s lookups a round.
+			expect(api.requests.list).toBe(1);
+			expect(api.requests.lookUp).toBeLessThanOrEqual(ROUNDS * 6);
+			expect(perSecond(api.total(), ROUNDS, source.id)).toBeLessThanOrEqual(2.1);
+			expect(api.lookedUp.size).toBe(HOLDERS);
+			keeper.stopAll();
+			client.abandonAll();
+		}
+	});
+
+	// Fails with the fix reverted: the keeper warned once a second per execution while n8n was down.
+	it('one warning per outage (not per execution or round), debug lines in between, one line when n8n answers again', async () => {
+		const { held } = await holders(HOLDERS);
+		api.settings.outage = true;
+		await rounds(ROUNDS);
+		const warnings = () => log.lines.filter((line) => line.startsWith('warn') && line.includes('could not ask n8n'));
+		expect(warnings()).toHaveLength(1);
+		expect(warnings()[0]).toContain('Database is not ready');
+		expect(log.lines.filter((line) => line.startsWith('debug') && line.includes('could not ask n8n'))).toHaveLength(ROUNDS - 1);
+		// Nothing is freed while n8n cannot answer.
+		expect(held.every(({ lock }) => lock.state === 'held')).toBe(true);
+
+		api.settings.outage = false;
+		await rounds(3);
+		expect(log.lines.filter((line) => line.startsWith('info') && line.includes('reaches n8n again'))).toHaveLength(1);
+		api.settings.outage = true;
+		await rounds(3);
+		expect(warnings()).toHaveLength(2);
+		expect(log.lines.join('\n')).not.toContain('fake-api-key-not-logged');
+	});
+
+	it('an execution that ended (not listed, confirmed by its own lookup) is freed; the others keep their locks', async () => {
+		const { held } = await holders(HOLDERS);
+		await rounds(1);
+		const ended = held[17];
+		api.executions.set(ended.executionId, 'success');
+		api.reset();
+		await rounds(1);
+		expect(api.requests).toEqual({ list: 1, lookUp: 1 });
+		expect(ended.lock.state).toBe('released');
+		expect(await engine.holder(ended.lock.key)).toBeUndefined();
+		expect(ended.released).toEqual([[expect.objectContaining({ key: ended.lock.key, status: 'released' })]]);
+		expect(held.filter(({ lock }) => lock.state === 'held')).toHaveLength(HOLDERS - 1);
+	});
+
+	// Fails with the fix reverted: the lock freed in the round whose other release failed was never reported (no audit line).
+	it('an ended execution whose store fails one of two releases: retried next round, both reported once', async () => {
+		const source = api.source();
+		const executionId = '4242';
+		api.executions.set(executionId, 'success');
+		const locks = [
+			(await client.acquire(uniqueKey('retry-a'), options(executionId, 30_000, 0), log)).lock,
+			(await client.acquire(uniqueKey('retry-b'), options(executionId, 30_000, 0), log)).lock,
+		];
+		const released: ReleaseOutcome[][] = [];
+		keeper.keep({ ownerKey: executionId, executionId, locks, statusSource: source, followed: true, log, onReleased: (outcomes) => void released.push(outcomes) });
+		const release = jest.spyOn(engine, 'release').mockRejectedValueOnce(new Error('store hiccup'));
+		await rounds(1);
+		expect(released).toEqual([]);
+		expect(log.lines.filter((line) => line.startsWith('warn') && line.includes('could not free a lock'))).toHaveLength(1);
+		await rounds(1);
+		release.mockRestore();
+		expect(released).toHaveLength(1);
+		expect(released[0].map((outcome) => outcome.key).sort()).toEqual(locks.map((lock) => lock.key).sort());
+		expect(locks.every((lock) => lock.state === 'released')).toBe(true);
+	});
+
+	it('404 after it was seen running: ended and not kept by n8n, so freed; 404 never seen running: cannot be followed, renewal stops (TTL applies), said once', async () => {
+		const { held } = await holders(2);
+		const unsavedSeen = held[0];
+		await rounds(1);
+		api.executions.set(unsavedSeen.executionId, 'gone');
+		await rounds(1);
+		expect(unsavedSeen.lock.state).toBe('released');
+
+		// Swapped while n8n could not answer (followed: false), and n8n never shows it: not an end.
+		const [unseen] = (await holders(1, false)).held;
+		api.executions.set(unseen.executionId, 'gone');
+		await rounds(2);
+		expect(unseen.lock.state).toBe('held');
+		expect(unseen.released).toEqual([]);
+		expect(keeper.keptOwners()).not.toContain(unseen.executionId);
+		expect(log.lines.filter((line) => line.startsWith('warn') && line.includes(`cannot follow execution ${unseen.executionId}`))).toEqual([
+			expect.stringContaining('n8n does not show this execution to the API key'),
+		]);
+		// Renewal stopped: the lease runs out by its TTL (30 s here) instead of being freed early.
+		expect(await engine.holder(unseen.lock.key)).toBeDefined();
+	});
+});
+
+describe("the swap's lockRenewal reads n8n's answer with the keeper's rule", () => {
+	function sourceAnswering(answer: ExecutionLookup | Error): ExecutionStatusSource {
+		return {
+			id: uniqueKey('n8n'),
+			listRunning: async () => undefined,
+			lookUp: async () => {
+				if (answer instanceof Error) throw answer;
+				return answer;
+			},
+		};
+	}
+
+	// Fails with the fix reverted: a 404 at swap time was reported "on" while the keeper judged the execution untrackable.
+	it.each([
+		['running', 'followed', 'on', undefined],
+		['waiting', 'followed', 'on', undefined],
+		['not-found', 'notVisible', 'unavailable', /does not show this execution to the API key/],
+		['ended', 'notVisible', 'unavailable', /does not show this execution to the API key/],
+		['forbidden', 'forbidden', 'unavailable', /lacks the execution:read scope/],
+		[new Error('connect ECONNREFUSED'), 'unknown', 'on', /did not answer/],
+	] as const)('n8n answers %s: %s, lockRenewal %s', async (answer, followability, lockRenewal, problem) => {
+		const source = sourceAnswering(answer as ExecutionLookup | Error);
+		const judged = await followabilityAtSwap(source, '42', undefined);
+		expect(judged).toBe(followability);
+		const hints: unknown[] = [];
+		const context = { addExecutionHints: (...added: unknown[]) => hints.push(...added) } as unknown as IExecuteFunctions;
+		const states = renewalStates(context, judged, [{ itemIndex: 0, renewLock: true }], new Set([0]));
+		expect(states.get(0)?.lockRenewal).toBe(lockRenewal);
+		if (problem) {
+			expect(states.get(0)?.lockRenewalProblem).toMatch(problem);
+			expect(hints).toEqual([expect.objectContaining({ type: 'warning', message: expect.stringMatching(problem) })]);
+		} else {
+			expect(hints).toEqual([]);
+		}
+		// The keeper, asked the same about an execution not yet seen running, agrees.
+		if (answer instanceof Error) return;
+		const state = executionStateOf(answer as ExecutionLookup, false);
+		expect(state === 'running').toBe(followability === 'followed');
 	});
 });

@@ -40,6 +40,9 @@ async function send(options: { method?: string; url: string }) {
 	if (options.method === 'PATCH' && path === '/credentials/base1') {
 		return { statusCode: 200, body: { ...summary, updatedAt: new Date().toISOString() } };
 	}
+	// The swap asks whether n8n shows its execution (Renew Lock While Running): it runs.
+	if (options.method === 'GET' && path.startsWith('/executions/')) return { statusCode: 200, body: { status: 'running', stoppedAt: null } };
+	if (options.method === 'GET' && path === '/executions') return { statusCode: 200, body: { data: [], nextCursor: null } };
 	return { statusCode: 500, body: { message: `unexpected ${options.method} ${path}` } };
 }
 

@@ -1,9 +1,6 @@
-import { createHash } from 'crypto';
 import type { IExecuteFunctions } from 'n8n-workflow';
 
-import { N8nApiClient } from '../../shared/transport/n8nApiClient';
-import { N8nApiError } from '../../shared/transport/n8nApiErrors';
-import { PublicApiTransport, type N8nApiCredentials } from '../../shared/transport/publicApiTransport';
+import { executionStateOf, type ExecutionStatusSource } from '../../shared/lock';
 
 /** What each swapped item's `tenantSwap` says about Renew Lock While Running. */
 export interface RenewalState {
@@ -11,55 +8,85 @@ export interface RenewalState {
 	lockRenewalProblem?: string;
 }
 
+/**
+ * Whether the keeper can follow this execution, judged at swap time by the rule the keeper uses
+ * (executionFollowing.ts): `followed` (n8n shows it running), `forbidden` (no execution:read),
+ * `notVisible` (404: n8n does not show it to this key), `unknown` (n8n did not answer).
+ */
+export type Followability = 'followed' | 'forbidden' | 'notVisible' | 'unknown';
+
 export const RENEWAL_UNAVAILABLE =
 	'Renew Lock While Running is on, but the API key lacks the execution:read scope, so nothing renews this lock or frees it when the execution ends: ' +
 	'it is held until Release Lock, or until the Lock TTL runs out. Add execution:read to the API key (Settings > n8n API), or turn the option off and set a Lock TTL longer than the slowest run.';
 
-/** A key's scopes change rarely: one look per key and n8n per minute and process. */
-const CHECK_TTL_MS = 60_000;
-const checked = new Map<string, { at: number; canRead: boolean }>();
+export const RENEWAL_NOT_VISIBLE =
+	"Renew Lock While Running is on, but n8n's API does not show this execution to the API key (its workflow is not shared with the key's owner, or the credential's Base URL is another n8n), " +
+	'so nothing renews this lock or frees it when the execution ends: it is held until Release Lock, or until the Lock TTL runs out. ' +
+	'Use an API key of a user who can open this workflow, on this n8n, or turn the option off and set a Lock TTL longer than the slowest run.';
+
+export const RENEWAL_UNCONFIRMED =
+	'Renew Lock While Running is on, but n8n did not answer whether its API shows this execution to the API key. The lock is renewed while n8n cannot answer; ' +
+	"if n8n later says it cannot show this execution, renewal stops and the lock is held until Release Lock or until the Lock TTL runs out (n8n's log then says so).";
 
 /**
- * Whether the API key may read executions (the scope renewal needs), asked at swap time so the
- * user sees it in the node's output instead of only in n8n's server log. Unknown (n8n did not
- * answer) counts as yes: the lease keeper still reports what it finds.
+ * Visibility depends on the key (scope) and on the workflow (sharing), rarely on one execution: one
+ * look per workflow, key and n8n per minute. An unanswered look is not kept.
  */
-async function canReadExecutions(context: IExecuteFunctions, credentials: N8nApiCredentials): Promise<boolean> {
-	const key = `${credentials.baseUrl}|${createHash('sha256').update(credentials.apiKey ?? '').digest('hex').slice(0, 16)}`;
-	const cached = checked.get(key);
-	if (cached && Date.now() - cached.at < CHECK_TTL_MS) return cached.canRead;
-	const api = new N8nApiClient(new PublicApiTransport(context, credentials), { attempts: 2, baseDelayMs: 100, maxDelayMs: 200 });
-	let canRead = true;
-	try {
-		// This execution's own ID: any answer but 403 (404 not stored yet, 400) means the scope check passed.
-		await api.getExecutionStatus(context.getExecutionId());
-	} catch (error) {
-		// No answer: ask again next time.
-		if (!(error instanceof N8nApiError) || error.status === undefined) return true;
-		canRead = error.status !== 403;
-	}
-	checked.set(key, { at: Date.now(), canRead });
-	return canRead;
+const VERDICT_TTL_MS = 60_000;
+const verdicts = new Map<string, { at: number; verdict: Exclude<Followability, 'unknown'> }>();
+
+function remember(cacheKey: string, verdict: Exclude<Followability, 'unknown'>): void {
+	const now = Date.now();
+	if (verdicts.size >= 1_000) for (const [key, entry] of verdicts) if (now - entry.at >= VERDICT_TTL_MS) verdicts.delete(key);
+	verdicts.set(cacheKey, { at: now, verdict });
 }
 
-/** Per swapped item: renewal on, off (the option), or unavailable (and why), plus an execution hint. */
-export async function renewalStates(
+/** One look at this execution (or this workflow's verdict from the last minute), read with the keeper's rule. */
+export async function followabilityAtSwap(source: ExecutionStatusSource, executionId: string, workflowId: string | undefined): Promise<Followability> {
+	const cacheKey = workflowId ? `${source.id}|${workflowId}` : undefined;
+	const cached = cacheKey ? verdicts.get(cacheKey) : undefined;
+	if (cached && Date.now() - cached.at < VERDICT_TTL_MS) return cached.verdict;
+	let lookup;
+	try {
+		lookup = await source.lookUp(executionId);
+	} catch {
+		return 'unknown';
+	}
+	// Nothing was seen running through this key yet: a 404 or an "ended" means n8n does not show this execution.
+	const verdict = executionStateOf(lookup, false) === 'running' ? 'followed' : lookup === 'forbidden' ? 'forbidden' : 'notVisible';
+	if (cacheKey) remember(cacheKey, verdict);
+	return verdict;
+}
+
+const PROBLEMS: Record<Followability, string | undefined> = {
+	followed: undefined,
+	forbidden: RENEWAL_UNAVAILABLE,
+	notVisible: RENEWAL_NOT_VISIBLE,
+	unknown: RENEWAL_UNCONFIRMED,
+};
+
+/** Per swapped item: renewal on, off (the option), or unavailable (and why); a hint whenever it is not plainly on. */
+export function renewalStates(
 	context: IExecuteFunctions,
-	credentials: N8nApiCredentials,
+	followability: Followability,
 	requests: Array<{ itemIndex: number; renewLock: boolean }>,
 	swapped: ReadonlySet<number>,
-): Promise<Map<number, RenewalState>> {
+): Map<number, RenewalState> {
 	const states = new Map<number, RenewalState>();
-	const renewing = requests.filter((request) => swapped.has(request.itemIndex) && request.renewLock);
-	const canRead = renewing.length === 0 ? true : await canReadExecutions(context, credentials).catch(() => true);
+	const problem = PROBLEMS[followability];
+	let renewing = false;
 	for (const request of requests) {
 		if (!swapped.has(request.itemIndex)) continue;
-		if (!request.renewLock) states.set(request.itemIndex, { lockRenewal: 'off' });
-		else if (canRead) states.set(request.itemIndex, { lockRenewal: 'on' });
-		else states.set(request.itemIndex, { lockRenewal: 'unavailable', lockRenewalProblem: RENEWAL_UNAVAILABLE });
+		if (!request.renewLock) {
+			states.set(request.itemIndex, { lockRenewal: 'off' });
+			continue;
+		}
+		renewing = true;
+		const lockRenewal = followability === 'followed' || followability === 'unknown' ? 'on' : 'unavailable';
+		states.set(request.itemIndex, problem ? { lockRenewal, lockRenewalProblem: problem } : { lockRenewal });
 	}
-	if (!canRead && typeof context.addExecutionHints === 'function') {
-		context.addExecutionHints({ message: RENEWAL_UNAVAILABLE, type: 'warning', location: 'outputPane' });
+	if (renewing && problem && typeof context.addExecutionHints === 'function') {
+		context.addExecutionHints({ message: problem, type: 'warning', location: 'outputPane' });
 	}
 	return states;
 }

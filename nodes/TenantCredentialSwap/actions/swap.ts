@@ -6,12 +6,11 @@ import { commaList, readTenantId } from '../../shared/itemParameters';
 import { parseCredentialData, redactSecrets, secretStrings } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
 import { runSwaps, type LockScope, type SwapOptions, type SwapRequest, type SwapResults } from '../../shared/swap/swap';
-import { leaseKeeper, lockClientFor, ownerKey, type AuditEvent, type AuditTrail, type HeldLock } from '../../shared/lock';
-import { executionStateFromApi } from '../../shared/swap/executionState';
+import { lockClientFor, type AuditEvent, type AuditTrail } from '../../shared/lock';
+import { keepLeasesWhileRunning } from './keepLeases';
 import { refusePausingNodes, RELEASE_LOCK_TYPE_SUFFIX } from './pausingNodes';
-import { renewalStates } from './renewal';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
-import { n8nApiCredentials, PublicApiTransport, type N8nApiCredentials } from '../../shared/transport/publicApiTransport';
+import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
 
 /** One item's swap plus what the node does around it. */
 interface NodeSwapRequest extends SwapRequest {
@@ -129,63 +128,6 @@ async function auditSwaps(context: IExecuteFunctions, lock: AuditTrail, requests
 	});
 }
 
-/**
- * The swap's locks renew themselves from their grant. Where the item asked for it (Renew Lock While
- * Running), the process's keeper watches the execution and ends them with it; elsewhere renewal
- * stops now and the Lock TTL runs from the last renewal.
- */
-function keepLeasesWhileRunning(
-	context: IExecuteFunctions,
-	lock: AuditTrail,
-	apiCredentials: N8nApiCredentials,
-	requests: NodeSwapRequest[],
-	results: SwapResults,
-): void {
-	const renewKeys = new Set<string>();
-	for (const request of requests) {
-		const info = results.swapped.get(request.itemIndex);
-		if (info && request.renewLock) {
-			renewKeys.add(info.lockKey);
-			if (info.tenantLockKey) renewKeys.add(info.tenantLockKey);
-		}
-	}
-	const watched: HeldLock[] = [];
-	for (const { lock: held } of results.held) {
-		if (renewKeys.has(held.key)) watched.push(held);
-		else held.stopRenewing();
-	}
-	if (watched.length === 0) return;
-	const executionId = context.getExecutionId();
-	const workflowId = context.getWorkflow().id;
-	const owner = { instanceId: context.getInstanceId(), executionId };
-	const statusApi = new N8nApiClient(PublicApiTransport.afterExecution(context, apiCredentials), { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 });
-	const audit = async (events: AuditEvent[]) => await lock.audit(events).catch(() => undefined);
-	leaseKeeper().keep({
-		log: context.logger,
-		ownerKey: ownerKey(owner),
-		executionId,
-		locks: watched,
-		executionState: executionStateFromApi(statusApi, executionId),
-		cancelSignal: context.getExecutionCancelSignal?.(),
-		onReleased: async (outcomes) => {
-			await audit(
-				outcomes.map((outcome) => ({
-					action: 'release',
-					outcome: outcome.status,
-					executionId,
-					workflowId,
-					lockKey: outcome.key,
-					heldMs: outcome.heldMs,
-					detail: 'the execution ended without Release Lock',
-				})),
-			);
-		},
-		onLost: async (held) => {
-			await audit([{ action: 'release', outcome: 'lost', executionId, workflowId, lockKey: held.key, detail: 'the lease was lost while the execution ran' }]);
-		},
-	});
-}
-
 export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	refusePausingNodes(this);
 	hintIfNoReleaseLock(this);
@@ -225,10 +167,9 @@ export async function executeSwap(this: IExecuteFunctions): Promise<INodeExecuti
 			requests,
 		);
 		await auditSwaps(this, lock, requests, results);
-		keepLeasesWhileRunning(this, lock, apiCredentials, requests, results);
+		const renewal = await keepLeasesWhileRunning(this, lock, apiCredentials, requests, results);
 		const [firstError] = results.errors;
 		if (firstError && !continueOnFail) throw toNodeError(this, firstError, firstError.itemIndexes[0] ?? 0);
-		const renewal = await renewalStates(this, apiCredentials, requests, new Set(results.swapped.keys()));
 		for (const error of results.errors) for (const index of error.itemIndexes) failed.set(index, error);
 
 		const secretsByItem = new Map(requests.map((request) => [request.itemIndex, secretStrings(request.data)]));

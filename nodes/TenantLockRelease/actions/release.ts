@@ -1,9 +1,20 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
-import { leaseKeeper, lockClientFor, ownerKey, type AuditEvent, type LockHandle, type LockStore, type ReleaseOutcome } from '../../shared/lock';
+import {
+	leaseKeeper,
+	lockClientFor,
+	ownerKey,
+	takeLockLoss,
+	takeLockLosses,
+	type AuditEvent,
+	type LockHandle,
+	type LockLoss,
+	type LockStore,
+} from '../../shared/lock';
 import { lockEngineFor } from '../../shared/lockParameters';
 import { errorItem, toNodeError } from '../../shared/nodeErrors';
 import { SwapItemError } from '../../shared/swap/errors';
+import { lostLocksError, withLosses, type ReleasedLock } from './lostLocks';
 
 type ReleaseMode = 'execution' | 'token' | 'executionId';
 
@@ -11,7 +22,7 @@ interface ReleaseSummary {
 	released: number;
 	lost: number;
 	heldMs: number;
-	locks: ReleaseOutcome[];
+	locks: ReleasedLock[];
 }
 
 function carriedHandle(item: INodeExecutionData): LockHandle | undefined {
@@ -22,7 +33,7 @@ function carriedHandle(item: INodeExecutionData): LockHandle | undefined {
 	return undefined;
 }
 
-function summarise(outcomes: ReleaseOutcome[]): ReleaseSummary {
+function summarise(outcomes: ReleasedLock[]): ReleaseSummary {
 	return {
 		released: outcomes.filter((outcome) => outcome.status === 'released').length,
 		lost: outcomes.filter((outcome) => outcome.status === 'lost').length,
@@ -31,18 +42,21 @@ function summarise(outcomes: ReleaseOutcome[]): ReleaseSummary {
 	};
 }
 
-/** This execution's locks, plus the carried ones that were no longer ours (lost). */
+/**
+ * This execution's locks, plus those it lost before this node: recorded in this process when and why,
+ * or carried by the items but no longer ours.
+ */
 async function releaseOwnExecution(context: IExecuteFunctions, lock: LockStore, items: INodeExecutionData[]) {
 	const owner = { instanceId: context.getInstanceId(), executionId: context.getExecutionId() };
 	const released = await lockClientFor(lock).releaseOwner(owner);
 	leaseKeeper().forget(ownerKey(owner));
 	const releasedKeys = new Set(released.map((outcome) => outcome.key));
-	const lost = new Map<string, ReleaseOutcome>();
+	const carriedLost: LockLoss[] = [];
 	for (const item of items) {
 		const handle = carriedHandle(item);
-		if (handle && !releasedKeys.has(handle.key)) lost.set(handle.key, { key: handle.key, status: 'lost' });
+		if (handle && !releasedKeys.has(handle.key)) carriedLost.push({ ...handle, at: new Date(), reason: '' });
 	}
-	return summarise([...released, ...lost.values()]);
+	return summarise(withLosses(released, takeLockLosses(ownerKey(owner)), carriedLost));
 }
 
 /** One audit line per lock released or lost; best effort, like the swap's. */
@@ -70,6 +84,7 @@ async function auditReleases(
 				tenantId: typeof tenantId === 'string' ? tenantId : undefined,
 				lockKey: outcome.key,
 				heldMs: outcome.heldMs,
+				detail: outcome.status === 'lost' ? `Release Lock found the lock lost${outcome.reason ? `: ${outcome.reason}` : ''}` : undefined,
 			});
 		}
 	}
@@ -120,7 +135,7 @@ export async function executeRelease(this: IExecuteFunctions): Promise<INodeExec
 		const summary = await releaseOwnExecution(this, lock, items);
 		items.forEach((_, index) => summaries.set(index, summary));
 	} else {
-		const pending = new Map<string, { indexes: number[]; run: () => Promise<ReleaseOutcome[]> }>();
+		const pending = new Map<string, { indexes: number[]; run: () => Promise<ReleasedLock[]> }>();
 		for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 			try {
 				const [id, run] = mode === 'token' ? readTokenRelease(this, lock, itemIndex) : readExecutionRelease(this, lock, itemIndex);
@@ -139,17 +154,20 @@ export async function executeRelease(this: IExecuteFunctions): Promise<INodeExec
 	}
 
 	await auditReleases(this, lock, mode, items, summaries);
+	const warned = new Set<ReleaseSummary>();
 
 	return [
 		items.map((item, itemIndex) => {
 			const summary = summaries.get(itemIndex) as ReleaseSummary | SwapItemError;
 			let failure = summary instanceof SwapItemError ? summary : undefined;
-			if (!failure && failIfLost && (summary as ReleaseSummary).lost > 0) {
-				const lostKeys = (summary as ReleaseSummary).locks.filter((outcome) => outcome.status === 'lost').map((outcome) => outcome.key);
-				failure = new SwapItemError(`Lock lost before release: ${lostKeys.join(', ')}`, [itemIndex], {
-					description:
-						'The lock ran out (Lock TTL) and another execution took it, so the nodes since Tenant Credential Swap may have used another tenant\'s data. Raise "Lock TTL" in Tenant Credential Swap above the longest run to this node.',
-				});
+			const lost = summary instanceof SwapItemError ? [] : summary.locks.filter((outcome) => outcome.status === 'lost');
+			if (!failure && lost.length > 0) {
+				const lostError = lostLocksError(lost, itemIndex);
+				if (failIfLost) failure = lostError;
+				else if (!warned.has(summary as ReleaseSummary)) {
+					warned.add(summary as ReleaseSummary);
+					this.logger.warn(`${lostError.message}. ${lostError.options.description ?? ''}`, { executionId: this.getExecutionId() });
+				}
 			}
 			if (failure) {
 				const nodeError = toNodeError(this, failure, itemIndex);
@@ -167,7 +185,7 @@ export async function executeRelease(this: IExecuteFunctions): Promise<INodeExec
 	];
 }
 
-function readTokenRelease(context: IExecuteFunctions, lock: LockStore, itemIndex: number): [string, () => Promise<ReleaseOutcome[]>] {
+function readTokenRelease(context: IExecuteFunctions, lock: LockStore, itemIndex: number): [string, () => Promise<ReleasedLock[]>] {
 	const key = String(context.getNodeParameter('lockKey', itemIndex, '') ?? '');
 	const token = String(context.getNodeParameter('token', itemIndex, '') ?? '');
 	if (!key || key === 'undefined') {
@@ -182,10 +200,17 @@ function readTokenRelease(context: IExecuteFunctions, lock: LockStore, itemIndex
 			description: 'The item carries no tenantSwap.token: connect this node after Tenant Credential Swap, or map the token.',
 		});
 	}
-	return [`${key}\u0000${token}`, async () => [await lockClientFor(lock).releaseToken({ key, token })]];
+	return [
+		`${key}\u0000${token}`,
+		async () => {
+			const outcome = await lockClientFor(lock).releaseToken({ key, token });
+			const loss = takeLockLoss(key, token);
+			return outcome.status === 'lost' || loss ? withLosses(outcome.status === 'lost' ? [] : [outcome], loss ? [loss] : [], [{ key, token, at: new Date(), reason: '' }]) : [outcome];
+		},
+	];
 }
 
-function readExecutionRelease(context: IExecuteFunctions, lock: LockStore, itemIndex: number): [string, () => Promise<ReleaseOutcome[]>] {
+function readExecutionRelease(context: IExecuteFunctions, lock: LockStore, itemIndex: number): [string, () => Promise<ReleasedLock[]>] {
 	const executionId = String(context.getNodeParameter('executionId', itemIndex, '') ?? '').trim();
 	if (!executionId || executionId === 'undefined') {
 		throw new SwapItemError('No execution ID', [itemIndex], {
@@ -200,7 +225,7 @@ function readExecutionRelease(context: IExecuteFunctions, lock: LockStore, itemI
 			const owner = { instanceId: context.getInstanceId(), executionId };
 			const outcomes = await lockClientFor(lock).releaseOwner(owner);
 			leaseKeeper().forget(ownerKey(owner));
-			return outcomes;
+			return withLosses(outcomes, takeLockLosses(ownerKey(owner)), []);
 		},
 	];
 }

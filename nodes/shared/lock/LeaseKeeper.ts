@@ -1,20 +1,11 @@
+import { executionStateOf, type ExecutionLookup, type ExecutionStatusSource } from './executionFollowing';
 import type { HeldLock, HeldLockLogger } from './HeldLock';
 import type { ReleaseOutcome } from './types';
 import { sleepUnlessWoken } from './waiting';
 
-/**
- * What n8n says of an execution: still going, over, no answer this time (`unknown`), or never an
- * answer we can trust (`untrackable`: the API key cannot read it), where the TTL alone must do.
- */
-export type ExecutionState = 'running' | 'ended' | 'unknown' | 'untrackable';
-
-/** Statuses of n8n's executions API that mean the execution will not run another node. */
-const ENDED_STATUSES = new Set(['success', 'error', 'canceled', 'crashed', 'stopped', 'missing']);
-
-export function executionStateOf(status: string): ExecutionState {
-	if (ENDED_STATUSES.has(status)) return 'ended';
-	if (status === 'unknown') return 'unknown';
-	return 'running';
+export interface KeeperLogger extends HeldLockLogger {
+	/** n8n's logger has it; without it the line goes to debug. */
+	info?(message: string, meta?: Record<string, unknown>): void;
 }
 
 export interface KeepOptions {
@@ -23,59 +14,130 @@ export interface KeepOptions {
 	executionId: string;
 	/** Held locks of the execution; they renew themselves. */
 	locks: HeldLock[];
-	/** Asks n8n whether the execution still runs. Throws when it cannot tell. */
-	executionState: () => Promise<ExecutionState>;
+	/** Where n8n is asked. Executions with the same source ID share one status check per round. */
+	statusSource: ExecutionStatusSource;
+	/** Seen running through this key at swap time: a later 404 then means it ended (executionFollowing.ts). */
+	followed: boolean;
 	/** Called once the keeper has freed the locks of an execution that ended without Release Lock. */
 	onReleased?: (outcomes: ReleaseOutcome[]) => Promise<void> | void;
 	/** Called when a held lock of the execution is lost while the execution may still use it. */
 	onLost?: (lock: HeldLock) => Promise<void> | void;
-	/** Aborted when n8n cancels the execution: check at once instead of at the next tick. */
+	/** Aborted when n8n cancels the execution: ask about it at once instead of at the next round. */
 	cancelSignal?: AbortSignal;
 	/** Where this execution's problems are logged (the node's logger); else the keeper's. */
 	log?: KeeperLogger;
 }
 
-export type KeeperLogger = HeldLockLogger;
+/**
+ * One round of status checks per source at most this often: with 50 held executions that is one
+ * listing every 3 s, not 50 requests a second. Shorter for short TTLs (a third of the shortest),
+ * so an ended execution's lock is freed about as soon as its TTL would have freed it.
+ */
+const MAX_ROUND_INTERVAL_MS = 3_000;
+const MIN_ROUND_INTERVAL_MS = 250;
+/** Executions asked about one by one (not listed as running, or n8n cannot list): at most this many per second and source. */
+const LOOKUPS_PER_SECOND = 2;
 
-/** Upper bound of the time between two looks at a held execution, whatever the TTL. */
-const MAX_CHECK_INTERVAL_MS = 1_000;
+/** What the keeper keeps of KeepOptions: not the source (only the newest per group is kept). */
+type WatchedOptions = Omit<KeepOptions, 'statusSource' | 'locks'>;
 
 interface Watched {
-	options: KeepOptions;
+	options: WatchedOptions;
+	group: Group;
 	locks: Set<HeldLock>;
-	ttlMs: number;
-	pause?: ReturnType<typeof sleepUnlessWoken>;
-	/** A status question is on its way (it may take long; the locks renew themselves meanwhile). */
-	checking: boolean;
+	followed: boolean;
+	/** performance.now() of the last answer about it (0: never): the longest unasked goes first. */
+	lastAnsweredAt: number;
+	registeredAt: number;
+	/** n8n cancelled it: asked first in the next round. */
+	urgent: boolean;
+	releaseFailing: boolean;
+	/** Freed so far for an ended execution; reported together once every lock is freed. */
+	freed: ReleaseOutcome[];
 	stopped: boolean;
 	cleanups: Array<() => void>;
 }
 
+/** The executions asked about through one source (one n8n API URL and key). */
+interface Group {
+	id: string;
+	/** The newest swap's source: an older execution's request helper is not kept alive for the hold. */
+	source: ExecutionStatusSource;
+	log: KeeperLogger;
+	members: Map<string, Watched>;
+	/** n8n lists running executions for this key; false after it refused or left one out (older n8n). */
+	listing: boolean;
+	/** n8n did not answer the last round: one warning per outage, debug lines in between. */
+	failing: boolean;
+	stopped: boolean;
+	looping: boolean;
+	pause?: ReturnType<typeof sleepUnlessWoken>;
+	pauseMs: number;
+	round?: Promise<void>;
+}
+
+const SILENT: KeeperLogger = { warn: () => undefined, debug: () => undefined };
+
+function messageOf(error: unknown): string {
+	return error instanceof Error ? error.message : String(error);
+}
+
 /**
- * Decides when an execution's held locks stop: it asks n8n whether the execution still runs, frees
- * its locks (by token) when n8n says it ended without a Release Lock (error, cancel, forgotten
- * node), and stops their renewal when n8n cannot tell us (then the TTL applies). The locks renew
- * themselves from the grant (HeldLock); this only decides when that ends. When this process dies
- * the renewals stop and the TTL frees the locks: the TTL is the crash backstop only.
+ * Decides when an execution's held locks stop: it asks n8n whether executions still run, frees the
+ * locks (by token) of one that ended without a Release Lock (error, cancel, forgotten node), and stops
+ * their renewal when n8n cannot show it (then the TTL applies). The locks renew themselves from the
+ * grant (HeldLock); this only decides when that ends. When this process dies the renewals stop and
+ * the TTL frees the locks: the TTL is the crash backstop only.
+ *
+ * Cost: per source, one round every few seconds: one listing of running executions, plus a bounded
+ * number of single lookups for those not listed (they may have ended: confirmed before freeing).
  */
 export class LeaseKeeper {
 	private readonly watched = new Map<string, Watched>();
+	private readonly groups = new Map<string, Group>();
 
-	constructor(private readonly log: KeeperLogger = { warn: () => undefined, debug: () => undefined }) {}
+	/** `autoRun: false` (tests): rounds run only through checkNow(). */
+	constructor(
+		private readonly log: KeeperLogger = SILENT,
+		private readonly settings: { autoRun?: boolean } = {},
+	) {}
 
-	/** Starts (or joins) watching the execution; the first look comes after one interval. */
-	keep(options: KeepOptions): void {
+	/** Starts (or joins) watching the execution; its first check comes with its source's next round. */
+	keep({ statusSource, locks, ...options }: KeepOptions): void {
 		let entry = this.watched.get(options.ownerKey);
-		const isNew = !entry;
+		const group = entry?.group ?? this.groupFor(statusSource);
+		if (group.id === statusSource.id) group.source = statusSource;
+		if (options.log) group.log = options.log;
 		if (!entry) {
-			entry = { options, locks: new Set(), ttlMs: Infinity, checking: false, stopped: false, cleanups: [] };
+			entry = {
+				options,
+				group,
+				locks: new Set(),
+				followed: options.followed,
+				lastAnsweredAt: 0,
+				registeredAt: performance.now(),
+				urgent: false,
+				releaseFailing: false,
+				freed: [],
+				stopped: false,
+				cleanups: [],
+			};
 			this.watched.set(options.ownerKey, entry);
+			group.members.set(options.ownerKey, entry);
+			this.watchCancel(entry);
 		} else {
 			entry.options = options;
+			entry.followed ||= options.followed;
 		}
-		for (const lock of options.locks) this.add(entry, lock);
-		this.watchCancel(entry);
-		if (isNew) void this.run(entry);
+		for (const lock of locks) this.add(entry, lock);
+		if (this.settings.autoRun === false) return;
+		if (!group.looping) {
+			group.looping = true;
+			void this.loop(group);
+		} else if (group.pause && this.interval(group) < group.pauseMs) {
+			// A shorter TTL joined: its first check must not wait for the longer pause.
+			group.pause.wake();
+		}
 	}
 
 	/** The execution released its locks itself (Release Lock): stop watching. */
@@ -94,10 +156,29 @@ export class LeaseKeeper {
 		return [...this.watched.keys()];
 	}
 
+	/** The pause between two rounds of a source's checks; undefined when it has nothing to watch. */
+	roundIntervalMs(sourceId: string): number | undefined {
+		const group = this.groups.get(sourceId);
+		return group ? this.interval(group) : undefined;
+	}
+
+	/** Runs one round for every source now (tests; otherwise rounds run by themselves). */
+	async checkNow(): Promise<void> {
+		await Promise.all([...this.groups.values()].map(async (group) => await this.runRound(group)));
+	}
+
+	private groupFor(source: ExecutionStatusSource): Group {
+		let group = this.groups.get(source.id);
+		if (!group) {
+			group = { id: source.id, source, log: this.log, members: new Map(), listing: true, failing: false, stopped: false, looping: false, pauseMs: 0 };
+			this.groups.set(source.id, group);
+		}
+		return group;
+	}
+
 	private add(entry: Watched, lock: HeldLock): void {
 		if (entry.locks.has(lock)) return;
 		entry.locks.add(lock);
-		entry.ttlMs = Math.min(entry.ttlMs, lock.ttlMs);
 		const onLost = () => {
 			void Promise.resolve(entry.options.onLost?.(lock)).catch(() => undefined);
 		};
@@ -109,24 +190,38 @@ export class LeaseKeeper {
 		return entry.options.log ?? this.log;
 	}
 
-	private interval(entry: Watched): number {
-		return Math.max(50, Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(entry.ttlMs / 3)));
+	private interval(group: Group): number {
+		let shortestTtl = Infinity;
+		for (const entry of group.members.values()) for (const lock of entry.locks) shortestTtl = Math.min(shortestTtl, lock.ttlMs);
+		return Math.max(MIN_ROUND_INTERVAL_MS, Math.min(MAX_ROUND_INTERVAL_MS, Math.floor(shortestTtl / 3)));
 	}
 
-	/** One look per interval until stopped. The pause never keeps n8n from exiting. */
-	private async run(entry: Watched): Promise<void> {
-		while (!entry.stopped) {
-			entry.pause = sleepUnlessWoken(this.interval(entry), true);
-			await entry.pause.promise;
-			if (!entry.stopped) this.tick(entry);
+	private lookupBudget(group: Group): number {
+		return Math.max(1, Math.floor((LOOKUPS_PER_SECOND * this.interval(group)) / 1000));
+	}
+
+	/** One round per interval until the source has nothing left to watch. The pause never keeps n8n from exiting. */
+	private async loop(group: Group): Promise<void> {
+		while (!group.stopped) {
+			group.pauseMs = this.interval(group);
+			group.pause = sleepUnlessWoken(group.pauseMs, true);
+			await group.pause.promise;
+			if (!group.stopped) await this.runRound(group);
 		}
+	}
+
+	private async runRound(group: Group): Promise<void> {
+		group.round ??= this.round(group).finally(() => (group.round = undefined));
+		await group.round;
 	}
 
 	private watchCancel(entry: Watched): void {
 		const signal = entry.options.cancelSignal;
 		if (!signal) return;
 		const onAbort = () => {
-			if (!entry.stopped) this.tick(entry);
+			if (entry.stopped) return;
+			entry.urgent = true;
+			void this.lookUpNow(entry);
 		};
 		signal.addEventListener('abort', onAbort, { once: true });
 		entry.cleanups.push(() => signal.removeEventListener('abort', onAbort));
@@ -134,69 +229,156 @@ export class LeaseKeeper {
 
 	private stop(entry: Watched): void {
 		entry.stopped = true;
-		entry.pause?.wake();
 		for (const cleanup of entry.cleanups.splice(0)) cleanup();
 		if (this.watched.get(entry.options.ownerKey) === entry) this.watched.delete(entry.options.ownerKey);
+		const group = entry.group;
+		if (group.members.get(entry.options.ownerKey) === entry) group.members.delete(entry.options.ownerKey);
+		if (group.members.size === 0) {
+			group.stopped = true;
+			group.pause?.wake();
+			if (this.groups.get(group.id) === group) this.groups.delete(group.id);
+		}
 	}
 
-	private tick(entry: Watched): void {
+	/** Drops locks that ended by themselves (released elsewhere, lost, run out); an execution without any is done. */
+	private prune(entry: Watched): boolean {
 		for (const lock of [...entry.locks]) if (lock.state !== 'held') entry.locks.delete(lock);
-		// Every lock ended (released elsewhere, lost, run out): nothing left to watch.
-		if (entry.locks.size === 0) {
-			this.stop(entry);
+		if (entry.locks.size === 0) this.stop(entry);
+		return !entry.stopped;
+	}
+
+	private async round(group: Group): Promise<void> {
+		const members = [...group.members.values()].filter((entry) => this.prune(entry));
+		if (members.length === 0) return;
+		const listSentAt = performance.now();
+		let listed: Set<string> | undefined;
+		try {
+			if (group.listing) {
+				listed = await group.source.listRunning();
+				if (!listed) {
+					group.listing = false;
+					group.log.debug('Tenant Credential Swap: n8n does not list running executions for this API key; asking about held executions one by one');
+				}
+			}
+		} catch (error) {
+			this.failed(group, error, members);
 			return;
 		}
-		if (entry.checking) return;
-		entry.checking = true;
-		void this.check(entry).finally(() => (entry.checking = false));
+		const answeredAt = performance.now();
+		for (const entry of members) {
+			if (!listed?.has(entry.options.executionId)) continue;
+			entry.followed = true;
+			entry.lastAnsweredAt = answeredAt;
+		}
+		// Not listed as running: it may have ended, or be waiting. Confirmed one by one before any lock is freed.
+		const unlisted = members
+			.filter((entry) => !entry.stopped && !listed?.has(entry.options.executionId))
+			.sort((a, b) => Number(b.urgent) - Number(a.urgent) || a.lastAnsweredAt - b.lastAnsweredAt)
+			.slice(0, this.lookupBudget(group));
+		for (const entry of unlisted) {
+			if (entry.stopped) continue;
+			let lookup: ExecutionLookup;
+			try {
+				lookup = await group.source.lookUp(entry.options.executionId);
+			} catch (error) {
+				this.failed(group, error, members);
+				return;
+			}
+			if (lookup === 'running' && listed && group.listing && entry.registeredAt < listSentAt) {
+				// Older n8n versions leave the executions they run themselves out of the list.
+				group.listing = false;
+				group.log.debug("Tenant Credential Swap: n8n's list of running executions left out one that runs; asking one by one from now on", {
+					executionId: entry.options.executionId,
+				});
+			}
+			await this.apply(entry, lookup);
+		}
+		this.recovered(group, members.length);
 	}
 
-	private async check(entry: Watched): Promise<void> {
-		const { executionId } = entry.options;
-		let state: ExecutionState;
+	/** A cancelled execution: one lookup at once, outside the rounds. No answer: the next round asks again. */
+	private async lookUpNow(entry: Watched): Promise<void> {
 		try {
-			state = await entry.options.executionState();
+			const lookup = await entry.group.source.lookUp(entry.options.executionId);
+			if (!entry.stopped) await this.apply(entry, lookup);
 		} catch (error) {
-			// No answer is not an end: dropping the lock of a running execution would let another tenant in.
-			state = 'unknown';
-			const reason = (error as Error)?.message ?? String(error);
-			// n8n's console log shows the message only, so the reason goes into it.
-			this.logFor(entry).warn(`Tenant Credential Swap could not ask n8n whether execution ${executionId} still runs, so it keeps its lock: ${reason}`, {
-				executionId,
-				error: reason,
+			this.logFor(entry).debug('Tenant Credential Swap could not ask n8n about a cancelled execution; the next round asks again', {
+				executionId: entry.options.executionId,
+				error: messageOf(error),
 			});
 		}
-		if (entry.stopped) return;
-		if (state === 'ended') await this.releaseEnded(entry);
-		else if (state === 'untrackable') {
-			this.logFor(entry).warn(
-				`Tenant Credential Swap cannot follow execution ${executionId} through the n8n API (the API key needs the execution:read scope and access to the workflow, or the execution is not saved), so it stops renewing its lock: the Lock TTL applies`,
-				{ executionId },
-			);
-			for (const lock of entry.locks) lock.stopRenewing();
-			this.stop(entry);
+	}
+
+	private async apply(entry: Watched, lookup: ExecutionLookup): Promise<void> {
+		entry.lastAnsweredAt = performance.now();
+		entry.urgent = false;
+		const state = executionStateOf(lookup, entry.followed);
+		if (state === 'running') entry.followed = true;
+		else if (state === 'ended') await this.releaseEnded(entry);
+		else if (state === 'untrackable') this.giveUp(entry, lookup);
+	}
+
+	/** No answer is not an end: dropping the lock of a running execution would let another tenant in. */
+	private failed(group: Group, error: unknown, members: Watched[]): void {
+		const reason = messageOf(error);
+		const meta = { executions: members.length, error: reason };
+		// n8n's console log shows the message only, so the reason goes into it.
+		const message = `Tenant Credential Swap could not ask n8n whether its executions still run, so their locks stay held (and renewed) until n8n answers: ${reason}`;
+		if (group.failing) {
+			group.log.debug(message, meta);
+			return;
 		}
+		group.failing = true;
+		group.log.warn(message, meta);
+	}
+
+	private recovered(group: Group, executions: number): void {
+		if (!group.failing) return;
+		group.failing = false;
+		const log = group.log;
+		const message = 'Tenant Credential Swap reaches n8n again: it follows its executions and frees the locks of those that ended';
+		if (log.info) log.info(message, { executions });
+		else log.debug(message, { executions });
+	}
+
+	private giveUp(entry: Watched, lookup: ExecutionLookup): void {
+		const { executionId } = entry.options;
+		const why =
+			lookup === 'forbidden'
+				? 'the API key lacks the execution:read scope'
+				: 'n8n does not show this execution to the API key (the workflow is not shared with its owner, or the n8n API URL is another n8n)';
+		this.logFor(entry).warn(
+			`Tenant Credential Swap cannot follow execution ${executionId} through the n8n API (${why}), so it stops renewing its lock: the Lock TTL applies`,
+			{ executionId },
+		);
+		for (const lock of entry.locks) lock.stopRenewing();
+		this.stop(entry);
 	}
 
 	private async releaseEnded(entry: Watched): Promise<void> {
 		const { executionId } = entry.options;
-		const outcomes: ReleaseOutcome[] = [];
+		if (entry.stopped) return;
+		// A lock freed in an earlier round whose other locks failed is reported with them.
+		const outcomes = entry.freed;
 		let failed = false;
 		for (const lock of [...entry.locks]) {
 			try {
 				if (lock.state === 'held') outcomes.push(await lock.release());
 				entry.locks.delete(lock);
 			} catch (error) {
-				// The store is down: the lock keeps renewing; try again at the next tick.
+				// The store is down: the lock keeps renewing; the next round tries again. One warning per run of failures.
 				failed = true;
-				this.logFor(entry).warn('Tenant Credential Swap could not free a lock of an ended execution; retrying', {
+				const log = this.logFor(entry);
+				(entry.releaseFailing ? log.debug.bind(log) : log.warn.bind(log))('Tenant Credential Swap could not free a lock of an ended execution; retrying', {
 					executionId,
 					lockKey: lock.key,
-					error: (error as Error)?.message ?? String(error),
+					error: messageOf(error),
 				});
+				entry.releaseFailing = true;
 			}
 		}
-		if (failed) return;
+		// Failed: the next round tries again. Stopped: a concurrent look (cancel) finished and reported it.
+		if (failed || entry.stopped) return;
 		this.stop(entry);
 		this.logFor(entry).debug('Tenant Credential Swap freed the locks of an execution that ended without Release Lock', {
 			executionId,
