@@ -662,6 +662,22 @@ describe('API keys and settings the swap cannot work with', () => {
 		expect(await engine().holder(`tenant:${tenantId}`)).toBeUndefined();
 	});
 
+	it('token mode frees both locks of Lock Scope Tenant: the base credential\'s and the tenant\'s (the tenant lock stayed held before)', async () => {
+		const base = await baseCredential();
+		const executionId = unique('exec');
+		const tenantId = unique('tenant');
+		const { output } = await runSwap({ executionId, parameters: swapParameters(base.id, { tenantId, options: { lockTable, lockScope: 'tenant' } }) });
+		const info = output[0].json.tenantSwap as IDataObject;
+		const released = await runRelease({
+			executionId,
+			items: output,
+			parameters: { releaseMode: 'token', lockKey: () => info.lockKey, token: () => info.token },
+		});
+		expect((released[0].json.tenantLockRelease as IDataObject).released).toBe(2);
+		expect(await engine().holder(`credential:${base.id}`)).toBeUndefined();
+		expect(await engine().holder(`tenant:${tenantId}`)).toBeUndefined();
+	});
+
 	it.each([
 		['a lock table name with a quote', { lockTable: 'locks"; DROP TABLE x; --' }, /Lock Table Name/],
 		['a lock table name longer than 63 characters', { lockTable: 'l'.repeat(64) }, /Lock Table Name/],

@@ -200,14 +200,31 @@ function readTokenRelease(context: IExecuteFunctions, lock: LockStore, itemIndex
 			description: 'The item carries no tenantSwap.token: connect this node after Tenant Credential Swap, or map the token.',
 		});
 	}
+	// Lock Scope Tenant: the swap also took the tenant's lock; the item carries it beside the base credential's.
+	const tenantLock = carriedTenantHandle(context.getInputData()[itemIndex]);
+	const handles = tenantLock && tenantLock.key !== key ? [{ key, token }, tenantLock] : [{ key, token }];
 	return [
-		`${key}\u0000${token}`,
+		handles.map((handle) => `${handle.key}\u0000${handle.token}`).join('\u0000'),
 		async () => {
-			const outcome = await lockClientFor(lock).releaseToken({ key, token });
-			const loss = takeLockLoss(key, token);
-			return outcome.status === 'lost' || loss ? withLosses(outcome.status === 'lost' ? [] : [outcome], loss ? [loss] : [], [{ key, token, at: new Date(), reason: '' }]) : [outcome];
+			const outcomes: ReleasedLock[] = [];
+			for (const handle of handles) outcomes.push(...(await releaseByToken(lock, handle)));
+			return outcomes;
 		},
 	];
+}
+
+function carriedTenantHandle(item: INodeExecutionData | undefined): LockHandle | undefined {
+	const swap = item?.json.tenantSwap as IDataObject | undefined;
+	if (swap && typeof swap.tenantLockKey === 'string' && typeof swap.tenantLockToken === 'string') {
+		return { key: swap.tenantLockKey, token: swap.tenantLockToken };
+	}
+	return undefined;
+}
+
+async function releaseByToken(lock: LockStore, { key, token }: LockHandle): Promise<ReleasedLock[]> {
+	const outcome = await lockClientFor(lock).releaseToken({ key, token });
+	const loss = takeLockLoss(key, token);
+	return outcome.status === 'lost' || loss ? withLosses(outcome.status === 'lost' ? [] : [outcome], loss ? [loss] : [], [{ key, token, at: new Date(), reason: '' }]) : [outcome];
 }
 
 function readExecutionRelease(context: IExecuteFunctions, lock: LockStore, itemIndex: number): [string, () => Promise<ReleasedLock[]>] {
