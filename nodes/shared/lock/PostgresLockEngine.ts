@@ -554,7 +554,7 @@ export class PostgresLockEngine extends StoreLockEngine {
 			        GREATEST(0, EXTRACT(EPOCH FROM
 			          CASE WHEN cur.token IS NOT NULL AND cur.expires_at > clock_timestamp() THEN cur.expires_at
 			               ELSE COALESCE((SELECT expires_at FROM ahead), clock_timestamp()) END - clock_timestamp()) * 1000)::float8,
-			        false, false
+			        false
 			   FROM (SELECT 1) AS one LEFT JOIN cur ON true
 			  WHERE NOT EXISTS (SELECT 1 FROM attempt)`,
 			[keyHash, key, token, owner.executionId, owner.workflowId ?? null, owner.tenantId ?? null, ttlMs, queue.ticket ?? null, queue.fair, queue.ticketLeaseMs, owner.instanceId ?? null],
