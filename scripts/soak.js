@@ -453,13 +453,16 @@ async function runConfig(name, env) {
 		failuresNotNamingLock: [],
 	};
 	out('');
-	out(`== ${name}: n8n ${mode === 'queue' ? 'in queue mode, main + 2 workers' : 'in regular mode'}, lock on ${backend === 'postgres' ? "PostgreSQL (n8n's own database)" : 'Redis'}`);
+	out(`== ${name}: n8n ${mode === 'queue' ? 'in queue mode, main + 2 workers' : 'in regular mode'}, lock on ${backend === 'postgres' ? `PostgreSQL (${args.faults ? 'a server of its own' : "n8n's own database"})` : 'Redis'}`);
 	/** @type {{stop?: () => Promise<void>}} */
 	const stopper = {};
-	env.current.stop = () => (stopper.stop ? stopper.stop() : Promise.resolve());
 	const tag = (/** @type {string} */ line) => step(`${name}: ${line}`);
 	/** @type {Awaited<ReturnType<typeof startFaultRig>> | undefined} */
 	let rig;
+	env.current.stop = async () => {
+		if (stopper.stop) await stopper.stop();
+		if (rig) await rig.close();
+	};
 	try {
 		if (args.faults) {
 			rig = await startFaultRig(backend, LOCK_REDIS_DB);

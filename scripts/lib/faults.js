@@ -22,10 +22,15 @@
 const { requireTs } = require('./requireTs');
 const { percentile } = require('./load');
 
-/** @type {{FaultProxy: new (targetPort: number) => TcpFaultProxy, startOwnPostgres: () => Promise<OwnPostgres>, startOwnRedis: () => Promise<OwnServer>}} */
-const faultServers = requireTs('../../test/helpers/faultServers.ts', __dirname);
-/** @type {{FaultProxy: {start(target: string): Promise<HttpFaultProxy>}}} */
-const httpFaults = requireTs('../../test/helpers/faultProxy.ts', __dirname);
+/** The fault tests' servers and proxies, loaded when a rig starts (the schedule helpers need none of them). */
+function faultHelpers() {
+	return {
+		/** @type {{FaultProxy: new (targetPort: number) => TcpFaultProxy, startOwnPostgres: () => Promise<OwnPostgres>, startOwnRedis: () => Promise<OwnServer>}} */
+		servers: requireTs('../../test/helpers/faultServers.ts', __dirname),
+		/** @type {{FaultProxy: {start(target: string): Promise<HttpFaultProxy>}}} */
+		http: requireTs('../../test/helpers/faultProxy.ts', __dirname),
+	};
+}
 
 const FAULT_KINDS = /** @type {const} */ (['stall', 'restart', 'api-slow']);
 /** Methods the nodes use on n8n's public API (the HTTP proxy's rules match one method each). */
@@ -90,6 +95,7 @@ function pause(ms, signal) {
  * @param {number} lockRedisDb  the lock's Redis database number
  */
 async function startFaultRig(backend, lockRedisDb) {
+	const { servers: faultServers, http: httpFaults } = faultHelpers();
 	/** @type {OwnServer | OwnPostgres | undefined} */
 	let server;
 	/** @type {TcpFaultProxy | undefined} */

@@ -31,7 +31,8 @@ function register() {
  * @returns {any}
  */
 function requireTs(file, from = __dirname) {
-	register();
+	// Under jest (its own require, no extension hooks) its transform already compiles TypeScript.
+	if (require.extensions) register();
 	return require(path.resolve(from, file));
 }
 
