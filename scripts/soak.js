@@ -36,7 +36,7 @@ const { makeCalls, fireSustained, summarize, redactSecrets, seenSecret, postJson
 const { ensurePostgres } = require('../test/harness/postgres.js');
 const { ensureRedis } = require('../test/harness/redis.js');
 const { packPackage, redisCommand } = require('../test/harness/n8n.js');
-const { parseFaultSteps, stepName, startFaultRig, faultPeriods, describePeriod, NAMES_THE_LOCK } = require('./lib/faults');
+const { parseFaultSteps, stepName, startFaultRig, faultPeriods, describePeriod, lockHoldersOfTimeouts, foldCause, NAMES_THE_LOCK } = require('./lib/faults');
 
 const REPO_DIR = path.resolve(__dirname, '..');
 const CONFIGS = ['regular-postgres', 'regular-redis', 'queue-postgres', 'queue-redis'];
@@ -405,6 +405,7 @@ async function executionsBySecret(stack, all, secrets) {
  * @property {number} failuresNamingLock     failures whose stored error message names the lock (lock/lease)
  * @property {string[]} failuresNotNamingLock  one line per failure whose message does not (or that has none)
  * @property {FaultReport} [faults]  with --faults: what was injected and the calls around it
+ * @property {string[]} holderLines  executions that held the lock for a whole wait (from lock timeouts), with their stored status
  */
 
 /**
@@ -451,6 +452,7 @@ async function runConfig(name, env) {
 		logLines: [],
 		failuresNamingLock: 0,
 		failuresNotNamingLock: [],
+		holderLines: [],
 	};
 	out('');
 	out(`== ${name}: n8n ${mode === 'queue' ? 'in queue mode, main + 2 workers' : 'in regular mode'}, lock on ${backend === 'postgres' ? `PostgreSQL (${args.faults ? 'a server of its own' : "n8n's own database"})` : 'Redis'}`);
@@ -636,6 +638,8 @@ async function runConfig(name, env) {
 			}
 			tag(`looking up the stored executions of ${failed.length} failed and ${bled.length} bled call(s) ...`);
 			const found = await executionsBySecret(stack, stored.all, wanted);
+			/** @type {string[]} */
+			const storedMessages = [];
 			for (const a of failed) {
 				const call = /** @type {NonNullable<ReturnType<typeof bySecret.get>>} */ (bySecret.get(a.call.secret));
 				const answer =
@@ -652,7 +656,8 @@ async function runConfig(name, env) {
 				} else {
 					cause = 'no stored execution found for this call';
 				}
-				result.causes[cause] = (result.causes[cause] || 0) + 1;
+				result.causes[foldCause(cause)] = (result.causes[foldCause(cause)] || 0) + 1;
+				if (e && e.status !== 'success') storedMessages.push(classifyStored(e, calls).message);
 				// the criterion under faults: the failure's stored message names the lock
 				if (e && e.status !== 'success' && NAMES_THE_LOCK.test(classifyStored(e, calls).message)) result.failuresNamingLock += 1;
 				else result.failuresNotNamingLock.push(`call #${call.index}: ${cause}`);
@@ -671,7 +676,15 @@ async function runConfig(name, env) {
 					`call #${call.index} (${call.tenant}): answer carried ${whose}; stored execution ${e ? `${e.id} (${e.status}), Call Tenant API saw ${inside}` : 'not found'}${other ? `; the other call's execution ${oe ? oe.id : 'not found'}` : ''}`,
 				);
 			}
+			// who held the lock while waiters timed out, and whether that execution had already ended
+			for (const [id, h] of lockHoldersOfTimeouts(storedMessages)) {
+				const e = await stack.api.getExecution(id).catch(() => undefined);
+				const state = e ? `stored ${e.status}, started ${e.startedAt ?? '?'}, stopped ${e.stoppedAt ?? 'not yet'}` : 'not found';
+				const ended = e?.stoppedAt && e.stoppedAt < h.lastLeaseEnd ? '; its lease outlived the execution (renewed after it ended)' : '';
+				result.holderLines.push(`execution ${id} held the lock through the whole wait of ${h.waiters} waiter(s): since ${h.since}, lease end seen moving ${h.firstLeaseEnd} -> ${h.lastLeaseEnd}; execution ${state}${ended}`);
+			}
 			for (const [cause, n] of Object.entries(result.causes)) tag(`failures: ${n} x ${cause}`);
+			for (const l of result.holderLines) tag(`holder: ${l}`);
 			for (const l of result.bleedLines.slice(0, 30)) tag(`BLEED: ${l}`);
 			if (result.bleedLines.length > 30) tag(`BLEED: ... and ${result.bleedLines.length - 30} more (all in --json)`);
 		}
@@ -911,6 +924,7 @@ async function main() {
 			for (const e of r.faults.events) out(`  ${r.name}: fault ${e.step} at ${e.atS.toFixed(1)} s, healed at ${e.endS?.toFixed(1) ?? '?'} s${e.error ? `, went wrong: ${e.error}` : ''}`);
 			for (const p of r.faults.periods) out(`  ${r.name}: ${describePeriod(p)}`);
 			for (const l of r.failuresNotNamingLock.slice(0, 20)) out(`  ${r.name}: failure NOT naming the lock: ${l}`);
+			for (const l of r.holderLines) out(`  ${r.name}: lock holder: ${l}`);
 		}
 		for (const l of r.bleedLines.slice(0, 30)) out(`  ${r.name}: BLEED: ${l}`);
 		if (r.bleedLines.length > 30) out(`  ${r.name}: ... and ${r.bleedLines.length - 30} more bleeds${args.json ? ' (all in the JSON file)' : ''}`);

@@ -228,7 +228,37 @@ function describePeriod(p) {
 	return `${p.period}${p.faults ? ` (${p.faults}x, until the next)` : ''}: ${p.answered} answered, ${p.failed} failed, latency p50 ${n(p.p50)} ms, max ${n(p.max)} ms`;
 }
 
+/**
+ * The executions that held the lock for a whole wait, from the waiters' lock-timeout messages ("held by
+ * execution N ... since T, lease ends T"): how many waiters each outlasted and how far its lease moved
+ * (a lease that keeps moving was renewed all along).
+ * @param {string[]} messages  stored failure messages
+ * @returns {Map<string, {waiters: number, since: string, firstLeaseEnd: string, lastLeaseEnd: string}>}
+ */
+function lockHoldersOfTimeouts(messages) {
+	/** @type {Map<string, {waiters: number, since: string, firstLeaseEnd: string, lastLeaseEnd: string}>} */
+	const holders = new Map();
+	for (const message of messages) {
+		const m = /held by execution (\S+?)(?: of workflow \S+)? since (\S+Z), lease ends (\d{4}-[\d-]+T[\d:.]+Z)/.exec(message);
+		if (!m) continue;
+		const h = holders.get(m[1]) ?? { waiters: 0, since: m[2], firstLeaseEnd: m[3], lastLeaseEnd: m[3] };
+		h.waiters += 1;
+		if (m[3] < h.firstLeaseEnd) h.firstLeaseEnd = m[3];
+		if (m[3] > h.lastLeaseEnd) h.lastLeaseEnd = m[3];
+		holders.set(m[1], h);
+	}
+	return holders;
+}
+
+/** A cause without the numbers that differ per call (waited ms, times), so like failures group together. @param {string} cause */
+function foldCause(cause) {
+	return cause
+		.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, 'T')
+		.replace(/after \d+ ms/g, 'after N ms')
+		.replace(/busy for \d+ ms/g, 'busy for N ms');
+}
+
 /** A failure message "names the lock" when it says lock or lease (lock lost, lock store, waiting for lock, lease). */
 const NAMES_THE_LOCK = /\b(lock|lease)s?\b/i;
 
-module.exports = { FAULT_KINDS, parseFaultSteps, stepName, startFaultRig, faultPeriods, describePeriod, NAMES_THE_LOCK };
+module.exports = { FAULT_KINDS, parseFaultSteps, stepName, startFaultRig, faultPeriods, describePeriod, lockHoldersOfTimeouts, foldCause, NAMES_THE_LOCK };

@@ -6,7 +6,8 @@
 import { LockLostError, LockStoreUnavailableError, LockTimeoutError } from '../../nodes/shared/lock/errors';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { parseFaultSteps, faultPeriods, NAMES_THE_LOCK } = require('../../scripts/lib/faults.js') as {
+const { parseFaultSteps, faultPeriods, lockHoldersOfTimeouts, NAMES_THE_LOCK } = require('../../scripts/lib/faults.js') as {
+	lockHoldersOfTimeouts(messages: string[]): Map<string, { waiters: number; since: string; firstLeaseEnd: string; lastLeaseEnd: string }>;
 	parseFaultSteps(text: string, forSeconds: number): Array<{ kinds: string[]; seconds: number }>;
 	faultPeriods(
 		events: Array<{ step: string; atS: number }>,
@@ -66,6 +67,24 @@ describe('soak --faults', () => {
 			{ period: 'before the first fault', faults: 0, answered: 1, failed: 0 },
 			{ period: 'stall:5', faults: 2, answered: 2, failed: 1 },
 			{ period: 'restart:5', faults: 1, answered: 1, failed: 0 },
+		]);
+	});
+
+	it("reads the holder out of the lock's real timeout message, and how far its lease moved", () => {
+		const holder = (leaseEnds: string) => ({
+			owner: { executionId: '366', workflowId: 'wf1' },
+			token: 't',
+			fence: 1,
+			acquiredAt: new Date('2026-12-03T13:13:22.628Z'),
+			expiresAt: new Date(leaseEnds),
+		});
+		const messages = [
+			new LockTimeoutError('credential:abc', 60_001, holder('2026-12-03T13:15:04.319Z') as never).message,
+			new LockTimeoutError('credential:abc', 60_012, holder('2026-12-03T13:16:27.660Z') as never).message,
+			new LockStoreUnavailableError('acquire', new Error('Query read timeout')).message,
+		];
+		expect([...lockHoldersOfTimeouts(messages)]).toEqual([
+			['366', { waiters: 2, since: '2026-12-03T13:13:22.628Z', firstLeaseEnd: '2026-12-03T13:15:04.319Z', lastLeaseEnd: '2026-12-03T13:16:27.660Z' }],
 		]);
 	});
 });
