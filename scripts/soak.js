@@ -932,7 +932,8 @@ async function main() {
 	const calls = results.reduce((n, r) => n + r.calls, 0);
 	const bleed = results.reduce((n, r) => n + r.bleed, 0);
 	const failures = results.reduce((n, r) => n + r.failures, 0);
-	const incomplete = results.filter((r) => r.outcome !== 'ran' || r.error);
+	// a faults run whose load ended before the first beat proved nothing about faults
+	const incomplete = results.filter((r) => r.outcome !== 'ran' || r.error || (r.faults && !r.faults.events.length));
 
 	if (args.json) {
 		fs.writeFileSync(
@@ -954,7 +955,7 @@ async function main() {
 		return 1;
 	}
 	if (incomplete.length) {
-		out(`INCOMPLETE: ${incomplete.map((r) => `${r.name} ${r.error ? `error: ${r.error}` : r.outcome}${r.notStarted ? ` (${r.notStarted} calls not started)` : ''}`).join('; ')}; 0 of ${calls} answered calls bled or failed.`);
+		out(`INCOMPLETE: ${incomplete.map((r) => `${r.name} ${r.error ? `error: ${r.error}` : r.faults && !r.faults.events.length && r.outcome === 'ran' ? 'no fault injected (the load ended before the first --fault-every beat)' : r.outcome}${r.notStarted ? ` (${r.notStarted} calls not started)` : ''}`).join('; ')}; 0 of ${calls} answered calls bled or failed.`);
 		return 2;
 	}
 	if (args.faults) {
