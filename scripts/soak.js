@@ -22,6 +22,10 @@
  * Exit code 0: every configuration ran all its calls, 0 bleed, 0 failures. 1: a bleed or a failed
  * execution (warm-up included). 2: the soak itself could not run (a configuration could not start,
  * or its time budget ran out before all calls were made) and nothing bled or failed.
+ *
+ * With `--faults` (scripts/lib/faults.js) the lock store stalls or restarts and n8n's API slows down
+ * on a schedule during the load; a failed execution is then expected, but it must fail with a message
+ * that names the lock. Exit code 1 then means a bleed or a failure whose message does not.
  */
 const fs = require('fs');
 const os = require('os');
@@ -32,6 +36,7 @@ const { makeCalls, fireSustained, summarize, redactSecrets, seenSecret, postJson
 const { ensurePostgres } = require('../test/harness/postgres.js');
 const { ensureRedis } = require('../test/harness/redis.js');
 const { packPackage, redisCommand } = require('../test/harness/n8n.js');
+const { parseFaultSteps, stepName, startFaultRig, faultPeriods, describePeriod, lockHoldersOfTimeouts, foldCause, NAMES_THE_LOCK } = require('./lib/faults');
 
 const REPO_DIR = path.resolve(__dirname, '..');
 const CONFIGS = ['regular-postgres', 'regular-redis', 'queue-postgres', 'queue-redis'];
@@ -50,7 +55,14 @@ const USAGE = `usage: npm run soak [-- options]
   --concurrency N        calls in flight at all times (default 50)
   --config-minutes N     time budget per configuration for making its calls (default 25)
   --call-timeout N       seconds one call may take before it counts as failed (default 180)
-  --json FILE            also write every figure to FILE (JSON, no secrets)`;
+  --json FILE            also write every figure to FILE (JSON, no secrets)
+  --faults STEPS         inject faults during the load, one step every --fault-every seconds, in turn:
+                         a step is KIND[+KIND...][:SECONDS], KIND one of stall (the lock store stops
+                         answering), restart (the lock store restarts; Redis comes back empty),
+                         api-slow (n8n's API answers the nodes late), e.g. stall,restart,api-slow:20
+  --fault-every N        seconds from one fault step's start to the next's start (default 30)
+  --fault-for N          seconds a step lasts unless it says (default 10)
+  --api-delay N          ms api-slow holds back each answer of n8n's API (default 3000)`;
 
 /**
  * @typedef {object} Args
@@ -61,12 +73,13 @@ const USAGE = `usage: npm run soak [-- options]
  * @property {number} configMinutes
  * @property {number} callTimeout
  * @property {string|undefined} json
+ * @property {import('./lib/faults').FaultPlan|undefined} faults
  */
 
 /** @param {string[]} argv @returns {Args} */
 function parseArgs(argv) {
 	/** @type {Args} */
-	const o = { callsPerConfig: 2500, configs: [...CONFIGS], tenants: 30, concurrency: 50, configMinutes: 25, callTimeout: 180, json: undefined };
+	const o = { callsPerConfig: 2500, configs: [...CONFIGS], tenants: 30, concurrency: 50, configMinutes: 25, callTimeout: 180, json: undefined, faults: undefined };
 	/** @type {Record<string, 'callsPerConfig'|'tenants'|'concurrency'|'configMinutes'|'callTimeout'>} */
 	const numeric = {
 		'calls-per-config': 'callsPerConfig',
@@ -75,6 +88,9 @@ function parseArgs(argv) {
 		'config-minutes': 'configMinutes',
 		'call-timeout': 'callTimeout',
 	};
+	const faultNumbers = { 'fault-every': 30, 'fault-for': 10, 'api-delay': 3000 };
+	/** @type {string|undefined} */
+	let faultText;
 	for (let i = 0; i < argv.length; i++) {
 		const arg = argv[i];
 		if (arg === '-h' || arg === '--help') {
@@ -93,6 +109,12 @@ function parseArgs(argv) {
 			o.configs = [...new Set(list)];
 		} else if (name === 'json') {
 			o.json = path.resolve(text);
+		} else if (name === 'faults') {
+			faultText = text;
+		} else if (name in faultNumbers) {
+			const n = Number(text);
+			if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} needs a whole number >= 1, got ${text}`);
+			faultNumbers[/** @type {keyof typeof faultNumbers} */ (name)] = n;
 		} else if (numeric[name]) {
 			const n = Number(text);
 			if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} needs a whole number >= 1, got ${text}`);
@@ -102,6 +124,11 @@ function parseArgs(argv) {
 		}
 	}
 	if (o.tenants < 2) throw new Error('--tenants must be at least 2 (a bleed needs another tenant)');
+	if (faultText !== undefined) {
+		o.faults = { steps: parseFaultSteps(faultText, faultNumbers['fault-for']), everySeconds: faultNumbers['fault-every'], apiDelayMs: faultNumbers['api-delay'] };
+		const longest = Math.max(...o.faults.steps.map((f) => f.seconds));
+		if (longest >= o.faults.everySeconds) throw new Error(`--fault-every (${o.faults.everySeconds} s) must be longer than the longest step (${longest} s): one fault step at a time`);
+	}
 	return o;
 }
 
@@ -375,6 +402,19 @@ async function executionsBySecret(stack, all, secrets) {
  * @property {number} n8nStartMs
  * @property {string[]} logLines  warning/error lines of n8n's logs, grouped
  * @property {string} [logDir]    kept when something went wrong
+ * @property {number} failuresNamingLock     failures whose stored error message names the lock (lock/lease)
+ * @property {string[]} failuresNotNamingLock  one line per failure whose message does not (or that has none)
+ * @property {FaultReport} [faults]  with --faults: what was injected and the calls around it
+ * @property {string[]} holderLines  executions that held the lock for a whole wait (from lock timeouts), with their stored status
+ */
+
+/**
+ * @typedef {object} FaultReport
+ * @property {string} lockStore  where the lock lived (its own server behind the fault proxy)
+ * @property {import('./lib/faults').FaultEvent[]} events
+ * @property {number} delayedApiAnswers  answers of n8n's API the proxy held back
+ * @property {{period: string, faults: number, answered: number, failed: number, p50: number, max: number}[]} periods
+ *           calls by the period they were answered in: before the first fault, and from each step's start to the next's
  */
 
 /**
@@ -410,14 +450,28 @@ async function runConfig(name, env) {
 		bleedLines: [],
 		n8nStartMs: 0,
 		logLines: [],
+		failuresNamingLock: 0,
+		failuresNotNamingLock: [],
+		holderLines: [],
 	};
 	out('');
-	out(`== ${name}: n8n ${mode === 'queue' ? 'in queue mode, main + 2 workers' : 'in regular mode'}, lock on ${backend === 'postgres' ? "PostgreSQL (n8n's own database)" : 'Redis'}`);
+	out(`== ${name}: n8n ${mode === 'queue' ? 'in queue mode, main + 2 workers' : 'in regular mode'}, lock on ${backend === 'postgres' ? `PostgreSQL (${args.faults ? 'a server of its own' : "n8n's own database"})` : 'Redis'}`);
 	/** @type {{stop?: () => Promise<void>}} */
 	const stopper = {};
-	env.current.stop = () => (stopper.stop ? stopper.stop() : Promise.resolve());
 	const tag = (/** @type {string} */ line) => step(`${name}: ${line}`);
+	/** @type {Awaited<ReturnType<typeof startFaultRig>> | undefined} */
+	let rig;
+	env.current.stop = async () => {
+		if (stopper.stop) await stopper.stop();
+		if (rig) await rig.close();
+	};
 	try {
+		if (args.faults) {
+			rig = await startFaultRig(backend, LOCK_REDIS_DB);
+			const where = backend === 'postgres' ? 'a PostgreSQL of its own' : 'a Redis of its own (no persistence)';
+			result.faults = { lockStore: `${where}, behind a TCP fault proxy`, events: [], delayedApiAnswers: 0, periods: [] };
+			tag(`faults: the lock on ${where} behind a TCP fault proxy; the nodes' n8n API credential through a delaying HTTP proxy`);
+		}
 		const stack = await startStack(
 			{
 				log: (line) => tag(line),
@@ -426,8 +480,10 @@ async function runConfig(name, env) {
 				workers: 2,
 				redis: env.redis ? { host: env.redis.host, port: env.redis.port, db: BULL_REDIS_DB } : undefined,
 				lockBackend: backend,
-				lockRedis: env.redis ? { host: env.redis.host, port: env.redis.port, db: LOCK_REDIS_DB } : undefined,
+				lockRedis: rig?.lockRedis ?? (env.redis ? { host: env.redis.host, port: env.redis.port, db: LOCK_REDIS_DB } : undefined),
 				lockDatabase: 'n8n',
+				lockPostgresUrl: rig?.lockPostgresUrl,
+				nodeApiUrl: rig ? (apiUrl) => /** @type {NonNullable<typeof rig>} */ (rig).nodeApiUrl(apiUrl) : undefined,
 				postgres: env.pg,
 				packageTarball: env.tarball,
 				exampleSwapOptions: { lockTtl: 30, waitTimeout: 60 },
@@ -436,7 +492,8 @@ async function runConfig(name, env) {
 		);
 		result.n8nStartMs = stack.timings.n8n;
 		const url = `${stack.n8n.baseUrl}/webhook/${stack.paths.example}`;
-		const ctx = { stack, pgUrl: env.pg.url, redis: env.redis, procs: n8nProcesses(stack) };
+		// under faults the soak reads the lock store straight, not through the proxy that stalls
+		const ctx = { stack, pgUrl: rig?.direct.pgUrl ?? env.pg.url, redis: rig?.direct.redis ?? env.redis, procs: n8nProcesses(stack) };
 		tag(`n8n ready (${secs(stack.timings.n8n)}); processes: ${ctx.procs.map((p) => `${p.name} pid ${p.pid ?? '?'}`).join(', ')}`);
 
 		// warm-up: one call per tenant for the first three tenants, one after the other
@@ -487,6 +544,10 @@ async function runConfig(name, env) {
 		let failedSoFar = 0;
 		let bledSoFar = 0;
 		const t0 = Date.now();
+		/** @type {Map<string, number>} secret -> Date.now() of its answer */
+		const answeredAt = new Map();
+		const faultsEnd = new AbortController();
+		const faulting = rig && args.faults ? rig.run(args.faults, t0, faultsEnd.signal, tag) : Promise.resolve();
 		const ticker = setInterval(() => {
 			if (env.signalled()) return;
 			const rate = answered / ((Date.now() - t0) / 1000);
@@ -503,6 +564,7 @@ async function runConfig(name, env) {
 				callTimeoutMs: args.callTimeout * 1000,
 				stopped: env.signalled,
 				onAnswer: (a, n) => {
+					answeredAt.set(a.call.secret, Date.now());
 					answered = n;
 					if (a.status !== 200) failedSoFar += 1;
 					else if (seenSecret(a.body) !== a.call.secret) bledSoFar += 1;
@@ -511,8 +573,10 @@ async function runConfig(name, env) {
 		} finally {
 			clearInterval(ticker);
 			sampling = false;
+			faultsEnd.abort(); // a fault under way is healed now
 		}
 		await sampler;
+		await faulting;
 		if (env.signalled()) await new Promise(() => undefined); // the signal handler exits
 		const end = await snapshot(ctx);
 		sample(end);
@@ -534,6 +598,12 @@ async function runConfig(name, env) {
 			max: latencies.length ? latencies[latencies.length - 1] : NaN,
 		});
 		tag(`${summary.calls} answered in ${secs(summary.wallMs)} (${summary.perSecond.toFixed(1)}/s), ${summary.failures} failed, ${summary.bleed} bled${run.notStarted ? `; ${run.notStarted} not started: time budget of ${args.configMinutes} min ran out` : ''}`);
+		if (rig && result.faults) {
+			result.faults.events = rig.events;
+			result.faults.delayedApiAnswers = rig.delayedApiAnswers();
+			result.faults.periods = faultPeriods(rig.events, run.answers, answeredAt, t0);
+			for (const p of result.faults.periods) tag(`  ${describePeriod(p)}`);
+		}
 
 		// what n8n stored
 		const stored = await storedExecutions(stack, warmCalls.length + run.answers.length);
@@ -568,6 +638,8 @@ async function runConfig(name, env) {
 			}
 			tag(`looking up the stored executions of ${failed.length} failed and ${bled.length} bled call(s) ...`);
 			const found = await executionsBySecret(stack, stored.all, wanted);
+			/** @type {string[]} */
+			const storedMessages = [];
 			for (const a of failed) {
 				const call = /** @type {NonNullable<ReturnType<typeof bySecret.get>>} */ (bySecret.get(a.call.secret));
 				const answer =
@@ -584,7 +656,11 @@ async function runConfig(name, env) {
 				} else {
 					cause = 'no stored execution found for this call';
 				}
-				result.causes[cause] = (result.causes[cause] || 0) + 1;
+				result.causes[foldCause(cause)] = (result.causes[foldCause(cause)] || 0) + 1;
+				if (e && e.status !== 'success') storedMessages.push(classifyStored(e, calls).message);
+				// the criterion under faults: the failure's stored message names the lock
+				if (e && e.status !== 'success' && NAMES_THE_LOCK.test(classifyStored(e, calls).message)) result.failuresNamingLock += 1;
+				else result.failuresNotNamingLock.push(`call #${call.index}: ${cause}`);
 				result.failureLines.push(`call #${call.index} (${call.tenant}, ${Math.round(a.ms)} ms): ${answer}; ${e ? `stored execution ${e.id} (${e.status})` : 'no stored execution'}: ${cause}`);
 			}
 			for (const a of bled) {
@@ -600,7 +676,15 @@ async function runConfig(name, env) {
 					`call #${call.index} (${call.tenant}): answer carried ${whose}; stored execution ${e ? `${e.id} (${e.status}), Call Tenant API saw ${inside}` : 'not found'}${other ? `; the other call's execution ${oe ? oe.id : 'not found'}` : ''}`,
 				);
 			}
+			// who held the lock while waiters timed out, and whether that execution had already ended
+			for (const [id, h] of lockHoldersOfTimeouts(storedMessages)) {
+				const e = await stack.api.getExecution(id).catch(() => undefined);
+				const state = e ? `stored ${e.status}, started ${e.startedAt ?? '?'}, stopped ${e.stoppedAt ?? 'not yet'}` : 'not found';
+				const ended = e?.stoppedAt && e.stoppedAt < h.lastLeaseEnd ? '; its lease outlived the execution (renewed after it ended)' : '';
+				result.holderLines.push(`execution ${id} held the lock through the whole wait of ${h.waiters} waiter(s): since ${h.since}, lease end seen moving ${h.firstLeaseEnd} -> ${h.lastLeaseEnd}; execution ${state}${ended}`);
+			}
 			for (const [cause, n] of Object.entries(result.causes)) tag(`failures: ${n} x ${cause}`);
+			for (const l of result.holderLines) tag(`holder: ${l}`);
 			for (const l of result.bleedLines.slice(0, 30)) tag(`BLEED: ${l}`);
 			if (result.bleedLines.length > 30) tag(`BLEED: ... and ${result.bleedLines.length - 30} more (all in --json)`);
 		}
@@ -634,6 +718,7 @@ async function runConfig(name, env) {
 		return result;
 	} finally {
 		if (stopper.stop) await stopper.stop().catch(() => undefined);
+		if (rig) await rig.close();
 		if (backend === 'redis' && env.redis) await deleteLockKeys(env.redis).catch(() => undefined);
 		env.current.stop = undefined;
 	}
@@ -712,6 +797,16 @@ function table(results) {
 		['audit: swaps patched, releases', (r) => (r.lockState ? `${auditCount(r, /^swap patched$/)} / ${auditCount(r, /^release /)}` : '-')],
 		['temporary credentials left', (r) => (r.start ? String(r.temporaryCredentials) : '-')],
 	];
+	if (results.some((r) => r.faults)) {
+		rows.splice(
+			5,
+			0,
+			['  of which the message names the lock', (r) => String(r.failuresNamingLock)],
+			['  of which it does NOT', (r) => String(r.failuresNotNamingLock.length)],
+			['faults injected', (r) => (r.faults ? faultCounts(r.faults.events) || 'none' : '-')],
+			['  n8n API answers delayed', (r) => (r.faults ? String(r.faults.delayedApiAnswers) : '-')],
+		);
+	}
 	const w0 = Math.max(...rows.map(([l]) => l.length));
 	const cells = results.map((r) => rows.map(([, f]) => f(r)));
 	const widths = results.map((r, i) => Math.max(r.name.length, ...cells[i].map((c) => c.length)));
@@ -719,6 +814,15 @@ function table(results) {
 	lines.push(`  ${'-'.repeat(w0 + widths.reduce((a, b) => a + b + 2, 0))}`);
 	rows.forEach(([label], j) => lines.push(`  ${label.padEnd(w0)}  ${results.map((r, i) => cells[i][j].padStart(widths[i])).join('  ')}`));
 	return lines.join('\n');
+}
+
+/** "stall:10 x3, restart:10 x2" @param {import('./lib/faults').FaultEvent[]} events */
+function faultCounts(events) {
+	/** @type {Map<string, number>} */
+	const n = new Map();
+	for (const e of events) n.set(e.step, (n.get(e.step) || 0) + 1);
+	const failed = events.filter((e) => e.error).length;
+	return [...n].map(([k, v]) => `${k} x${v}`).join(', ') + (failed ? ` (${failed} went wrong)` : '');
 }
 
 /** @param {ConfigResult} r @param {RegExp} re */
@@ -770,6 +874,10 @@ async function main() {
 	out(`Tenant Credential Swap soak: ${total} executions of the example workflow in a real n8n, ${args.callsPerConfig} per configuration`);
 	out(`  configurations: ${args.configs.join(', ')}; ${args.tenants} tenants, every call with its own secret, ${args.concurrency} calls in flight;`);
 	out(`  budget ${args.configMinutes} min per configuration, ${args.callTimeout} s per call. Example options as shipped: Lock TTL 30 s, Wait Timeout 60 s.`);
+	if (args.faults) {
+		out(`  faults: every ${args.faults.everySeconds} s, in turn: ${args.faults.steps.map(stepName).join(', ')} (seconds); api-slow delays each n8n API answer ${args.faults.apiDelayMs} ms.`);
+		out('  The lock lives on a store of its own behind a fault proxy. Pass: 0 bleed, and every failed execution failed with a message that names the lock.');
+	}
 	out(`  machine: ${os.cpus().length} CPU (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, load average ${os.loadavg().map((n) => n.toFixed(1)).join(' ')}. Secrets are never printed.`);
 
 	/** @type {ConfigResult[]} */
@@ -812,13 +920,20 @@ async function main() {
 		for (const [cause, n] of Object.entries(r.causes)) out(`  ${r.name}: ${n} failed: ${cause}`);
 		for (const l of r.failureLines.slice(0, 20)) out(`  ${r.name}: failed: ${l}`);
 		if (r.failureLines.length > 20) out(`  ${r.name}: ... and ${r.failureLines.length - 20} more failures${args.json ? ' (all in the JSON file)' : ''}`);
+		if (r.faults) {
+			for (const e of r.faults.events) out(`  ${r.name}: fault ${e.step} at ${e.atS.toFixed(1)} s, healed at ${e.endS?.toFixed(1) ?? '?'} s${e.error ? `, went wrong: ${e.error}` : ''}`);
+			for (const p of r.faults.periods) out(`  ${r.name}: ${describePeriod(p)}`);
+			for (const l of r.failuresNotNamingLock.slice(0, 20)) out(`  ${r.name}: failure NOT naming the lock: ${l}`);
+			for (const l of r.holderLines) out(`  ${r.name}: lock holder: ${l}`);
+		}
 		for (const l of r.bleedLines.slice(0, 30)) out(`  ${r.name}: BLEED: ${l}`);
 		if (r.bleedLines.length > 30) out(`  ${r.name}: ... and ${r.bleedLines.length - 30} more bleeds${args.json ? ' (all in the JSON file)' : ''}`);
 	}
 	const calls = results.reduce((n, r) => n + r.calls, 0);
 	const bleed = results.reduce((n, r) => n + r.bleed, 0);
 	const failures = results.reduce((n, r) => n + r.failures, 0);
-	const incomplete = results.filter((r) => r.outcome !== 'ran' || r.error);
+	// a faults run whose load ended before the first beat proved nothing about faults
+	const incomplete = results.filter((r) => r.outcome !== 'ran' || r.error || (r.faults && !r.faults.events.length));
 
 	if (args.json) {
 		fs.writeFileSync(
@@ -828,13 +943,24 @@ async function main() {
 		out(`  figures written to ${path.relative(process.cwd(), args.json)}`);
 	}
 	out('');
-	if (bleed || failures) {
+	if (args.faults) {
+		const unnamed = results.reduce((n, r) => n + r.failuresNotNamingLock.length, 0);
+		const faults = results.reduce((n, r) => n + (r.faults?.events.length ?? 0), 0);
+		if (bleed || unnamed) {
+			out(`FAIL: ${bleed} of ${calls} calls bled; ${failures} failed, ${unnamed} of them with a message that does not name the lock (${faults} faults injected).`);
+			return 1;
+		}
+	} else if (bleed || failures) {
 		out(`FAIL: ${bleed} of ${calls} calls bled, ${failures} failed.`);
 		return 1;
 	}
 	if (incomplete.length) {
-		out(`INCOMPLETE: ${incomplete.map((r) => `${r.name} ${r.error ? `error: ${r.error}` : r.outcome}${r.notStarted ? ` (${r.notStarted} calls not started)` : ''}`).join('; ')}; 0 of ${calls} answered calls bled or failed.`);
+		out(`INCOMPLETE: ${incomplete.map((r) => `${r.name} ${r.error ? `error: ${r.error}` : r.faults && !r.faults.events.length && r.outcome === 'ran' ? 'no fault injected (the load ended before the first --fault-every beat)' : r.outcome}${r.notStarted ? ` (${r.notStarted} calls not started)` : ''}`).join('; ')}; 0 of ${calls} answered calls bled or failed.`);
 		return 2;
+	}
+	if (args.faults) {
+		out(`PASS: ${calls} executions in ${results.length} configuration(s) under ${results.reduce((n, r) => n + (r.faults?.events.length ?? 0), 0)} faults, 0 bled; ${failures} failed, each with a message that names the lock.`);
+		return 0;
 	}
 	out(`PASS: ${calls} executions in ${results.length} configuration(s), 0 bled, 0 failed.`);
 	return 0;

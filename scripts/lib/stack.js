@@ -127,6 +127,10 @@ async function stopPostgres(pg, dataDir) {
  * @property {'postgres'|'redis'} [lockBackend]  the lock backend of the example and its error workflow (default postgres)
  * @property {{host: string, port: number, db?: number}} [lockRedis]  lockBackend redis: where the locks live
  * @property {'server'|'n8n'} [lockDatabase]  PostgreSQL lock: the server's admin database (default) or n8n's own database
+ * @property {string} [lockPostgresUrl]  PostgreSQL lock on another server (e.g. behind a fault proxy): the lock credential's
+ *           server and database; lockDatabase is then ignored
+ * @property {(apiUrl: string) => Promise<string>} [nodeApiUrl]  the base URL the nodes' n8n API credential gets, from n8n's
+ *           own (default: n8n's own; the soak's faults put a delaying proxy in between)
  * @property {{url: string, embedded: boolean}} [postgres]  a running PostgreSQL to use (stop() leaves it running)
  * @property {string} [packageTarball]  an already packed package to install (stop() leaves it)
  * @property {Record<string, unknown>} [exampleSwapOptions]  Tenant Credential Swap options of the deployed example
@@ -272,15 +276,15 @@ async function startStack(o, stopper = {}) {
 	const deployed = await timed('setup', async () => {
 		log('creating credentials and workflows ...');
 		return await deployStackContent(api, {
-			apiUrl: handle.apiUrl,
+			apiUrl: o.nodeApiUrl ? await o.nodeApiUrl(handle.apiUrl) : handle.apiUrl,
 			apiKey: handle.apiKey,
-			postgresUrl: postgres.url,
+			postgresUrl: o.lockPostgresUrl ?? postgres.url,
 			echoUrl: /** @type {NonNullable<typeof echo>} */ (echo).url,
 			examplePath,
 			controlPath,
 			runWithTenantPath,
 			runWithTenantExample: o.runWithTenantExample !== false,
-			lockDatabase: o.lockDatabase === 'n8n' ? handle.database : undefined,
+			lockDatabase: o.lockDatabase === 'n8n' && !o.lockPostgresUrl ? handle.database : undefined,
 			lockRedis: lockBackend === 'redis' ? o.lockRedis : undefined,
 			exampleSwapOptions: o.exampleSwapOptions,
 		});
@@ -297,7 +301,10 @@ async function startStack(o, stopper = {}) {
 		lock:
 			lockBackend === 'redis'
 				? { backend: 'redis', redisDb: o.lockRedis?.db ?? 0 }
-				: { backend: 'postgres', database: o.lockDatabase === 'n8n' ? handle.database : new URL(postgres.url).pathname.slice(1) || 'postgres' },
+				: {
+						backend: 'postgres',
+						database: o.lockDatabase === 'n8n' && !o.lockPostgresUrl ? handle.database : new URL(o.lockPostgresUrl ?? postgres.url).pathname.slice(1) || 'postgres',
+					},
 		paths: { example: examplePath, control: controlPath, runWithTenant: runWithTenantPath },
 		timings,
 		countTemporaryCredentials: async () => ({
