@@ -173,3 +173,40 @@ describe('an update whose outcome is unknown is settled by reading, never sent a
 		locks.abandonAll();
 	});
 });
+
+describe('an n8n without read by ID (before 2.20)', () => {
+	/** n8n 2.8-2.19: GET /credentials/:id is not a route (405); the list is how a credential is found. */
+	class FakeN8nWithoutReadById extends FakeN8n {
+		readonly reads: string[] = [];
+		override async handle(request: Parameters<FakeN8n['handle']>[0], by: string) {
+			if (request.method === 'GET' && request.path === '/credentials') {
+				return { statusCode: 200, body: { data: [...this.credentials.keys()].map((id) => this.summary(id)), nextCursor: null } };
+			}
+			if (request.method === 'GET' && /^\/credentials\/[^/]+$/.test(request.path) && !request.path.startsWith('/credentials/schema')) {
+				this.reads.push(request.path);
+				return { statusCode: 405, body: { message: 'Method Not Allowed' } };
+			}
+			return await super.handle(request, by);
+		}
+	}
+
+	it('sends no read under the lock once n8n answered 405 to one (fails with the memo removed: one 405 per swap under the lock)', async () => {
+		const fake = new FakeN8nWithoutReadById(['cred-old']);
+		const engine = new MemoryLockEngine();
+		const locks = new LockClient(engine);
+		// `instanceId` is the memo's key: a fresh one, so earlier tests' n8n does not count.
+		const run = async (executionId: string, tenant: string) =>
+			await runSwaps(
+				{ api: fake.client(executionId), locks, state: engine, owner: { executionId }, stopOnFirstError: true, instanceId: 'fake-without-read-by-id' },
+				[request(0, 'cred-old', tenant, 5_000)],
+			);
+		for (let i = 0; i < 3; i++) {
+			const results = await run(`exec-old-${i}`, `tenant-${i}`);
+			expect(results.errors).toEqual([]);
+			await locks.releaseOwner({ executionId: `exec-old-${i}` });
+		}
+		// The first resolution found the route missing; no swap read under its lock after that.
+		expect(fake.reads).toEqual(['/credentials/cred-old']);
+		expect(fake.patches.map((patch) => patch.value)).toEqual(['tenant-0', 'tenant-1', 'tenant-2']);
+	});
+});

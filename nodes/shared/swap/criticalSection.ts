@@ -5,7 +5,7 @@ import { N8nApiError } from '../transport/n8nApiErrors';
 import { releaseOrLetExpire } from './releaseLock';
 import { stateWriteFailure } from './swapRecord';
 import { SwapItemError } from './errors';
-import { forgetResolved } from './plan';
+import { forgetResolved, readsById } from './plan';
 import type { SwapContext, SwapGroup, TenantSwapInfo } from './types';
 
 /*
@@ -189,6 +189,8 @@ function notSentForLease(error: unknown): error is N8nApiError {
  * be confirmed, so its lost answer fails the item.
  */
 async function readUnderLock(context: SwapContext, group: SwapGroup): Promise<CredentialSummary | undefined> {
+	// Known to answer 405 (n8n before 2.20): no request under the lock that cannot help.
+	if (!readsById(context.instanceId)) return undefined;
 	try {
 		return await context.api.getCredential(group.base.id, underLock(group));
 	} catch (error) {

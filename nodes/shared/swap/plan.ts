@@ -121,6 +121,15 @@ function rememberResolved(cacheKey: string, summary: CredentialSummary): void {
 	resolvedById.set(cacheKey, { summary, until: now + RESOLVED_BY_ID_TTL_MS });
 }
 
+/** n8n instances (by instance ID) whose API has no read by ID (before 2.20), until when that is believed. */
+const noReadById = new Map<string, number>();
+const NO_READ_BY_ID_TTL_MS = 10 * 60_000;
+
+/** Whether a credential can be read by ID on this n8n, as far as a read has shown (an upgrade shows within 10 minutes). */
+export function readsById(instanceId: string): boolean {
+	return (noReadById.get(instanceId) ?? 0) <= Date.now();
+}
+
 /** For tests: how many base credentials are cached. */
 export function resolvedCacheSize(): number {
 	return resolvedById.size;
@@ -162,7 +171,7 @@ export async function resolveBaseCredentials(
 				if (cached && cached.until > Date.now()) {
 					resolved.set(key, cached.summary);
 				} else {
-					const summary = await readById(api, ref.value, listAll, indexes);
+					const summary = await readById(api, ref.value, listAll, indexes, instanceId);
 					rememberResolved(cacheKey, summary);
 					resolved.set(key, summary);
 				}
@@ -179,6 +188,7 @@ async function readById(
 	id: string,
 	listAll: () => Promise<CredentialSummary[]>,
 	indexes: number[],
+	instanceId: string,
 ): Promise<CredentialSummary> {
 	const notFound = () =>
 		new SwapItemError(`Base credential with ID "${shorten(id, 80)}" not found`, indexes, {
@@ -191,6 +201,7 @@ async function readById(
 		const endpointMissing = error instanceof N8nApiError && (error.status === 405 || (error.status === 404 && !/credential not found/i.test(error.apiMessage)));
 		if (error instanceof N8nApiError && error.status === 404 && !endpointMissing) throw notFound();
 		if (!endpointMissing) throw error;
+		noReadById.set(instanceId, Date.now() + NO_READ_BY_ID_TTL_MS);
 	}
 	// Before n8n 2.20 there is no read by ID: find it in the list.
 	const match = (await listAll()).find((credential) => credential.id === id);
