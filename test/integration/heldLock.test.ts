@@ -14,7 +14,7 @@ import Redis from 'ioredis';
 
 import { RedisLockEngine } from '../../nodes/shared/lock/RedisLockEngine';
 import { faultyEngine } from '../helpers/faultyLockEngine';
-import { StallingProxy } from '../helpers/stallingProxy';
+import { FaultProxy } from '../helpers/faultServers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { ensureRedis } = require('../harness/redis.js');
@@ -356,7 +356,7 @@ describe.each([
 	const fixture = backend === 'postgres' ? new PostgresLockFixture() : undefined;
 	const redisClients: Redis[] = [];
 	const redisEngines: RedisLockEngine[] = [];
-	let proxy: StallingProxy;
+	let proxy: FaultProxy;
 	let prefix = '';
 	afterAll(async () => {
 		await proxy?.close();
@@ -372,7 +372,7 @@ describe.each([
 	async function engines(): Promise<{ holder: LockEngine; other: LockEngine }> {
 		if (fixture) {
 			const url = new URL(fixture.url);
-			proxy = new StallingProxy(url.hostname || '127.0.0.1', Number(url.port || 5432));
+			proxy = new FaultProxy(Number(url.port || 5432));
 			await proxy.start();
 			url.hostname = '127.0.0.1';
 			url.port = String(proxy.port);
@@ -380,7 +380,7 @@ describe.each([
 			return { holder: fixture.engine(table, fixture.pool({ connectionString: url.toString(), max: 3 })), other: fixture.engine(table) };
 		}
 		const { host, port } = (await ensureRedis()) as { host: string; port: number };
-		proxy = new StallingProxy(host, port);
+		proxy = new FaultProxy(port);
 		await proxy.start();
 		prefix = `${uniqueName('lock_stall')}:`;
 		for (const target of [{ host: '127.0.0.1', port: proxy.port }, { host, port }]) {
@@ -399,7 +399,7 @@ describe.each([
 		const client = new LockClient(holder);
 		const { lock } = await client.acquire(key, options('exec-stalled', TTL, 0));
 		const lost = whenLost(lock, events);
-		proxy.stall();
+		proxy.blackhole();
 		const next = other.acquire(key, options('exec-next', TTL, 60_000)).then((lease) => {
 			events.push('taken by the other process');
 			return lease;
