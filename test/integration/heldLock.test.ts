@@ -274,6 +274,26 @@ describe.each<EngineFactory>([postgresFactory('lock_held'), redisFactory('lock_h
 		expect(await other.holder(key)).toBeUndefined();
 	});
 
+	// Fails when every failed release() starts its own background retry: the lease keeper calls release
+	// once per round while the store is down, so the retries (and their timers and warnings) pile up.
+	it('release() refused again and again (the keeper, once per round) keeps one background retry and warns once', async () => {
+		const { engine: faulty, faults } = faultyEngine(engine);
+		const log = recordingLogger();
+		const ttl = 3_000;
+		const key = uniqueKey('held-release-repeated');
+		const { lock } = await new LockClient(faulty).acquire(key, options('exec-release-repeated', ttl, 0), log);
+		faults.failRelease = true;
+		for (let call = 0; call < 10; call++) await rejectionOf(lock.release());
+		const callsBefore = faults.releaseCalls;
+		// Three retry periods (TTL/10 each): one background retry sends about three, ten would send about thirty.
+		await sleep(3 * (ttl / 10) + 50);
+		expect(faults.releaseCalls - callsBefore).toBeLessThanOrEqual(6);
+		expect(log.lines.filter((line) => line.startsWith('warn') && line.includes('could not release')).length).toBe(1);
+		faults.failRelease = false;
+		await guard(lock.whenEnded(), 5 * ttl, 'background release');
+		expect(lock.state).toBe('released');
+	});
+
 	it('control: with the store refusing for good, the lock ends by its TTL ("expired", not lost) and no renewal went out', async () => {
 		const { engine: faulty, faults } = faultyEngine(engine);
 		const key = uniqueKey('held-release-never');

@@ -73,6 +73,8 @@ export class HeldLock {
 	private cancelDeadlineTimer: () => void = () => undefined;
 	/** Release calls to the store, one after another. */
 	private releaseQueue: Promise<unknown> = Promise.resolve();
+	/** The background retry of a refused release, while one runs (one per lock, however often release() is refused). */
+	private retryingRelease?: Promise<void>;
 	/** The store's answer to the release that ended this lock. */
 	private storeRelease?: ReleaseOutcome;
 	/** The extend in flight, if any (renewals are serialised). */
@@ -186,13 +188,15 @@ export class HeldLock {
 			return await this.releaseInStore();
 		} catch (error) {
 			if (this.current === 'held') {
-				this.log.warn('Tenant Credential Swap could not release a lock: it is no longer renewed and ends by its TTL; retrying the release meanwhile', {
+				// A caller asking again (the lease keeper, once per round) joins the retry that runs: one warning, one retry.
+				const report = this.retryingRelease ? this.log.debug.bind(this.log) : this.log.warn.bind(this.log);
+				report('Tenant Credential Swap could not release a lock: it is no longer renewed and ends by its TTL; retrying the release meanwhile', {
 					lockKey: this.key,
 					executionId: this.owner.executionId,
 					leftMs: Math.round(this.remainingMs()),
 					error: error instanceof Error ? error.message : String(error),
 				});
-				void this.retryReleaseInBackground();
+				this.retryingRelease ??= this.retryReleaseInBackground().finally(() => (this.retryingRelease = undefined));
 			}
 			throw error;
 		}

@@ -366,7 +366,7 @@ export class LeaseKeeper {
 				if (lock.state === 'held') outcomes.push(await lock.release());
 				entry.locks.delete(lock);
 			} catch (error) {
-				// The store is down: the lock keeps renewing; the next round tries again. One warning per run of failures.
+				// The store is down: the lock stops renewing and retries the release itself until its TTL; the next round asks again. One warning per run of failures.
 				failed = true;
 				const log = this.logFor(entry);
 				(entry.releaseFailing ? log.debug.bind(log) : log.warn.bind(log))('Tenant Credential Swap could not free a lock of an ended execution; retrying', {
