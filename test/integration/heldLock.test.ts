@@ -294,6 +294,26 @@ describe.each<EngineFactory>([postgresFactory('lock_held'), redisFactory('lock_h
 		expect(lock.state).toBe('released');
 	});
 
+	// Fails when releaseOwner stops at the first refused release: the owner's other locks were never
+	// asked to release, so they kept renewing (and, the store still down, ended as "lost" with a warning).
+	it('releaseOwner with the store refusing asks every lock of the owner to release: none goes on renewing', async () => {
+		const { engine: faulty, faults } = faultyEngine(engine);
+		const ttl = 3_000;
+		const ownerClient = new LockClient(faulty);
+		const keys = [uniqueKey('held-owner-a'), uniqueKey('held-owner-b'), uniqueKey('held-owner-c')];
+		const locks = [];
+		for (const key of keys) locks.push((await ownerClient.acquire(key, options('exec-owner-refused', ttl, 0))).lock);
+		faults.failRelease = true;
+		expect(await rejectionOf(ownerClient.releaseOwner({ executionId: 'exec-owner-refused' }))).toBeInstanceOf(LockStoreUnavailableError);
+		for (const lock of locks) expect(lock.reenterable).toBe(false);
+		const extendsAtRelease = faults.extendCalls;
+		await sleep(ttl / 3 + 100);
+		expect(faults.extendCalls).toBe(extendsAtRelease);
+		faults.failRelease = false;
+		for (const lock of locks) await guard(lock.whenEnded(), 5 * ttl, 'background release');
+		for (const lock of locks) expect(lock.state).toBe('released');
+	});
+
 	it('control: with the store refusing for good, the lock ends by its TTL ("expired", not lost) and no renewal went out', async () => {
 		const { engine: faulty, faults } = faultyEngine(engine);
 		const key = uniqueKey('held-release-never');

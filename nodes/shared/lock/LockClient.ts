@@ -65,10 +65,20 @@ export class LockClient {
 	/**
 	 * Frees an owner's locks: first those this process holds (by token, so their renewals stop cleanly),
 	 * then any the store still lists for the owner (taken in another process, e.g. before a Wait).
+	 * A release the store refuses does not keep the others renewing: each is asked, then the first
+	 * refusal is thrown (every refused lock retries its release until its TTL).
 	 */
 	async releaseOwner(owner: Pick<LockOwner, 'instanceId' | 'executionId'>): Promise<ReleaseOutcome[]> {
 		const outcomes: ReleaseOutcome[] = [];
-		for (const lock of this.heldBy(owner)) outcomes.push(await lock.release());
+		const refusals: unknown[] = [];
+		for (const lock of this.heldBy(owner)) {
+			try {
+				outcomes.push(await lock.release());
+			} catch (error) {
+				refusals.push(error);
+			}
+		}
+		if (refusals.length > 0) throw refusals[0];
 		const mine = new Set(outcomes.map((outcome) => outcome.key));
 		for (const outcome of await this.engine.releaseExecution(owner.executionId, owner.instanceId)) {
 			if (!mine.has(outcome.key)) outcomes.push(outcome);
