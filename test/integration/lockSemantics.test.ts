@@ -600,6 +600,25 @@ describe('memory lock engine: its own store', () => {
 		expect(await rejectionOf(engine.extend(released, LONG))).toBeInstanceOf(LockLostError);
 	});
 
+	// Fails when a record lives as long as the lease's whole span (acquired to expiry): a lock renewed
+	// for hours left its release record for hours, though no renewal of it can come after its lease's end.
+	it('a release record lasts the released lease\'s remaining time plus the record time, not how long it was held', async () => {
+		const engine = new MemoryLockEngine({ releaseRecordMs: 20 });
+		const key = uniqueKey('mem-record-span');
+		const lease = await engine.acquire(key, options('exec-record-span', 100, 0));
+		// Held about 500 ms on a 100 ms lease.
+		for (let i = 0; i < 10; i++) {
+			await sleep(50);
+			await engine.extend(lease, 100);
+		}
+		await engine.release(lease);
+		expect(await rejectionOf(engine.extend(lease, LONG))).toBeInstanceOf(LockReleasedError);
+		// Past the lease's end (at most 100 ms) and the record time (20 ms); the next call sweeps.
+		await sleep(200);
+		await engine.heldLocks(10);
+		expect(await rejectionOf(engine.extend(lease, LONG))).toBeInstanceOf(LockLostError);
+	});
+
 	// Finding 12. Fails on the old engine: one slot per key ever locked stayed in memory.
 	it('keys locked once leave nothing behind: leases, tickets and release records are forgotten', async () => {
 		const engine = new MemoryLockEngine({ releaseRecordMs: 20, ticketLeaseMs: 60 });

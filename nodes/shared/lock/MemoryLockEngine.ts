@@ -4,11 +4,11 @@ import type { AcquireOptions, AuditEvent, ListedLock, LockHandle, LockHolder, Lo
 import { validateTtl } from './waiting';
 
 const AUDIT_KEEP = 10_000;
-/** How long a release is remembered at least (longer for a longer lease: its last renewal may still come). */
+/** How long a release is remembered after the released lease would have ended. */
 export const DEFAULT_RELEASE_RECORD_MS = 60_000;
 
 export interface MemoryLockOptions extends StoreLockOptions {
-	/** How long a release is remembered (at least; the lease's TTL when longer). Default 60 s. */
+	/** How long a release is remembered after the released lease would have ended (as Redis's tombstone margin). Default 60 s. */
 	releaseRecordMs?: number;
 }
 
@@ -183,7 +183,8 @@ export class MemoryLockEngine extends StoreLockEngine {
 	/** Deletes the lease, records the release, and wakes the oldest live ticket (if any). */
 	private free(keyHash: string, lease: Lease, now: number): void {
 		this.leases.delete(keyHash);
-		this.released.set(lease.token, { key: lease.key, forgetAt: now + Math.max(this.releaseRecordMs, lease.expiresAt - lease.acquiredAt) });
+		// The holder's own deadline comes before the lease's end: no renewal of it is asked after that.
+		this.released.set(lease.token, { key: lease.key, forgetAt: Math.max(now, lease.expiresAt) + this.releaseRecordMs });
 		this.releasedHere(keyHash, this.firstLiveTicket(keyHash, now, undefined)?.ticket ?? null);
 	}
 
