@@ -424,6 +424,30 @@ describe('lease keeper cost and reading of n8n (fake n8n executions API, memory 
 		expect(locks.every((lock) => lock.state === 'released')).toBe(true);
 	});
 
+	// Fails when a round drops locks that ended by themselves before reporting: the refused lock's own
+	// background retry freed it between two rounds, and the lock freed earlier was never reported (no audit line).
+	it('an ended execution whose refused release the lock itself retried before the next round: both reported once', async () => {
+		const source = api.source();
+		const executionId = '4343';
+		api.executions.set(executionId, 'success');
+		const locks = [
+			(await client.acquire(uniqueKey('self-retry-a'), options(executionId, 3_000, 0), log)).lock,
+			(await client.acquire(uniqueKey('self-retry-b'), options(executionId, 3_000, 0), log)).lock,
+		];
+		const released: ReleaseOutcome[][] = [];
+		keeper.keep({ ownerKey: executionId, executionId, locks, statusSource: source, followed: true, log, onReleased: (outcomes) => void released.push(outcomes) });
+		const release = jest.spyOn(engine, 'release').mockRejectedValueOnce(new Error('store hiccup'));
+		await rounds(1);
+		release.mockRestore();
+		expect(released).toEqual([]);
+		// The refused lock retries its release itself (every TTL/10) and ends before the keeper's next round.
+		await Promise.all(locks.map(async (lock) => await lock.whenEnded()));
+		await rounds(1);
+		expect(released).toHaveLength(1);
+		expect(released[0].map((outcome) => outcome.key).sort()).toEqual(locks.map((lock) => lock.key).sort());
+		expect(keeper.keptOwners()).not.toContain(executionId);
+	});
+
 	it('404 after it was seen running: ended and not kept by n8n, so freed; 404 never seen running: cannot be followed, renewal stops (TTL applies), said once', async () => {
 		const { held } = await holders(2);
 		const unsavedSeen = held[0];

@@ -242,13 +242,18 @@ export class LeaseKeeper {
 
 	/** Drops locks that ended by themselves (released elsewhere, lost, run out); an execution without any is done. */
 	private prune(entry: Watched): boolean {
+		// Ended, with a release the store refused: releaseEnded finishes and reports it (its locks may have freed themselves meanwhile).
+		if (entry.releaseFailing) return !entry.stopped;
 		for (const lock of [...entry.locks]) if (lock.state !== 'held') entry.locks.delete(lock);
 		if (entry.locks.size === 0) this.stop(entry);
 		return !entry.stopped;
 	}
 
 	private async round(group: Group): Promise<void> {
-		const members = [...group.members.values()].filter((entry) => this.prune(entry));
+		const kept = [...group.members.values()].filter((entry) => this.prune(entry));
+		// Known to have ended: n8n need not be asked again.
+		for (const entry of kept) if (entry.releaseFailing) await this.releaseEnded(entry);
+		const members = kept.filter((entry) => !entry.stopped);
 		if (members.length === 0) return;
 		const listSentAt = performance.now();
 		let listed: Set<string> | undefined;
@@ -363,7 +368,8 @@ export class LeaseKeeper {
 		let failed = false;
 		for (const lock of [...entry.locks]) {
 			try {
-				if (lock.state === 'held') outcomes.push(await lock.release());
+				// A lock that retried its refused release itself and freed the key is reported with the rest.
+				if (lock.state === 'held' || (entry.releaseFailing && lock.state === 'released')) outcomes.push(await lock.release());
 				entry.locks.delete(lock);
 			} catch (error) {
 				// The store is down: the lock stops renewing and retries the release itself until its TTL; the next round asks again. One warning per run of failures.
