@@ -1,6 +1,6 @@
 import { sleep, type IDataObject, type IHttpRequestMethods } from 'n8n-workflow';
 
-import { N8nApiError } from './n8nApiErrors';
+import { N8nApiError, NOT_SENT_LEASE_SHORT, NOT_SENT_LOCK_LOST } from './n8nApiErrors';
 
 export interface ApiRequest {
 	method: IHttpRequestMethods;
@@ -152,8 +152,7 @@ export interface CallOptions {
 	noBlindRetry?: boolean;
 }
 
-/** Error code of an attempt not sent because the time left (the lock lease) was too short. */
-export const NOT_SENT_LEASE_SHORT = 'ELEASE';
+export { NOT_SENT_LEASE_SHORT } from './n8nApiErrors';
 
 /** Schemas change only with n8n's version: one fetch per type per instance per process. */
 const schemaCache = new Map<string, Promise<CredentialSchema>>();
@@ -319,7 +318,7 @@ export class N8nApiClient {
 			let failure: N8nApiError;
 			let retryable: boolean;
 			if (options.signal?.aborted) {
-				throw (previous ?? new N8nApiError(operation, undefined, 'not sent: the lock was lost', 'ELOCKLOST')).withAttempts(
+				throw (previous ?? new N8nApiError(operation, undefined, 'not sent: the lock was lost', NOT_SENT_LOCK_LOST)).withAttempts(
 					attempt - 1,
 					'the lock was lost',
 					maybeProcessed,

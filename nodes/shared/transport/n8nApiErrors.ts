@@ -1,5 +1,10 @@
 import { API_SCOPES_TEXT, describeMissingScopes, SCOPE_OF_OPERATION } from './apiScopes';
 
+/** Error code of an attempt not sent because the time left (the lock lease) was too short. */
+export const NOT_SENT_LEASE_SHORT = 'ELEASE';
+/** Error code of an attempt not sent because the lock it runs under was lost. */
+export const NOT_SENT_LOCK_LOST = 'ELOCKLOST';
+
 /** Network error codes that mean "no answer within the request timeout". */
 const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 /** Network error codes that mean "nothing listens there". */
@@ -53,7 +58,7 @@ export class N8nApiError extends Error {
 	/** Whether n8n may have carried out this one attempt before it failed. */
 	get attemptMayHaveBeenProcessed(): boolean {
 		if (this.status !== undefined) return this.status >= 500 && this.status !== 503;
-		return !this.refused && this.code !== 'ELEASE' && this.code !== 'ELOCKLOST';
+		return !this.refused && this.code !== NOT_SENT_LEASE_SHORT && this.code !== NOT_SENT_LOCK_LOST;
 	}
 
 	/** What the user should do about it, where we know. */
