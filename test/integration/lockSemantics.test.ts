@@ -605,16 +605,16 @@ describe('memory lock engine: its own store', () => {
 	it('a release record lasts the released lease\'s remaining time plus the record time, not how long it was held', async () => {
 		const engine = new MemoryLockEngine({ releaseRecordMs: 20 });
 		const key = uniqueKey('mem-record-span');
-		const lease = await engine.acquire(key, options('exec-record-span', 100, 0));
-		// Held about 500 ms on a 100 ms lease.
+		const lease = await engine.acquire(key, options('exec-record-span', 400, 0));
+		// Held at least 500 ms on a 400 ms lease: the lease's span (acquired to expiry) is at least 900 ms.
 		for (let i = 0; i < 10; i++) {
 			await sleep(50);
-			await engine.extend(lease, 100);
+			await engine.extend(lease, 400);
 		}
 		await engine.release(lease);
 		expect(await rejectionOf(engine.extend(lease, LONG))).toBeInstanceOf(LockReleasedError);
-		// Past the lease's end (at most 100 ms) and the record time (20 ms); the next call sweeps.
-		await sleep(200);
+		// Past the lease's end (at most 400 ms) and the record time (20 ms), within its span; the next call sweeps.
+		await sleep(600);
 		await engine.heldLocks(10);
 		expect(await rejectionOf(engine.extend(lease, LONG))).toBeInstanceOf(LockLostError);
 	});
