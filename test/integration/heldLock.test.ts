@@ -181,6 +181,25 @@ describe.each<EngineFactory>([postgresFactory('lock_held'), redisFactory('lock_h
 
 	// Finding 3. Fails with the old rule (deadline = the later of old and new): remainingMs stays near 60 s
 	// and the lock, no longer renewed, would end only after a minute (the guard trips).
+	// Fails when the first renewal waits a full renewal period (TTL/3) capped at the lease left: a grant
+	// answered with less than that left woke the loop at the deadline, too late to renew, and was lost.
+	it('a grant answered late (most of its TTL gone) is renewed before its deadline, not lost', async () => {
+		const { engine: slow } = faultyEngine(engine);
+		const ttl = 2_000;
+		// The store grants at once; the answer takes 70 % of the TTL to arrive (a slow pool, a pause).
+		slow.acquire = async (key, acquireOptions) => {
+			const lease = await engine.acquire(key, acquireOptions);
+			await sleep(0.7 * ttl);
+			return lease;
+		};
+		const { lock } = await new LockClient(slow).acquire(uniqueKey('held-late-grant'), options('exec-late-grant', ttl, 0));
+		expect(lock.remainingMs()).toBeLessThan(ttl / 3);
+		await sleep(ttl);
+		expect(lock.lost.aborted).toBe(false);
+		expect(lock.state).toBe('held');
+		await lock.release();
+	});
+
 	it('re-entry with a shorter TTL: the deadline follows what the store set, not the longer earlier lease', async () => {
 		const key = uniqueKey('held-shorter');
 		const first = await client.acquire(key, options('exec-shorter', 60_000, 0));

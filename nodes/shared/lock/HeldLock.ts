@@ -260,7 +260,8 @@ export class HeldLock {
 	}
 
 	/**
-	 * The renewal loop: every TTL/3 while renewing, faster retries while the store does not answer.
+	 * The renewal loop: every TTL/3 while renewing (sooner when less than twice that is left), faster
+	 * retries while the store does not answer.
 	 * Not renewing, it sleeps until woken (resumeRenewing, the end). The deadline timer, not this loop,
 	 * ends the lock when the lease runs out.
 	 */
@@ -268,7 +269,8 @@ export class HeldLock {
 		let failing = false;
 		while (this.current === 'held') {
 			const active = this.renewing && !this.releasing;
-			const wait = active ? Math.min(failing ? retryEveryMs(this.ttl) : renewEveryMs(this.ttl), this.remainingMs()) : this.remainingMs() + 1;
+			// At most half the lease left: a grant or renewal answered late still gets its renewal out before the deadline.
+			const wait = active ? Math.min(failing ? retryEveryMs(this.ttl) : renewEveryMs(this.ttl), this.remainingMs() / 2) : this.remainingMs() + 1;
 			this.pause = sleepUnlessWoken(wait, true);
 			await this.pause.promise;
 			this.pause = undefined;
