@@ -4,7 +4,8 @@
  * per engine, not one loop per failed call. 300 waiters failing against a down store cost one timer
  * and about one request a second; once the store answers, every clean-up is done once and nothing
  * is left pending. With the old per-call loops (one timer and one request a second per clean-up)
- * the timer and request bounds below fail (checked by reverting: 600 loops, 1,800 requests and as many timers in 3.2 s down).
+ * the timer and request bounds below fail (checked by reverting: 600 loops, 1,800 requests and as many timers in 3.2 s down);
+ * with a withdrawal per orphan before each attempt, 50 later calls sent 15,000 requests (now 50).
  */
 import { CleanUpQueue } from '../../nodes/shared/lock/cleanUpQueue';
 import { LockStoreUnavailableError } from '../../nodes/shared/lock/errors';
@@ -16,6 +17,7 @@ import { options, sleep, uniqueKey } from '../helpers/lockTesting';
 jest.setTimeout(120_000);
 
 const WAITERS = 300;
+const LATER_WAITERS = 50;
 const LONG_TTL = 600_000;
 
 function unreachable(operation: string): LockStoreUnavailableError {
@@ -85,19 +87,29 @@ describe('background clean-up after store failures is bounded', () => {
 		expect(timersStarted).toBeLessThanOrEqual(periods + 1);
 		expect(engine.pendingCleanUps()).toMatchObject({ pending: 2 * WAITERS, workers: 1, dropped: 0 });
 
+		// Later calls while still down: before its attempt each tries to withdraw this process's orphan
+		// tickets on the key, stopping at the first refusal: one request per call, not one per orphan
+		// (that was 300 each: 15,000 for these 50).
+		const requestsBeforeLater = engine.cleanUpRequests;
+		const later = await Promise.allSettled(Array.from({ length: LATER_WAITERS }, async (_, i) => await engine.acquire(key, options(`exec-bounded-later-${i}`, LONG_TTL, LONG_TTL))));
+		expect(later.every((result) => result.status === 'rejected')).toBe(true);
+		const requestsByLaterCalls = engine.cleanUpRequests - requestsBeforeLater;
+		expect(requestsByLaterCalls).toBeLessThanOrEqual(LATER_WAITERS + 1); // + a probe of the worker
+		expect(engine.pendingCleanUps()).toMatchObject({ pending: 2 * (WAITERS + LATER_WAITERS), workers: 1 });
+
 		// Back: the probe is answered, the rest is drained, each clean-up once.
 		const requestsAtHeal = engine.cleanUpRequests;
 		engine.down = false;
 		await until(() => engine.pendingCleanUps().pending === 0, 10_000, 'the clean-ups to drain');
 		const requestsAfterHeal = engine.cleanUpRequests - requestsAtHeal;
-		expect(requestsAfterHeal).toBe(2 * WAITERS);
+		expect(requestsAfterHeal).toBe(2 * (WAITERS + LATER_WAITERS));
 		await until(() => engine.pendingCleanUps().workers === 0, 5_000, 'the worker to stop');
 
 		// The key is free and no ticket waits for it: a one-try acquire (no ticket may wait) gets it.
 		expect(await engine.holder(key)).toBeUndefined();
 		const lease = await engine.acquire(key, options('exec-bounded-after', LONG_TTL, 0));
 		expect(await engine.release(lease)).toMatchObject({ status: 'released' });
-		console.log(`bounded clean-up: ${WAITERS} failed waiters, ${queued.pending} clean-ups, ${requestsWhileDown} requests and ${timersStarted} timers in ${periods} s down, ${requestsAfterHeal} requests after heal`);
+		console.log(`bounded clean-up: ${WAITERS} failed waiters, ${queued.pending} clean-ups, ${requestsWhileDown} requests and ${timersStarted} timers in ${periods} s down, ${requestsAfterHeal} requests after heal, ${requestsByLaterCalls} withdrawals by ${LATER_WAITERS} later calls`);
 	});
 
 	it('the queue keeps at most its capacity: the oldest clean-ups are dropped and counted (their leases and tickets end by their own TTL)', async () => {
