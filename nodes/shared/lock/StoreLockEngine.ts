@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 
+import { CleanUpQueue, type CleanUpStatus } from './cleanUpQueue';
 import { LockConfigurationError, LockTimeoutError, LockWaitCancelledError } from './errors';
 import type { AcquireOptions, AuditEvent, ListedLock, LockEngine, LockHandle, LockHolder, LockLease, LockStore, ReleaseOutcome, SwapState } from './types';
 import { sleepUnlessWoken, validateAcquireOptions } from './waiting';
@@ -11,8 +12,6 @@ import { sleepUnlessWoken, validateAcquireOptions } from './waiting';
 export const MAX_SILENT_WAIT_MS = 5_000;
 /** While the wake-up connection is down nobody can wake us, so check more often. */
 const DEGRADED_WAIT_MS = 250;
-/** How often a clean-up the store refused is tried again. */
-const SETTLE_RETRY_MS = 1_000;
 
 function elapsedSince(started: number): number {
 	return Math.round(performance.now() - started);
@@ -170,7 +169,7 @@ export abstract class StoreLockEngine implements LockStore {
 				sentAt = performance.now();
 				return await this.attempt(key, keyHash, token, options, once);
 			}).catch((error: unknown) => {
-				this.retryCleanUpInBackground(() => this.release({ key, token }), options.ttlMs);
+				this.releaseInBackground(key, token, options.ttlMs);
 				throw error;
 			});
 			if (result.lease) {
@@ -207,7 +206,7 @@ export abstract class StoreLockEngine implements LockStore {
 					storeFailed = true;
 					// The store may still apply this attempt (a statement cut off after it was sent): free
 					// whatever this call's token may have taken, once the store answers again.
-					this.retryCleanUpInBackground(() => this.release({ key, token }), options.ttlMs);
+					this.releaseInBackground(key, token, options.ttlMs);
 					throw error;
 				}
 				first = false;
@@ -239,34 +238,29 @@ export abstract class StoreLockEngine implements LockStore {
 
 	/** Frees a lease taken for a waiter that was cancelled meanwhile, then throws LockWaitCancelledError. */
 	private async handBack(key: string, token: string, options: AcquireOptions, started: number): Promise<never> {
-		await this.release({ key, token }).catch(() => this.retryCleanUpInBackground(() => this.release({ key, token }), options.ttlMs));
+		await this.release({ key, token }).catch(() => this.releaseInBackground(key, token, options.ttlMs));
 		throw new LockWaitCancelledError(key, elapsedSince(started));
 	}
 
 	/**
-	 * Retries a clean-up the store refused (it was unreachable) in the background, about once a
-	 * second, until it is answered or it no longer matters (`forMs`: the lease or ticket it cleans
-	 * up has ended by then anyway). Both clean-ups check a token, so they never touch anyone else's.
+	 * Frees what `token` may have taken (an attempt the store may have applied though the caller got an
+	 * error), once the store answers, within `forMs` (the lease has ended by then anyway). By token:
+	 * it never touches anyone else's lease.
 	 */
-	private retryCleanUpInBackground(cleanUp: () => Promise<unknown>, forMs: number, onGiveUp?: () => void): void {
-		const giveUpAt = performance.now() + forMs;
-		const retry = async (): Promise<void> => {
-			while (!this.closing && performance.now() < giveUpAt) {
-				await sleepUnlessWoken(SETTLE_RETRY_MS, true).promise;
-				try {
-					await cleanUp();
-					return;
-				} catch {
-					// still unreachable: try again
-				}
-			}
-			onGiveUp?.();
-		};
-		void retry();
+	private releaseInBackground(key: string, token: string, forMs: number): void {
+		this.cleanUps.add(`release ${token}`, async () => await this.release({ key, token }), forMs);
+	}
+
+	/** Clean-ups the store refused, waiting for it to answer again (diagnostics, tests). */
+	pendingCleanUps(): CleanUpStatus {
+		return this.cleanUps.status();
 	}
 
 	/** Set by close(): background clean-ups stop. */
 	protected closing = false;
+
+	/** One retry worker for all of this engine's refused clean-ups, however many callers failed. */
+	private readonly cleanUps = new CleanUpQueue(() => this.closing);
 
 	/** keyHash -> tickets of this process whose withdrawal the store refused (it was unreachable). */
 	private readonly orphans = new Map<string, Set<string>>();
@@ -279,7 +273,8 @@ export abstract class StoreLockEngine implements LockStore {
 			this.orphans.set(keyHash, tickets);
 		}
 		tickets.add(ticket);
-		this.retryCleanUpInBackground(async () => await this.withdrawOrphan(keyHash, ticket), this.waitingRules.ticketLeaseMs, () => this.forgetOrphan(keyHash, ticket));
+		// Given up or dropped (queue full): the ticket ends by its own lease.
+		this.cleanUps.add(`withdraw ${keyHash} ${ticket}`, async () => await this.withdrawOrphan(keyHash, ticket), this.waitingRules.ticketLeaseMs, () => this.forgetOrphan(keyHash, ticket));
 	}
 
 	private async withdrawOrphan(keyHash: string, ticket: string): Promise<void> {
@@ -294,9 +289,17 @@ export abstract class StoreLockEngine implements LockStore {
 		if (tickets?.size === 0) this.orphans.delete(keyHash);
 	}
 
+	/**
+	 * Withdraws our tickets left on the key before we try it. Stops at the first refusal: the store is
+	 * down, the others would be refused too (one request, not one per orphan); the queue retries them.
+	 */
 	private async withdrawOrphans(keyHash: string): Promise<void> {
 		for (const ticket of [...(this.orphans.get(keyHash) ?? [])]) {
-			await this.withdrawOrphan(keyHash, ticket).catch(() => undefined);
+			try {
+				await this.withdrawOrphan(keyHash, ticket);
+			} catch {
+				return;
+			}
 		}
 	}
 
