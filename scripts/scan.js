@@ -105,7 +105,7 @@ const ALLOWED = [
 	// --- errors from shared code
 	{
 		rule: '@n8n/community-nodes/require-node-api-error',
-		file: /^nodes\/shared\/(lock|swap|tenantCredentials|transport)\/[^/]+\.ts$/,
+		file: /^nodes\/shared\/(lock|swap|tenantCredentials|transport)\/((postgres|redis)\/)?[^/]+\.ts$/,
 		reason:
 			'Shared domain code has no node to attach: it throws typed errors (LockTimeoutError, N8nApiError, ' +
 			'SwapItemError), which the nodes turn into NodeOperationError per item.',
