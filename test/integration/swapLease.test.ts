@@ -97,7 +97,9 @@ describe('a holder whose store stops answering its renewals (another process sti
 		expect(holderPatches.every((patch) => patch.at < nextHolderAt)).toBe(true);
 		expect(fake.credentials.get('cred-1')!.value).toBe('next-tenant');
 		expect(results.swapped.size).toBe(0);
-		expect(results.errors[0].message).toMatch(/update base credential/);
+		// The item fails either way; which message depends on whether the holder's deadline passed while
+		// its answer was lost (the lock lost during the update) or while it read to settle it.
+		expect(results.errors[0].message).toMatch(/update base credential|lost while n8n applied the update/);
 		await next.lock.release();
 		holderLocks.abandonAll();
 		rivalLocks.abandonAll();
