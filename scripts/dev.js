@@ -47,6 +47,25 @@ function portFree(port) {
 	});
 }
 
+/**
+ * One curl per imported webhook flow, each under its name.
+ * @param {string} base
+ * @param {{example: string, control: string, runWithTenant: string}} paths
+ * @param {boolean} withRunWithTenant  the Run With Tenant Credential pair was imported
+ * @param {string} body
+ * @returns {string[]}
+ */
+function tryItLines(base, paths, withRunWithTenant, body) {
+	const curl = (/** @type {string} */ webhookPath) => `    curl -s -X POST ${base}/webhook/${webhookPath} -H 'content-type: application/json' -d '${body}'`;
+	return [
+		'  Tenant Credential Swap (locked example):',
+		curl(paths.example),
+		...(withRunWithTenant ? ['  Run With Tenant Credential (the tenant\'s own credential, no shared lock):', curl(paths.runWithTenant)] : []),
+		'  Unlocked control (bleeds under load):',
+		curl(paths.control),
+	];
+}
+
 const out = (/** @type {string} */ line = '') => process.stdout.write(`${line}\n`);
 const step = (/** @type {string} */ line) => out(`  · ${line}`);
 
@@ -102,7 +121,7 @@ async function main() {
 		out(`    ${wf.runWithTenant.name}`);
 		out(`      ${base}/workflow/${wf.runWithTenant.id}   (active; runs the sub-workflow below with the tenant's own credential)`);
 		out(`    ${wf.runWithTenantSub.name}`);
-		out(`      ${base}/workflow/${wf.runWithTenantSub.id}   (saved draft, wired to the placeholder credential)`);
+		out(`      ${base}/workflow/${wf.runWithTenantSub.id}   (published: production executions run its published version; wired to the placeholder credential)`);
 	}
 	out(`  Webhook     POST ${webhookUrl}`);
 	out(`              (unlocked control: POST ${base}/webhook/${stack.paths.control})`);
@@ -110,8 +129,8 @@ async function main() {
 	out(`  Tenant API  ${stack.echo.url}/echo (stand-in: answers the x-tenant-secret header it received)`);
 	out(`  n8n log     ${stack.n8n.logFile}`);
 	out('');
-	out('Try it:');
-	out(`  curl -s -X POST ${webhookUrl} -H 'content-type: application/json' -d '${body}'`);
+	out('Try it (each imported flow):');
+	for (const line of tryItLines(base, stack.paths, Boolean(wf.runWithTenant), body)) out(line);
 	out('');
 
 	// stay up; say so if n8n goes away on its own
@@ -132,4 +151,6 @@ async function main() {
 	}
 }
 
-main().then((code) => process.exit(code));
+if (require.main === module) main().then((code) => process.exit(code));
+
+module.exports = { tryItLines };

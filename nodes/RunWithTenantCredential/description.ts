@@ -1,6 +1,6 @@
 import type { INodeProperties } from 'n8n-workflow';
 
-import { lockBackendProperty, lockTableOptions } from '../shared/lockParameters';
+import { tenantRegistryLockBackendProperty, tenantRegistryTableOptions } from '../shared/lockParameters';
 import { tenantDataNotice } from '../shared/tenantData/editorNotice';
 
 export const runWithTenantProperties: INodeProperties[] = [
@@ -63,7 +63,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 		description:
 			"The tenant's credential fields as a JSON object, usually an expression on the webhook body, with the field names of the credential type (e.g. name and value for Header Auth). All the fields the credential needs; a needed field left empty is refused.",
 	},
-	lockBackendProperty,
+	tenantRegistryLockBackendProperty,
 	{
 		displayName: 'Options',
 		name: 'options',
@@ -136,7 +136,8 @@ export const runWithTenantProperties: INodeProperties[] = [
 				displayName: 'Retention (Hours)',
 				name: 'retention',
 				type: 'number',
-				typeOptions: { minValue: 0.001, numberPrecision: 3 },
+				// No numberPrecision: n8n's editor would show 168 as "168.000"; fractions of an hour still work.
+				typeOptions: { minValue: 0.001 },
 				default: 168,
 				description:
 					"How long a tenant credential is kept after its last use. Then it is deleted in the background (never while an execution uses it); the tenant's next call creates it again (and fetches a new OAuth2 token).",
@@ -147,7 +148,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 				type: 'boolean',
 				default: false,
 				description:
-					"Whether to keep n8n's record of each sub-execution that succeeded. Off: successful ones are not saved (their output is in this execution anyway; n8n lists inline sub-executions under the calling workflow, one per call), failed ones are saved as the sub-workflow's settings say. Off saves n8n one execution record per call (measured: a few ms per call under load).",
+					"Whether to keep n8n's record of each sub-execution that succeeded. On: this node's output links it (View sub-execution in the table view). Off: successful ones are not saved and not linked (their output is in this execution anyway), which saves n8n one execution record per call (measured: a few ms per call under load). Failed ones are saved as the sub-workflow's settings say. n8n lists these sub-executions under the calling workflow, not the sub-workflow.",
 			},
 			{
 				displayName: 'Test Credential',
@@ -164,7 +165,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 				default: 60,
 				description: "How long to wait while another execution creates the same tenant's credential",
 			},
-			...lockTableOptions,
+			...tenantRegistryTableOptions,
 		],
 	},
 ];

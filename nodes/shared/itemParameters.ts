@@ -3,7 +3,8 @@ import type { IExecuteFunctions } from 'n8n-workflow';
 import { SwapItemError } from './swap/errors';
 import { shownTenantId } from './tenantCredentials/credentialName';
 
-const TENANT_ID_HELP = 'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}.';
+const TENANT_ID_HELP =
+	'Map the tenant ID from the incoming data, e.g. {{ $json.body.tenantId }}: drag the field holding it from the input panel onto Tenant ID. If it is mapped, this item has no value there: check that every caller sends it. Nothing was created.';
 
 /** Tenant IDs come from webhook callers: long enough for any real ID, short enough for names, logs and lock rows. */
 export const MAX_TENANT_ID_LENGTH = 200;
@@ -23,12 +24,16 @@ const shownPrefix = (tenantId: string) => shownTenantId(tenantId, SHOWN_PREFIX);
 export function readTenantId(context: IExecuteFunctions, itemIndex: number): string {
 	const value = context.getNodeParameter('tenantId', itemIndex, '') as unknown;
 	const refuse = (message: string, description = TENANT_ID_HELP) => new SwapItemError(message, [itemIndex], { parameter: 'tenantId', description });
-	if (value === undefined || value === null) throw refuse('Tenant ID is missing (empty)');
+	if (value === undefined || value === null) throw refuse('Tenant ID is missing: its value is empty for this item');
 	if (typeof value !== 'string' && typeof value !== 'number') {
-		throw refuse(`Tenant ID must be text or a number (got ${Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`})`);
+		const got = Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+		throw refuse(
+			`Tenant ID must be text or a number, but its value is ${got}`,
+			'Map the field that holds the ID itself, e.g. {{ $json.body.tenantId }}, not the object or list around it. Nothing was created.',
+		);
 	}
 	const tenantId = String(value).trim();
-	if (tenantId === '') throw refuse('Tenant ID is empty');
+	if (tenantId === '') throw refuse('Tenant ID is missing: its value is empty for this item');
 	const length = [...tenantId].length;
 	if (length > MAX_TENANT_ID_LENGTH) {
 		throw refuse(

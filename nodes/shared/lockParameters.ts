@@ -57,6 +57,25 @@ export const lockTableOptions: INodeProperties[] = [
 	},
 ];
 
+/**
+ * Run With Tenant Credential's own words for the same parameters: it holds no lock across nodes, so
+ * the swap's "both nodes must use the same backend" would not tell a user why it needs a database.
+ */
+export const tenantRegistryLockBackendProperty: INodeProperties = {
+	...lockBackendProperty,
+	description:
+		"Where this node keeps its registry of tenant credentials (which exist, which are in use, when each was last used, so unused ones are deleted after Retention) and the lock that lets one execution at a time create a tenant's credential. Every n8n process (main, workers) must reach it. Give every Run With Tenant Credential node of this n8n the same one: another keeps its own registry and creates its own credentials.",
+};
+
+export const tenantRegistryTableOptions: INodeProperties[] = [
+	lockTableOptions[0],
+	{
+		...lockTableOptions[1],
+		description:
+			'Table that holds the locks; the registry of tenant credentials is kept in a table next to it. Created on first use. Every Run With Tenant Credential node of this n8n should use the same one.',
+	},
+];
+
 /** The process-wide engine for the node's backend and lock database. */
 export async function lockEngineFor(context: IExecuteFunctions, itemIndex = 0): Promise<LockStore> {
 	const backend = context.getNodeParameter('lockBackend', itemIndex, 'postgres') as LockBackend;

@@ -148,7 +148,7 @@ async function stopPostgres(pg, dataDir) {
  *           tenantPlaceholder: the Header Auth credential the Run With Tenant Credential sub-workflow is wired to (replaced per run)
  * @property {{backend: 'postgres'|'redis', database?: string, redisDb?: number}} lock  where the example's locks live
  * @property {{example: {id: string, name: string}, control: {id: string, name: string}, errorWorkflow: {id: string, name: string}, runWithTenant?: {id: string, name: string}, runWithTenantSub?: {id: string, name: string}}} workflows
- *           runWithTenant: examples/run-with-tenant-credential.json, calling runWithTenantSub (its sub-workflow, a saved draft);
+ *           runWithTenant: examples/run-with-tenant-credential.json, calling runWithTenantSub (its sub-workflow, published);
  *           absent with runWithTenantExample false
  * @property {{example: string, control: string, runWithTenant: string}} paths  webhook paths
  * @property {Record<string, number>} timings  ms per phase
@@ -382,8 +382,8 @@ async function deployStackContent(api, o) {
 			echoUrl: o.echoUrl,
 		}),
 	);
-	// Run With Tenant Credential: the sub-workflow first (its ID goes into the caller). It stays a saved
-	// draft (no trigger to publish); the node runs the draft of a sub-workflow that has no published version.
+	// Run With Tenant Credential: the sub-workflow first (its ID goes into the caller), published: the
+	// webhook's production executions run only a published sub-workflow.
 	/** @type {Record<string, {id: string, name: string}>} */
 	const runWithTenantCredentials = {};
 	/** @type {Record<string, {id: string, name: string}>} */

@@ -9,6 +9,7 @@
  * Pass Secrets to Sub-Workflow on, where they do.
  * Another n8n release: CALLER_POLICY_N8N_VERSION=2.8.4 (installed by the harness like test:versions).
  */
+import { REDACTED } from '../../nodes/shared/swap/credentialData';
 import { startE2eStack, type E2eStack, type Ref } from '../helpers/e2eStack';
 import { headerAuthPlaceholder, redactSecrets, secretFor } from '../helpers/runWithTenant';
 
@@ -19,7 +20,6 @@ jest.setTimeout(1_800_000);
 
 const RUN = Math.random().toString(36).slice(2, 8);
 const HEADER_OPTIONS = { allowedFields: 'name,value', credentialType: 'httpHeaderAuth' };
-const REDACTED = '[redacted by Tenant Credential Swap]';
 
 interface Setting {
 	label: string;

@@ -162,8 +162,8 @@ describe('Tenant Credential Swap + Release Lock on a real n8n', () => {
 	});
 
 	it.each([
-		['an empty tenant ID', { tenantId: '' }, /Parameter "Tenant ID", item 0: Tenant ID is empty/],
-		['a missing tenant ID', { tenantId: null }, /Parameter "Tenant ID", item 0: Tenant ID is missing \(empty\)/],
+		['an empty tenant ID', { tenantId: '' }, /Parameter "Tenant ID", item 0: Tenant ID is missing: its value is empty for this item/],
+		['a missing tenant ID', { tenantId: null }, /Parameter "Tenant ID", item 0: Tenant ID is missing: its value is empty for this item/],
 		['a tenant ID of 10 kB', { tenantId: 'acme'.repeat(2560) }, /Parameter "Tenant ID", item 0: Tenant ID is too long: 10240 characters \(starting "acmeacmeacme"\), at most 200/],
 		['a tenant ID with a control character', { tenantId: 'acme\u001b[31m' }, /Parameter "Tenant ID", item 0: Tenant ID holds a control or invisible character at position 5 \(starting "acme__31m"\)/],
 		['data that is not JSON', { credentialData: '{"value": ' }, /Parameter "Credential Data", item 0: .*not valid JSON/],

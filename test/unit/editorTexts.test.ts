@@ -5,12 +5,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import type { INodeProperties } from 'n8n-workflow';
+
 import { TenantSwapN8nApi } from '../../credentials/TenantSwapN8nApi.credentials';
 import { RunWithTenantCredential } from '../../nodes/RunWithTenantCredential/RunWithTenantCredential.node';
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
 import { tenantSwapN8nApiTest } from '../../nodes/TenantCredentialSwap/methods/credentialTest';
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
 import { lockBackendProperty } from '../../nodes/shared/lockParameters';
+import { REDACTED } from '../../nodes/shared/swap/credentialData';
+import { failedSubExecution, keepsSubExecution, subExecutionMetadata, whereToFindFailedSubExecution } from '../../nodes/shared/tenantCredentials/subExecution';
 import { API_SCOPES, API_SCOPES_TEXT } from '../../nodes/shared/transport/apiScopes';
 import { N8nApiError } from '../../nodes/shared/transport/n8nApiErrors';
 
@@ -120,5 +124,89 @@ describe('what a caller may set: the editor and the README say it', () => {
 		]);
 		expect(section.match(/^\| Rule \|/gm)).toHaveLength(1);
 		expect(section).toMatch(/\*\*Authenticate the webhook\.\*\*[^]*\*Header Auth\*[^]*\*Basic Auth\*[^]*\*JWT Auth\*/);
+	});
+});
+
+describe('Run With Tenant Credential, as a new user sees it (issue 18, point 8)', () => {
+	const runNode = new RunWithTenantCredential();
+	const runProperty = (name: string) => runNode.description.properties.find((p) => p.name === name)!;
+	const runOption = (name: string) => (runProperty('options').options as INodeProperties[]).find((p) => p.name === name)!;
+	const swapNode = new TenantCredentialSwap();
+
+	it("the lock hints say why this node needs a lock database, not the swap's pairing with Release Lock", () => {
+		const hint = String(runProperty('lockBackend').description);
+		expect(hint).toMatch(/registry of tenant credentials/);
+		expect(hint).toMatch(/one execution at a time create a tenant's credential/);
+		expect(hint).not.toMatch(/Release Lock|Tenant Credential Swap/);
+		expect(String(runOption('lockTable').description)).toMatch(/registry of tenant credentials/);
+		expect(String(runOption('lockTable').description)).not.toMatch(/Both nodes/);
+		// The same choices as the swap's, and the swap keeps its own words (control).
+		expect(runProperty('lockBackend').options).toEqual(lockBackendProperty.options);
+		const swapBackend = swapNode.description.properties.find((p) => p.name === 'lockBackend')!;
+		expect(swapBackend.description).toMatch(/Tenant Credential Swap and Release Lock must use the same backend/);
+	});
+
+	it('Retention shows 168, not "168.000" (no numberPrecision), and still takes fractions of an hour', () => {
+		expect(runOption('retention').default).toBe(168);
+		expect(runOption('retention').typeOptions?.numberPrecision).toBeUndefined();
+		expect(runOption('retention').typeOptions?.minValue).toBe(0.001);
+	});
+
+	it('Save Successful Sub-Executions says that only saved ones are linked, and where n8n lists them', () => {
+		const hint = String(runOption('saveSuccessfulSubExecutions').description);
+		expect(hint).toMatch(/On: this node's output links it/);
+		expect(hint).toMatch(/not saved and not linked/);
+		expect(hint).toMatch(/under the calling workflow, not the sub-workflow/);
+	});
+
+	it('the redaction marker names neither node: both nodes and n8n\'s stored sub-executions show it', () => {
+		expect(REDACTED).toBe('[redacted tenant secret]');
+		expect(REDACTED).not.toMatch(/Tenant Credential Swap|Run With Tenant Credential/);
+	});
+
+	it('the example picks its sub-workflow From List by name, and its note fits an editor where it is already imported', () => {
+		const workflow = JSON.parse(readFileSync(join(__dirname, '..', '..', 'examples', 'run-with-tenant-credential.json'), 'utf8'));
+		const sub = JSON.parse(readFileSync(join(__dirname, '..', '..', 'examples', 'run-with-tenant-credential-sub-workflow.json'), 'utf8'));
+		const node = workflow.nodes.find((n: { type: string }) => n.type.endsWith('.runWithTenantCredential'));
+		expect(node.parameters.subWorkflow).toMatchObject({ mode: 'list', cachedResultName: sub.name, cachedResultUrl: `/workflow/${node.parameters.subWorkflow.value}` });
+		expect(node.notes).toMatch(/^Runs "Call Tenant API \(sub-workflow of Run With Tenant Credential\)"/);
+		expect(node.notes).toMatch(/Importing by hand: import and publish/);
+	});
+
+	it('npm run dev prints a "Try it" for every imported flow, this node\'s included', () => {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		const { tryItLines } = require('../../scripts/dev.js') as { tryItLines: (base: string, paths: object, rwt: boolean, body: string) => string[] };
+		const lines = tryItLines('http://127.0.0.1:5678', { example: 'swap-path', control: 'control-path', runWithTenant: 'tenant-run' }, true, '{}');
+		const curls = lines.filter((line) => line.includes('curl'));
+		expect(curls.map((line) => /\/webhook\/(\S+)/.exec(line)?.[1])).toEqual(['swap-path', 'tenant-run', 'control-path']);
+		expect(lines[lines.indexOf(curls[1]) - 1]).toMatch(/Run With Tenant Credential/);
+	});
+});
+
+describe('where a failed sub-execution is, and links only to kept ones', () => {
+	it('a successful sub-execution is linked only when n8n keeps it', () => {
+		const ref = { executionId: '42', workflowId: 'w1' };
+		expect(subExecutionMetadata(ref, true)).toEqual({ metadata: { subExecution: ref } });
+		expect(subExecutionMetadata(ref, false)).toEqual({});
+		// reboundWorkflow sets "none" when the option is off; the sub-workflow may say "none" itself.
+		expect(keepsSubExecution({ saveDataSuccessExecution: 'none' }, 'success')).toBe(false);
+		expect(keepsSubExecution({}, 'success')).toBe(true);
+		expect(keepsSubExecution({ saveDataErrorExecution: 'none' }, 'error')).toBe(false);
+		expect(keepsSubExecution({ saveDataSuccessExecution: 'none' }, 'error')).toBe(true);
+	});
+
+	it("a failure names the sub-execution n8n attached to its error and says it is listed under this workflow, never a link that is not there", () => {
+		// n8n 2.40.7 (objectToError) puts executionId and workflowId on the error a failed sub-execution throws.
+		const error = Object.assign(new Error('boom'), { executionId: '317', workflowId: 'parentWf' });
+		const ref = failedSubExecution(error);
+		expect(ref).toEqual({ executionId: '317', workflowId: 'parentWf' });
+		const where = whereToFindFailedSubExecution(ref, true);
+		expect(where).toBe(
+			"To see what happened, open execution 317 in this workflow's Executions list: n8n lists a sub-workflow run by this node under the calling workflow, not under the sub-workflow.",
+		);
+		expect(where).not.toMatch(/linked from this node's output/);
+		expect(failedSubExecution(new Error('no id'))).toBeUndefined();
+		expect(whereToFindFailedSubExecution(undefined, true)).toMatch(/^To see what happened, open the failed sub-execution in this workflow's Executions list/);
+		expect(whereToFindFailedSubExecution(ref, false)).toMatch(/did not keep this sub-execution.*Save failed production executions/);
 	});
 });

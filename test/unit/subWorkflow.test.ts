@@ -6,7 +6,16 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import { SwapItemError } from '../../nodes/shared/swap/errors';
-import { isRegistryCredentialName, isTenantCredentialName, registryTag, shownTenantId, tenantCredentialName } from '../../nodes/shared/tenantCredentials/credentialName';
+import {
+	isRegistryCredentialName,
+	isTenantCredentialName,
+	MANAGED_NOTE,
+	MANAGED_NOTE_SHORT,
+	registryTag,
+	shownTenantId,
+	tenantCredentialDisplayName,
+	tenantCredentialName,
+} from '../../nodes/shared/tenantCredentials/credentialName';
 import { outputSecrets } from '../../nodes/shared/tenantCredentials/tenantData';
 import {
 	credentialTypeToRebind,
@@ -190,6 +199,31 @@ describe('content address', () => {
 		expect(registryTag('postgres:{"host":"db"}', 'https://n8n.example/api/v1')).toBe(naming.tag);
 		expect(registryTag('postgres:{"host":"db2"}', 'https://n8n.example/api/v1')).not.toBe(naming.tag);
 		expect(registryTag('postgres:{"host":"db"}', 'https://other.example/api/v1')).not.toBe(naming.tag);
+	});
+	it('in n8n the name says the node manages it (not to be edited or used elsewhere); the registry keeps its name unchanged', () => {
+		const name = tenantCredentialName(naming, identity);
+		const shown = tenantCredentialDisplayName(name);
+		expect(shown).toBe(`${name} (managed by Run With Tenant Credential: do not edit or use)`);
+		expect(isTenantCredentialName(shown)).toBe(true);
+		expect(isRegistryCredentialName(shown, naming.tag)).toBe(true);
+		// Upgrade path: credentials made before the note (their n8n name is the registry's name) are still this registry's.
+		expect(isRegistryCredentialName(name, naming.tag)).toBe(true);
+		// Control: the check before the note (two words after the prefix) would not have recognised the new names.
+		const prefix = `tenant-cred ${naming.tag} `;
+		expect(/^\S+ \S+$/.test(shown.slice(prefix.length))).toBe(false);
+		// Still only this registry's: another tag, an untagged old name, or extra words are not.
+		const otherTag = registryTag('redis:elsewhere', 'https://n8n.example/api/v1');
+		expect(isRegistryCredentialName(tenantCredentialDisplayName(name.replace(naming.tag, otherTag)), naming.tag)).toBe(false);
+		expect(isRegistryCredentialName(`tenant-cred acme abc${MANAGED_NOTE}`, naming.tag)).toBe(false);
+		expect(isRegistryCredentialName(`${prefix}acme abc extra${MANAGED_NOTE}`, naming.tag)).toBe(false);
+	});
+	it('the note fits n8n\'s 128 characters for the longest tenant ID (shorter note then)', () => {
+		const long = tenantCredentialName(naming, { ...identity, tenantId: 'x'.repeat(200) });
+		const shown = tenantCredentialDisplayName(long);
+		expect(shown).toBe(`${long}${MANAGED_NOTE_SHORT}`);
+		expect(shown.length).toBeLessThanOrEqual(128);
+		expect(isRegistryCredentialName(shown, naming.tag)).toBe(true);
+		expect(`${long}${MANAGED_NOTE}`.length).toBeGreaterThan(128); // control: the long note would not fit
 	});
 	it('shows at most 40 characters of the tenant ID, only [A-Za-z0-9._@-] (others "_"), and fits n8n', () => {
 		const long = tenantCredentialName(naming, { ...identity, tenantId: 'x'.repeat(200) });

@@ -279,10 +279,37 @@ describe('checkTenantData: the one entry point of both nodes', () => {
 	it('checks in this order: expressions, then fields, then the schema', async () => {
 		const source = schemaSource();
 		await expect(checkTenantData(source, runTarget('postgres'), { host: '=1', bogus: 'x' }, defaults, [0])).rejects.toThrow(/starts with "="/);
-		await expect(checkTenantData(source, runTarget('postgres'), { host: 'h', bogus: 'x' }, defaults, [0])).rejects.toThrow(/sets "host", which says/);
-		expect(source.reads).toEqual([]);
+		await expect(checkTenantData(source, runTarget('postgres'), { host: 'h', user: 'u' }, defaults, [0])).rejects.toThrow(/sets "host", which says/);
 		await expect(checkTenantData(source, runTarget('postgres'), { user: 'u', bogus: 'x' }, defaults, [0])).rejects.toThrow(/unknown field "bogus"/);
-		expect(source.reads).toEqual(['postgres']);
+	});
+
+	it('a field the type does not have is refused as unknown at once, never "add it to Allowed Fields" first', async () => {
+		const policy = { allowedFields: ['name', 'value'] };
+		const data = { name: 'x-key', value: SECRET, bogus: 'x' };
+		// Control: without the schema, the only refusal would be the Allowed Fields one, whose advice leads to "unknown field".
+		expect(refusalBeforeSchema(runTarget('httpHeaderAuth'), data, policy, [0])?.options.description).toMatch(/Add the field there/);
+		for (const [allowed, why] of [
+			[policy, 'Allowed Fields set'],
+			[defaults, 'Allowed Fields empty, with a connection field'],
+		] as Array<[TenantDataPolicy, string]>) {
+			const sent = why.includes('connection') ? { ...data, allowedHttpRequestDomains: 'all' } : data;
+			const refused = await checkTenantData(schemaSource(), runTarget('httpHeaderAuth'), sent, allowed, [2]).catch((error) => error);
+			expect(refused).toBeInstanceOf(SwapItemError);
+			expect(refused.message).toMatch(/^Credential data does not fit type "httpHeaderAuth": unknown field "bogus" \(fields of this type: name, value/);
+			expect(shown(refused)).not.toMatch(/Allowed Fields/);
+			expect(shown(refused)).not.toContain(SECRET);
+			expect(refused.itemIndexes).toEqual([2]);
+		}
+		// A type this package does not know: the schema n8n answers still tells unknown fields apart.
+		const community = await checkTenantData(schemaSource(), runTarget('acmeCommunityApi'), { apiKey: SECRET, bogus: 'x' }, defaults, [0]).catch((error) => error);
+		expect(community.message).toMatch(/unknown field "bogus"/);
+		// A field the type has is still refused by Allowed Fields, with its advice.
+		await expect(checkTenantData(schemaSource(), runTarget('httpHeaderAuth'), { name: 'x-key', value: SECRET, allowedDomains: 'x' }, policy, [0])).rejects.toThrow(
+			/outside the allowed fields/,
+		);
+		// n8n unreachable for the schema: the Allowed Fields refusal stands.
+		const failing = { getSchema: async () => Promise.reject(new Error('down')) };
+		await expect(checkTenantData(failing, runTarget('httpHeaderAuth'), data, policy, [0])).rejects.toThrow(/outside the allowed fields/);
 	});
 
 	it('Partial Update is a swap option: refused for an OAuth base credential, ignored for a new credential', async () => {

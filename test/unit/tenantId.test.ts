@@ -30,20 +30,27 @@ describe('Tenant ID', () => {
 		expect(read('Ünïcode Tenant ✓')).toBe('Ünïcode Tenant ✓');
 	});
 
-	it('says missing or empty for no value, and what it got for other types, naming parameter and item', () => {
+	it('says missing for no value and how to map it, and what it got for other types, naming parameter and item', () => {
 		for (const [value, message] of [
-			[null, 'Tenant ID is missing (empty)'],
-			['', 'Tenant ID is empty'],
-			['   ', 'Tenant ID is empty'],
-			[{ id: 1 }, 'Tenant ID must be text or a number (got an object)'],
-			[['a'], 'Tenant ID must be text or a number (got a list)'],
-			[true, 'Tenant ID must be text or a number (got a boolean)'],
+			[undefined, 'Tenant ID is missing: its value is empty for this item'],
+			[null, 'Tenant ID is missing: its value is empty for this item'],
+			['', 'Tenant ID is missing: its value is empty for this item'],
+			['   ', 'Tenant ID is missing: its value is empty for this item'],
+			[{ id: 1 }, 'Tenant ID must be text or a number, but its value is an object'],
+			[['a'], 'Tenant ID must be text or a number, but its value is a list'],
+			[true, 'Tenant ID must be text or a number, but its value is a boolean'],
 		] as const) {
 			const error = refusal(value);
 			expect(error.message).toBe(message);
+			expect(error.message).not.toMatch(/must be text/.test(message) ? /missing/ : /must be text/);
 			expect(error.itemIndexes).toEqual([3]);
 			expect(error.options.parameter).toBe('tenantId');
+			expect(error.options.description).toMatch(/\{\{ \$json\.body\.tenantId \}\}.*Nothing was created\.$/);
 		}
+		// A missing value says how to map it from the input panel and to check the callers.
+		expect(refusal(undefined).options.description).toMatch(/drag the field holding it from the input panel onto Tenant ID.*check that every caller sends it/);
+		// An object (the mapped field is the body, not the ID inside it) says to map the field itself.
+		expect(refusal({ tenantId: 'a' }).options.description).toMatch(/^Map the field that holds the ID itself/);
 	});
 
 	it(`is at most ${MAX_TENANT_ID_LENGTH} characters (code points); a longer one is refused showing only a short, safe prefix`, () => {

@@ -24,6 +24,7 @@ import {
 } from '../../shared/tenantCredentials/subWorkflow';
 import type { WorkflowSummary } from '../../shared/transport/n8nApiClient';
 import { sweepOrphansInBackground } from '../../shared/tenantCredentials/orphans';
+import { failedSubExecution, keepsSubExecution, subExecutionMetadata, whereToFindFailedSubExecution } from '../../shared/tenantCredentials/subExecution';
 import { sweepUnusedInBackground } from '../../shared/tenantCredentials/sweep';
 import { outputSecrets } from '../../shared/tenantCredentials/tenantData';
 import { checkTenantData } from '../../shared/tenantData/policy';
@@ -64,7 +65,9 @@ function subWorkflowFailure(error: unknown, group: RunGroup, credentialId: strin
 		? "The tenant's credential was deleted outside this node. It is forgotten now: the tenant's next execution creates it again."
 		: inaccessible
 			? "n8n refused the tenant's credential to this workflow: it is created in the calling workflow's project, so the n8n API key must belong to a user of that project."
-			: redactSecrets(failure?.description, group.secrets) || "Open the sub-execution (linked from this node's output) to see what happened.";
+			: [redactSecrets(failure?.description, group.secrets), whereToFindFailedSubExecution(failedSubExecution(error), keepsSubExecution(group.subWorkflow.settings, 'error'))]
+					.filter(Boolean)
+					.join(' ');
 	return new SwapItemError(
 		`Sub-workflow ${group.subWorkflow.label} failed for tenant "${tenant}"${nodeName ? ` in node "${nodeName}"` : ''}: ${message}`,
 		group.itemIndexes,
@@ -73,13 +76,14 @@ function subWorkflowFailure(error: unknown, group: RunGroup, credentialId: strin
 }
 
 /** Output items of a sub-execution, paired with the group's input items. */
-function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: string, workflowId: string): INodeExecutionData[] {
+function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: string, workflowId: string, kept: boolean): INodeExecutionData[] {
 	const sameLength = output.length === group.itemIndexes.length;
 	return output.map((item, index) => ({
 		json: redactSecrets(item.json, group.outputSecrets),
 		...(item.binary ? { binary: item.binary } : {}),
 		pairedItem: sameLength ? { item: group.itemIndexes[index] } : group.itemIndexes.map((item) => ({ item })),
-		metadata: { subExecution: { executionId, workflowId } },
+		// n8n's editor links it; only one n8n keeps, else the link opens "Could not find execution".
+		...subExecutionMetadata({ executionId, workflowId }, kept),
 	}));
 }
 
@@ -195,7 +199,8 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 						undefined,
 						{ parentExecution: { executionId, workflowId, shouldResume: true }, executionMode: this.getMode() },
 					);
-					outcomes.set(group, { items: pairOutput(result.data?.[0] ?? [], group, result.executionId, workflowId) });
+					const kept = first.options.saveSuccessfulSubExecutions && keepsSubExecution(group.subWorkflow.settings, 'success');
+					outcomes.set(group, { items: pairOutput(result.data?.[0] ?? [], group, result.executionId, workflowId, kept) });
 				} catch (error) {
 					if (credentialGone(error, credential.id)) await registry.forgetTenantCredential(scope, credential.id).catch(() => undefined);
 					throw subWorkflowFailure(error, group, credential.id);

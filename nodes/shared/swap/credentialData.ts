@@ -129,7 +129,8 @@ export function secretStrings(data: unknown, out: Set<string> = new Set()): Set<
 	return out;
 }
 
-export const REDACTED = '[redacted by Tenant Credential Swap]';
+/** Neutral: both nodes (and n8n's stored sub-executions) show it, so it names neither node. */
+export const REDACTED = '[redacted tenant secret]';
 /** Shorter values are only redacted where they are a whole value: as substrings they would hit ordinary text. */
 const MIN_SUBSTRING_SECRET = 8;
 

@@ -7,7 +7,8 @@ import { canonicalJson } from '../swap/credentialData';
 /** Every tenant credential's name starts with this, so the package's own credentials are recognised. */
 export const TENANT_CREDENTIAL_PREFIX = 'tenant-cred ';
 
-/** n8n stores credential names of up to 128 characters; ours stay far below (12 + 9 + 41 + 24). */
+/** n8n stores credential names of up to 128 characters; the registry's names stay far below (12 + 9 + 41 + 24). */
+const MAX_N8N_NAME_CHARS = 128;
 const HMAC_CHARS = 24;
 const TAG_CHARS = 8;
 /** How much of the tenant ID a name shows (decision 4): enough for people, never misleading text. */
@@ -66,13 +67,41 @@ export function registryNamePrefix(tag: string): string {
 	return `${TENANT_CREDENTIAL_PREFIX}${tag} `;
 }
 
+/**
+ * What n8n's credential lists show after the registry's name, so a user who finds one there (they are
+ * the newest credentials of the project, and n8n lets anyone with access edit or pick them) reads that
+ * the node owns it. The short form when a long tenant ID would push the name past n8n's limit.
+ */
+export const MANAGED_NOTE = ' (managed by Run With Tenant Credential: do not edit or use)';
+export const MANAGED_NOTE_SHORT = ' (managed by Run With Tenant Credential)';
+
+/**
+ * The name a tenant credential gets in n8n: the registry's name (its key, unchanged, so credentials made
+ * before the note existed are still found) followed by the note.
+ */
+export function tenantCredentialDisplayName(name: string): string {
+	const full = `${name}${MANAGED_NOTE}`;
+	return full.length <= MAX_N8N_NAME_CHARS ? full : `${name}${MANAGED_NOTE_SHORT}`;
+}
+
 export function isTenantCredentialName(name: string): boolean {
 	return name.startsWith(TENANT_CREDENTIAL_PREFIX);
 }
 
-/** A name this registry made (its tag): the only ones its orphan pass may delete. Old names without a tag never match. */
+/**
+ * A name this registry made (its tag), with or without the managed note (credentials made before it
+ * existed have none): the only ones its orphan pass may delete. Old names without a tag never match.
+ */
 export function isRegistryCredentialName(name: string, tag: string): boolean {
 	const prefix = registryNamePrefix(tag);
-	// Three words after the prefix's: tenant, HMAC. An old `tenant-cred <tenant> <hmac>` has one fewer.
-	return name.startsWith(prefix) && /^\S+ \S+$/.test(name.slice(prefix.length));
+	if (!name.startsWith(prefix)) return false;
+	let rest = name.slice(prefix.length);
+	for (const note of [MANAGED_NOTE, MANAGED_NOTE_SHORT]) {
+		if (rest.endsWith(note)) {
+			rest = rest.slice(0, -note.length);
+			break;
+		}
+	}
+	// Two words after the prefix: tenant, HMAC. An old `tenant-cred <tenant> <hmac>` has one fewer.
+	return /^\S+ \S+$/.test(rest);
 }

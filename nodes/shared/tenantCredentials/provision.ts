@@ -4,7 +4,7 @@ import { LockTimeoutError, type HeldLockLogger, type LockClient, type LockOwner 
 import { SwapItemError } from '../swap/errors';
 import { releaseOrLetExpire } from '../swap/releaseLock';
 import type { N8nApiClient } from '../transport/n8nApiClient';
-import { registryTag, shownTenantId, type TenantCredentialNaming } from './credentialName';
+import { registryTag, shownTenantId, tenantCredentialDisplayName, type TenantCredentialNaming } from './credentialName';
 import { TENANT_CREDENTIAL_BUSY_MS } from './inUse';
 import type { TenantCredentialRegistry } from './registryTypes';
 
@@ -146,7 +146,7 @@ async function createWithinLimits(context: TenantCredentialContext, wish: Tenant
 	await checkLimits(context, wish);
 	const { registry, scope, name } = { ...context, name: wish.name };
 	const created = await context.api.createCredential(
-		{ name, type: wish.type, data: wish.data, ...(wish.projectId ? { projectId: wish.projectId } : {}) },
+		{ name: tenantCredentialDisplayName(name), type: wish.type, data: wish.data, ...(wish.projectId ? { projectId: wish.projectId } : {}) },
 		'create tenant credential',
 	);
 	try {

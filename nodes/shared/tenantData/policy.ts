@@ -1,6 +1,6 @@
 import type { IDataObject } from 'n8n-workflow';
 
-import { schemaProblems } from '../swap/credentialData';
+import { schemaFields, schemaProblems } from '../swap/credentialData';
 import { SwapItemError } from '../swap/errors';
 import type { CredentialSchema } from '../transport/n8nApiClient';
 import { expressionRefusal } from './expressions';
@@ -26,6 +26,22 @@ export function refusalBeforeSchema(target: TenantDataTarget, data: IDataObject,
 	return expressionRefusal(target, data, itemIndexes) ?? fieldAccessRefusal(target, data, policy, itemIndexes);
 }
 
+function doesNotFit(target: TenantDataTarget, problems: string[], itemIndexes: number[]): SwapItemError {
+	return new SwapItemError(`Credential data does not fit type "${target.type}": ${problems.join('; ')}`, itemIndexes, {
+		parameter: 'credentialData',
+		description: `Send only the fields of a "${target.type}" credential, with the value types n8n expects. ${nothingDone(target)}`,
+	});
+}
+
+/** The schema's refusal of fields the type does not have (value types are checked later, with the rest). */
+export function unknownFieldsRefusal(target: TenantDataTarget, data: IDataObject, schema: CredentialSchema, itemIndexes: number[]): SwapItemError | undefined {
+	const fields = schemaFields(schema);
+	const unknown = Object.keys(data).filter((field) => !(field in fields));
+	if (unknown.length === 0) return undefined;
+	const only = Object.fromEntries(unknown.map((field) => [field, data[field]])) as IDataObject;
+	return doesNotFit(target, schemaProblems(only, schema), itemIndexes);
+}
+
 /** The checks against n8n's schema of the type: fields and value types, Partial Update, needed fields. */
 export function refusalWithSchema(
 	target: TenantDataTarget,
@@ -35,12 +51,7 @@ export function refusalWithSchema(
 	itemIndexes: number[],
 ): SwapItemError | undefined {
 	const problems = schemaProblems(data, schema);
-	if (problems.length > 0) {
-		return new SwapItemError(`Credential data does not fit type "${target.type}": ${problems.join('; ')}`, itemIndexes, {
-			parameter: 'credentialData',
-			description: `Send only the fields of a "${target.type}" credential, with the value types n8n expects. ${nothingDone(target)}`,
-		});
-	}
+	if (problems.length > 0) return doesNotFit(target, problems, itemIndexes);
 	return (
 		(isPartialUpdate(target, policy) ? partialUpdateRefusal(target, schema, itemIndexes) : undefined) ??
 		neededFieldsRefusal(target, data, schema, policy, itemIndexes)
@@ -59,8 +70,15 @@ export async function checkTenantData(
 	policy: TenantDataPolicy,
 	itemIndexes: number[],
 ): Promise<CredentialSchema> {
-	const early = refusalBeforeSchema(target, data, policy, itemIndexes);
-	if (early) throw early;
+	const expression = expressionRefusal(target, data, itemIndexes);
+	if (expression) throw expression;
+	const access = fieldAccessRefusal(target, data, policy, itemIndexes);
+	if (access) {
+		// A field the type does not have is refused as unknown first: "add it to Allowed Fields" would
+		// only lead to "unknown field" next. The schema is cached per type, so this costs one read at most.
+		const schema = await schemas.getSchema(target.type).catch(() => undefined);
+		throw (schema && unknownFieldsRefusal(target, data, schema, itemIndexes)) || access;
+	}
 	const schema = await schemas.getSchema(target.type);
 	const refusal = refusalWithSchema(target, data, schema, policy, itemIndexes);
 	if (refusal) throw refusal;
