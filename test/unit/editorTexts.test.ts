@@ -14,7 +14,7 @@ import { tenantSwapN8nApiTest } from '../../nodes/TenantCredentialSwap/methods/c
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
 import { lockBackendProperty } from '../../nodes/shared/lockParameters';
 import { REDACTED } from '../../nodes/shared/swap/credentialData';
-import { failedSubExecution, keepsSubExecution, subExecutionMetadata, whereToFindFailedSubExecution } from '../../nodes/shared/tenantCredentials/subExecution';
+import { failedSubExecution, keepsSubExecution, linkRunToSubExecution, subExecutionMetadata, whereToFindFailedSubExecution } from '../../nodes/shared/tenantCredentials/subExecution';
 import { API_SCOPES, API_SCOPES_TEXT } from '../../nodes/shared/transport/apiScopes';
 import { N8nApiError } from '../../nodes/shared/transport/n8nApiErrors';
 
@@ -208,5 +208,19 @@ describe('where a failed sub-execution is, and links only to kept ones', () => {
 		expect(failedSubExecution(new Error('no id'))).toBeUndefined();
 		expect(whereToFindFailedSubExecution(undefined, true)).toMatch(/^To see what happened, open the failed sub-execution in this workflow's Executions list/);
 		expect(whereToFindFailedSubExecution(ref, false)).toMatch(/did not keep this sub-execution.*Save failed production executions/);
+	});
+
+	it("links the node's run (n8n's View sub-execution, run metadata) to each kept sub-execution, counting them", () => {
+		let metadata: Record<string, unknown> | undefined;
+		const context = {
+			setMetadata: (more: Record<string, unknown>) => (metadata = { ...(metadata ?? {}), ...more }),
+			getExecuteData: () => ({ metadata }),
+		};
+		linkRunToSubExecution(context as never, { executionId: '7', workflowId: 'w' });
+		expect(metadata).toEqual({ subExecution: { executionId: '7', workflowId: 'w' }, subExecutionsCount: 1 });
+		linkRunToSubExecution(context as never, { executionId: '8', workflowId: 'w' });
+		expect(metadata).toEqual({ subExecution: { executionId: '8', workflowId: 'w' }, subExecutionsCount: 2 });
+		// A context without setMetadata (older n8n, test doubles) is left alone.
+		expect(() => linkRunToSubExecution({} as never, { executionId: '9', workflowId: 'w' })).not.toThrow();
 	});
 });

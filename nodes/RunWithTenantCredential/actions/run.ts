@@ -24,7 +24,7 @@ import {
 } from '../../shared/tenantCredentials/subWorkflow';
 import type { WorkflowSummary } from '../../shared/transport/n8nApiClient';
 import { sweepOrphansInBackground } from '../../shared/tenantCredentials/orphans';
-import { failedSubExecution, keepsSubExecution, subExecutionMetadata, whereToFindFailedSubExecution } from '../../shared/tenantCredentials/subExecution';
+import { failedSubExecution, keepsSubExecution, linkRunToSubExecution, subExecutionMetadata, whereToFindFailedSubExecution } from '../../shared/tenantCredentials/subExecution';
 import { sweepUnusedInBackground } from '../../shared/tenantCredentials/sweep';
 import { outputSecrets } from '../../shared/tenantCredentials/tenantData';
 import { checkTenantData } from '../../shared/tenantData/policy';
@@ -200,9 +200,12 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 						{ parentExecution: { executionId, workflowId, shouldResume: true }, executionMode: this.getMode() },
 					);
 					const kept = first.options.saveSuccessfulSubExecutions && keepsSubExecution(group.subWorkflow.settings, 'success');
+					if (kept) linkRunToSubExecution(this, { executionId: result.executionId, workflowId });
 					outcomes.set(group, { items: pairOutput(result.data?.[0] ?? [], group, result.executionId, workflowId, kept) });
 				} catch (error) {
 					if (credentialGone(error, credential.id)) await registry.forgetTenantCredential(scope, credential.id).catch(() => undefined);
+					const failedRun = failedSubExecution(error);
+					if (failedRun && keepsSubExecution(group.subWorkflow.settings, 'error')) linkRunToSubExecution(this, { ...failedRun, workflowId: failedRun.workflowId || workflowId });
 					throw subWorkflowFailure(error, group, credential.id);
 				} finally {
 					endUse();

@@ -1,4 +1,4 @@
-import type { IDataObject } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
 /** A sub-execution as n8n's editor links it (item or run metadata `subExecution`). */
 export interface SubExecutionRef {
@@ -39,4 +39,15 @@ export function whereToFindFailedSubExecution(ref: SubExecutionRef | undefined, 
 	}
 	const which = ref ? `execution ${ref.executionId}` : 'the failed sub-execution';
 	return `To see what happened, open ${which} in this workflow's Executions list: n8n lists a sub-workflow run by this node under the calling workflow, not under the sub-workflow.`;
+}
+
+/**
+ * Links the node's run to a sub-execution n8n keeps: the output panel's "View sub-execution" (run
+ * metadata, as n8n's Execute Workflow node sets it), also shown when the node failed. With several
+ * sub-executions it links the last and counts them all.
+ */
+export function linkRunToSubExecution(context: Pick<IExecuteFunctions, 'setMetadata' | 'getExecuteData'>, ref: SubExecutionRef): void {
+	if (typeof context.setMetadata !== 'function') return;
+	const before = typeof context.getExecuteData === 'function' ? context.getExecuteData()?.metadata?.subExecutionsCount : undefined;
+	context.setMetadata({ subExecution: ref, subExecutionsCount: (typeof before === 'number' ? before : 0) + 1 });
 }
