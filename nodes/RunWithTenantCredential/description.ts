@@ -148,7 +148,7 @@ export const runWithTenantProperties: INodeProperties[] = [
 				type: 'boolean',
 				default: false,
 				description:
-					"Whether to keep n8n's record of each sub-execution that succeeded. On: this node's output links it (View sub-execution in the table view). Off: successful ones are not saved and not linked (their output is in this execution anyway), which saves n8n one execution record per call (measured: a few ms per call under load). Failed ones are saved as the sub-workflow's settings say. n8n lists these sub-executions under the calling workflow, not the sub-workflow.",
+					"Whether to keep n8n's record of each sub-execution that succeeded. On: this node's output links it (View sub-execution). Off: successful ones are not saved and not linked (their output is in this execution anyway), which saves n8n one execution record per call (measured: a few ms per call under load). Failed ones are saved as the sub-workflow's settings say. n8n lists these sub-executions under the calling workflow, not the sub-workflow.",
 			},
 			{
 				displayName: 'Test Credential',

@@ -202,7 +202,7 @@ describe('where a failed sub-execution is, and links only to kept ones', () => {
 		expect(ref).toEqual({ executionId: '317', workflowId: 'parentWf' });
 		const where = whereToFindFailedSubExecution(ref, true);
 		expect(where).toBe(
-			"To see what happened, open execution 317 in this workflow's Executions list: n8n lists a sub-workflow run by this node under the calling workflow, not under the sub-workflow.",
+			'To see what happened, open execution 317 ("View sub-execution" above this node\'s output, or this workflow\'s Executions list: n8n lists a sub-workflow run by this node under the calling workflow, not under the sub-workflow).',
 		);
 		expect(where).not.toMatch(/linked from this node's output/);
 		expect(failedSubExecution(new Error('no id'))).toBeUndefined();

@@ -37,8 +37,10 @@ export function whereToFindFailedSubExecution(ref: SubExecutionRef | undefined, 
 	if (!kept) {
 		return "n8n did not keep this sub-execution (the sub-workflow's setting \"Save failed production executions\" is off): turn it on to see the failed run.";
 	}
-	const which = ref ? `execution ${ref.executionId}` : 'the failed sub-execution';
-	return `To see what happened, open ${which} in this workflow's Executions list: n8n lists a sub-workflow run by this node under the calling workflow, not under the sub-workflow.`;
+	if (!ref) {
+		return "To see what happened, open the failed sub-execution in this workflow's Executions list: n8n lists a sub-workflow run by this node under the calling workflow, not under the sub-workflow.";
+	}
+	return `To see what happened, open execution ${ref.executionId} ("View sub-execution" above this node's output, or this workflow's Executions list: n8n lists a sub-workflow run by this node under the calling workflow, not under the sub-workflow).`;
 }
 
 /**
