@@ -10,7 +10,7 @@ import type { INodeProperties } from 'n8n-workflow';
 import { TenantSwapN8nApi } from '../../credentials/TenantSwapN8nApi.credentials';
 import { RunWithTenantCredential } from '../../nodes/RunWithTenantCredential/RunWithTenantCredential.node';
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
-import { tenantSwapN8nApiTest } from '../../nodes/TenantCredentialSwap/methods/credentialTest';
+import { tenantSwapN8nApiTest } from '../../nodes/shared/transport/credentialTest';
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
 import { lockBackendProperty } from '../../nodes/shared/lockParameters';
 import { REDACTED } from '../../nodes/shared/swap/credentialData';
