@@ -1,5 +1,3 @@
-import type { NodeTypeAndVersion } from 'n8n-workflow';
-
 /** n8n's nodes that put an execution to sleep until a time or a call comes (it may resume in another process). */
 const PAUSING_TYPES = new Set(['n8n-nodes-base.form', '@n8n/n8n-nodes-langchain.chat']);
 const WAIT_TYPE = 'n8n-nodes-base.wait';
@@ -8,7 +6,12 @@ const WAIT_IN_PROCESS_BELOW_MS = 65_000;
 const UNIT_MS: Record<string, number> = { seconds: 1_000, minutes: 60_000, hours: 3_600_000, days: 86_400_000 };
 
 /** The parts of a node the recognition reads (a node of the execution's graph, or of a workflow read through the API). */
-export type PausingNodeCandidate = Pick<NodeTypeAndVersion, 'type' | 'typeVersion' | 'disabled' | 'parameters'>;
+export interface PausingNodeCandidate {
+	type: string;
+	typeVersion?: number;
+	disabled?: boolean;
+	parameters?: Record<string, unknown>;
+}
 
 /**
  * Whether a Wait node puts the execution to wait (saved, resumed later): anything but a fixed time

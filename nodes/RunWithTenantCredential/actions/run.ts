@@ -22,6 +22,7 @@ import {
 	subWorkflowToRun,
 	type LoadedSubWorkflow,
 } from '../../shared/tenantCredentials/subWorkflow';
+import { placeholderIdsOfType, refuseUnboundPaths } from '../../shared/tenantCredentials/unboundPaths';
 import type { WorkflowSummary } from '../../shared/transport/n8nApiClient';
 import { sweepOrphansInBackground } from '../../shared/tenantCredentials/orphans';
 import { sweepUnusedInBackground } from '../../shared/tenantCredentials/sweep';
@@ -138,6 +139,13 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 				const subWorkflow = subWorkflowToRun(read, { draft, callerProjectId: projectId, itemIndexes: [request.itemIndex] });
 				await checkCallerPolicy(scope, subWorkflow, { workflowId, projectId }, [request.itemIndex], runProbe);
 				const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, [request.itemIndex]);
+				// NESTED-HOOK (unboundPaths): until bind's Placeholder Credential exists, every credential ID of the type stands for the placeholder.
+				await refuseUnboundPaths(
+					subWorkflow,
+					{ ids: placeholderIdsOfType(subWorkflow, credentialType), type: credentialType },
+					{ api, scope: readerScope, draft, callerProjectId: projectId },
+					[request.itemIndex],
+				);
 				await checkTenantData(api, { type: credentialType }, request.data, request.options, [request.itemIndex]);
 				const credentialName = tenantCredentialName(await naming, { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
 				const key = `${subWorkflow.id}\u0000${credentialName}`;

@@ -30,7 +30,7 @@ export interface LoadedSubWorkflow {
  * while a single background read refreshes it, so no execution waits for the API on that path; older
  * than that, or for a manual execution (the editor), the execution reads it itself.
  */
-const MAX_AGE_MS = 5_000;
+export const MAX_AGE_MS = 5_000;
 const STALE_MAX_MS = 60_000;
 const MAX_ENTRIES = 200;
 interface CachedWorkflow {
