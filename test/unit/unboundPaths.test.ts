@@ -322,12 +322,16 @@ describe('cost: verdicts are kept per sub-workflow version', () => {
 		expect((await refusal(workflow))?.message).toMatch(/"Send Report"/);
 	});
 
-	it('manual executions check afresh each time (the editor changes workflows)', async () => {
+	it('manual executions read called workflows afresh: once for all items of an execution, again for the next execution', async () => {
 		store('called', [trigger, http('Send Report', 'fixed-log')]);
-		const workflow = subWorkflow([executeById('Run Reporting', 'called')]);
 		const manual = { ...context, draft: true };
-		expect(await refusal(workflow, manual)).toBeUndefined();
+		// An execution reads the sub-workflow once (its nodes shared by its items); the next one reads it again.
+		const firstExecution = subWorkflow([executeById('Run Reporting', 'called')]);
+		for (let item = 0; item < 10; item++) expect(await refusal({ ...firstExecution }, manual)).toBeUndefined();
+		expect(requests).toHaveLength(1);
 		store('called', [trigger, http('Send Report', PLACEHOLDER)]);
-		expect((await refusal(workflow, manual))?.message).toMatch(/"Send Report"/);
+		const nextExecution = subWorkflow([executeById('Run Reporting', 'called')]);
+		expect((await refusal(nextExecution, manual))?.message).toMatch(/"Send Report"/);
+		expect(requests).toHaveLength(2);
 	});
 });

@@ -251,25 +251,22 @@ export async function refuseUnboundPaths(
 			inline: true,
 			depth: 0,
 		});
+	const key = [context.scope, context.draft, context.callerProjectId ?? '', placeholder.type, ...[...placeholder.ids].sort()].join('\u0000');
+	let perVersion = verdicts.get(workflow.nodes);
+	if (!perVersion) verdicts.set(workflow.nodes, (perVersion = new Map()));
+	const hit = perVersion.get(key);
+	// Manual and chat executions read the sub-workflow afresh (new nodes, a new key): their verdict serves the items of that execution.
 	let verdict: Promise<Refusal | undefined>;
-	if (context.draft) {
-		verdict = check();
+	if (hit && Date.now() - hit.at < MAX_AGE_MS) {
+		verdict = hit.verdict;
 	} else {
-		const key = [context.scope, context.callerProjectId ?? '', placeholder.type, ...[...placeholder.ids].sort()].join('\u0000');
-		let perVersion = verdicts.get(workflow.nodes);
-		if (!perVersion) verdicts.set(workflow.nodes, (perVersion = new Map()));
-		const hit = perVersion.get(key);
-		if (hit && Date.now() - hit.at < MAX_AGE_MS) {
-			verdict = hit.verdict;
-		} else {
-			verdict = check();
-			const entry = { at: Date.now(), verdict };
-			perVersion.set(key, entry);
-			// A failed check (the API) is not kept: the next execution asks again.
-			verdict.catch(() => {
-				if (perVersion.get(key) === entry) perVersion.delete(key);
-			});
-		}
+		verdict = check();
+		const entry = { at: Date.now(), verdict };
+		perVersion.set(key, entry);
+		// A failed check (the API) is not kept: the next execution asks again.
+		verdict.catch(() => {
+			if (perVersion.get(key) === entry) perVersion.delete(key);
+		});
 	}
 	const refusal = await verdict;
 	if (refusal) throw new SwapItemError(refusal.message, itemIndexes, { parameter: 'subWorkflow', description: refusal.description });
