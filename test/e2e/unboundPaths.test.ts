@@ -284,6 +284,26 @@ describe('(d) a Wait in the sub-workflow', () => {
 		// The parent did not simply finish with every tenant's answer: it was parked (waiting) by n8n.
 		expect(execution?.status).toBe('waiting');
 		expect(made).toBeGreaterThan(1);
+
+		// Resume the first tenant's sub-execution (its Wait's webhook): n8n then resumes the parked parent.
+		const first = items[0]?.metadata?.subExecution?.executionId;
+		expect(first).toBeDefined();
+		const resumed = await fetch(`${stack.n8n.baseUrl}/webhook-waiting/${first}`);
+		await resumed.arrayBuffer();
+		let after: any;
+		await waitUntil(async () => {
+			after = await api.getExecution(execution.id, { includeData: true });
+			return after?.status !== 'waiting' && after?.status !== 'running';
+		}, 60_000);
+		const afterRuns = after?.data?.resultData?.runData?.[NODE] ?? [];
+		const lastItems = (afterRuns[afterRuns.length - 1]?.data?.main ?? []).flat();
+		const stored = JSON.stringify(after?.data?.resultData?.runData?.[NODE] ?? []);
+		// Whose raw secrets the parent's stored output of the node now holds (the node redacts them in what it returns itself).
+		const rawSecretsOf = TENANTS.filter((tenant) => stored.includes(secretFor(tenant, RUN)));
+		process.stderr.write(
+			`[unbound paths] control (wait, after resuming sub-execution ${first}): parent status "${after?.status}", the node has ${afterRuns.length} run(s), ` +
+				`its last run ${lastItems.length} item(s); raw (unredacted) secrets of ${rawSecretsOf.length} tenant(s) in the parent's stored node output: ${rawSecretsOf.join(', ') || 'none'}\n`,
+		);
 	});
 
 	it('a Wait of a fixed 2 s (n8n sleeps in the running execution) is allowed and answers with the tenant\'s secret', async () => {
