@@ -13,9 +13,9 @@ import { tenantCredentialUses } from '../../shared/tenantCredentials/inUse';
 import { tenantCredentialFor, tenantCredentialNaming, type TenantCredentialContext } from '../../shared/tenantCredentials/provision';
 import { tenantCredentialRegistryFor } from '../../shared/tenantCredentials/registry';
 import { checkCallerPolicy, type RunProbe } from '../../shared/tenantCredentials/callerPolicy';
+import { placeholderToBind } from '../../shared/tenantCredentials/binding';
 import {
 	callerProjectOf,
-	credentialTypeToRebind,
 	readSubWorkflow,
 	reboundWorkflow,
 	runsDrafts,
@@ -34,6 +34,8 @@ import { readRunRequest, type RunRequest } from './request';
 /** The items that run the same sub-workflow with the same tenant credential: one sub-execution. */
 interface RunGroup {
 	subWorkflow: LoadedSubWorkflow;
+	/** The sub-workflow's credential whose entries point at the tenant's. */
+	placeholderId: string;
 	credentialType: string;
 	credentialName: string;
 	requests: RunRequest[];
@@ -137,12 +139,15 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 				const [read, projectId] = await Promise.all([loading, callerProject]);
 				const subWorkflow = subWorkflowToRun(read, { draft, callerProjectId: projectId, itemIndexes: [request.itemIndex] });
 				await checkCallerPolicy(scope, subWorkflow, { workflowId, projectId }, [request.itemIndex], runProbe);
-				const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, [request.itemIndex]);
+				const bindingContext = { registry, scope, api, readerScope, draft, callerProjectId: projectId };
+				const placeholder = await placeholderToBind(bindingContext, subWorkflow, { placeholderId: request.placeholderId, credentialType: request.options.credentialType }, [request.itemIndex]);
+				const credentialType = placeholder.type;
 				await checkTenantData(api, { type: credentialType }, request.data, request.options, [request.itemIndex]);
 				const credentialName = tenantCredentialName(await naming, { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
-				const key = `${subWorkflow.id}\u0000${credentialName}`;
+				const key = `${subWorkflow.id}\u0000${placeholder.id}\u0000${credentialName}`;
 				const group = groups.get(key) ?? {
 					subWorkflow,
+					placeholderId: placeholder.id,
 					credentialType,
 					credentialName,
 					requests: [],
@@ -190,7 +195,7 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 						options.passSecretsToSubWorkflow ? items[itemIndex] : { ...items[itemIndex], json: redactSecrets(items[itemIndex].json, group.outputSecrets) },
 					);
 					const result = await this.executeWorkflow(
-						{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
+						{ code: reboundWorkflow(group.subWorkflow, group.placeholderId, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
 						groupItems,
 						undefined,
 						{ parentExecution: { executionId, workflowId, shouldResume: true }, executionMode: this.getMode() },
