@@ -107,8 +107,8 @@ function readPlaceholderId(context: IExecuteFunctions, itemIndex: number): strin
 			description: "Pick the credential from the list or enter its ID: which credential the tenant's replaces is fixed by the workflow, never by the data an execution receives.",
 		});
 	}
-	const value = context.getNodeParameter('placeholderCredential', itemIndex, '', { extractValue: true });
-	const id = String(value ?? '').trim();
+	const locator = context.getNodeParameter('placeholderCredential', itemIndex, '') as INodeParameterResourceLocator | string | undefined;
+	const id = String(typeof locator === 'object' && locator !== null ? (locator.value ?? '') : (locator ?? '')).trim();
 	if (id !== '' && !/^[A-Za-z0-9_-]+$/.test(id)) {
 		throw new SwapItemError(`Placeholder Credential "${id.slice(0, 60)}" is not a credential ID`, [itemIndex], {
 			parameter: 'placeholderCredential',
