@@ -250,7 +250,7 @@ describe('(c) stale credential entries', () => {
 				// Was the placeholder's Header Auth, now a Query Auth key of its own: n8n kept the Header Auth entry.
 				httpNode('Log', `=${logHost.url}/echo${tenantQuery}`, { type: 'httpQueryAuth', credential: queryKey }, { httpHeaderAuth: placeholder }),
 				// Was the logging host's Header Auth, now no authentication: n8n kept the entry.
-				httpNode('Audit', `=${logHost.url}/audit${tenantQuery}`, undefined, { httpHeaderAuth: logCredential }),
+				httpNode('Audit', `=${logHost.url}/echo${tenantQuery}&from=audit`, undefined, { httpHeaderAuth: logCredential }),
 			]),
 		);
 		// Empty Placeholder Credential, Credential Type Header Auth: counting every entry would see two (the placeholder, the logging host's).
@@ -265,8 +265,8 @@ describe('(c) stale credential entries', () => {
 		const tenantSeen = tenantHost.requests as Seen[];
 		expect(tenantSeen.length).toBe(12);
 		expect(tenantSeen.filter((request) => header(request) !== secrets.get(request.query.tenant ?? '')).length).toBe(0);
-		const logSeen = logHost.requests.filter((request) => request.path === '/echo');
-		const auditSeen = logHost.requests.filter((request) => request.path === '/audit');
+		const logSeen = logHost.requests.filter((request) => request.query.from !== 'audit');
+		const auditSeen = logHost.requests.filter((request) => request.query.from === 'audit');
 		expect([logSeen.length, auditSeen.length]).toEqual([12, 12]);
 		// Log sends its own query key, no header; Audit sends nothing.
 		expect(logSeen.filter((request) => request.query['log-key'] === LOG_SECRET && header(request) === '').length).toBe(12);
