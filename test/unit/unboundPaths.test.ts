@@ -9,7 +9,7 @@ import type { IDataObject } from 'n8n-workflow';
 
 import { SwapItemError } from '../../nodes/shared/swap/errors';
 import { forgetCachedSubWorkflows, type LoadedSubWorkflow } from '../../nodes/shared/tenantCredentials/subWorkflow';
-import { placeholderIdsOfType, refuseUnboundPaths, targetOf, type UnboundPathContext } from '../../nodes/shared/tenantCredentials/unboundPaths';
+import { refuseUnboundPaths, targetOf, type UnboundPathContext } from '../../nodes/shared/tenantCredentials/unboundPaths';
 import { N8nApiClient, type ApiRequest, type N8nApiTransport, type WorkflowNode, type WorkflowSummary } from '../../nodes/shared/transport/n8nApiClient';
 
 const PLACEHOLDER = 'ph1';
@@ -103,10 +103,6 @@ describe('the sub-workflow itself', () => {
 	it('runs when only its own nodes use the placeholder (they are rebound) and it calls nothing', async () => {
 		expect(await refusal(subWorkflow([http('Call Tenant API', PLACEHOLDER), http('Log', 'fixed-log')]))).toBeUndefined();
 		expect(requests).toHaveLength(0);
-	});
-
-	it('until the Placeholder Credential parameter exists, every credential ID of the type stands for the placeholder', () => {
-		expect(placeholderIdsOfType(subWorkflow([http('A', 'c1'), http('B', 'c2'), http('C', 'c1'), http('D')]), TYPE).sort()).toEqual(['c1', 'c2']);
 	});
 });
 

@@ -271,13 +271,3 @@ export async function refuseUnboundPaths(
 	const refusal = await verdict;
 	if (refusal) throw new SwapItemError(refusal.message, itemIndexes, { parameter: 'subWorkflow', description: refusal.description });
 }
-
-/** Until the node has a Placeholder Credential parameter: every credential ID of the rebound type in the sub-workflow stands for the tenant's. */
-export function placeholderIdsOfType(workflow: Pick<LoadedSubWorkflow, 'nodes'>, type: string): string[] {
-	const ids = new Set<string>();
-	for (const node of workflow.nodes) {
-		const id = node.credentials?.[type]?.id;
-		if (typeof id === 'string' && id !== '') ids.add(id);
-	}
-	return [...ids];
-}
