@@ -10,6 +10,7 @@ import { SwapItemError } from '../../shared/swap/errors';
 import { asItemError } from '../../shared/swap/itemErrors';
 import { tenantCredentialName } from '../../shared/tenantCredentials/credentialName';
 import { tenantCredentialUses } from '../../shared/tenantCredentials/inUse';
+import { subWorkflowFailure } from '../../shared/tenantCredentials/lostCredential';
 import { tenantCredentialFor, tenantCredentialNaming, type TenantCredentialContext } from '../../shared/tenantCredentials/provision';
 import { tenantCredentialRegistryFor } from '../../shared/tenantCredentials/registry';
 import { checkCallerPolicy, type RunProbe } from '../../shared/tenantCredentials/callerPolicy';
@@ -47,29 +48,6 @@ interface RunGroup {
 interface GroupOutcome {
 	items?: INodeExecutionData[];
 	error?: SwapItemError;
-}
-
-/** n8n's words when a node's credential ID no longer exists (deleted outside this node). */
-const credentialGone = (error: unknown, credentialId: string) =>
-	String((error as { message?: string })?.message ?? '').includes(`Credential with ID "${credentialId}" does not exist`);
-
-/** What a failed sub-execution says, with the tenant and the node, never the data. */
-function subWorkflowFailure(error: unknown, group: RunGroup, credentialId: string): SwapItemError {
-	const failure = error as { message?: string; description?: string; node?: { name?: string } };
-	const nodeName = failure?.node?.name;
-	const inaccessible = /does not have access to the credential|InaccessibleCredential/i.test(String(failure?.message ?? ''));
-	const tenant = group.requests[0].tenantId;
-	const message = redactSecrets(String(failure?.message ?? error), group.secrets);
-	const description = credentialGone(error, credentialId)
-		? "The tenant's credential was deleted outside this node. It is forgotten now: the tenant's next execution creates it again."
-		: inaccessible
-			? "n8n refused the tenant's credential to this workflow: it is created in the calling workflow's project, so the n8n API key must belong to a user of that project."
-			: redactSecrets(failure?.description, group.secrets) || "Open the sub-execution (linked from this node's output) to see what happened.";
-	return new SwapItemError(
-		`Sub-workflow ${group.subWorkflow.label} failed for tenant "${tenant}"${nodeName ? ` in node "${nodeName}"` : ''}: ${message}`,
-		group.itemIndexes,
-		{ description },
-	);
 }
 
 /** Output items of a sub-execution, paired with the group's input items. */
@@ -197,8 +175,8 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 					);
 					outcomes.set(group, { items: pairOutput(result.data?.[0] ?? [], group, result.executionId, workflowId) });
 				} catch (error) {
-					if (credentialGone(error, credential.id)) await registry.forgetTenantCredential(scope, credential.id).catch(() => undefined);
-					throw subWorkflowFailure(error, group, credential.id);
+					const { label: subWorkflowLabel } = group.subWorkflow;
+					throw await subWorkflowFailure(error, { api, registry, scope, credentialId: credential.id, projectId, subWorkflowLabel, tenantId: first.tenantId, itemIndexes: group.itemIndexes, secrets: group.secrets });
 				} finally {
 					endUse();
 				}
