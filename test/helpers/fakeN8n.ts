@@ -102,6 +102,9 @@ export class FakeCredentialsApi {
 	/** Status answered to every workflows list request, instead of a page. */
 	failWorkflowList?: number;
 	readById = true;
+	/** Creations wait for this before n8n answers (a creation in progress). */
+	createGate?: Promise<void>;
+	private nextId = 1;
 
 	constructor(
 		public role: KeyRole = 'owner',
@@ -138,6 +141,12 @@ export class FakeCredentialsApi {
 			return { statusCode: 200, body: { data: all.slice(offset, offset + limit), nextCursor: next } };
 		};
 		if (request.method === 'GET' && request.path === '/credentials') return page([...this.credentials.values()]);
+		if (request.method === 'POST' && request.path === '/credentials') {
+			await this.createGate;
+			const body = request.body as { name: string };
+			const id = this.add(`made${this.nextId++}`, body.name);
+			return { statusCode: 200, body: this.credentials.get(id) };
+		}
 		if (request.method === 'GET' && request.path === '/workflows') {
 			if (this.failWorkflowList !== undefined) return { statusCode: this.failWorkflowList, body: { message: this.failWorkflowList === 403 ? 'Forbidden' : 'Internal Server Error' } };
 			return page(this.workflows);

@@ -22,6 +22,6 @@ export async function deleteTenantCredential(api: N8nApiClient, credentialId: st
 
 /** What to do about a 403 to deleting tenant credentials (logged once per process and n8n). */
 export const DELETE_REFUSED_ADVICE =
-	"n8n refused (403) the n8n API credential's key to delete tenant credentials: its user may not delete credentials in the project they live in (the calling workflow's project), or the key lacks the scope credential:delete. Use the API key of the owner, an admin, or an admin of that project, or delete the credentials named \"tenant-cred ...\" in n8n by hand. They are tried again every 10 minutes.";
+	"n8n refused (403) the n8n API credential's key to delete tenant credentials: its user may not delete credentials in the project they live in (the calling workflow's project), or the key lacks the scope credential:delete. Use the API key of the owner, an admin, or an admin of that project, or delete those tenant credentials in n8n by hand. They are tried again every 10 minutes.";
 
 export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));

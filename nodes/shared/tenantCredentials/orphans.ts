@@ -181,9 +181,8 @@ async function deleteOrphans(
 		if (refs) {
 			counts.referenced += 1;
 			warnOnce(log, `orphan-referenced\u0000${scope}\u0000${id}`, 'Run With Tenant Credential keeps an orphaned tenant credential: workflows reference it', {
-				credentialId: id,
 				workflows: describeWorkflows(refs),
-				advice: 'Tenant credentials (named "tenant-cred ...") belong to Run With Tenant Credential. Select a credential of your own in those workflows\' nodes; a later pass then deletes it.',
+				advice: 'Tenant credentials belong to Run With Tenant Credential. Select a credential of your own in those workflows\' nodes; a later pass then deletes it.',
 			});
 			continue;
 		}

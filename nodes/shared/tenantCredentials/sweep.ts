@@ -12,6 +12,12 @@ const SWEEP_BATCH = 25;
  * tried once per this interval, never in a tight loop.
  */
 export const STALE_RETIRING_MS = 10 * 60_000;
+let staleRetiringMs = STALE_RETIRING_MS;
+
+/** For tests only: how long a claimed record waits before a sweep takes it again (`undefined` restores 10 minutes). */
+export function configureSweepStaleTime(ms?: number): void {
+	staleRetiringMs = ms ?? STALE_RETIRING_MS;
+}
 const MIN_INTERVAL_MS = 1_000;
 const MAX_INTERVAL_MS = 10 * 60_000;
 
@@ -83,7 +89,7 @@ export function sweepUnusedInBackground(context: SweepContext, retentionMs: numb
  * n8n ends the batch), and whatever was not deleted stays retiring for a later sweep.
  */
 export async function sweepOnce({ registry, api, scope, log }: SweepContext): Promise<SweepCounts> {
-	const retired = await registry.retireUnusedTenantCredentials(scope, SWEEP_BATCH, STALE_RETIRING_MS);
+	const retired = await registry.retireUnusedTenantCredentials(scope, SWEEP_BATCH, staleRetiringMs);
 	const counts: SweepCounts = { retired: retired.length, deleted: 0, gone: 0, referenced: 0, failed: 0, notTried: 0 };
 	if (retired.length === 0) return counts;
 	const references = await workflowReferences(api, retired.map((record) => record.credentialId));
@@ -106,7 +112,7 @@ export async function sweepOnce({ registry, api, scope, log }: SweepContext): Pr
 				tenantId: record.tenantId,
 				workflows: describeWorkflows(refs),
 				advice:
-					'Tenant credentials (named "tenant-cred ...") belong to Run With Tenant Credential and are deleted once unused. Select a credential of your own in those workflows\' nodes; the tenant credential is then deleted by a later clean-up. To delete it now, use the node\'s operation Offboard Tenant.',
+					'Tenant credentials belong to Run With Tenant Credential, which deletes them once unused. Select a credential of your own in those workflows\' nodes; the tenant credential is then deleted by a later clean-up. To delete it now, use the node\'s operation Offboard Tenant.',
 			});
 			continue;
 		}
