@@ -78,7 +78,7 @@ export class N8nApiError extends Error {
 			const scope = SCOPE_OF_OPERATION[this.operation];
 			return `The API key lacks ${scope ? `the scope ${describeMissingScopes([scope])}` : 'a scope this needs'}. Give it all of: ${API_SCOPES_TEXT}.`;
 		}
-		if (this.status === 405 || (this.status === 404 && /cannot|not found$/i.test(this.apiMessage))) {
+		if (this.status === 405 || (this.status === 404 && /cannot|not found$/i.test(this.apiMessage) && !/credential not found/i.test(this.apiMessage))) {
 			return 'This n8n version does not offer this public API endpoint. Updating credentials needs n8n 2.8 or later; testing them needs n8n 2.20 or later.';
 		}
 		if (this.status === 429 || (this.status !== undefined && this.status >= 500)) {
