@@ -25,3 +25,7 @@ export const DELETE_REFUSED_ADVICE =
 	"n8n refused (403) the n8n API credential's key to delete tenant credentials: its user may not delete credentials in the project they live in (the calling workflow's project), or the key lacks the scope credential:delete. Use the API key of the owner, an admin, or an admin of that project, or delete those tenant credentials in n8n by hand. They are tried again every 10 minutes.";
 
 export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** What kind of failure it was (HTTP status, network code, or "limit"): a warning is logged once per kind. */
+export const causeOf = (error: unknown): string =>
+	error instanceof N8nApiError ? String(error.status ?? error.code ?? 'network') : error === undefined ? 'limit' : 'other';

@@ -1,6 +1,6 @@
 import type { CredentialPage, CredentialSummary } from '../transport/n8nApiClient';
 import { isRegistryCredentialName, isTenantCredentialName, registryTag } from './credentialName';
-import { DELETE_REFUSED_ADVICE, deleteTenantCredential, errorText } from './deletion';
+import { causeOf, DELETE_REFUSED_ADVICE, deleteTenantCredential, errorText } from './deletion';
 import { describeWorkflows, workflowReferences } from './references';
 import { warnOnce } from './reportOnce';
 import { MAX_KNOWN_CREDENTIAL_IDS, type TenantCredentialRegistry } from './registryTypes';
@@ -169,7 +169,7 @@ async function deleteOrphans(
 	const references = await workflowReferences(api, candidates);
 	if (!references.complete) {
 		counts.notTried = candidates.length;
-		warnOnce(log, `orphan-references\u0000${scope}`, 'Run With Tenant Credential deleted no orphaned tenant credential: it could not check which workflows reference them', {
+		warnOnce(log, `orphan-references\u0000${scope}\u0000${causeOf(references.error)}`, 'Run With Tenant Credential deleted no orphaned tenant credential: it could not check which workflows reference them', {
 			problem: references.problem,
 			advice: 'Give the API key of the n8n API credential the scope workflow:list (and workflow:read). The next pass (an hour later) tries again.',
 		});

@@ -1,5 +1,5 @@
 import type { N8nApiClient } from '../transport/n8nApiClient';
-import { DELETE_REFUSED_ADVICE, deleteTenantCredential, errorText } from './deletion';
+import { causeOf, DELETE_REFUSED_ADVICE, deleteTenantCredential, errorText } from './deletion';
 import { describeWorkflows, workflowReferences } from './references';
 import type { TenantCredentialRegistry } from './registryTypes';
 import { warnOnce } from './reportOnce';
@@ -95,7 +95,7 @@ export async function sweepOnce({ registry, api, scope, log }: SweepContext): Pr
 	const references = await workflowReferences(api, retired.map((record) => record.credentialId));
 	if (!references.complete) {
 		counts.notTried = retired.length;
-		warnOnce(log, `references\u0000${scope}`, 'Run With Tenant Credential deleted no unused tenant credential: it could not check which workflows reference them', {
+		warnOnce(log, `references\u0000${scope}\u0000${causeOf(references.error)}`, 'Run With Tenant Credential deleted no unused tenant credential: it could not check which workflows reference them', {
 			problem: references.problem,
 			advice:
 				'A tenant credential that a workflow references is never deleted, so the node lists workflows first. Give the API key of the n8n API credential the scope workflow:list (and workflow:read). Until then unused tenant credentials are kept and count towards Max Tenant Credentials; they are tried again every 10 minutes.',
