@@ -99,6 +99,8 @@ export class FakeCredentialsApi {
 	readonly requests: ApiRequest[] = [];
 	/** Status answered to deletes of these credentials (they stay). */
 	readonly failDelete = new Map<string, number>();
+	/** Credentials in a project the key's user is not a member of: reads and deletes answer 403 (n8n's project check), the list leaves them out. */
+	readonly otherProject = new Set<string>();
 	/** Status answered to every workflows list request, instead of a page. */
 	failWorkflowList?: number;
 	readById = true;
@@ -140,7 +142,7 @@ export class FakeCredentialsApi {
 			const next = offset + limit < all.length ? Buffer.from(String(offset + limit)).toString('base64') : null;
 			return { statusCode: 200, body: { data: all.slice(offset, offset + limit), nextCursor: next } };
 		};
-		if (request.method === 'GET' && request.path === '/credentials') return page([...this.credentials.values()]);
+		if (request.method === 'GET' && request.path === '/credentials') return page([...this.credentials.values()].filter((credential) => !this.otherProject.has(credential.id)));
 		if (request.method === 'POST' && request.path === '/credentials') {
 			await this.createGate;
 			const body = request.body as { name: string };
@@ -155,7 +157,7 @@ export class FakeCredentialsApi {
 		if (byId) {
 			const id = decodeURIComponent(byId[1]);
 			if (request.method === 'GET' && !this.readById) return { statusCode: 405, body: { message: 'GET method not allowed' } };
-			const status = request.method === 'DELETE' ? this.failDelete.get(id) : undefined;
+			const status = this.otherProject.has(id) && (request.method !== 'GET' || this.readById) ? 403 : request.method === 'DELETE' ? this.failDelete.get(id) : undefined;
 			if (status !== undefined) return { statusCode: status, body: { message: status === 403 ? 'Forbidden' : 'Internal Server Error' } };
 			const found = this.credentials.get(id);
 			if (!found) return { statusCode: 404, body: credentialNotFoundBody(this.role, id) };

@@ -39,15 +39,17 @@ export function configureCredentialLookup(settings?: Partial<LookupSettings>): v
  * Whether n8n still has the credential, as the API key sees it: `GET /credentials/:id` (n8n >= 2.20),
  * else the credentials list (n8n 2.8 to 2.19 answer 405 to the read; the list is paged, read up to a
  * bound). `unknown` when neither could tell (n8n failing, the key lacking scopes, a very long list).
- * A key whose user cannot see the credential's project sees it as gone (n8n answers 404 then).
+ * Before 2.20 a key whose user cannot see the credential's project finds it missing from its list: gone.
  */
-export async function credentialExists(api: N8nApiClient, credentialId: string): Promise<'exists' | 'gone' | 'unknown'> {
+export async function credentialExists(api: N8nApiClient, credentialId: string): Promise<'exists' | 'gone' | 'forbidden' | 'unknown'> {
 	try {
 		await api.getCredential(credentialId);
 		return 'exists';
 	} catch (error) {
 		if (isCredentialGone(error)) return 'gone';
-		if (!(error instanceof N8nApiError && (error.status === 405 || error.status === 403))) return 'unknown';
+		// n8n checks the credential's project before the key's role there: 403 = it exists where this key may not read it (or the key lacks credential:read).
+		if (error instanceof N8nApiError && error.status === 403) return 'forbidden';
+		if (!(error instanceof N8nApiError && error.status === 405)) return 'unknown';
 	}
 	try {
 		let cursor: string | undefined;
@@ -107,6 +109,9 @@ async function settleRefusedCredential(run: FailedRun, refusal: 'notFound' | 'no
 			: `The tenant's credential (ID ${run.credentialId}) was deleted outside this node, and the lock store could not be updated to forget it. Check the lock store; the next execution tries again.`;
 	}
 	const where = run.projectId ? `the calling workflow's project (ID ${run.projectId})` : "the API key user's personal project (the API key could not read the calling workflow's project)";
+	if (state === 'forbidden') {
+		return `The tenant's credential (ID ${run.credentialId}) exists in a project the n8n API key's user may not read (n8n answered 403 to reading it), so this workflow may not use it either. The node created it in ${where}. Use the API key of a member (or admin) of this workflow's project in the n8n API credential (with the scope credential:read), or move the credential back to that project. The credential's record is kept.`;
+	}
 	if (state === 'exists') {
 		return `The tenant's credential (ID ${run.credentialId}) exists, but n8n does not let this workflow use it. The node created it in ${where}. Either the credential was moved or unshared by hand (move it back, or delete it: the next execution creates it again), or the n8n API key belongs to a user who is not a member of this workflow's project: use the API key of a member (or admin) of that project in the n8n API credential. The credential's record is kept.`;
 	}
