@@ -1,0 +1,58 @@
+import type { INodeExecutionData } from 'n8n-workflow';
+
+import { redactSecrets } from '../../shared/swap/credentialData';
+import { tenantCredentialUses } from '../../shared/tenantCredentials/inUse';
+import { subWorkflowFailure } from '../../shared/tenantCredentials/lostCredential';
+import type { TenantCredential } from '../../shared/tenantCredentials/provision';
+import { reboundWorkflow } from '../../shared/tenantCredentials/subWorkflow';
+import type { RunGroup } from './grouping';
+import type { RunContext } from './runContext';
+
+/** Output items of a sub-execution, paired with the group's input items. */
+function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: string, workflowId: string): INodeExecutionData[] {
+	const sameLength = output.length === group.itemIndexes.length;
+	return output.map((item, index) => ({
+		json: redactSecrets(item.json, group.outputSecrets),
+		...(item.binary ? { binary: item.binary } : {}),
+		pairedItem: sameLength ? { item: group.itemIndexes[index] } : group.itemIndexes.map((item) => ({ item })),
+		metadata: { subExecution: { executionId, workflowId } },
+	}));
+}
+
+/**
+ * Step 4: runs the sub-workflow inline, its nodes of the type rebound to the tenant's credential, which
+ * is marked in use until the sub-execution ends. Returns the output items, paired with the group's items.
+ */
+export async function runGroup(run: RunContext, group: RunGroup, credential: TenantCredential, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
+	const { node, registry, scope, workflowId, executionId } = run;
+	const [first] = group.requests;
+	const endUse = tenantCredentialUses().begin(registry, scope, group.credentialName, node.logger);
+	try {
+		// The tenant's secrets stay out of the sub-execution's input (n8n stores failed sub-executions) unless the option passes them.
+		const groupItems = group.requests.map(({ itemIndex, options }) =>
+			options.passSecretsToSubWorkflow ? items[itemIndex] : { ...items[itemIndex], json: redactSecrets(items[itemIndex].json, group.outputSecrets) },
+		);
+		const result = await node.executeWorkflow(
+			{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
+			groupItems,
+			undefined,
+			{ parentExecution: { executionId, workflowId, shouldResume: true }, executionMode: node.getMode() },
+		);
+		return pairOutput(result.data?.[0] ?? [], group, result.executionId, workflowId);
+	} catch (error) {
+		// n8n refused the credential: looked up, forgotten when gone (see lostCredential.ts).
+		throw await subWorkflowFailure(error, {
+			api: run.api,
+			registry,
+			scope,
+			credentialId: credential.id,
+			projectId: await run.callerProject.catch(() => undefined),
+			subWorkflowLabel: group.subWorkflow.label,
+			tenantId: first.tenantId,
+			itemIndexes: group.itemIndexes,
+			secrets: group.secrets,
+		});
+	} finally {
+		endUse();
+	}
+}
