@@ -244,17 +244,23 @@ describe.each(backends)('on the $backend registry', (backend) => {
 			}
 		});
 
-		it('in a project the key may not read (403 to the read): the record is kept, the message says which key to use', async () => {
+		it('a key that may not read credentials (403 to the read, as every member key in 2.40.7): forgotten when it was made in the calling workflow\'s project, kept (and the key named) when not', async () => {
 			const n8n = new FakeCredentialsApi('member');
 			const scope = n8n.instanceId;
-			const id = n8n.add(`elsewhere${uniqueKey('x').replace(/\W/g, '')}`);
-			n8n.otherProject.add(id);
-			const record = recordOf(scope, id, 'acme', { retentionMs: LONG });
-			await registry.registerTenantCredential(record, 0);
-			const error = await subWorkflowFailure(refused(id, 'noAccess'), { api: n8n.client(), registry, scope, credentialId: id, projectId: 'p1', subWorkflowLabel: '"S"', tenantId: 'acme', itemIndexes: [0], secrets: new Set() });
-			expect(error.options.description).toMatch(/exists in a project the n8n API key's user may not read \(n8n answered 403 to reading it\)/);
-			expect(error.options.description).toMatch(/Use the API key of a member \(or admin\) of this workflow's project/);
-			expect(await registry.useTenantCredential(scope, record.name, 0, LONG)).toBe(id);
+			for (const projectId of ['p1', undefined]) {
+				const id = n8n.add(`elsewhere${uniqueKey('x').replace(/\W/g, '')}`);
+				n8n.otherProject.add(id);
+				const record = recordOf(scope, id, 'acme', { retentionMs: LONG });
+				await registry.registerTenantCredential(record, 0);
+				const error = await subWorkflowFailure(refused(id, 'noAccess'), { api: n8n.client(), registry, scope, credentialId: id, projectId, subWorkflowLabel: '"S"', tenantId: 'acme', itemIndexes: [0], secrets: new Set() });
+				if (projectId) {
+					expect(error.options.description).toMatch(/deleted outside this node \(n8n would not let the API key look it up: member keys have no credential:read; it was made in this workflow's project/);
+					expect(await registry.useTenantCredential(scope, record.name, 0, LONG)).toBeUndefined();
+				} else {
+					expect(error.options.description).toMatch(/The node created it in the API key user's personal project .* Use the API key of a member \(or admin\) of this workflow's project .* Offboard Tenant/);
+					expect(await registry.useTenantCredential(scope, record.name, 0, LONG)).toBe(id);
+				}
+			}
 		});
 
 		it('"does not exist" (an owner\'s project) forgets the record without asking n8n', async () => {

@@ -99,21 +99,25 @@ export async function subWorkflowFailure(error: unknown, run: FailedRun): Promis
 
 async function settleRefusedCredential(run: FailedRun, refusal: 'notFound' | 'noAccess'): Promise<string> {
 	const state = refusal === 'notFound' ? 'gone' : await credentialExists(run.api, run.credentialId);
-	if (state === 'gone') {
+	// n8n lets a workflow use every credential of its own project. A member's API key may not read
+	// credentials at all (n8n gives member keys no credential:read), so a lookup answers 403 whether the
+	// credential was deleted or not: one made in this workflow's project and now refused is gone from it.
+	const goneFromProject = state !== 'exists' && state !== 'gone' && run.projectId !== undefined;
+	if (state === 'gone' || goneFromProject) {
 		const forgotten = await run.registry.forgetTenantCredential(run.scope, run.credentialId).then(
 			() => true,
 			() => false,
 		);
+		const why = goneFromProject
+			? ` (n8n would not let the API key look it up${state === 'forbidden' ? ': member keys have no credential:read' : ''}; it was made in this workflow's project, where n8n lets the workflow use it, so it was deleted or moved; a moved one is left to you or the orphan clean-up)`
+			: '';
 		return forgotten
-			? `The tenant's credential (ID ${run.credentialId}) was deleted outside this node. It is forgotten now: the tenant's next execution creates it again. This execution is not repeated, as the sub-workflow may have done part of its work.`
-			: `The tenant's credential (ID ${run.credentialId}) was deleted outside this node, and the lock store could not be updated to forget it. Check the lock store; the next execution tries again.`;
+			? `The tenant's credential (ID ${run.credentialId}) was deleted outside this node${why}. It is forgotten now: the tenant's next execution creates it again. This execution is not repeated, as the sub-workflow may have done part of its work.`
+			: `The tenant's credential (ID ${run.credentialId}) was deleted outside this node${why}, and the lock store could not be updated to forget it. Check the lock store; the next execution tries again.`;
 	}
 	const where = run.projectId ? `the calling workflow's project (ID ${run.projectId})` : "the API key user's personal project (the API key could not read the calling workflow's project)";
-	if (state === 'forbidden') {
-		return `The tenant's credential (ID ${run.credentialId}) exists in a project the n8n API key's user may not read (n8n answered 403 to reading it), so this workflow may not use it either. The node created it in ${where}. Use the API key of a member (or admin) of this workflow's project in the n8n API credential (with the scope credential:read), or move the credential back to that project. The credential's record is kept.`;
-	}
 	if (state === 'exists') {
 		return `The tenant's credential (ID ${run.credentialId}) exists, but n8n does not let this workflow use it. The node created it in ${where}. Either the credential was moved or unshared by hand (move it back, or delete it: the next execution creates it again), or the n8n API key belongs to a user who is not a member of this workflow's project: use the API key of a member (or admin) of that project in the n8n API credential. The credential's record is kept.`;
 	}
-	return `n8n refused the tenant's credential (ID ${run.credentialId}), and the node could not find out whether it still exists (the API key needs the scopes credential:read or credential:list). The node created it in ${where}: the n8n API key must belong to a member of this workflow's project. If it was deleted by hand, run this node's operation Offboard Tenant for this tenant: its next execution then creates the credential again.`;
+	return `n8n refused the tenant's credential (ID ${run.credentialId}) to this workflow. The node created it in ${where}, because the n8n API key could not read the calling workflow (scope workflow:read, and a user who is a member of its project). Use the API key of a member (or admin) of this workflow's project in the n8n API credential, then run this node's operation Offboard Tenant for this tenant: its next execution creates the credential where the workflow can use it. The credential's record is kept.`;
 }
