@@ -91,7 +91,7 @@ describe('(a) a tenant credential deleted by hand in the member\'s project', () 
 		// The control: n8n's words here. The node used to forget a record only on "does not exist".
 		expect(error.message).toMatch(/does not have access to the credential/);
 		expect(error.message).not.toMatch(/does not exist/);
-		expect(error.description).toMatch(/was deleted outside this node\. It is forgotten now: the tenant's next execution creates it again/);
+		expect(error.description).toMatch(/was deleted outside this node.*It is forgotten now: the tenant's next execution creates it again/);
 		expect(JSON.stringify(error)).not.toContain(secretFor(tenant, RUN));
 
 		const next = await call(tenant);
