@@ -10,7 +10,7 @@ import { tenantSwapN8nApiTest } from '../shared/transport/credentialTest';
 import { executeOffboardTenant } from './actions/offboard';
 import { executeRunWithTenantCredential } from './actions/run';
 import { runWithTenantProperties } from './description';
-import { searchSubWorkflows } from './methods/listSearch';
+import { searchPlaceholderCredentials, searchSubWorkflows } from './methods/listSearch';
 
 export class RunWithTenantCredential implements INodeType {
 	description: INodeTypeDescription = {
@@ -34,7 +34,7 @@ export class RunWithTenantCredential implements INodeType {
 	};
 
 	methods = {
-		listSearch: { searchSubWorkflows },
+		listSearch: { searchSubWorkflows, searchPlaceholderCredentials },
 		credentialTest: { tenantSwapN8nApiTest },
 	};
 
