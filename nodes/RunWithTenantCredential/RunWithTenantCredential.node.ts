@@ -7,6 +7,7 @@ import {
 } from 'n8n-workflow';
 
 import { tenantSwapN8nApiTest } from '../shared/transport/credentialTest';
+import { executeOffboardTenant } from './actions/offboard';
 import { executeRunWithTenantCredential } from './actions/run';
 import { runWithTenantProperties } from './description';
 import { searchPlaceholderCredentials, searchSubWorkflows } from './methods/listSearch';
@@ -38,6 +39,7 @@ export class RunWithTenantCredential implements INodeType {
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		if (this.getNodeParameter('operation', 0, 'runSubWorkflow') === 'offboardTenant') return await executeOffboardTenant.call(this);
 		return await executeRunWithTenantCredential.call(this);
 	}
 }

@@ -3,7 +3,7 @@ import type { INodeProperties } from 'n8n-workflow';
 import { tenantRegistryLockBackendProperty, tenantRegistryTableOptions } from '../shared/lockParameters';
 import { tenantDataNotice } from '../shared/tenantData/editorNotice';
 
-export const runWithTenantProperties: INodeProperties[] = [
+const runSubWorkflowProperties: INodeProperties[] = [
 	{
 		displayName:
 			'Runs the sub-workflow with the tenant\'s own credential. In the sub-workflow, start with "When Executed by Another Workflow" and select a placeholder credential (dummy values) in the nodes that call the tenant\'s service; pick it below as Placeholder Credential: only those nodes get the tenant\'s credential for each run, every other credential stays as it is. No shared credential changes, so tenants run in parallel.',
@@ -200,3 +200,66 @@ export const runWithTenantProperties: INodeProperties[] = [
 		],
 	},
 ];
+
+// Operations (issue 18, offboarding). Kept in one block: the properties above are the operation Run
+// Sub-Workflow's (Tenant ID and Lock Backend are shared); they are shown for it without editing each.
+const RUN = 'runSubWorkflow';
+const OFFBOARD = 'offboardTenant';
+const SHARED = new Set(['tenantId', 'lockBackend']);
+
+const operationProperty: INodeProperties = {
+	displayName: 'Operation',
+	name: 'operation',
+	type: 'options',
+	noDataExpression: true,
+	options: [
+		{
+			name: 'Offboard Tenant',
+			value: OFFBOARD,
+			action: 'Offboard a tenant',
+			description: "Deletes every credential this node made for the tenant now, in use or not (e.g. after a leaked secret); the tenant's next run creates a new one",
+		},
+		{
+			name: 'Run Sub-Workflow',
+			value: RUN,
+			action: 'Run a sub workflow',
+			description: "Runs the sub-workflow with the tenant's own credential",
+		},
+	],
+	default: RUN,
+};
+
+const offboardProperties: INodeProperties[] = [
+	{
+		displayName:
+			'Deletes every credential this node made for the tenant (named "tenant-cred ... <tenant> ..."), whatever their state: executions of that tenant running now may fail; other tenants are not touched. Use the same n8n API credential, Lock Backend and lock table as the node that runs the sub-workflow. Outputs how many were found, deleted and already gone; a second run finds none. A credential that a workflow references is deleted too, and the output names those workflows.',
+		name: 'offboardNotice',
+		type: 'notice',
+		default: '',
+		displayOptions: { show: { operation: [OFFBOARD] } },
+	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		displayOptions: { show: { operation: [OFFBOARD] } },
+		options: [
+			{
+				displayName: 'Wait Timeout (Seconds)',
+				name: 'waitTimeout',
+				type: 'number',
+				typeOptions: { minValue: 0 },
+				default: 60,
+				description: "How long to wait while other executions create tenant credentials (offboarding waits for them, so it misses none)",
+			},
+			...tenantRegistryTableOptions,
+		],
+	},
+];
+
+const forRun = (property: INodeProperties): INodeProperties =>
+	SHARED.has(property.name) ? property : { ...property, displayOptions: { ...property.displayOptions, show: { ...property.displayOptions?.show, operation: [RUN] } } };
+
+export const runWithTenantProperties: INodeProperties[] = [operationProperty, ...runSubWorkflowProperties.map(forRun), ...offboardProperties];

@@ -75,6 +75,8 @@ class FakeN8n implements N8nApiTransport {
 			const next = offset + limit < this.credentials.length ? Buffer.from(JSON.stringify({ offset: offset + limit, limit })).toString('base64') : null;
 			return { statusCode: 200, body: { data, nextCursor: next } };
 		}
+		// No workflow references a tenant credential here (test/integration/tenantLifecycle.test.ts covers those that do).
+		if (request.method === 'GET' && request.path === '/workflows') return { statusCode: 200, body: { data: [], nextCursor: null } };
 		const deleted = /^\/credentials\/([^/]+)$/.exec(request.path);
 		if (request.method === 'DELETE' && deleted) {
 			const id = decodeURIComponent(deleted[1]);
@@ -237,7 +239,7 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 			{
 				level: 'debug',
 				message: 'Run With Tenant Credential looked for orphaned tenant credentials',
-				meta: { pages: 1, listed: 18, tenantCredentials: 9, otherTenantCredentials: 4, known: 3, unknownRecent: 3, deleted: 3, failed: 0, reachedEnd: true },
+				meta: { pages: 1, listed: 18, tenantCredentials: 9, otherTenantCredentials: 4, known: 3, unknownRecent: 3, deleted: 3, gone: 0, referenced: 0, failed: 0, notTried: 0, reachedEnd: true },
 			},
 		]);
 	});
@@ -395,7 +397,7 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 		]);
 	});
 
-	it('a refused delete (4xx) skips that credential; a failing n8n (5xx) stops the deletions; one warning each pass', async () => {
+	it('a refused delete (4xx) skips that credential; a failing n8n (5xx) stops the deletions; a 403 is one warning per process, a 5xx one each pass', async () => {
 		const n8n = new FakeN8n();
 		const orphans = Array.from({ length: 4 }, () => n8n.add(tenantName(registry, n8n.scope), 40 * DAY).id);
 		n8n.failDelete.set(orphans[1], 403);
@@ -407,7 +409,7 @@ describe.each(backends)('orphan pass on the $backend registry', (backend) => {
 			{
 				level: 'warn',
 				message: 'Run With Tenant Credential could not delete orphaned tenant credentials',
-				meta: { failed: 1, deleted: 3, error: expect.stringMatching(/403/) },
+				meta: { error: expect.stringMatching(/403/), advice: expect.stringMatching(/API key of the owner, an admin, or an admin of that project/) },
 			},
 		]);
 

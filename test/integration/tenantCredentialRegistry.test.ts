@@ -762,6 +762,16 @@ class NonAtomicRegistry implements TenantCredentialRegistry {
 		});
 	}
 
+	async retireTenantCredentialsOf(scope: string, tenantId: string, limit: number): Promise<TenantCredentialRecord[]> {
+		const mine = [...this.records.values()].filter((r) => r.scope === scope && r.tenantId === tenantId).slice(0, limit);
+		const retiredAt = new Date();
+		return mine.map((r) => {
+			const retired = { ...r, state: 'retiring' as const, retiredAt };
+			this.records.set(r.credentialId, retired);
+			return retired;
+		});
+	}
+
 	async forgetTenantCredential(_scope: string, credentialId: string): Promise<void> {
 		this.records.delete(credentialId);
 	}

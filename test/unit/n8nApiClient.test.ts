@@ -69,7 +69,7 @@ describe('N8nApiClient retries', () => {
 
 	it('treats a temporary credential that is already gone as deleted', async () => {
 		const transport = new ScriptedTransport([{ statusCode: 404, body: { message: 'Credential not found' } }]);
-		await expect(new N8nApiClient(transport, fast).deleteCredential('gone')).resolves.toBeUndefined();
+		await expect(new N8nApiClient(transport, fast).deleteCredential('gone')).resolves.toBe('gone');
 	});
 
 	it('caches a type schema per instance', async () => {

@@ -1,38 +1,13 @@
 import type { INodeExecutionData } from 'n8n-workflow';
 
 import { redactSecrets } from '../../shared/swap/credentialData';
-import { SwapItemError } from '../../shared/swap/errors';
 import { tenantCredentialUses } from '../../shared/tenantCredentials/inUse';
+import { subWorkflowFailure } from '../../shared/tenantCredentials/lostCredential';
 import type { TenantCredential } from '../../shared/tenantCredentials/provision';
 import { failedSubExecution, keepsSubExecution, linkRunToSubExecution, subExecutionMetadata, whereToFindFailedSubExecution } from '../../shared/tenantCredentials/subExecution';
 import { reboundWorkflow } from '../../shared/tenantCredentials/subWorkflow';
 import type { RunGroup } from './grouping';
 import type { RunContext } from './runContext';
-
-/** n8n's words when a node's credential ID no longer exists (deleted outside this node). */
-const credentialGone = (error: unknown, credentialId: string) =>
-	String((error as { message?: string })?.message ?? '').includes(`Credential with ID "${credentialId}" does not exist`);
-
-/** What a failed sub-execution says, with the tenant and the node, never the data. */
-function subWorkflowFailure(error: unknown, group: RunGroup, credentialId: string): SwapItemError {
-	const failure = error as { message?: string; description?: string; node?: { name?: string } };
-	const nodeName = failure?.node?.name;
-	const inaccessible = /does not have access to the credential|InaccessibleCredential/i.test(String(failure?.message ?? ''));
-	const tenant = group.requests[0].tenantId;
-	const message = redactSecrets(String(failure?.message ?? error), group.secrets);
-	const description = credentialGone(error, credentialId)
-		? "The tenant's credential was deleted outside this node. It is forgotten now: the tenant's next execution creates it again."
-		: inaccessible
-			? "n8n refused the tenant's credential to this workflow: it is created in the calling workflow's project, so the n8n API key must belong to a user of that project."
-			: [redactSecrets(failure?.description, group.secrets), whereToFindFailedSubExecution(failedSubExecution(error), keepsSubExecution(group.subWorkflow.settings, 'error'))]
-					.filter(Boolean)
-					.join(' ');
-	return new SwapItemError(
-		`Sub-workflow ${group.subWorkflow.label} failed for tenant "${tenant}"${nodeName ? ` in node "${nodeName}"` : ''}: ${message}`,
-		group.itemIndexes,
-		{ description },
-	);
-}
 
 /** Output items of a sub-execution, paired with the group's input items. */
 function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: string, workflowId: string, kept: boolean): INodeExecutionData[] {
@@ -69,10 +44,22 @@ export async function runGroup(run: RunContext, group: RunGroup, credential: Ten
 		if (kept) linkRunToSubExecution(node, { executionId: result.executionId, workflowId });
 		return pairOutput(result.data?.[0] ?? [], group, result.executionId, workflowId, kept);
 	} catch (error) {
-		if (credentialGone(error, credential.id)) await registry.forgetTenantCredential(scope, credential.id).catch(() => undefined);
 		const failedRun = failedSubExecution(error);
-		if (failedRun && keepsSubExecution(group.subWorkflow.settings, 'error')) linkRunToSubExecution(node, { ...failedRun, workflowId: failedRun.workflowId || workflowId });
-		throw subWorkflowFailure(error, group, credential.id);
+		const keptFailure = keepsSubExecution(group.subWorkflow.settings, 'error');
+		if (failedRun && keptFailure) linkRunToSubExecution(node, { ...failedRun, workflowId: failedRun.workflowId || workflowId });
+		// n8n refused the credential: looked up, forgotten when gone (see lostCredential.ts).
+		throw await subWorkflowFailure(error, {
+			api: run.api,
+			registry,
+			scope,
+			credentialId: credential.id,
+			projectId: await run.callerProject.catch(() => undefined),
+			subWorkflowLabel: group.subWorkflow.label,
+			tenantId: first.tenantId,
+			itemIndexes: group.itemIndexes,
+			secrets: group.secrets,
+			whereToFind: whereToFindFailedSubExecution(failedRun, keptFailure),
+		});
 	} finally {
 		endUse();
 	}

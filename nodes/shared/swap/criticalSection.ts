@@ -1,7 +1,7 @@
 import { LockLostError, LockTimeoutError, LockWaitCancelledError, shorten, type Acquired, type HeldLockLogger, type SwapState } from '../lock';
 import { NOT_SENT_LEASE_SHORT, type CallOptions, type CredentialSummary } from '../transport/n8nApiClient';
 import { sleepUnlessWoken } from '../lock/waiting';
-import { N8nApiError } from '../transport/n8nApiErrors';
+import { isCredentialGone, N8nApiError } from '../transport/n8nApiErrors';
 import { releaseOrLetExpire } from './releaseLock';
 import { stateWriteFailure } from './swapRecord';
 import { SwapItemError } from './errors';
@@ -305,7 +305,7 @@ export async function updateBaseCredential(context: SwapContext, group: SwapGrou
 		forgetResolved(context.instanceId, group.base.id);
 		if (error instanceof SwapItemError) throw error;
 		assertHeld(group, 'during');
-		if (error instanceof N8nApiError && error.status === 404 && /credential not found/i.test(error.apiMessage)) {
+		if (isCredentialGone(error)) {
 			throw new SwapItemError(`Base credential "${group.base.name}" (ID ${group.base.id}) no longer exists`, group.itemIndexes, {
 				parameter: 'baseCredential',
 				description: 'It was deleted, or the API key lost access to it. Pick an existing credential.',

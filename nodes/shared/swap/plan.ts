@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 
 import { shorten } from '../lock';
 import type { CredentialSummary, N8nApiClient } from '../transport/n8nApiClient';
-import { N8nApiError } from '../transport/n8nApiErrors';
+import { isCredentialGone, N8nApiError } from '../transport/n8nApiErrors';
 import { checkTenantData } from '../tenantData/policy';
 import { canonicalJson, secretStrings } from './credentialData';
 import { SwapItemError } from './errors';
@@ -198,8 +198,9 @@ async function readById(
 	try {
 		return await api.getCredential(id);
 	} catch (error) {
-		const endpointMissing = error instanceof N8nApiError && (error.status === 405 || (error.status === 404 && !/credential not found/i.test(error.apiMessage)));
-		if (error instanceof N8nApiError && error.status === 404 && !endpointMissing) throw notFound();
+		// Before n8n 2.20 GET /credentials/:id answers 405 (the path exists for DELETE); any 404 is the credential's.
+		const endpointMissing = error instanceof N8nApiError && error.status === 405;
+		if (isCredentialGone(error)) throw notFound();
 		if (!endpointMissing) throw error;
 		noReadById.set(instanceId, Date.now() + NO_READ_BY_ID_TTL_MS);
 	}

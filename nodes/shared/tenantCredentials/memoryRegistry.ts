@@ -125,6 +125,24 @@ export class MemoryTenantCredentialRegistry implements TenantCredentialRegistry 
 		return retired;
 	}
 
+	async retireTenantCredentialsOf(scope: string, tenantId: string, limit: number): Promise<TenantCredentialRecord[]> {
+		const max = positiveLimit(limit);
+		nonEmpty('tenantId', tenantId);
+		const found = this.scopes.get(scope);
+		if (!found) return [];
+		const now = this.now();
+		const retired: TenantCredentialRecord[] = [];
+		for (const [id, entry] of found.byId) {
+			if (retired.length >= max) break;
+			if (entry.tenantId !== tenantId) continue;
+			if (found.active.get(entry.name) === id) found.active.delete(entry.name);
+			entry.state = 'retiring';
+			entry.retiredAt = now;
+			retired.push(recordOf(scope, id, entry));
+		}
+		return retired;
+	}
+
 	async forgetTenantCredential(scope: string, credentialId: string): Promise<void> {
 		const found = this.scopes.get(scope);
 		const entry = found?.byId.get(credentialId);

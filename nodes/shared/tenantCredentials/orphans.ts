@@ -1,6 +1,8 @@
 import type { CredentialPage, CredentialSummary } from '../transport/n8nApiClient';
-import { N8nApiError } from '../transport/n8nApiErrors';
 import { isRegistryCredentialName, isTenantCredentialName, registryTag } from './credentialName';
+import { causeOf, DELETE_REFUSED_ADVICE, deleteTenantCredential, errorText } from './deletion';
+import { describeWorkflows, workflowReferences } from './references';
+import { warnOnce } from './reportOnce';
 import { MAX_KNOWN_CREDENTIAL_IDS, type TenantCredentialRegistry } from './registryTypes';
 import type { SweepContext } from './sweep';
 
@@ -74,7 +76,13 @@ export interface OrphanPassCounts {
 	/** Unknown, but changed within the grace period (or without a readable date): kept. */
 	unknownRecent: number;
 	deleted: number;
+	/** Already deleted (n8n answered 404). */
+	gone: number;
+	/** Referenced by a workflow: kept. */
+	referenced: number;
 	failed: number;
+	/** Not tried this pass (n8n unreachable, or the references could not be checked). */
+	notTried: number;
 	/** The pass read the list to its end (the next one starts from the beginning). */
 	reachedEnd: boolean;
 }
@@ -116,7 +124,7 @@ async function deleteOrphans(
 	settings: OrphanCleanupSettings,
 ): Promise<OrphanPassCounts> {
 	const tag = registryTag(registry.storeIdentity, scope);
-	const counts: OrphanPassCounts = { pages: 0, listed: 0, tenantCredentials: 0, otherTenantCredentials: 0, known: 0, unknownRecent: 0, deleted: 0, failed: 0, reachedEnd: false };
+	const counts: OrphanPassCounts = { pages: 0, listed: 0, tenantCredentials: 0, otherTenantCredentials: 0, known: 0, unknownRecent: 0, deleted: 0, gone: 0, referenced: 0, failed: 0, notTried: 0, reachedEnd: false };
 	const orphans: string[] = [];
 	// Collected first, deleted after the last page: n8n's cursors are offsets, which deletions would shift.
 	let cursor = state.cursor;
@@ -155,23 +163,49 @@ async function deleteOrphans(
 			break;
 		}
 	}
+	const candidates = orphans.slice(0, settings.maxDeletes);
+	if (candidates.length === 0) return counts;
+	// One listing of workflows per pass: a credential some workflow references is never deleted.
+	const references = await workflowReferences(api, candidates);
+	if (!references.complete) {
+		counts.notTried = candidates.length;
+		warnOnce(log, `orphan-references\u0000${scope}\u0000${causeOf(references.error)}`, 'Run With Tenant Credential deleted no orphaned tenant credential: it could not check which workflows reference them', {
+			problem: references.problem,
+			advice: 'Give the API key of the n8n API credential the scope workflow:list (and workflow:read). The next pass (an hour later) tries again.',
+		});
+		return counts;
+	}
 	let firstFailure: unknown;
-	for (const id of orphans.slice(0, settings.maxDeletes)) {
-		try {
-			await api.deleteCredential(id, 'delete orphaned tenant credential');
-			counts.deleted += 1;
-		} catch (error) {
+	for (const [index, id] of candidates.entries()) {
+		const refs = references.byCredential.get(id);
+		if (refs) {
+			counts.referenced += 1;
+			warnOnce(log, `orphan-referenced\u0000${scope}\u0000${id}`, 'Run With Tenant Credential keeps an orphaned tenant credential: workflows reference it', {
+				workflows: describeWorkflows(refs),
+				advice: 'Tenant credentials belong to Run With Tenant Credential. Select a credential of your own in those workflows\' nodes; a later pass then deletes it.',
+			});
+			continue;
+		}
+		const { outcome, error } = await deleteTenantCredential(api, id, 'delete orphaned tenant credential');
+		if (outcome === 'deleted') counts.deleted += 1;
+		else if (outcome === 'gone') counts.gone += 1;
+		else if (outcome === 'unreachable') {
+			// n8n unreachable or failing: stop until the next pass.
 			counts.failed += 1;
+			counts.notTried = candidates.length - index - 1;
 			firstFailure ??= error;
-			// n8n refused this one (4xx): go on with the others. Unreachable or failing: stop until the next pass.
-			if (!(error instanceof N8nApiError && error.status !== undefined && error.status >= 400 && error.status < 500)) break;
+			break;
+		} else {
+			counts.failed += 1;
+			if (outcome === 'refused') warnOnce(log, `403\u0000${scope}`, 'Run With Tenant Credential could not delete orphaned tenant credentials', { error: errorText(error), advice: DELETE_REFUSED_ADVICE });
+			else firstFailure ??= error;
 		}
 	}
 	if (firstFailure !== undefined) {
 		log.warn('Run With Tenant Credential could not delete orphaned tenant credentials', {
 			failed: counts.failed,
 			deleted: counts.deleted,
-			error: firstFailure instanceof Error ? firstFailure.message : String(firstFailure),
+			error: errorText(firstFailure),
 		});
 	}
 	return counts;

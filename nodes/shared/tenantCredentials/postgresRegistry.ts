@@ -185,6 +185,29 @@ export class PostgresTenantCredentialRegistry implements TenantCredentialRegistr
 		return rows.map(recordOf);
 	}
 
+	async retireTenantCredentialsOf(scope: string, tenantId: string, limit: number): Promise<TenantCredentialRecord[]> {
+		const max = positiveLimit(limit);
+		nonEmpty('tenantId', tenantId);
+		await this.ensureReady();
+		// FOR UPDATE (not SKIP LOCKED): a record a use or a sweep holds right now is waited for, never left out.
+		const rows = await this.store.query<RecordRow>(
+			'tenant credential offboard',
+			`WITH mine AS (
+			   SELECT c.credential_id FROM ${this.table} c
+			    WHERE c.scope = $1 AND c.tenant_id = $2
+			    ORDER BY c.credential_id LIMIT $3
+			      FOR UPDATE
+			 )
+			 UPDATE ${this.table} t SET state = 'retiring', retired_at = clock_timestamp()
+			   FROM mine
+			  WHERE t.scope = $1 AND t.credential_id = mine.credential_id
+			RETURNING ${COLUMNS.split(', ').map((column) => `t.${column}`).join(', ')}`,
+			[scope, tenantId, max],
+			true,
+		);
+		return rows.map(recordOf);
+	}
+
 	async forgetTenantCredential(scope: string, credentialId: string): Promise<void> {
 		await this.ensureReady();
 		await this.store.query('tenant credential forget', `DELETE FROM ${this.table} WHERE scope = $1 AND credential_id = $2`, [scope, credentialId]);

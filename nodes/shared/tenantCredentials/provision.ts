@@ -100,7 +100,10 @@ const GUARD_TIMEOUT =
 	'Other executions were creating tenant credentials for the whole wait (new credentials are created one at a time; is the n8n API slow, or Test Credential slow?). Raise Wait Timeout, or retry. Nothing was created.';
 
 /** Runs `work` holding the lock `key` (renewed while it runs); a wait past Wait Timeout is an item error saying `timeoutHelp`. */
-async function holding<T>(context: TenantCredentialContext, wish: TenantCredentialWish, key: string, timeoutHelp: string, work: () => Promise<T>): Promise<T> {
+export async function holding<T>(
+	context: TenantCredentialContext,
+	wish: Pick<TenantCredentialWish, 'tenantId' | 'waitTimeoutMs' | 'itemIndexes'>,
+	key: string, timeoutHelp: string, work: () => Promise<T>): Promise<T> {
 	const { lock, reentered } = await context.locks
 		.acquire(key, { owner: { ...context.owner, tenantId: wish.tenantId }, ttlMs: CREATE_LOCK_TTL_MS, waitTimeoutMs: wish.waitTimeoutMs }, context.lockLog)
 		.catch((error: unknown) => {

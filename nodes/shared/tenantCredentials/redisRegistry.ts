@@ -137,6 +137,28 @@ if #out < limit then
 end
 return out`;
 
+// KEYS: active, due, claimed, tenant set. ARGV: limit, record key prefix.
+// Every record of the tenant, whatever its state or busy mark: retiring, claimed now.
+const RETIRE_TENANT = `${NOW}
+${ROW}
+local limit, prefix = tonumber(ARGV[1]), ARGV[2]
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  if #out >= limit then break end
+  local rec = prefix .. id
+  local name = redis.call('HGET', rec, 'name')
+  if not name then
+    redis.call('SREM', KEYS[4], id)
+  else
+    redis.call('HSET', rec, 'state', 'retiring', 'retired', now)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZADD', KEYS[3], now, id)
+    if redis.call('HGET', KEYS[1], name) == id then redis.call('HDEL', KEYS[1], name) end
+    table.insert(out, row(id, rec))
+  end
+end
+return out`;
+
 // KEYS: active, due, claimed, used. ARGV: id, record key prefix.
 const FORGET = `local rec = ARGV[2] .. ARGV[1]
 local f = redis.call('HMGET', rec, 'name', 'tset')
@@ -262,6 +284,20 @@ export class RedisTenantCredentialRegistry implements TenantCredentialRegistry {
 			String(stale),
 			keys.record,
 		])) as unknown[][];
+		return rows.map((row) => recordOf(scope, row));
+	}
+
+	async retireTenantCredentialsOf(scope: string, tenantId: string, limit: number): Promise<TenantCredentialRecord[]> {
+		const max = positiveLimit(limit);
+		nonEmpty('tenantId', tenantId);
+		const keys = this.keys(scope);
+		const rows = (await this.store.runScript(
+			'tenant credential offboard',
+			'tenantCredentialRetireTenant',
+			RETIRE_TENANT,
+			[keys.active, keys.due, keys.claimed, keys.tenant(tenantId)],
+			[String(max), keys.record],
+		)) as unknown[][];
 		return rows.map((row) => recordOf(scope, row));
 	}
 

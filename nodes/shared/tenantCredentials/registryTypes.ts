@@ -101,6 +101,12 @@ export interface TenantCredentialRegistry {
 	 * concurrent sweeps never return the same record (unless it went stale in between).
 	 */
 	retireUnusedTenantCredentials(scope: string, limit: number, staleRetiringMs: number): Promise<TenantCredentialRecord[]>;
+	/**
+	 * Offboarding: marks every record of this tenant `retiring` (retiredAt = now), whatever its state and
+	 * busy mark, and returns them (at most `limit`), in one atomic step: none of them is handed out again,
+	 * and a sweep that finds one left over (its deletion failed) takes it up after its stale time.
+	 */
+	retireTenantCredentialsOf(scope: string, tenantId: string, limit: number): Promise<TenantCredentialRecord[]>;
 	/** Deletes the record of this credential, whatever its state (after the credential was deleted in n8n, or found gone). */
 	forgetTenantCredential(scope: string, credentialId: string): Promise<void>;
 	/**

@@ -74,13 +74,19 @@ export interface ScopeReport {
 	unclear: Array<{ scope: ApiScope; answer: string }>;
 }
 
+/** `/credentials/<id>`: the one path of n8n's public API that addresses a credential by ID (not `/credentials/schema/<type>`); see isCredentialGone. */
+export const CREDENTIAL_BY_ID_PATH = /^\/credentials\/(?!schema\/)[^/?]+$/;
+
+/** Scopes probed on `/credentials/<id>`: there any 404 is about the made-up credential (n8n's words differ by role), never a missing route (that is 405). */
+const BY_ID_SCOPES = new Set<ApiScope>(SCOPE_PROBES.filter((probe) => CREDENTIAL_BY_ID_PATH.test(probe.path)).map((probe) => probe.scope));
+
 /** Reads the answers of the probes (status per scope) into a report. */
 export function scopeReport(answers: Array<{ scope: ApiScope; status?: number; message?: string }>): ScopeReport {
 	const report: ScopeReport = { missing: [], unavailable: [], unclear: [] };
 	for (const { scope, status, message } of answers) {
 		if (status === 403) report.missing.push(scope);
 		// A 404 about the probe's made-up ID means the scope check passed; any other 404 (or 405): no such route.
-		else if (status === 405 || (status === 404 && !/(credential|execution).*not found/i.test(message ?? ''))) report.unavailable.push(scope);
+		else if (status === 405 || (status === 404 && !BY_ID_SCOPES.has(scope) && !/(credential|execution).*not found/i.test(message ?? ''))) report.unavailable.push(scope);
 		else if (status === undefined || status === 401 || status >= 500) report.unclear.push({ scope, answer: status === undefined ? (message ?? 'no answer') : `HTTP ${status}` });
 	}
 	return report;

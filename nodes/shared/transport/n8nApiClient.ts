@@ -1,6 +1,6 @@
 import { sleep, type IDataObject, type IHttpRequestMethods } from 'n8n-workflow';
 
-import { N8nApiError, NOT_SENT_LEASE_SHORT, NOT_SENT_LOCK_LOST } from './n8nApiErrors';
+import { CREDENTIAL_BY_ID_PATH, isCredentialGone, N8nApiError, NOT_SENT_LEASE_SHORT, NOT_SENT_LOCK_LOST } from './n8nApiErrors';
 
 export interface ApiRequest {
 	method: IHttpRequestMethods;
@@ -71,7 +71,7 @@ export interface WorkflowNode {
 }
 
 export interface WorkflowPage {
-	data: Array<Pick<WorkflowSummary, 'id' | 'name' | 'nodes' | 'shared'> & { isArchived?: boolean }>;
+	data: Array<Pick<WorkflowSummary, 'id' | 'name' | 'nodes' | 'shared' | 'activeVersion'> & { isArchived?: boolean }>;
 	nextCursor: string | null;
 }
 
@@ -238,15 +238,19 @@ export class N8nApiClient {
 		)) as CredentialSummary;
 	}
 
-	/** Deletes; a credential that is already gone counts as deleted (a retried delete may find it so). */
-	async deleteCredential(id: string, operation = 'delete temporary credential'): Promise<void> {
+	/**
+	 * Deletes; a credential that is already gone counts as deleted (a retried delete may find it so, or
+	 * someone deleted it by hand): every 404 (isCredentialGone). Answers whether this call deleted it.
+	 */
+	async deleteCredential(id: string, operation = 'delete temporary credential'): Promise<'deleted' | 'gone'> {
 		try {
 			await this.call(operation, 'idempotent', {
 				method: 'DELETE',
 				path: `/credentials/${encodeURIComponent(id)}`,
 			});
+			return 'deleted';
 		} catch (error) {
-			if (error instanceof N8nApiError && error.status === 404 && /credential not found/i.test(error.apiMessage)) return;
+			if (isCredentialGone(error)) return 'gone';
 			throw error;
 		}
 	}
@@ -342,6 +346,7 @@ export class N8nApiClient {
 				});
 				if (response.statusCode >= 200 && response.statusCode < 300) return response.body;
 				failure = new N8nApiError(operation, response.statusCode, messageOf(response.body));
+				failure.credentialGone = response.statusCode === 404 && CREDENTIAL_BY_ID_PATH.test(request.path);
 				retryable =
 					effectivePolicy === 'idempotent'
 						? RETRYABLE_STATUS.has(response.statusCode)

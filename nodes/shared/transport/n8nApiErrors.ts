@@ -1,4 +1,6 @@
-import { API_SCOPES_TEXT, describeMissingScopes, SCOPE_OF_OPERATION } from './apiScopes';
+import { API_SCOPES_TEXT, CREDENTIAL_BY_ID_PATH, describeMissingScopes, SCOPE_OF_OPERATION } from './apiScopes';
+
+export { CREDENTIAL_BY_ID_PATH };
 
 /** Error code of an attempt not sent because the time left (the lock lease) was too short. */
 export const NOT_SENT_LEASE_SHORT = 'ELEASE';
@@ -21,6 +23,8 @@ export class N8nApiError extends Error {
 	 * false when every attempt was refused before n8n did anything (connection refused, 429, 503, 4xx).
 	 */
 	maybeProcessed = false;
+	/** A 404 to a request on one credential by ID (see isCredentialGone). */
+	credentialGone = false;
 
 	constructor(
 		readonly operation: string,
@@ -64,6 +68,9 @@ export class N8nApiError extends Error {
 	/** What the user should do about it, where we know. */
 	get hint(): string | undefined {
 		const stopped = this.stoppedBecause ? ` Retrying stopped early: ${this.stoppedBecause}.` : '';
+		if (this.credentialGone) {
+			return "The credential no longer exists, or the API key's user cannot see it (it lives in a project that user is not a member of).";
+		}
 		if (this.status === 401) {
 			return 'Check the API key in the "Tenant Swap n8n API" credential: n8n refused it.';
 		}
@@ -88,4 +95,15 @@ export class N8nApiError extends Error {
 		}
 		return stopped ? stopped.trim() : undefined;
 	}
+}
+
+/**
+ * The one rule for "this credential is not there": any 404 to a request on `/credentials/<id>`. n8n's
+ * words differ by version and role (`Credential not found`; `Not Found` for an owner's DELETE;
+ * `Credential with ID "x" not found.` for a member's), so no text is read. That path exists in every
+ * n8n with a public API (DELETE has always been there), so a method a version lacks answers 405, never
+ * 404. For a member's key, "not there" includes "in a project the key's user cannot see".
+ */
+export function isCredentialGone(error: unknown): error is N8nApiError {
+	return error instanceof N8nApiError && error.credentialGone;
 }
