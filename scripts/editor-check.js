@@ -3,8 +3,8 @@
 'use strict';
 /**
  * A real-browser look at Run With Tenant Credential in the editor of a running `npm run dev`
- * (not part of npm test). Needs Debian's chromium and playwright-core (PLAYWRIGHT_CORE=<dir> if it is
- * not a devDependency here):
+ * (not part of npm test). Needs Debian's chromium (`apt-get install chromium`); playwright-core is a devDependency
+ * (PLAYWRIGHT_CORE=<dir> loads another copy):
  *
  *   npm run dev -- --port 5691          # in another shell, prints the workflow IDs
  *   node scripts/editor-check.js --base http://127.0.0.1:5691 --workflow <Run With Tenant Credential example ID>
