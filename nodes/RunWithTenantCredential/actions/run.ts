@@ -104,9 +104,13 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 
 	const outcomes = new Map<RunGroup, GroupOutcome>();
 	if (requests.length > 0) {
-		const store = await lockEngineFor(this);
+		// Both credentials are read from n8n's database: at once, not one round trip after the other (the lock's failure first).
+		const [lock, apiRead] = await Promise.allSettled([lockEngineFor(this), n8nApiCredentials(this)]);
+		if (lock.status === 'rejected') throw lock.reason;
+		if (apiRead.status === 'rejected') throw apiRead.reason;
+		const store = lock.value;
 		const registry = tenantCredentialRegistryFor(store);
-		const apiCredentials = await n8nApiCredentials(this);
+		const apiCredentials = apiRead.value;
 		const transport = new PublicApiTransport(this, apiCredentials);
 		const api = new N8nApiClient(transport);
 		const scope = transport.instanceId;
