@@ -35,7 +35,14 @@ interface Execution {
 	id: string | number;
 	status?: string;
 	startedAt?: string;
-	data?: { resultData?: { error?: { message?: string; description?: string }; lastNodeExecuted?: string } };
+	stoppedAt?: string;
+	data?: {
+		resultData?: {
+			error?: { message?: string; description?: string };
+			lastNodeExecuted?: string;
+			runData?: Record<string, Array<{ executionTime?: number }>>;
+		};
+	};
 }
 export interface VersusContext {
 	api: {
@@ -104,6 +111,9 @@ export interface SequentialRound {
 	bleed: number;
 	p50: number;
 	p90: number;
+	/** n8n's records of these calls, p50 ms: the calling node's executionTime (its own work and the sub-execution), and the whole execution. */
+	nodeMs?: number;
+	executionMs?: number;
 }
 export interface VersusResult {
 	options: VersusOptions;
@@ -129,6 +139,21 @@ export function referenceWorkflowJson(subWorkflow: VersusContext['subWorkflow'],
 	const code = JSON.stringify(sub).replace(JSON.stringify(PLACEHOLDER), `(${JSON.stringify(credentialIds)})[$json.body.tenantId]`);
 	const spaced = code.replace(/\{\{/g, '{ {').replace(/\}\}/g, '} }').replace(/\{\{/g, '{ {').replace(/\}\}/g, '} }');
 	return `={{ JSON.stringify(${spaced}) }}`;
+}
+
+const NODE_NAME = 'Run With Tenant Credential';
+const EXECUTE_WORKFLOW_NAME = 'Execute Workflow';
+
+/** p50 of the calling node's executionTime and of the execution, over the newest `count` successful executions. */
+async function recordTimes(ctx: VersusContext, workflowId: string, nodeName: string, count: number): Promise<{ nodeMs?: number; executionMs?: number }> {
+	try {
+		const done = (await ctx.api.getExecutions({ workflowId, status: 'success', includeData: true, limit: count })).slice(0, count);
+		const nodeMs = done.map((e) => e.data?.resultData?.runData?.[nodeName]?.[0]?.executionTime).filter((v): v is number => typeof v === 'number');
+		const executionMs = done.filter((e) => e.startedAt && e.stoppedAt).map((e) => Date.parse(e.stoppedAt as string) - Date.parse(e.startedAt as string));
+		return { nodeMs: percentile(sorted(nodeMs), 50), executionMs: percentile(sorted(executionMs), 50) };
+	} catch {
+		return {};
+	}
 }
 
 const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
@@ -261,7 +286,8 @@ export async function runVersus(ctx: VersusContext, o: VersusOptions & { callTim
 		});
 		for (const side of ['node', 'reference'] as Side[]) {
 			const s = sorted(latencies[side]);
-			result.sequential.push({ side, calls: o.sequentialCalls, failures: failures[side], bleed: bleed[side], p50: percentile(s, 50), p90: percentile(s, 90) });
+			const records = await recordTimes(ctx, sides[side].workflowId, side === 'node' ? NODE_NAME : EXECUTE_WORKFLOW_NAME, o.sequentialCalls);
+			result.sequential.push({ side, calls: o.sequentialCalls, failures: failures[side], bleed: bleed[side], p50: percentile(s, 50), p90: percentile(s, 90), ...records });
 		}
 		const [n, r] = result.sequential.slice(-2);
 		ctx.log(`round ${round + 1}, one at a time: node p50 ${n.p50.toFixed(1)} p90 ${n.p90.toFixed(1)}; reference p50 ${r.p50.toFixed(1)} p90 ${r.p90.toFixed(1)} ms`);
@@ -300,7 +326,7 @@ export function versusLines(r: VersusResult): string[] {
 		const cells = (['node', 'reference'] as Side[]).map((side) => {
 			const burst = b(side);
 			const seq = s(side);
-			return `${side} ${fmt(burst?.executionsPerSecond, 2)}/s (failed ${burst?.failures ?? '-'}, bleed ${burst?.bleed ?? '-'}), p50 ${fmt(seq?.p50)} p90 ${fmt(seq?.p90)} ms`;
+			return `${side} ${fmt(burst?.executionsPerSecond, 2)}/s (failed ${burst?.failures ?? '-'}, bleed ${burst?.bleed ?? '-'}), p50 ${fmt(seq?.p50)} p90 ${fmt(seq?.p90)} ms (n8n: node ${fmt(seq?.nodeMs)}, execution ${fmt(seq?.executionMs)})`;
 		});
 		lines.push(`     round ${round + 1}: ${cells.join(' | ')}`);
 	}
