@@ -100,7 +100,7 @@ export default tseslint.config(
 		},
 	},
 	{
-		files: ['nodes/TenantCredentialSwap/methods/credentialTest.ts'],
+		files: ['nodes/shared/transport/credentialTest.ts'],
 		rules: {
 			// Credential test functions get only `helpers.request` from n8n (ICredentialTestFunctions).
 			'@n8n/community-nodes/no-deprecated-workflow-functions': 'off',

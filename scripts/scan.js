@@ -113,7 +113,7 @@ const ALLOWED = [
 	// --- the credential test
 	{
 		rule: '@n8n/community-nodes/no-deprecated-workflow-functions',
-		file: /^(dist\/)?nodes\/TenantCredentialSwap\/methods\/credentialTest\.(js|ts)$/,
+		file: /^(dist\/)?nodes\/shared\/transport\/credentialTest\.(js|ts)$/,
 		message: /'request'/,
 		reason: 'Credential test functions get only `helpers.request` from n8n (ICredentialTestFunctions): there is no httpRequest there.',
 	},

@@ -6,7 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
-import { tenantSwapN8nApiTest } from '../TenantCredentialSwap/methods/credentialTest';
+import { tenantSwapN8nApiTest } from '../shared/transport/credentialTest';
 import { executeRunWithTenantCredential } from './actions/run';
 import { runWithTenantProperties } from './description';
 import { searchSubWorkflows } from './methods/listSearch';

@@ -6,9 +6,9 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
+import { tenantSwapN8nApiTest } from '../shared/transport/credentialTest';
 import { executeSwap } from './actions/swap';
 import { swapProperties } from './description';
-import { tenantSwapN8nApiTest } from './methods/credentialTest';
 import { searchCredentials } from './methods/listSearch';
 
 export class TenantCredentialSwap implements INodeType {

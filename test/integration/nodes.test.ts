@@ -7,7 +7,7 @@ import { NodeOperationError, type IDataObject, type INodeExecutionData } from 'n
 import { RunWithTenantCredential } from '../../nodes/RunWithTenantCredential/RunWithTenantCredential.node';
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
-import { tenantSwapN8nApiTest } from '../../nodes/TenantCredentialSwap/methods/credentialTest';
+import { tenantSwapN8nApiTest } from '../../nodes/shared/transport/credentialTest';
 import { searchCredentials } from '../../nodes/TenantCredentialSwap/methods/listSearch';
 import { API_SCOPES } from '../../nodes/shared/transport/apiScopes';
 import { closeLockEngines, closeSharedPools, hashLockKey, postgresLockEngine } from '../../nodes/shared/lock';

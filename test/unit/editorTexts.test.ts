@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { TenantSwapN8nApi } from '../../credentials/TenantSwapN8nApi.credentials';
 import { RunWithTenantCredential } from '../../nodes/RunWithTenantCredential/RunWithTenantCredential.node';
 import { TenantCredentialSwap } from '../../nodes/TenantCredentialSwap/TenantCredentialSwap.node';
-import { tenantSwapN8nApiTest } from '../../nodes/TenantCredentialSwap/methods/credentialTest';
+import { tenantSwapN8nApiTest } from '../../nodes/shared/transport/credentialTest';
 import { TenantLockRelease } from '../../nodes/TenantLockRelease/TenantLockRelease.node';
 import { lockBackendProperty } from '../../nodes/shared/lockParameters';
 import { API_SCOPES, API_SCOPES_TEXT } from '../../nodes/shared/transport/apiScopes';

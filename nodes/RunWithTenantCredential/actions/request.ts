@@ -5,6 +5,7 @@ import { parseCredentialData } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
 import { DEFAULT_TENANT_CREDENTIAL_LIMITS, type TenantCredentialLimits } from '../../shared/tenantCredentials/provision';
 import type { TenantDataPolicy } from '../../shared/tenantData/policy';
+import type { ItemFailures } from './itemFailures';
 
 export interface RunOptions extends TenantDataPolicy {
 	credentialType?: string;
@@ -86,4 +87,17 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 			limits,
 		},
 	};
+}
+
+/** Step 0: every item's parameters; an item that cannot be read fails alone (see ItemFailures). */
+export function readRunRequests(context: IExecuteFunctions, itemCount: number, failures: ItemFailures): RunRequest[] {
+	const requests: RunRequest[] = [];
+	for (let itemIndex = 0; itemIndex < itemCount; itemIndex++) {
+		try {
+			requests.push(readRunRequest(context, itemIndex));
+		} catch (error) {
+			failures.fail(error, [itemIndex], new Set());
+		}
+	}
+	return requests;
 }

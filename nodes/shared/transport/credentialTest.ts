@@ -11,8 +11,8 @@ import {
 	SCOPE_PROBES,
 	scopeReport,
 	type ApiScope,
-} from '../../shared/transport/apiScopes';
-import { normaliseBaseUrl } from '../../shared/transport/publicApiTransport';
+} from './apiScopes';
+import { normaliseBaseUrl } from './publicApiTransport';
 
 interface Answer {
 	statusCode?: number;

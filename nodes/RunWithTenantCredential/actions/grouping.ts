@@ -1,0 +1,79 @@
+import { secretStrings } from '../../shared/swap/credentialData';
+import { checkCallerPolicy } from '../../shared/tenantCredentials/callerPolicy';
+import { tenantCredentialName } from '../../shared/tenantCredentials/credentialName';
+import { credentialTypeToRebind, readSubWorkflow, subWorkflowToRun, type LoadedSubWorkflow } from '../../shared/tenantCredentials/subWorkflow';
+import { outputSecrets } from '../../shared/tenantCredentials/tenantData';
+import { checkTenantData } from '../../shared/tenantData/policy';
+import type { ItemFailures } from './itemFailures';
+import type { RunRequest } from './request';
+import type { RunContext } from './runContext';
+
+/** The items that run the same sub-workflow with the same tenant credential: one sub-execution. */
+export interface RunGroup {
+	subWorkflow: LoadedSubWorkflow;
+	credentialType: string;
+	credentialName: string;
+	requests: RunRequest[];
+	itemIndexes: number[];
+	/** Every string of the data: kept out of error messages. */
+	secrets: Set<string>;
+	/** The values of the type's password fields: kept out of output items. */
+	outputSecrets: Set<string>;
+}
+
+interface CheckedSubWorkflow {
+	subWorkflow: LoadedSubWorkflow;
+	credentialType: string;
+	/** The calling workflow's project. */
+	projectId: string | undefined;
+}
+
+/** Step 1: reads the sub-workflow (once per execution) and the calling workflow, and checks the pair. */
+export async function readAndCheckSubWorkflow(run: RunContext, request: RunRequest): Promise<CheckedSubWorkflow> {
+	const itemIndexes = [request.itemIndex];
+	let loading = run.subWorkflows.get(request.subWorkflowId);
+	if (!loading) {
+		loading = readSubWorkflow(run.api, run.readerScope, request.subWorkflowId, { manual: run.draft, itemIndexes });
+		run.subWorkflows.set(request.subWorkflowId, loading);
+	}
+	const [read, projectId] = await Promise.all([loading, run.callerProject]);
+	const subWorkflow = subWorkflowToRun(read, { draft: run.draft, callerProjectId: projectId, itemIndexes });
+	await checkCallerPolicy(run.scope, subWorkflow, { workflowId: run.workflowId, projectId }, itemIndexes, run.runProbe);
+	const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, itemIndexes);
+	return { subWorkflow, credentialType, projectId };
+}
+
+/** Step 2: checks the tenant's data against the type, then names the tenant credential. */
+export async function nameTenantCredential(run: RunContext, request: RunRequest, { credentialType, projectId }: CheckedSubWorkflow): Promise<string> {
+	await checkTenantData(run.api, { type: credentialType }, request.data, request.options, [request.itemIndex]);
+	return tenantCredentialName(await run.naming, { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
+}
+
+/** Steps 1 and 2 per item, then one group per sub-workflow and tenant credential, in order of first item. */
+export async function groupRequests(run: RunContext, requests: RunRequest[], failures: ItemFailures): Promise<RunGroup[]> {
+	const groups = new Map<string, RunGroup>();
+	for (const request of requests) {
+		const secrets = secretStrings(request.data);
+		try {
+			const checked = await readAndCheckSubWorkflow(run, request);
+			const credentialName = await nameTenantCredential(run, request, checked);
+			const key = `${checked.subWorkflow.id}\u0000${credentialName}`;
+			const group = groups.get(key) ?? {
+				subWorkflow: checked.subWorkflow,
+				credentialType: checked.credentialType,
+				credentialName,
+				requests: [],
+				itemIndexes: [],
+				secrets: new Set<string>(),
+				outputSecrets: outputSecrets(checked.credentialType, request.data),
+			};
+			group.requests.push(request);
+			group.itemIndexes.push(request.itemIndex);
+			for (const secret of secrets) group.secrets.add(secret);
+			groups.set(key, group);
+		} catch (error) {
+			failures.fail(error, [request.itemIndex], secrets);
+		}
+	}
+	return [...groups.values()];
+}

@@ -1,0 +1,71 @@
+import type { INodeExecutionData } from 'n8n-workflow';
+
+import { redactSecrets } from '../../shared/swap/credentialData';
+import { SwapItemError } from '../../shared/swap/errors';
+import { tenantCredentialUses } from '../../shared/tenantCredentials/inUse';
+import type { TenantCredential } from '../../shared/tenantCredentials/provision';
+import { reboundWorkflow } from '../../shared/tenantCredentials/subWorkflow';
+import type { RunGroup } from './grouping';
+import type { RunContext } from './runContext';
+
+/** n8n's words when a node's credential ID no longer exists (deleted outside this node). */
+const credentialGone = (error: unknown, credentialId: string) =>
+	String((error as { message?: string })?.message ?? '').includes(`Credential with ID "${credentialId}" does not exist`);
+
+/** What a failed sub-execution says, with the tenant and the node, never the data. */
+function subWorkflowFailure(error: unknown, group: RunGroup, credentialId: string): SwapItemError {
+	const failure = error as { message?: string; description?: string; node?: { name?: string } };
+	const nodeName = failure?.node?.name;
+	const inaccessible = /does not have access to the credential|InaccessibleCredential/i.test(String(failure?.message ?? ''));
+	const tenant = group.requests[0].tenantId;
+	const message = redactSecrets(String(failure?.message ?? error), group.secrets);
+	const description = credentialGone(error, credentialId)
+		? "The tenant's credential was deleted outside this node. It is forgotten now: the tenant's next execution creates it again."
+		: inaccessible
+			? "n8n refused the tenant's credential to this workflow: it is created in the calling workflow's project, so the n8n API key must belong to a user of that project."
+			: redactSecrets(failure?.description, group.secrets) || "Open the sub-execution (linked from this node's output) to see what happened.";
+	return new SwapItemError(
+		`Sub-workflow ${group.subWorkflow.label} failed for tenant "${tenant}"${nodeName ? ` in node "${nodeName}"` : ''}: ${message}`,
+		group.itemIndexes,
+		{ description },
+	);
+}
+
+/** Output items of a sub-execution, paired with the group's input items. */
+function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: string, workflowId: string): INodeExecutionData[] {
+	const sameLength = output.length === group.itemIndexes.length;
+	return output.map((item, index) => ({
+		json: redactSecrets(item.json, group.outputSecrets),
+		...(item.binary ? { binary: item.binary } : {}),
+		pairedItem: sameLength ? { item: group.itemIndexes[index] } : group.itemIndexes.map((item) => ({ item })),
+		metadata: { subExecution: { executionId, workflowId } },
+	}));
+}
+
+/**
+ * Step 4: runs the sub-workflow inline, its nodes of the type rebound to the tenant's credential, which
+ * is marked in use until the sub-execution ends. Returns the output items, paired with the group's items.
+ */
+export async function runGroup(run: RunContext, group: RunGroup, credential: TenantCredential, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
+	const { node, registry, scope, workflowId, executionId } = run;
+	const [first] = group.requests;
+	const endUse = tenantCredentialUses().begin(registry, scope, group.credentialName, node.logger);
+	try {
+		// The tenant's secrets stay out of the sub-execution's input (n8n stores failed sub-executions) unless the option passes them.
+		const groupItems = group.requests.map(({ itemIndex, options }) =>
+			options.passSecretsToSubWorkflow ? items[itemIndex] : { ...items[itemIndex], json: redactSecrets(items[itemIndex].json, group.outputSecrets) },
+		);
+		const result = await node.executeWorkflow(
+			{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
+			groupItems,
+			undefined,
+			{ parentExecution: { executionId, workflowId, shouldResume: true }, executionMode: node.getMode() },
+		);
+		return pairOutput(result.data?.[0] ?? [], group, result.executionId, workflowId);
+	} catch (error) {
+		if (credentialGone(error, credential.id)) await registry.forgetTenantCredential(scope, credential.id).catch(() => undefined);
+		throw subWorkflowFailure(error, group, credential.id);
+	} finally {
+		endUse();
+	}
+}
