@@ -95,6 +95,8 @@ export interface BurstRound {
 	failures: number;
 	bleed: number;
 	executionsPerSecond: number;
+	/** Answered 200 with the caller's own secret, per second of the burst (a failed call answers fast: it inflates executions/s). */
+	okPerSecond?: number;
 	wallMs: number;
 	p50: number;
 	p90: number;
@@ -254,6 +256,7 @@ export async function runVersus(ctx: VersusContext, o: VersusOptions & { callTim
 				failures: failed.length,
 				bleed: run.answers.filter((a) => a.status === 200 && !ctx.sawOwn(a)).length,
 				executionsPerSecond: run.answers.length / (run.wallMs / 1000),
+				okPerSecond: run.answers.filter((a) => a.status === 200 && ctx.sawOwn(a)).length / (run.wallMs / 1000),
 				wallMs: run.wallMs,
 				p50: percentile(latencies, 50),
 				p90: percentile(latencies, 90),
@@ -299,12 +302,13 @@ const fmt = (v: number | undefined, digits = 1) => (v === undefined || !Number.i
 const sum = (values: number[]) => values.reduce((s, v) => s + v, 0);
 
 /** Totals over the rounds: executions/s over all bursts (calls / wall time), pooled per-round p50s as a median of rounds. */
-export function versusTotals(r: VersusResult): Record<Side, { executionsPerSecond: number; failures: number; bleed: number; sequentialP50: number; sequentialP90: number }> {
+export function versusTotals(r: VersusResult): Record<Side, { executionsPerSecond: number; okPerSecond: number; failures: number; bleed: number; sequentialP50: number; sequentialP90: number }> {
 	const of = (side: Side) => {
 		const bursts = r.burst.filter((b) => b.side === side);
 		const seq = r.sequential.filter((s) => s.side === side);
 		return {
 			executionsPerSecond: sum(bursts.map((b) => b.calls)) / (sum(bursts.map((b) => b.wallMs)) / 1000),
+			okPerSecond: sum(bursts.map((b) => ((b.okPerSecond ?? NaN) * b.wallMs) / 1000)) / (sum(bursts.map((b) => b.wallMs)) / 1000),
 			failures: sum(bursts.map((b) => b.failures)) + sum(seq.map((s) => s.failures)),
 			bleed: sum(bursts.map((b) => b.bleed)) + sum(seq.map((s) => s.bleed)),
 			sequentialP50: percentile(sorted(seq.map((s) => s.p50)), 50),
@@ -326,13 +330,13 @@ export function versusLines(r: VersusResult): string[] {
 		const cells = (['node', 'reference'] as Side[]).map((side) => {
 			const burst = b(side);
 			const seq = s(side);
-			return `${side} ${fmt(burst?.executionsPerSecond, 2)}/s (failed ${burst?.failures ?? '-'}, bleed ${burst?.bleed ?? '-'}), p50 ${fmt(seq?.p50)} p90 ${fmt(seq?.p90)} ms (n8n: node ${fmt(seq?.nodeMs)}, execution ${fmt(seq?.executionMs)})`;
+			return `${side} ${fmt(burst?.executionsPerSecond, 2)}/s, ok ${fmt(burst?.okPerSecond, 2)}/s (failed ${burst?.failures ?? '-'}, bleed ${burst?.bleed ?? '-'}), p50 ${fmt(seq?.p50)} p90 ${fmt(seq?.p90)} ms (n8n: node ${fmt(seq?.nodeMs)}, execution ${fmt(seq?.executionMs)})`;
 		});
 		lines.push(`     round ${round + 1}: ${cells.join(' | ')}`);
 	}
 	const t = versusTotals(r);
 	lines.push(
-		`     all rounds: executions/s node ${fmt(t.node.executionsPerSecond, 2)} vs reference ${fmt(t.reference.executionsPerSecond, 2)} = ${fmt(t.node.executionsPerSecond / t.reference.executionsPerSecond, 2)}x (target >= 0.9x);` +
+		`     all rounds: executions/s node ${fmt(t.node.executionsPerSecond, 2)} vs reference ${fmt(t.reference.executionsPerSecond, 2)} = ${fmt(t.node.executionsPerSecond / t.reference.executionsPerSecond, 2)}x (target >= 0.9x), answered with their own secret ${fmt(t.node.okPerSecond, 2)} vs ${fmt(t.reference.okPerSecond, 2)}/s;` +
 			` one at a time p50 (median of rounds) node ${fmt(t.node.sequentialP50)} vs ${fmt(t.reference.sequentialP50)} ms = ${fmt(t.node.sequentialP50 - t.reference.sequentialP50)} ms (target <= 15); failed ${t.node.failures} / ${t.reference.failures}, bleed ${t.node.bleed} / ${t.reference.bleed}`,
 	);
 	for (const b of r.burst) {
