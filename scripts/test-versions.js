@@ -19,6 +19,9 @@
  *              before anything is sent (the tenant API gets nothing)
  *   urlswap / urlrwt     an OAuth2 tenant whose token URL points at a canary server, Allowed Fields
  *              empty, is refused by each node; the canary server gets nothing
+ * The issue-18 matrix: 2.8.4 2.20.12 2.40.7 2.41.1. 2.41.3 (the registry's newest) does not install here:
+ * `npm install n8n@2.41.3` fails with ETARGET for @n8n/agents@0.26.2, and with an override to 0.26.1
+ * next for @n8n/ai-node-sdk@0.31.2 (neither is published in this registry; 2.41.2 is not published at all).
  * Prints one line per check and a table at the end; exit code 1 if a version failed a check that
  * version is documented to pass. n8n 1.x needs Node 22 (n8n 2.x: 24) and is not covered here.
  */
