@@ -225,7 +225,7 @@ async function publishedSubWorkflow(api, json) {
 }
 
 /**
- * Creates an OAuth2 (client credentials) credential. 2.8.4's public API schema asks for serverUrl when
+ * Creates an OAuth2 (client credentials) credential. 2.20.12's asks for jwksUriNotice unless jweEnabled is false. 2.8.4's public API schema asks for serverUrl when
  * the hidden useDynamicClientRegistration is missing (and refuses that field itself), and for client
  * credentials sendAdditionalBodyProperties and additionalBodyProperties (read from its schema): there
  * those are sent too.
@@ -239,6 +239,10 @@ async function createOauthCredential(api, name, clientId, accessTokenUrl) {
 	try {
 		return await api.createCredential({ name, type: 'oAuth2Api', data });
 	} catch (error) {
+		// 2.20.12's schema asks for the JWE notice unless JWE is switched off explicitly (measured).
+		if (/requires property \\?"jwksUriNotice/.test(String(/** @type {Error} */ (error).message))) {
+			return await api.createCredential({ name, type: 'oAuth2Api', data: { ...data, jweEnabled: false } });
+		}
 		if (!/requires property \\?"(serverUrl|sendAdditionalBodyProperties)/.test(String(/** @type {Error} */ (error).message))) throw error;
 		return await api.createCredential({
 			name,
