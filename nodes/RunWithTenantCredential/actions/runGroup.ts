@@ -56,7 +56,7 @@ export async function runGroup(run: RunContext, group: RunGroup, credential: Ten
 			options.passSecretsToSubWorkflow ? items[itemIndex] : { ...items[itemIndex], json: redactSecrets(items[itemIndex].json, group.outputSecrets) },
 		);
 		const result = await node.executeWorkflow(
-			{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
+			{ code: reboundWorkflow(group.subWorkflow, group.placeholderId, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
 			groupItems,
 			undefined,
 			{ parentExecution: { executionId, workflowId, shouldResume: true }, executionMode: node.getMode() },
