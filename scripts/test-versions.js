@@ -235,20 +235,21 @@ async function publishedSubWorkflow(api, json) {
  * @param {string} accessTokenUrl
  */
 async function createOauthCredential(api, name, clientId, accessTokenUrl) {
-	const data = oauthData(clientId, accessTokenUrl);
-	try {
-		return await api.createCredential({ name, type: 'oAuth2Api', data });
-	} catch (error) {
-		// 2.20.12's schema asks for the JWE notice unless JWE is switched off explicitly (measured).
-		if (/requires property \\?"jwksUriNotice/.test(String(/** @type {Error} */ (error).message))) {
-			return await api.createCredential({ name, type: 'oAuth2Api', data: { ...data, jweEnabled: false } });
+	/** @type {Record<string, unknown>} */
+	let data = oauthData(clientId, accessTokenUrl);
+	// Each refusal names what this version's schema still asks for: add it and try again (at most twice).
+	for (let attempt = 0; ; attempt++) {
+		try {
+			return await api.createCredential({ name, type: 'oAuth2Api', data });
+		} catch (error) {
+			const message = String(/** @type {Error} */ (error).message);
+			if (attempt >= 2) throw error;
+			// 2.20.12 asks for the JWE notice unless JWE is switched off explicitly, then for serverUrl (measured).
+			if (/requires property \\?"jwksUriNotice/.test(message)) data = { ...data, jweEnabled: false };
+			else if (/requires property \\?"(serverUrl|sendAdditionalBodyProperties)/.test(message)) {
+				data = { ...data, serverUrl: accessTokenUrl, sendAdditionalBodyProperties: false, additionalBodyProperties: '{}' };
+			} else throw error;
 		}
-		if (!/requires property \\?"(serverUrl|sendAdditionalBodyProperties)/.test(String(/** @type {Error} */ (error).message))) throw error;
-		return await api.createCredential({
-			name,
-			type: 'oAuth2Api',
-			data: { ...data, serverUrl: accessTokenUrl, sendAdditionalBodyProperties: false, additionalBodyProperties: '{}' },
-		});
 	}
 }
 
