@@ -66,7 +66,7 @@ export interface Stack {
 }
 export interface StackLib {
 	startStack(
-		o: { log: (line: string) => void; adoptSignals?: () => void; runWithTenantExample?: boolean },
+		o: { log: (line: string) => void; adoptSignals?: () => void; runWithTenantExample?: boolean; n8nEnv?: Record<string, string> },
 		stopper?: { stop?: () => Promise<void> },
 	): Promise<Stack>;
 	takeOverSignals(onSignal: (signal: NodeJS.Signals) => Promise<void>): { adopt: () => void; signalled: () => boolean };

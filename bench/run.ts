@@ -42,7 +42,18 @@ interface Args {
 	concurrentCalls: number;
 	tenants: number;
 	quick: boolean;
-	tenantApi: { delayMs: number; warmup: number; sequentialCalls: number; concurrentCalls: number; tenants: number; concurrency: number; oauthCalls: number };
+	tenantApi: {
+		delayMs: number;
+		warmup: number;
+		sequentialCalls: number;
+		concurrentCalls: number;
+		tenants: number;
+		concurrency: number;
+		oauthCalls: number;
+		versus: { rounds: number; burstCalls: number; tenants: number; sequentialCalls: number };
+		versusOnly: boolean;
+		profileDir?: string;
+	};
 }
 
 const USAGE = `usage: npm run bench [-- options]
@@ -52,6 +63,11 @@ const USAGE = `usage: npm run bench [-- options]
                   tenant-api = part 8 (Run With Tenant Credential vs swap vs unlocked vs fixed credential,
                   tenant API answering in 300 ms); e.g. --parts=tenant-api runs part 8 alone
   --tenant-api-concurrency=N  part 8: calls in flight at once under load (default 20)
+  --tenant-api-versus-only    part 8: only the side by side with n8n's Execute Workflow node (credential ID by
+                  expression): alternating rounds of a 300-call burst over 30 tenants and 30 calls one at a time
+  --tenant-api-versus-rounds=N  part 8: rounds of the side by side (default 3)
+  --tenant-api-profile=DIR      part 8: V8 CPU profiles of n8n over each measured window of the side by side, written
+                  into DIR and charged to this package / n8n's Execute Workflow node (bench/cpuProfile.ts)
   --quick         short runs (for trying the benchmark out; numbers are noisier)
   --kinds=LIST    comma-separated subset of floor,naive,pg,redis (default all four)`;
 
@@ -70,13 +86,24 @@ function parseArgs(argv: string[]): Args {
 		concurrentCalls: 200,
 		tenants: 20,
 		quick: false,
-		tenantApi: { delayMs: 300, warmup: 5, sequentialCalls: 40, concurrentCalls: 200, tenants: 20, concurrency: 20, oauthCalls: 200 },
+		tenantApi: {
+			delayMs: 300,
+			warmup: 5,
+			sequentialCalls: 40,
+			concurrentCalls: 200,
+			tenants: 20,
+			concurrency: 20,
+			oauthCalls: 200,
+			versus: { rounds: 3, burstCalls: 300, tenants: 30, sequentialCalls: 30 },
+			versusOnly: false,
+		},
 	};
 	for (const arg of argv) {
 		if (arg === '--no-n8n') args.n8n = false;
 		else if (arg === '--quick') {
 			Object.assign(args, { iterations: 400, warmup: 50, sameKeySeconds: 1.5, holdSeconds: 2, manyKeySeconds: 1.5, warmupSeconds: 0.3, sequentialCalls: 10, concurrentCalls: 60, quick: true });
 			Object.assign(args.tenantApi, { warmup: 2, sequentialCalls: 10, concurrentCalls: 60, oauthCalls: 60 });
+			Object.assign(args.tenantApi.versus, { rounds: 1, burstCalls: 60, sequentialCalls: 10 });
 		} else if (arg.startsWith('--parts=')) {
 			const parts = arg.slice('--parts='.length).split(',').filter(Boolean);
 			for (const part of parts) if (!PARTS.includes(part as Part)) throw new Error(`unknown part ${part}\n${USAGE}`);
@@ -85,6 +112,15 @@ function parseArgs(argv: string[]): Args {
 			const n = Number(arg.slice('--tenant-api-concurrency='.length));
 			if (!Number.isInteger(n) || n < 1 || n > 500) throw new Error(`--tenant-api-concurrency must be an integer 1..500\n${USAGE}`);
 			args.tenantApi.concurrency = n;
+		} else if (arg === '--tenant-api-versus-only') {
+			args.tenantApi.versusOnly = true;
+			args.parts = new Set(['tenant-api']);
+		} else if (arg.startsWith('--tenant-api-profile=')) {
+			args.tenantApi.profileDir = path.resolve(arg.slice('--tenant-api-profile='.length));
+		} else if (arg.startsWith('--tenant-api-versus-rounds=')) {
+			const n = Number(arg.slice('--tenant-api-versus-rounds='.length));
+			if (!Number.isInteger(n) || n < 1 || n > 20) throw new Error(`--tenant-api-versus-rounds must be an integer 1..20\n${USAGE}`);
+			args.tenantApi.versus.rounds = n;
 		} else if (arg.startsWith('--kinds=')) {
 			const kinds = arg.slice('--kinds='.length).split(',').filter(Boolean);
 			for (const kind of kinds) if (!['floor', 'naive', 'pg', 'redis'].includes(kind)) throw new Error(`unknown kind ${kind}\n${USAGE}`);

@@ -21,6 +21,8 @@ import path from 'node:path';
 import { REDACTED } from '../nodes/shared/swap/credentialData';
 import { loadStackLib } from './n8n';
 import { percentile, summarize, type Summary } from './stats';
+import { connectProfiler } from './inspector';
+import { runVersus, type VersusOptions, type VersusResult, versusLines, versusTotals } from './versus';
 
 // ---------------------------------------------------------------- types of the JS helpers
 
@@ -171,7 +173,7 @@ export interface TenantApiResult {
 	delayMs: number;
 	n8nStartup: Record<string, number>;
 	loadAverage: Record<string, number[]>;
-	errors: Partial<Record<Label | 'oauthNode' | 'oauthSwap' | 'profile' | 'apiTiming', string>>;
+	errors: Partial<Record<Label | 'oauthNode' | 'oauthSwap' | 'profile' | 'apiTiming' | 'versus', string>>;
 	sequential: { warmup: number; calls: number; series: Partial<Record<Label, Series & { latency: Summary }>> };
 	concurrent: { calls: number; tenants: number; concurrency: number; series: Partial<Record<Label, Series>> };
 	oauth: {
@@ -185,6 +187,8 @@ export interface TenantApiResult {
 	/** p50 ms, timed from the benchmark: GET /api/v1/workflows/:id (what the node reads, cached 5 s per process). */
 	apiCallP50: Record<string, number>;
 	tenantCredentialsCreated: number;
+	/** The node vs n8n's Execute Workflow node with the credential ID by expression (bench/versus.ts). */
+	versus?: VersusResult;
 }
 
 export interface TenantApiOptions {
@@ -195,6 +199,11 @@ export interface TenantApiOptions {
 	tenants: number;
 	concurrency: number;
 	oauthCalls: number;
+	versus: VersusOptions;
+	/** Only the side by side (and the node workflow it needs): the other sections are skipped. */
+	versusOnly: boolean;
+	/** Profile n8n's CPU over each window of the side by side (n8n started with an inspector), profiles written here. */
+	profileDir?: string;
 	log: (line: string) => void;
 	adoptSignals?: () => void;
 	stopper: { stop?: () => Promise<void> };
@@ -374,7 +383,7 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 	let stack: PartStack | undefined;
 	try {
 		// One stack for the part; it deploys its own node workflows (on the 300 ms stand-in), not the demo's pair.
-		const started = (await stackLib.startStack({ log: o.log, adoptSignals: o.adoptSignals, runWithTenantExample: false }, o.stopper)) as unknown as PartStack;
+		const started = (await stackLib.startStack({ log: o.log, adoptSignals: o.adoptSignals, runWithTenantExample: false, ...(o.profileDir ? { n8nEnv: { NODE_OPTIONS: '--inspect=127.0.0.1:0' } } : {}) }, o.stopper)) as unknown as PartStack;
 		stack = started;
 		result.n8nStartup = { ...started.timings };
 		const { api } = stack;
@@ -396,6 +405,8 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 			nodeNewData: 'bench-tenant-api-node-new-data',
 		};
 		const deploy = async (label: Label, make: () => Promise<Workflow>) => {
+			// The side by side alone needs only the node's workflow.
+			if (o.versusOnly && label !== 'node') return;
 			try {
 				workflowIds[label] = (await api.deployWorkflow(await make())).id;
 			} catch (error) {
@@ -482,153 +493,186 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 		const checkFor = (label: Label) => (a: Answer) => sawOwn(a.body, 'tenantSecret', isFixed(label) ? fixedValue : a.call.secret, isNodeLabel(label));
 		const ready = (label: Label) => workflowIds[label] !== undefined && result.errors[label] === undefined;
 
-		// ------------------------------------------------------------ 1 tenant, sequential
-		const steady: Call = { tenant: 'tenant-sequential', secret: `s-${randomBytes(12).toString('hex')}` };
-		const active = LABELS.filter(ready);
-		o.log(`1 tenant, one call after another: ${o.warmup} warm-up + ${o.sequentialCalls} measured per workflow, interleaved (${active.join(', ')})`);
-		result.loadAverage.sequential = os.loadavg();
-		const latencies: Partial<Record<Label, number[]>> = {};
-		const answersOf: Partial<Record<Label, Answer[]>> = {};
-		const seqCalls: Partial<Record<Label, Call[]>> = {};
-		for (let i = 0; i < o.warmup + o.sequentialCalls; i++) {
-			const order = active.map((_, j) => active[(i + j) % active.length]);
-			for (const label of order) {
-				// A new tenant every call (its first contact): one tenant with new data every call stops at Max Credentials per Tenant.
-				const call = label === 'nodeNewData' ? { tenant: `tenant-new-${randomBytes(6).toString('hex')}`, secret: `s-${randomBytes(12).toString('hex')}` } : steady;
-				const t0 = performance.now();
-				const r = await load.postJson(url(label), { tenantId: call.tenant, secret: call.secret }, CALL_TIMEOUT_MS);
-				const answer: Answer = { call, status: r.status, body: r.body, error: r.error, ms: performance.now() - t0 };
-				if (i < o.warmup) {
-					if (r.status !== 200 && i === o.warmup - 1) o.log(`  ${label}: last warm-up call answered HTTP ${r.status}`);
-					continue;
-				}
-				(answersOf[label] ??= []).push(answer);
-				(seqCalls[label] ??= []).push(call);
-				if (r.status === 200) (latencies[label] ??= []).push(answer.ms);
-			}
-		}
-		for (const label of active) {
-			const answers = answersOf[label] ?? [];
-			const wall = answers.reduce((s, a) => s + a.ms, 0);
-			const series = seriesOf(answers, wall, checkFor(label), seqCalls[label] ?? [], load);
-			result.sequential.series[label] = { ...series, latency: summarize(latencies[label] ?? []) };
-		}
-
-		// ------------------------------------------------------------ where the time goes (sequential runs)
-		try {
-			for (const label of active) {
-				const id = workflowIds[label];
-				if (!id || label === 'swap' || label === 'unlocked') continue;
-				const nodeName = label === 'fixed' ? HTTP_NAME : label === 'executeWorkflow' || label === 'executeWorkflowNoSave' ? EXECUTE_WORKFLOW_NAME : NODE_NAME;
-				result.profile[label] = await profileOf(stack, id, o.sequentialCalls, nodeName, result.sequential.series[label]?.latency.p50 ?? NaN);
-			}
-		} catch (error) {
-			fail('profile', error);
-		}
-		try {
-			const id = subIds.default;
-			if (id) {
-				const values: number[] = [];
-				for (let i = 0; i < 20; i++) {
-					const t0 = performance.now();
-					await api.getWorkflow(id);
-					values.push(performance.now() - t0);
-				}
-				result.apiCallP50['GET /workflows/:id'] = p50Of(values);
-			}
-		} catch (error) {
-			fail('apiTiming', error);
-		}
-
-		// ------------------------------------------------------------ 20 tenants, bounded concurrency
-		const batch = tenantCalls(o.concurrentCalls, o.tenants, 'tenant');
-		const nodeLabels = CONCURRENT_LABELS.filter((l) => (l === 'node' || l === 'nodeSaved') && ready(l));
-		if (nodeLabels.length) {
-			o.log(`creating the ${o.tenants} tenants' credentials before the load (steady state): one call per tenant`);
-			for (const call of batch.slice(0, o.tenants)) {
-				for (const label of nodeLabels) await load.postJson(url(label), { tenantId: call.tenant, secret: call.secret }, CALL_TIMEOUT_MS);
-			}
-		}
-		result.loadAverage.concurrent = os.loadavg();
-		for (const label of CONCURRENT_LABELS.filter(ready)) {
+		// ------------------------------------------------------------ side by side with n8n's Execute Workflow node (issue 18)
+		if (ready('node') && subIds.default) {
 			try {
-				o.log(`${o.tenants} tenants, ${batch.length} calls, ${o.concurrency} in flight: ${label}`);
-				const run = await load.fireSustained(url(label), batch, { concurrency: o.concurrency, callTimeoutMs: CALL_TIMEOUT_MS });
-				result.concurrent.series[label] = seriesOf(run.answers, run.wallMs, checkFor(label), batch, load);
+				const profiling = o.profileDir
+					? {
+							dir: o.profileDir,
+							profiler: await connectProfiler(
+								started.n8n.logFile,
+								(require(path.join(repo, 'test', 'harness', 'install.js')) as { getPaths(): { n8nDir: string } }).getPaths().n8nDir,
+							),
+						}
+					: undefined;
+				result.versus = await runVersus(
+					{
+						api,
+						load,
+						baseUrl: started.n8n.baseUrl,
+						node: { workflowId: workflowIds.node as string, path: paths.node },
+						subWorkflow: workflows.runWithTenantExampleSubWorkflow({ placeholder, echoUrl }),
+						sawOwn: (a) => sawOwn(a.body, 'tenantSecret', a.call.secret, true),
+						log: o.log,
+						profiling,
+					},
+					{ ...o.versus, callTimeoutMs: CALL_TIMEOUT_MS },
+				);
 			} catch (error) {
-				fail(label, error);
+				fail('versus', error);
 			}
 		}
 
-		// ------------------------------------------------------------ OAuth2 token fetches
-		const tokenRequests = () => slow.requests.filter((r) => r.path === '/oauth/token').length;
-		// bearerClient: the client a token was issued to (clientId = tenant ID).
-		const oauthCheck = (a: Answer) => sawOwn(a.body, 'bearerClient', a.call.tenant, false);
-		const oauthNodeCheck = (a: Answer) => sawOwn(a.body, 'bearerClient', a.call.tenant, true);
-		const oauthData = `={{ { "grantType": "clientCredentials", "accessTokenUrl": "${echoUrl}/oauth/token", "clientId": $json.body.tenantId, "clientSecret": $json.body.secret, "authentication": "body" } }}`;
-		const oauthBase = async (name: string) =>
-			await api.createCredential({
-				name,
-				type: 'oAuth2Api',
-				data: { grantType: 'clientCredentials', accessTokenUrl: `${echoUrl}/oauth/token`, clientId: 'nobody', clientSecret: 'x', authentication: 'body', scope: '' },
-			});
-		try {
-			const sub = workflows.runWithTenantExampleSubWorkflow({ placeholder, echoUrl, name: 'Tenant API sub-workflow, OAuth2 (bench)' });
-			const http = sub.nodes.find((n) => n.name === HTTP_NAME);
-			if (!http) throw new Error('the sub-workflow example has no Call Tenant API node');
-			http.parameters.genericAuthType = 'oAuth2Api';
-			const oauthPlaceholder = await oauthBase('Tenant API OAuth2 (placeholder, bench)');
-			http.credentials = { oAuth2Api: oauthPlaceholder };
-			const subId = (await api.createWorkflow(sub)).id;
-			await api.activateWorkflow(subId);
-			await api.deployWorkflow(
-				workflows.runWithTenantExampleWorkflow({
-					path: 'bench-tenant-api-node-oauth',
-					subWorkflowId: subId,
-					placeholder: oauthPlaceholder,
-					n8nApi,
-					postgres,
-					name: 'Run With Tenant Credential, OAuth2, tenant API 300 ms (bench)',
-					options: { credentialType: 'oAuth2Api', allowedFields: OAUTH_FIELDS },
-					credentialData: oauthData,
-				}),
-			);
-			const oauthUrl = `${stack.n8n.baseUrl}/webhook/bench-tenant-api-node-oauth`;
-			const calls = tenantCalls(o.oauthCalls, o.tenants, 'oauth-tenant');
-			o.log(`OAuth2, node: ${calls.length} calls over ${o.tenants} new tenants, ${o.concurrency} in flight, twice`);
-			const t0 = tokenRequests();
-			const first = await load.fireSustained(oauthUrl, calls, { concurrency: o.concurrency, callTimeoutMs: CALL_TIMEOUT_MS });
-			const t1 = tokenRequests();
-			const second = await load.fireSustained(oauthUrl, calls, { concurrency: o.concurrency, callTimeoutMs: CALL_TIMEOUT_MS });
-			const t2 = tokenRequests();
-			result.oauth.node = {
-				firstBatch: seriesOf(first.answers, first.wallMs, oauthNodeCheck, calls, load),
-				firstBatchTokens: t1 - t0,
-				secondBatch: seriesOf(second.answers, second.wallMs, oauthNodeCheck, calls, load),
-				secondBatchTokens: t2 - t1,
-			};
-		} catch (error) {
-			fail('oauthNode', error);
-		}
-		try {
-			await api.deployWorkflow(
-				workflows.lockedWorkflow({
-					name: 'Tenant Credential Swap, OAuth2, tenant API 300 ms (bench)',
-					path: 'bench-tenant-api-swap-oauth',
-					kind: 'oauth2',
-					baseCredential: await oauthBase('Tenant API OAuth2 (base, bench)'),
-					n8nApi,
-					postgres,
-					echoUrl,
-				}),
-			);
-			const calls = tenantCalls(o.oauthCalls, o.tenants, 'oauth-swap-tenant');
-			o.log(`OAuth2, swap: ${calls.length} calls over ${o.tenants} tenants, ${o.concurrency} in flight`);
-			const t0 = tokenRequests();
-			const run = await load.fireSustained(`${stack.n8n.baseUrl}/webhook/bench-tenant-api-swap-oauth`, calls, { concurrency: o.concurrency, callTimeoutMs: CALL_TIMEOUT_MS });
-			result.oauth.swap = { batch: seriesOf(run.answers, run.wallMs, oauthCheck, calls, load), tokens: tokenRequests() - t0 };
-		} catch (error) {
-			fail('oauthSwap', error);
+		if (!o.versusOnly) {
+			// ------------------------------------------------------------ 1 tenant, sequential
+			const steady: Call = { tenant: 'tenant-sequential', secret: `s-${randomBytes(12).toString('hex')}` };
+			const active = LABELS.filter(ready);
+			o.log(`1 tenant, one call after another: ${o.warmup} warm-up + ${o.sequentialCalls} measured per workflow, interleaved (${active.join(', ')})`);
+			result.loadAverage.sequential = os.loadavg();
+			const latencies: Partial<Record<Label, number[]>> = {};
+			const answersOf: Partial<Record<Label, Answer[]>> = {};
+			const seqCalls: Partial<Record<Label, Call[]>> = {};
+			for (let i = 0; i < o.warmup + o.sequentialCalls; i++) {
+				const order = active.map((_, j) => active[(i + j) % active.length]);
+				for (const label of order) {
+					// A new tenant every call (its first contact): one tenant with new data every call stops at Max Credentials per Tenant.
+					const call = label === 'nodeNewData' ? { tenant: `tenant-new-${randomBytes(6).toString('hex')}`, secret: `s-${randomBytes(12).toString('hex')}` } : steady;
+					const t0 = performance.now();
+					const r = await load.postJson(url(label), { tenantId: call.tenant, secret: call.secret }, CALL_TIMEOUT_MS);
+					const answer: Answer = { call, status: r.status, body: r.body, error: r.error, ms: performance.now() - t0 };
+					if (i < o.warmup) {
+						if (r.status !== 200 && i === o.warmup - 1) o.log(`  ${label}: last warm-up call answered HTTP ${r.status}`);
+						continue;
+					}
+					(answersOf[label] ??= []).push(answer);
+					(seqCalls[label] ??= []).push(call);
+					if (r.status === 200) (latencies[label] ??= []).push(answer.ms);
+				}
+			}
+			for (const label of active) {
+				const answers = answersOf[label] ?? [];
+				const wall = answers.reduce((s, a) => s + a.ms, 0);
+				const series = seriesOf(answers, wall, checkFor(label), seqCalls[label] ?? [], load);
+				result.sequential.series[label] = { ...series, latency: summarize(latencies[label] ?? []) };
+			}
+
+			// ------------------------------------------------------------ where the time goes (sequential runs)
+			try {
+				for (const label of active) {
+					const id = workflowIds[label];
+					if (!id || label === 'swap' || label === 'unlocked') continue;
+					const nodeName = label === 'fixed' ? HTTP_NAME : label === 'executeWorkflow' || label === 'executeWorkflowNoSave' ? EXECUTE_WORKFLOW_NAME : NODE_NAME;
+					result.profile[label] = await profileOf(stack, id, o.sequentialCalls, nodeName, result.sequential.series[label]?.latency.p50 ?? NaN);
+				}
+			} catch (error) {
+				fail('profile', error);
+			}
+			try {
+				const id = subIds.default;
+				if (id) {
+					const values: number[] = [];
+					for (let i = 0; i < 20; i++) {
+						const t0 = performance.now();
+						await api.getWorkflow(id);
+						values.push(performance.now() - t0);
+					}
+					result.apiCallP50['GET /workflows/:id'] = p50Of(values);
+				}
+			} catch (error) {
+				fail('apiTiming', error);
+			}
+
+			// ------------------------------------------------------------ 20 tenants, bounded concurrency
+			const batch = tenantCalls(o.concurrentCalls, o.tenants, 'tenant');
+			const nodeLabels = CONCURRENT_LABELS.filter((l) => (l === 'node' || l === 'nodeSaved') && ready(l));
+			if (nodeLabels.length) {
+				o.log(`creating the ${o.tenants} tenants' credentials before the load (steady state): one call per tenant`);
+				for (const call of batch.slice(0, o.tenants)) {
+					for (const label of nodeLabels) await load.postJson(url(label), { tenantId: call.tenant, secret: call.secret }, CALL_TIMEOUT_MS);
+				}
+			}
+			result.loadAverage.concurrent = os.loadavg();
+			for (const label of CONCURRENT_LABELS.filter(ready)) {
+				try {
+					o.log(`${o.tenants} tenants, ${batch.length} calls, ${o.concurrency} in flight: ${label}`);
+					const run = await load.fireSustained(url(label), batch, { concurrency: o.concurrency, callTimeoutMs: CALL_TIMEOUT_MS });
+					result.concurrent.series[label] = seriesOf(run.answers, run.wallMs, checkFor(label), batch, load);
+				} catch (error) {
+					fail(label, error);
+				}
+			}
+
+			// ------------------------------------------------------------ OAuth2 token fetches
+			const tokenRequests = () => slow.requests.filter((r) => r.path === '/oauth/token').length;
+			// bearerClient: the client a token was issued to (clientId = tenant ID).
+			const oauthCheck = (a: Answer) => sawOwn(a.body, 'bearerClient', a.call.tenant, false);
+			const oauthNodeCheck = (a: Answer) => sawOwn(a.body, 'bearerClient', a.call.tenant, true);
+			const oauthData = `={{ { "grantType": "clientCredentials", "accessTokenUrl": "${echoUrl}/oauth/token", "clientId": $json.body.tenantId, "clientSecret": $json.body.secret, "authentication": "body" } }}`;
+			const oauthBase = async (name: string) =>
+				await api.createCredential({
+					name,
+					type: 'oAuth2Api',
+					data: { grantType: 'clientCredentials', accessTokenUrl: `${echoUrl}/oauth/token`, clientId: 'nobody', clientSecret: 'x', authentication: 'body', scope: '' },
+				});
+			try {
+				const sub = workflows.runWithTenantExampleSubWorkflow({ placeholder, echoUrl, name: 'Tenant API sub-workflow, OAuth2 (bench)' });
+				const http = sub.nodes.find((n) => n.name === HTTP_NAME);
+				if (!http) throw new Error('the sub-workflow example has no Call Tenant API node');
+				http.parameters.genericAuthType = 'oAuth2Api';
+				const oauthPlaceholder = await oauthBase('Tenant API OAuth2 (placeholder, bench)');
+				http.credentials = { oAuth2Api: oauthPlaceholder };
+				const subId = (await api.createWorkflow(sub)).id;
+				await api.activateWorkflow(subId);
+				await api.deployWorkflow(
+					workflows.runWithTenantExampleWorkflow({
+						path: 'bench-tenant-api-node-oauth',
+						subWorkflowId: subId,
+						placeholder: oauthPlaceholder,
+						n8nApi,
+						postgres,
+						name: 'Run With Tenant Credential, OAuth2, tenant API 300 ms (bench)',
+						options: { credentialType: 'oAuth2Api', allowedFields: OAUTH_FIELDS },
+						credentialData: oauthData,
+					}),
+				);
+				const oauthUrl = `${stack.n8n.baseUrl}/webhook/bench-tenant-api-node-oauth`;
+				const calls = tenantCalls(o.oauthCalls, o.tenants, 'oauth-tenant');
+				o.log(`OAuth2, node: ${calls.length} calls over ${o.tenants} new tenants, ${o.concurrency} in flight, twice`);
+				const t0 = tokenRequests();
+				const first = await load.fireSustained(oauthUrl, calls, { concurrency: o.concurrency, callTimeoutMs: CALL_TIMEOUT_MS });
+				const t1 = tokenRequests();
+				const second = await load.fireSustained(oauthUrl, calls, { concurrency: o.concurrency, callTimeoutMs: CALL_TIMEOUT_MS });
+				const t2 = tokenRequests();
+				result.oauth.node = {
+					firstBatch: seriesOf(first.answers, first.wallMs, oauthNodeCheck, calls, load),
+					firstBatchTokens: t1 - t0,
+					secondBatch: seriesOf(second.answers, second.wallMs, oauthNodeCheck, calls, load),
+					secondBatchTokens: t2 - t1,
+				};
+			} catch (error) {
+				fail('oauthNode', error);
+			}
+			try {
+				await api.deployWorkflow(
+					workflows.lockedWorkflow({
+						name: 'Tenant Credential Swap, OAuth2, tenant API 300 ms (bench)',
+						path: 'bench-tenant-api-swap-oauth',
+						kind: 'oauth2',
+						baseCredential: await oauthBase('Tenant API OAuth2 (base, bench)'),
+						n8nApi,
+						postgres,
+						echoUrl,
+					}),
+				);
+				const calls = tenantCalls(o.oauthCalls, o.tenants, 'oauth-swap-tenant');
+				o.log(`OAuth2, swap: ${calls.length} calls over ${o.tenants} tenants, ${o.concurrency} in flight`);
+				const t0 = tokenRequests();
+				const run = await load.fireSustained(`${stack.n8n.baseUrl}/webhook/bench-tenant-api-swap-oauth`, calls, { concurrency: o.concurrency, callTimeoutMs: CALL_TIMEOUT_MS });
+				result.oauth.swap = { batch: seriesOf(run.answers, run.wallMs, oauthCheck, calls, load), tokens: tokenRequests() - t0 };
+			} catch (error) {
+				fail('oauthSwap', error);
+			}
+
 		}
 
 		try {
@@ -668,7 +712,24 @@ export function tenantApiTargets(r: TenantApiResult | undefined): TenantApiTarge
 	const swap = c?.swap;
 	const x = ratio(node?.executionsPerSecond, swap?.executionsPerSecond);
 	const seq = ratio(s?.node?.latency.p50, s?.fixed?.latency.p50);
+	const versus = r?.versus ? versusTotals(r.versus) : undefined;
+	const burstRatio = ratio(versus?.node.executionsPerSecond, versus?.reference.executionsPerSecond);
+	const p50Gap = versus ? versus.node.sequentialP50 - versus.reference.sequentialP50 : undefined;
+	const versusTargets: TenantApiTarget[] = [
+		{
+			target: `burst of ${r?.versus?.options.burstCalls ?? 300} over ${r?.versus?.options.tenants ?? 30} tenants: node executions/s >= 0.9x n8n's Execute Workflow node (credential ID by expression)`,
+			value: versus ? `${fmtRatio(burstRatio)} (${fmtRate(versus.node.executionsPerSecond)} vs ${fmtRate(versus.reference.executionsPerSecond)}/s), failed ${versus.node.failures} vs ${versus.reference.failures}, bleed ${versus.node.bleed}` : 'failed',
+			pass: burstRatio === undefined || !versus ? undefined : burstRatio >= 0.9 && versus.node.bleed === 0,
+		},
+		{
+			target: "one call at a time: node p50 within 15 ms of n8n's Execute Workflow node",
+			value: versus ? `${fmtMs(p50Gap)} ms (${fmtMs(versus.node.sequentialP50)} vs ${fmtMs(versus.reference.sequentialP50)} ms)` : 'failed',
+			pass: p50Gap === undefined || !Number.isFinite(p50Gap) ? undefined : p50Gap <= 15,
+		},
+	];
+	if (r?.versus && !r.concurrent.series.node) return versusTargets;
 	return [
+		...(r?.versus ? versusTargets : []),
 		{
 			target: `${r?.concurrent.tenants ?? 20} tenants: node executions/s >= 3x swap, 0 bleed`,
 			value: node && swap ? `${fmtRatio(x)} (${fmtRate(node.executionsPerSecond)} vs ${fmtRate(swap.executionsPerSecond)}/s), bleed ${node.bleed}, failed ${node.failures}` : 'failed',
@@ -712,6 +773,7 @@ export function tenantApiLines(r: TenantApiResult): string[] {
 		`   bleed: the tenant API saw another caller's secret (compared by the stand-in's digest of what it saw, as the node redacts its tenant's`,
 		`   secret from its output). "-": a fixed credential cannot bleed (an answer without the fixed value would count as bleed there).`,
 	];
+	if (r.versus) lines.push(...versusLines(r.versus));
 	for (const l of labels) {
 		const f = con[l]?.failureSamples.length ? con[l]?.failureSamples : seq[l]?.failureSamples;
 		if (f?.length) lines.push(`   ${l} failures: ${f.join(' | ')}`);

@@ -19,6 +19,9 @@
  *              before anything is sent (the tenant API gets nothing)
  *   urlswap / urlrwt     an OAuth2 tenant whose token URL points at a canary server, Allowed Fields
  *              empty, is refused by each node; the canary server gets nothing
+ * The issue-18 matrix: 2.8.4 2.20.12 2.40.7 2.41.1. 2.41.3 (the registry's newest) does not install here:
+ * `npm install n8n@2.41.3` fails with ETARGET for @n8n/agents@0.26.2, and with an override to 0.26.1
+ * next for @n8n/ai-node-sdk@0.31.2 (neither is published in this registry; 2.41.2 is not published at all).
  * Prints one line per check and a table at the end; exit code 1 if a version failed a check that
  * version is documented to pass. n8n 1.x needs Node 22 (n8n 2.x: 24) and is not covered here.
  */
@@ -222,7 +225,7 @@ async function publishedSubWorkflow(api, json) {
 }
 
 /**
- * Creates an OAuth2 (client credentials) credential. 2.8.4's public API schema asks for serverUrl when
+ * Creates an OAuth2 (client credentials) credential. 2.20.12's asks for jwksUriNotice unless jweEnabled is false. 2.8.4's public API schema asks for serverUrl when
  * the hidden useDynamicClientRegistration is missing (and refuses that field itself), and for client
  * credentials sendAdditionalBodyProperties and additionalBodyProperties (read from its schema): there
  * those are sent too.
@@ -232,16 +235,21 @@ async function publishedSubWorkflow(api, json) {
  * @param {string} accessTokenUrl
  */
 async function createOauthCredential(api, name, clientId, accessTokenUrl) {
-	const data = oauthData(clientId, accessTokenUrl);
-	try {
-		return await api.createCredential({ name, type: 'oAuth2Api', data });
-	} catch (error) {
-		if (!/requires property \\?"(serverUrl|sendAdditionalBodyProperties)/.test(String(/** @type {Error} */ (error).message))) throw error;
-		return await api.createCredential({
-			name,
-			type: 'oAuth2Api',
-			data: { ...data, serverUrl: accessTokenUrl, sendAdditionalBodyProperties: false, additionalBodyProperties: '{}' },
-		});
+	/** @type {Record<string, unknown>} */
+	let data = oauthData(clientId, accessTokenUrl);
+	// Each refusal names what this version's schema still asks for: add it and try again (at most twice).
+	for (let attempt = 0; ; attempt++) {
+		try {
+			return await api.createCredential({ name, type: 'oAuth2Api', data });
+		} catch (error) {
+			const message = String(/** @type {Error} */ (error).message);
+			if (attempt >= 2) throw error;
+			// 2.20.12 asks for the JWE notice unless JWE is switched off explicitly, then for serverUrl (measured).
+			if (/requires property \\?"jwksUriNotice/.test(message)) data = { ...data, jweEnabled: false };
+			else if (/requires property \\?"(serverUrl|sendAdditionalBodyProperties)/.test(message)) {
+				data = { ...data, serverUrl: accessTokenUrl, sendAdditionalBodyProperties: false, additionalBodyProperties: '{}' };
+			} else throw error;
+		}
 	}
 }
 

@@ -134,6 +134,7 @@ async function stopPostgres(pg, dataDir) {
  * @property {{url: string, embedded: boolean}} [postgres]  a running PostgreSQL to use (stop() leaves it running)
  * @property {string} [packageTarball]  an already packed package to install (stop() leaves it)
  * @property {Record<string, unknown>} [exampleSwapOptions]  Tenant Credential Swap options of the deployed example
+ * @property {Record<string, string>} [n8nEnv]  extra environment for n8n (the benchmark's CPU profile: NODE_OPTIONS)
  *           (the harness sets lockTtl 120 s and waitTimeout 600 s for load; e.g. {lockTtl: 30, waitTimeout: 60})
  */
 
@@ -261,6 +262,7 @@ async function startStack(o, stopper = {}) {
 			workers: mode === 'queue' ? (o.workers ?? 2) : undefined,
 			redis: mode === 'queue' ? o.redis : undefined,
 			port: o.port,
+			env: o.n8nEnv,
 			// dropping n8n's database fails once a throwaway PostgreSQL is gone; it is deleted whole anyway
 			onProgress: (line) => {
 				if (!(postgres.embedded && stopping && /^could not drop database/.test(line))) log(line);

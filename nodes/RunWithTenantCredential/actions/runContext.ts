@@ -39,9 +39,13 @@ export interface RunContext {
 
 /** Opens the lock store and n8n's API for one execution, and starts the reads every item needs. */
 export async function openRun(node: IExecuteFunctions): Promise<RunContext> {
-	const store = await lockEngineFor(node);
+	// Both credentials are read from n8n's database: at once, not one round trip after the other (the lock's failure first).
+	const [lock, apiRead] = await Promise.allSettled([lockEngineFor(node), n8nApiCredentials(node)]);
+	if (lock.status === 'rejected') throw lock.reason;
+	if (apiRead.status === 'rejected') throw apiRead.reason;
+	const store = lock.value;
 	const registry = tenantCredentialRegistryFor(store);
-	const apiCredentials = await n8nApiCredentials(node);
+	const apiCredentials = apiRead.value;
 	const transport = new PublicApiTransport(node, apiCredentials);
 	const api = new N8nApiClient(transport);
 	const scope = transport.instanceId;

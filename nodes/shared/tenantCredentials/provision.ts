@@ -7,6 +7,7 @@ import type { N8nApiClient } from '../transport/n8nApiClient';
 import { registryTag, shownTenantId, tenantCredentialDisplayName, type TenantCredentialNaming } from './credentialName';
 import { TENANT_CREDENTIAL_BUSY_MS } from './inUse';
 import type { TenantCredentialRegistry } from './registryTypes';
+import { useTenantCredentialShared } from './sharedUse';
 
 /** Creating a tenant credential takes a few API calls: the lock outlives them, renewing itself. */
 const CREATE_LOCK_TTL_MS = 30_000;
@@ -76,12 +77,12 @@ export function limitGuardKey(scope: string): string {
 
 /**
  * The tenant's credential for exactly this data, marked in use: found in the registry (one store
- * round trip), or created once. Creation holds the name's lock, so many executions of a new tenant,
+ * round trip, shared by the uses that start while it is in flight), or created once. Creation holds the name's lock, so many executions of a new tenant,
  * in any process, make one credential: the others wait, then find it.
  */
 export async function tenantCredentialFor(context: TenantCredentialContext, wish: TenantCredentialWish): Promise<TenantCredential> {
 	const { registry, scope, name } = { ...context, name: wish.name };
-	const existing = await registry.useTenantCredential(scope, name, TENANT_CREDENTIAL_BUSY_MS, wish.retentionMs);
+	const existing = await useTenantCredentialShared(registry, scope, name, TENANT_CREDENTIAL_BUSY_MS, wish.retentionMs);
 	if (existing) return { id: existing, name, created: false };
 
 	return await holding(context, wish, creationLockKey(name), NAME_LOCK_TIMEOUT, async () => {
