@@ -2,6 +2,7 @@ import type { INodeProperties } from 'n8n-workflow';
 
 import { lockBackendProperty, lockTableOptions } from '../shared/lockParameters';
 import { tenantDataNotice } from '../shared/tenantData/editorNotice';
+import { DEFAULT_TENANTS_IN_PARALLEL, MAX_TENANTS_IN_PARALLEL } from './actions/request';
 
 export const runWithTenantProperties: INodeProperties[] = [
 	{
@@ -148,6 +149,15 @@ export const runWithTenantProperties: INodeProperties[] = [
 				default: false,
 				description:
 					"Whether to keep n8n's record of each sub-execution that succeeded. Off: successful ones are not saved (their output is in this execution anyway; n8n lists inline sub-executions under the calling workflow, one per call), failed ones are saved as the sub-workflow's settings say. Off saves n8n one execution record per call (measured: a few ms per call under load).",
+			},
+			{
+				displayName: 'Tenants in Parallel',
+				name: 'tenantsInParallel',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: MAX_TENANTS_IN_PARALLEL, numberPrecision: 0 },
+				default: DEFAULT_TENANTS_IN_PARALLEL,
+				description:
+					"How many tenants' sub-executions of one execution of this node run at the same time (items of one tenant run as one sub-execution). The output keeps the order of the input items. 1: one after another.",
 			},
 			{
 				displayName: 'Test Credential',
