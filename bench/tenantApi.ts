@@ -71,6 +71,7 @@ interface WorkflowsLib {
 		subWorkflowId: string;
 		n8nApi: Ref;
 		postgres: Ref;
+		placeholder?: Ref;
 		name?: string;
 		options?: Record<string, unknown>;
 		credentialData?: string;
@@ -446,6 +447,7 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 			workflows.runWithTenantExampleWorkflow({
 				path: paths[label],
 				subWorkflowId,
+				placeholder,
 				n8nApi,
 				postgres,
 				name: `Run With Tenant Credential${label === 'nodeSaved' ? ', sub-executions saved' : label === 'nodeNewData' ? ', a new tenant every call' : ''}, tenant API 300 ms (bench)`,
@@ -575,13 +577,15 @@ export async function runTenantApiPart(repo: string, o: TenantApiOptions): Promi
 			const http = sub.nodes.find((n) => n.name === HTTP_NAME);
 			if (!http) throw new Error('the sub-workflow example has no Call Tenant API node');
 			http.parameters.genericAuthType = 'oAuth2Api';
-			http.credentials = { oAuth2Api: await oauthBase('Tenant API OAuth2 (placeholder, bench)') };
+			const oauthPlaceholder = await oauthBase('Tenant API OAuth2 (placeholder, bench)');
+			http.credentials = { oAuth2Api: oauthPlaceholder };
 			const subId = (await api.createWorkflow(sub)).id;
 			await api.activateWorkflow(subId);
 			await api.deployWorkflow(
 				workflows.runWithTenantExampleWorkflow({
 					path: 'bench-tenant-api-node-oauth',
 					subWorkflowId: subId,
+					placeholder: oauthPlaceholder,
 					n8nApi,
 					postgres,
 					name: 'Run With Tenant Credential, OAuth2, tenant API 300 ms (bench)',

@@ -9,7 +9,7 @@ import {
 import { tenantSwapN8nApiTest } from '../shared/transport/credentialTest';
 import { executeRunWithTenantCredential } from './actions/run';
 import { runWithTenantProperties } from './description';
-import { searchSubWorkflows } from './methods/listSearch';
+import { searchPlaceholderCredentials, searchSubWorkflows } from './methods/listSearch';
 
 export class RunWithTenantCredential implements INodeType {
 	description: INodeTypeDescription = {
@@ -33,7 +33,7 @@ export class RunWithTenantCredential implements INodeType {
 	};
 
 	methods = {
-		listSearch: { searchSubWorkflows },
+		listSearch: { searchSubWorkflows, searchPlaceholderCredentials },
 		credentialTest: { tenantSwapN8nApiTest },
 	};
 

@@ -7,7 +7,7 @@ import { DEFAULT_TENANTS_IN_PARALLEL, MAX_TENANTS_IN_PARALLEL } from './actions/
 export const runWithTenantProperties: INodeProperties[] = [
 	{
 		displayName:
-			'Runs the sub-workflow with the tenant\'s own credential. In the sub-workflow, start with "When Executed by Another Workflow" and select any credential of the tenant\'s type in the nodes that call the tenant\'s service: it is replaced by the tenant\'s for each run. No shared credential changes, so tenants run in parallel.',
+			'Runs the sub-workflow with the tenant\'s own credential. In the sub-workflow, start with "When Executed by Another Workflow" and select a placeholder credential (dummy values) in the nodes that call the tenant\'s service; pick it below as Placeholder Credential: only those nodes get the tenant\'s credential for each run, every other credential stays as it is. No shared credential changes, so tenants run in parallel.',
 		name: 'patternNotice',
 		type: 'notice',
 		default: '',
@@ -37,6 +37,36 @@ export const runWithTenantProperties: INodeProperties[] = [
 					{
 						type: 'regex',
 						properties: { regex: '^[A-Za-z0-9_-]+$', errorMessage: 'Not a valid workflow ID' },
+					},
+				],
+			},
+		],
+	},
+	{
+		displayName: 'Placeholder Credential',
+		name: 'placeholderCredential',
+		type: 'resourceLocator',
+		default: { mode: 'list', value: '' },
+		noDataExpression: true,
+		description:
+			"The sub-workflow's credential that stands for the tenant's: only the nodes using it get the tenant's credential (of its type); every other credential of the sub-workflow stays as it is. Create one with dummy values; never a tenant's credential. Empty: the sub-workflow's only credential, if it uses exactly one.",
+		modes: [
+			{
+				displayName: 'From List',
+				name: 'list',
+				type: 'list',
+				placeholder: 'Select a credential of the sub-workflow...',
+				typeOptions: { searchListMethod: 'searchPlaceholderCredentials', searchable: true },
+			},
+			{
+				displayName: 'By ID',
+				name: 'id',
+				type: 'string',
+				placeholder: 'e.g. 3DxNbWP9fcQN5Lr1',
+				validation: [
+					{
+						type: 'regex',
+						properties: { regex: '^[A-Za-z0-9_-]+$', errorMessage: 'Not a valid credential ID' },
 					},
 				],
 			},
@@ -87,7 +117,8 @@ export const runWithTenantProperties: INodeProperties[] = [
 				type: 'string',
 				default: '',
 				placeholder: 'e.g. httpHeaderAuth',
-				description: "The credential type to replace with the tenant's. Empty: the one type the sub-workflow's nodes use.",
+				description:
+					"Only when Placeholder Credential is empty: the sub-workflow's one credential of this type is the placeholder. Set: must be the placeholder's type.",
 			},
 			{
 				displayName: 'Fields Allowed Empty',

@@ -20,6 +20,7 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	token: 'Lock Token',
 	limit: 'Limit',
 	subWorkflow: 'Sub-Workflow',
+	placeholderCredential: 'Placeholder Credential',
 	'options.allowedFields': 'Allowed Fields',
 	'options.credentialType': 'Credential Type',
 	'options.retention': 'Retention',

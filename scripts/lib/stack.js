@@ -398,7 +398,7 @@ async function deployStackContent(api, o) {
 		// Production executions run only a published sub-workflow.
 		await api.activateWorkflow(runWithTenantSub.id);
 		const runWithTenant = await api.deployWorkflow(
-			onLock(runWithTenantExampleWorkflow({ path: o.runWithTenantPath || 'tenant-run', subWorkflowId: runWithTenantSub.id, n8nApi, postgres: lockDb })),
+			onLock(runWithTenantExampleWorkflow({ path: o.runWithTenantPath || 'tenant-run', subWorkflowId: runWithTenantSub.id, placeholder: tenantPlaceholder, n8nApi, postgres: lockDb })),
 		);
 		Object.assign(runWithTenantCredentials, { tenantPlaceholder });
 		Object.assign(runWithTenantExampleWorkflows, { runWithTenant, runWithTenantSub });

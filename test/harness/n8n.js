@@ -52,6 +52,7 @@ const OWNER = Object.freeze({
  * @property {'sqlite'|'postgres'} [db] default sqlite
  * @property {PostgresOptions} [postgres]
  * @property {string} [packageTarball]  npm pack output to install the panel way (optional)
+ * @property {string[]} [extraPackageTarballs]  more npm pack outputs to install the panel way after it (e.g. a control build under another name)
  * @property {Record<string,string|undefined>} [env] extra env for main and workers (undefined deletes)
  * @property {'regular'|'queue'} [mode] default regular
  * @property {number} [workers]         queue mode: number of `n8n worker` processes (default 1)
@@ -689,6 +690,11 @@ async function startN8n(opts = {}) {
 		const tPrep = Date.now();
 		const [pkg] = await Promise.all([packageInstall, dbSetup]);
 		if (pkg) progress(`installed ${pkg.name}@${pkg.version} the panel way in ${((Date.now() - tPrep) / 1000).toFixed(1)} s`);
+		// More packages (e.g. a control build under another name), one after another: each rewrites nodes/package.json.
+		for (const extra of opts.extraPackageTarballs || []) {
+			const installed = await installPackageLikePanel(path.resolve(extra), nodesDir);
+			progress(`installed ${installed.name}@${installed.version} the panel way (extra package)`);
+		}
 		if (!pkg) {
 			fs.writeFileSync(
 				path.join(nodesDir, 'package.json'),

@@ -83,19 +83,22 @@ function runWithTenantExampleSubWorkflow(o) {
 
 /**
  * examples/run-with-tenant-credential.json for this n8n: Webhook (POST `path`) -> Run With Tenant
- * Credential running the sub-workflow `subWorkflowId`.
- * @param {{path: string, subWorkflowId: string, n8nApi: Ref, postgres: Ref, name?: string, options?: Record<string, unknown>,
+ * Credential running the sub-workflow `subWorkflowId`, with `placeholder` as its Placeholder Credential
+ * (without one, the parameter is left empty: the node infers the sub-workflow's only credential).
+ * @param {{path: string, subWorkflowId: string, n8nApi: Ref, postgres: Ref, placeholder?: Ref, name?: string, options?: Record<string, unknown>,
  *          credentialData?: string}} o  options: merged into the node's options; credentialData: replaces the node's
  */
 function runWithTenantExampleWorkflow(o) {
 	const workflow = loadExample('run-with-tenant-credential', {
 		REPLACE_SUB_WORKFLOW_ID: o.subWorkflowId,
+		REPLACE_PLACEHOLDER_CREDENTIAL_ID: o.placeholder?.id ?? '',
 		REPLACE_N8N_API_CREDENTIAL_ID: o.n8nApi.id,
 		REPLACE_POSTGRES_CREDENTIAL_ID: o.postgres.id,
 		'"tenant-run"': JSON.stringify(o.path),
 	});
 	if (o.name) workflow.name = o.name;
 	const node = workflow.nodes.find((/** @type {any} */ n) => n.type === `${PACKAGE}.runWithTenantCredential`);
+	if (!o.placeholder) delete node.parameters.placeholderCredential;
 	if (o.options) Object.assign(node.parameters.options, o.options);
 	if (o.credentialData) node.parameters.credentialData = o.credentialData;
 	return workflow;
@@ -426,7 +429,8 @@ const SUB_TRIGGER = 'When Executed by Another Workflow';
  * secret from the webhook body (dataObjectExpression).
  * @param {{subWorkflowId: string, n8nApi: Ref, postgres?: Ref, kind?: 'headerAuth'|'oauth2', echoUrl?: string,
  *          credentialData?: string, tenantId?: string, options?: Record<string, unknown>, onError?: string,
- *          name?: string, lockBackend?: 'postgres'|'redis'|'memory', subWorkflowMode?: 'id'|'list'}} o
+ *          name?: string, lockBackend?: 'postgres'|'redis'|'memory', subWorkflowMode?: 'id'|'list', placeholder?: Ref}} o
+ *        placeholder: the Placeholder Credential (absent: left empty, the node infers the sub-workflow's only credential)
  */
 function runWithTenantNode(o) {
 	let credentialData = o.credentialData;
@@ -453,6 +457,7 @@ function runWithTenantNode(o) {
 		...(o.onError ? { onError: o.onError } : {}),
 		parameters: {
 			subWorkflow: { __rl: true, mode: o.subWorkflowMode ?? 'id', value: o.subWorkflowId },
+			...(o.placeholder ? { placeholderCredential: { __rl: true, mode: 'id', value: o.placeholder.id } } : {}),
 			tenantId: o.tenantId ?? '={{ $json.body.tenantId }}',
 			credentialData,
 			lockBackend,

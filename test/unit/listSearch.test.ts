@@ -5,7 +5,7 @@
  */
 import type { ILoadOptionsFunctions, INode } from 'n8n-workflow';
 
-import { listProjectOf, searchSubWorkflows } from '../../nodes/RunWithTenantCredential/methods/listSearch';
+import { listProjectOf, searchPlaceholderCredentials, searchSubWorkflows } from '../../nodes/RunWithTenantCredential/methods/listSearch';
 
 const node: INode = { id: 'n', name: 'Run With Tenant Credential', type: 'x.runWithTenantCredential', typeVersion: 1, position: [0, 0], parameters: {} };
 const contextWith = (additionalData: unknown) => {
@@ -24,4 +24,13 @@ it('lists nothing, and says why, without a project (before reading any credentia
 	const { context, getCredentials } = contextWith({});
 	await expect(searchSubWorkflows.call(context)).rejects.toThrow("Could not tell this workflow's project");
 	expect(getCredentials).not.toHaveBeenCalled();
+});
+
+it('Placeholder Credential From List: asks for the Sub-Workflow first (none, or an expression), before reading any credential', async () => {
+	for (const chosen of ['', '={{ $json.id }}', undefined]) {
+		const { context, getCredentials } = contextWith({ projectId: 'p1' });
+		Object.assign(context, { getCurrentNodeParameter: () => chosen });
+		await expect(searchPlaceholderCredentials.call(context)).rejects.toThrow('Pick the Sub-Workflow first');
+		expect(getCredentials).not.toHaveBeenCalled();
+	}
 });

@@ -1,6 +1,6 @@
 /**
- * What Run With Tenant Credential does to a sub-workflow before it runs it: which credential type it
- * rebinds, that only that type changes, which version runs, and the content address of a credential.
+ * What Run With Tenant Credential does to a sub-workflow before it runs it: that only the placeholder's
+ * entries change (which credential is the placeholder: placeholder.test.ts), which version runs, and the content address of a credential.
  * The caller policy: callerPolicy.test.ts.
  */
 import type { IDataObject } from 'n8n-workflow';
@@ -8,8 +8,8 @@ import type { IDataObject } from 'n8n-workflow';
 import { SwapItemError } from '../../nodes/shared/swap/errors';
 import { isRegistryCredentialName, isTenantCredentialName, registryTag, shownTenantId, tenantCredentialName } from '../../nodes/shared/tenantCredentials/credentialName';
 import { outputSecrets } from '../../nodes/shared/tenantCredentials/tenantData';
+import { resolvePlaceholder } from '../../nodes/shared/tenantCredentials/placeholder';
 import {
-	credentialTypeToRebind,
 	homeProjectOf,
 	reboundWorkflow,
 	runsDrafts,
@@ -39,39 +39,19 @@ const failure = (run: () => unknown): SwapItemError => {
 	throw new Error('did not fail');
 };
 
-describe('credential type to rebind', () => {
-	it('is the one type the nodes use when none is asked for', () => {
-		expect(credentialTypeToRebind(subWorkflow([http('A', 'httpHeaderAuth'), http('B', 'httpHeaderAuth')]), undefined, [0])).toBe('httpHeaderAuth');
-	});
-
-	it('must be named when the nodes use several types', () => {
-		const error = failure(() => credentialTypeToRebind(subWorkflow([http('A', 'httpHeaderAuth'), http('B', 'oAuth2Api')]), undefined, [3]));
-		expect(error).toBeInstanceOf(SwapItemError);
-		expect(error.message).toContain('2 credential types (httpHeaderAuth, oAuth2Api)');
-		expect(error.options.parameter).toBe('options.credentialType');
-		expect(error.itemIndexes).toEqual([3]);
-		expect(credentialTypeToRebind(subWorkflow([http('A', 'httpHeaderAuth'), http('B', 'oAuth2Api')]), 'oAuth2Api', [0])).toBe('oAuth2Api');
-	});
-
-	it('fails when no node uses a credential (of the asked type)', () => {
-		expect(failure(() => credentialTypeToRebind(subWorkflow([]), undefined, [0])).message).toContain('uses a credential');
-		const error = failure(() => credentialTypeToRebind(subWorkflow([http('A', 'httpHeaderAuth')]), 'httpBasicAuth', [0]));
-		expect(error.message).toContain('"httpBasicAuth"');
-		expect(error.options.description).toContain('httpHeaderAuth');
-	});
-});
-
 describe('rebinding', () => {
-	it("points every node credential of the type at the tenant's and leaves the others", () => {
+	it("points every entry of the placeholder's ID at the tenant's credential and leaves every other credential, of its type too", () => {
 		const workflow = subWorkflow([
 			http('A', 'httpHeaderAuth'),
 			http('B', 'httpHeaderAuth'),
+			http('Logging', 'httpHeaderAuth', 'logging-fixed'),
 			{ ...http('C', 'postgres', 'db1'), type: 'n8n-nodes-base.postgres' },
 		]);
-		const rebound = reboundWorkflow(workflow, 'httpHeaderAuth', { id: 'tenant7', name: 'tenant-cred t7 abc' });
+		const rebound = reboundWorkflow(workflow, 'placeholder', { id: 'tenant7', name: 'tenant-cred t7 abc' });
 		const credentialsOf = (name: string) => rebound.nodes.find((node) => node.name === name)?.credentials;
 		expect(credentialsOf('A')).toEqual({ httpHeaderAuth: { id: 'tenant7', name: 'tenant-cred t7 abc' } });
 		expect(credentialsOf('B')).toEqual({ httpHeaderAuth: { id: 'tenant7', name: 'tenant-cred t7 abc' } });
+		expect(credentialsOf('Logging')).toEqual({ httpHeaderAuth: { id: 'logging-fixed', name: 'Placeholder' } });
 		expect(credentialsOf('C')).toEqual({ postgres: { id: 'db1', name: 'Placeholder' } });
 		// The loaded (cached) sub-workflow is not changed: the next tenant starts from the placeholder.
 		expect(workflow.nodes[1].credentials).toEqual({ httpHeaderAuth: { id: 'placeholder', name: 'Placeholder' } });
@@ -82,8 +62,8 @@ describe('rebinding', () => {
 	it("keeps the sub-workflow's settings, or turns saving of successful runs off", () => {
 		const workflow = subWorkflow([http('A', 'httpHeaderAuth')], { saveDataErrorExecution: 'all', callerPolicy: 'any' });
 		const credential = { id: 't', name: 'n' };
-		expect(reboundWorkflow(workflow, 'httpHeaderAuth', credential, { saveSuccessfulExecution: true }).settings).toEqual(workflow.settings);
-		expect(reboundWorkflow(workflow, 'httpHeaderAuth', credential, { saveSuccessfulExecution: false }).settings).toEqual({
+		expect(reboundWorkflow(workflow, 'placeholder', credential, { saveSuccessfulExecution: true }).settings).toEqual(workflow.settings);
+		expect(reboundWorkflow(workflow, 'placeholder', credential, { saveSuccessfulExecution: false }).settings).toEqual({
 			saveDataErrorExecution: 'all',
 			callerPolicy: 'any',
 			saveDataSuccessExecution: 'none',
@@ -151,10 +131,12 @@ describe('which version runs (as n8n\'s Execute Workflow node by ID)', () => {
 		expect(foreign.inCallerProject).toBe(false);
 		const unpublished = failure(() => subWorkflowToRun(read(), { draft: false, callerProjectId: 'p2', itemIndexes: [0] }));
 		expect(`${unpublished.message} ${unpublished.options.description}`).not.toContain('Tenant calls');
-		const noType = failure(() => credentialTypeToRebind(foreign, 'oAuth2Api', [0]));
+		const noType = failure(() => resolvePlaceholder(foreign, { credentialType: 'oAuth2Api' }, [0]));
 		expect(`${noType.message} ${noType.options.description}`).not.toContain('Tenant calls');
-		expect(reboundWorkflow(foreign, 'httpHeaderAuth', { id: 't', name: 'n' }).name).toBe('Sub-workflow sub1');
-		expect(reboundWorkflow(own, 'httpHeaderAuth', { id: 't', name: 'n' }).name).toBe('Tenant calls');
+		const notUsed = failure(() => resolvePlaceholder(foreign, { placeholderId: 'other' }, [0]));
+		expect(`${notUsed.message} ${notUsed.options.description}`).not.toContain('Tenant calls');
+		expect(reboundWorkflow(foreign, 'placeholder', { id: 't', name: 'n' }).name).toBe('Sub-workflow sub1');
+		expect(reboundWorkflow(own, 'placeholder', { id: 't', name: 'n' }).name).toBe('Tenant calls');
 	});
 
 	it('takes the home project from the owner entry only, never from a project it is shared with', () => {

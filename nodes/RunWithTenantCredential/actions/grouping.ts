@@ -1,7 +1,8 @@
 import { secretStrings } from '../../shared/swap/credentialData';
 import { checkCallerPolicy } from '../../shared/tenantCredentials/callerPolicy';
 import { tenantCredentialName } from '../../shared/tenantCredentials/credentialName';
-import { credentialTypeToRebind, readSubWorkflow, subWorkflowToRun, type LoadedSubWorkflow } from '../../shared/tenantCredentials/subWorkflow';
+import { placeholderToBind } from '../../shared/tenantCredentials/binding';
+import { readSubWorkflow, subWorkflowToRun, type LoadedSubWorkflow } from '../../shared/tenantCredentials/subWorkflow';
 import { outputSecrets } from '../../shared/tenantCredentials/tenantData';
 import { checkTenantData } from '../../shared/tenantData/policy';
 import type { ItemFailures } from './itemFailures';
@@ -11,6 +12,8 @@ import type { RunContext } from './runContext';
 /** The items that run the same sub-workflow with the same tenant credential: one sub-execution. */
 export interface RunGroup {
 	subWorkflow: LoadedSubWorkflow;
+	/** The sub-workflow's credential whose entries point at the tenant's. */
+	placeholderId: string;
 	credentialType: string;
 	credentialName: string;
 	requests: RunRequest[];
@@ -23,12 +26,14 @@ export interface RunGroup {
 
 interface CheckedSubWorkflow {
 	subWorkflow: LoadedSubWorkflow;
+	placeholderId: string;
+	/** The placeholder's type: the tenant credential's. */
 	credentialType: string;
 	/** The calling workflow's project. */
 	projectId: string | undefined;
 }
 
-/** Step 1: reads the sub-workflow (once per execution) and the calling workflow, and checks the pair. */
+/** Step 1: reads the sub-workflow (once per execution) and the calling workflow, checks the pair, and which credential is the placeholder. */
 export async function readAndCheckSubWorkflow(run: RunContext, request: RunRequest): Promise<CheckedSubWorkflow> {
 	const itemIndexes = [request.itemIndex];
 	let loading = run.subWorkflows.get(request.subWorkflowId);
@@ -39,8 +44,9 @@ export async function readAndCheckSubWorkflow(run: RunContext, request: RunReque
 	const [read, projectId] = await Promise.all([loading, run.callerProject]);
 	const subWorkflow = subWorkflowToRun(read, { draft: run.draft, callerProjectId: projectId, itemIndexes });
 	await checkCallerPolicy(run.scope, subWorkflow, { workflowId: run.workflowId, projectId }, itemIndexes, run.runProbe);
-	const credentialType = credentialTypeToRebind(subWorkflow, request.options.credentialType, itemIndexes);
-	return { subWorkflow, credentialType, projectId };
+	const binding = { registry: run.registry, scope: run.scope, api: run.api, readerScope: run.readerScope, draft: run.draft, callerProjectId: projectId };
+	const placeholder = await placeholderToBind(binding, subWorkflow, { placeholderId: request.placeholderId, credentialType: request.options.credentialType }, itemIndexes);
+	return { subWorkflow, placeholderId: placeholder.id, credentialType: placeholder.type, projectId };
 }
 
 /** Step 2: checks the tenant's data against the type, then names the tenant credential. */
@@ -57,9 +63,10 @@ export async function groupRequests(run: RunContext, requests: RunRequest[], fai
 		try {
 			const checked = await readAndCheckSubWorkflow(run, request);
 			const credentialName = await nameTenantCredential(run, request, checked);
-			const key = `${checked.subWorkflow.id}\u0000${credentialName}`;
+			const key = `${checked.subWorkflow.id}\u0000${checked.placeholderId}\u0000${credentialName}`;
 			const group = groups.get(key) ?? {
 				subWorkflow: checked.subWorkflow,
+				placeholderId: checked.placeholderId,
 				credentialType: checked.credentialType,
 				credentialName,
 				requests: [],

@@ -25,6 +25,8 @@ export interface RunOptions extends TenantDataPolicy {
 export interface RunRequest {
 	itemIndex: number;
 	subWorkflowId: string;
+	/** The sub-workflow's credential the tenant's replaces; undefined: inferred when unambiguous (workflows made before the parameter). */
+	placeholderId?: string;
 	tenantId: string;
 	data: IDataObject;
 	options: RunOptions;
@@ -47,6 +49,8 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 	const locator = context.getNodeParameter('subWorkflow', itemIndex) as INodeParameterResourceLocator | string;
 	const subWorkflowId = String(typeof locator === 'object' ? (locator.value ?? '') : locator).trim();
 	if (!subWorkflowId) throw fail('subWorkflow', 'No sub-workflow chosen', 'Pick the workflow that holds the nodes using the tenant\'s credential.');
+
+	const placeholderId = readPlaceholderId(context, itemIndex);
 
 	const tenantId = readTenantId(context, itemIndex);
 
@@ -86,6 +90,7 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 	return {
 		itemIndex,
 		subWorkflowId,
+		placeholderId,
 		tenantId,
 		data: parsed.data,
 		options: {
@@ -115,4 +120,29 @@ export function readRunRequests(context: IExecuteFunctions, itemCount: number, f
 		}
 	}
 	return requests;
+}
+
+/**
+ * The Placeholder Credential's ID. Picked in the editor, never an expression: which credential gets the
+ * tenant's secret is the workflow's choice, not the caller's (a caller naming another credential would
+ * send their secret where that one goes, and the placeholder's to the tenant's service).
+ */
+function readPlaceholderId(context: IExecuteFunctions, itemIndex: number): string | undefined {
+	const raw = context.getNode().parameters.placeholderCredential as INodeParameterResourceLocator | string | undefined;
+	const rawValue = typeof raw === 'object' && raw !== null ? raw.value : raw;
+	if (typeof rawValue === 'string' && rawValue.startsWith('=')) {
+		throw new SwapItemError('Placeholder Credential must not be an expression', [itemIndex], {
+			parameter: 'placeholderCredential',
+			description: "Pick the credential from the list or enter its ID: which credential the tenant's replaces is fixed by the workflow, never by the data an execution receives.",
+		});
+	}
+	const locator = context.getNodeParameter('placeholderCredential', itemIndex, '') as INodeParameterResourceLocator | string | undefined;
+	const id = String(typeof locator === 'object' && locator !== null ? (locator.value ?? '') : (locator ?? '')).trim();
+	if (id !== '' && !/^[A-Za-z0-9_-]+$/.test(id)) {
+		throw new SwapItemError(`Placeholder Credential "${id.slice(0, 60)}" is not a credential ID`, [itemIndex], {
+			parameter: 'placeholderCredential',
+			description: 'Pick the credential from the list, or enter the ID from its URL (letters, digits, - and _).',
+		});
+	}
+	return id === '' ? undefined : id;
 }

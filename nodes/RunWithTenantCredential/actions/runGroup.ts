@@ -72,7 +72,7 @@ export async function runGroup(run: RunContext, group: RunGroup, credential: Ten
 	let result: Awaited<ReturnType<IExecuteFunctions['executeWorkflow']>>;
 	try {
 		result = await node.executeWorkflow(
-			{ code: reboundWorkflow(group.subWorkflow, group.credentialType, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
+			{ code: reboundWorkflow(group.subWorkflow, group.placeholderId, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
 			groupItems,
 			undefined,
 			// shouldResume false: a sub-execution that resumes later must not restart this execution nor

@@ -1,5 +1,7 @@
 import { NodeOperationError, type ILoadOptionsFunctions, type INodeListSearchResult } from 'n8n-workflow';
 
+import { shorten } from '../../shared/lock';
+import { placeholderCandidates } from '../../shared/tenantCredentials/placeholder';
 import { EXECUTE_WORKFLOW_TRIGGER, homeProjectOf } from '../../shared/tenantCredentials/subWorkflow';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
@@ -41,5 +43,31 @@ export async function searchSubWorkflows(
 			.filter((workflow) => (workflow.nodes ?? []).some((node) => node.type === EXECUTE_WORKFLOW_TRIGGER))
 			.map((workflow) => ({ name: workflow.name, value: workflow.id, url: `${editorBase}/workflow/${workflow.id}` })),
 		paginationToken: page.nextCursor ?? undefined,
+	};
+}
+
+/**
+ * The credentials the chosen sub-workflow's nodes use (its draft and its published version), to pick
+ * the placeholder from: name, type and the nodes using it. Tenant credentials are never offered.
+ */
+export async function searchPlaceholderCredentials(this: ILoadOptionsFunctions, filter?: string): Promise<INodeListSearchResult> {
+	const chosen = this.getCurrentNodeParameter('subWorkflow', { extractValue: true });
+	const subWorkflowId = typeof chosen === 'string' ? chosen.trim() : '';
+	if (!subWorkflowId || subWorkflowId.startsWith('=') || !/^[A-Za-z0-9_-]+$/.test(subWorkflowId)) {
+		throw new NodeOperationError(this.getNode(), 'Pick the Sub-Workflow first', {
+			description: "The list shows the credentials of the chosen sub-workflow's nodes. With a Sub-Workflow given by an expression, enter the placeholder's ID (By ID).",
+		});
+	}
+	const api = new N8nApiClient(new PublicApiTransport(this, await n8nApiCredentials(this)));
+	const workflow = await api.getWorkflow(subWorkflowId);
+	const nodes = [...(workflow.nodes ?? []), ...(workflow.activeVersion?.nodes ?? [])];
+	const needle = (filter ?? '').trim().toLowerCase();
+	return {
+		results: placeholderCandidates(nodes)
+			.filter((candidate) => !needle || [candidate.name, candidate.type, candidate.id].some((text) => text.toLowerCase().includes(needle)))
+			.map((candidate) => ({
+				name: `${shorten(candidate.name, 60)} (${candidate.type}), used by ${candidate.nodes.map((node) => shorten(node, 40)).join(', ')}`,
+				value: candidate.id,
+			})),
 	};
 }

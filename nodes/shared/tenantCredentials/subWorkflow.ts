@@ -4,6 +4,7 @@ import { shorten } from '../lock';
 import { SwapItemError } from '../swap/errors';
 import type { N8nApiClient, WorkflowNode, WorkflowSummary } from '../transport/n8nApiClient';
 import { N8nApiError } from '../transport/n8nApiErrors';
+import { rebindPlaceholder } from './placeholder';
 
 export const EXECUTE_WORKFLOW_TRIGGER = 'n8n-nodes-base.executeWorkflowTrigger';
 
@@ -30,7 +31,7 @@ export interface LoadedSubWorkflow {
  * while a single background read refreshes it, so no execution waits for the API on that path; older
  * than that, or for a manual execution (the editor), the execution reads it itself.
  */
-const MAX_AGE_MS = 5_000;
+export const MAX_AGE_MS = 5_000;
 const STALE_MAX_MS = 60_000;
 const MAX_ENTRIES = 200;
 interface CachedWorkflow {
@@ -173,48 +174,14 @@ export function subWorkflowToRun(
 	};
 }
 
-/**
- * The credential type to rebind: the one asked for, or else the only one the sub-workflow's nodes use.
- * Fails with what to do when the sub-workflow has none of that type, or several types to choose from.
- */
-export function credentialTypeToRebind(workflow: LoadedSubWorkflow, wanted: string | undefined, itemIndexes: number[]): string {
-	const used = new Set<string>();
-	for (const node of workflow.nodes) for (const type of Object.keys(node.credentials ?? {})) used.add(type);
-	if (wanted) {
-		if (!used.has(wanted)) {
-			throw new SwapItemError(`No node in sub-workflow ${workflow.label} uses a credential of type "${wanted}"`, itemIndexes, {
-				parameter: 'options.credentialType',
-				description: `Select a "${wanted}" credential (any one: a placeholder) in the nodes of the sub-workflow that call the tenant's service${used.size > 0 ? `, or set Credential Type to one it uses: ${[...used].join(', ')}` : ''}.`,
-			});
-		}
-		return wanted;
-	}
-	if (used.size === 1) return [...used][0];
-	throw new SwapItemError(
-		used.size === 0
-			? `No node in sub-workflow ${workflow.label} uses a credential`
-			: `The nodes of sub-workflow ${workflow.label} use ${used.size} credential types (${[...used].join(', ')})`,
-		itemIndexes,
-		{
-			parameter: 'options.credentialType',
-			description:
-				used.size === 0
-					? "Select a credential of the tenant's type (any one: a placeholder) in the nodes that call the tenant's service."
-					: 'Set the option Credential Type to the one that holds the tenant\'s data.',
-		},
-	);
-}
-
-/** The workflow n8n runs inline: the sub-workflow with every credential of `type` pointing at the tenant's. */
+/** The workflow n8n runs inline: the sub-workflow with every entry of the placeholder's ID pointing at the tenant's credential, every other credential as it is. */
 export function reboundWorkflow(
 	workflow: LoadedSubWorkflow,
-	type: string,
+	placeholderId: string,
 	credential: { id: string; name: string },
 	options: { saveSuccessfulExecution: boolean } = { saveSuccessfulExecution: true },
 ): IWorkflowBase {
-	const nodes = workflow.nodes.map((node) =>
-		node.credentials?.[type] ? { ...node, credentials: { ...node.credentials, [type]: { id: credential.id, name: credential.name } } } : node,
-	);
+	const nodes = rebindPlaceholder(workflow.nodes, placeholderId, credential);
 	return inlineWorkflow({
 		// The sub-execution is stored under the calling workflow: a workflow of another project is named by its ID.
 		name: workflow.inCallerProject ? workflow.name : `Sub-workflow ${workflow.id}`,
