@@ -2,6 +2,7 @@ import type { INodeProperties } from 'n8n-workflow';
 
 import { tenantRegistryLockBackendProperty, tenantRegistryTableOptions } from '../shared/lockParameters';
 import { tenantDataNotice } from '../shared/tenantData/editorNotice';
+import { DEFAULT_TENANTS_IN_PARALLEL, MAX_TENANTS_IN_PARALLEL } from './actions/request';
 
 const runSubWorkflowProperties: INodeProperties[] = [
 	{
@@ -180,6 +181,15 @@ const runSubWorkflowProperties: INodeProperties[] = [
 				default: false,
 				description:
 					"Whether to keep n8n's record of each sub-execution that succeeded. On: this node's output links it (View sub-execution). Off: successful ones are not saved and not linked (their output is in this execution anyway), which saves n8n one execution record per call (measured: a few ms per call under load). Failed ones are saved as the sub-workflow's settings say. n8n lists these sub-executions under the calling workflow, not the sub-workflow.",
+			},
+			{
+				displayName: 'Tenants in Parallel',
+				name: 'tenantsInParallel',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: MAX_TENANTS_IN_PARALLEL, numberPrecision: 0 },
+				default: DEFAULT_TENANTS_IN_PARALLEL,
+				description:
+					"How many tenants' sub-executions of one execution of this node run at the same time (items of one tenant run as one sub-execution). The output keeps the order of the input items. 1: one after another.",
 			},
 			{
 				displayName: 'Test Credential',

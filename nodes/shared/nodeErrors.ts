@@ -29,6 +29,7 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	'options.output': 'Output',
 	'options.testCredential': 'Test Credential',
 	'options.saveSuccessfulSubExecutions': 'Save Successful Sub-Executions',
+	'options.tenantsInParallel': 'Tenants in Parallel',
 };
 
 /** Message names the parameter and the item, so the user knows where to look. */

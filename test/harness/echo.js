@@ -18,7 +18,8 @@
  *                              { access_token: 'token-for-<client_id>-<n>', token_type: 'bearer', expires_in: 3600 }
  *   GET  /oauth/whoami      -> 200 { client_id, token } for a valid `Authorization: Bearer` token, else 401
  *
- * Every request is recorded in `requests` (newest last) for assertions.
+ * Every request is recorded in `requests` (newest last) for assertions. `peakInFlight`: the most /echo
+ * requests it held unanswered at once (counted, not timed; `reset` zeroes it).
  */
 const crypto = require('crypto');
 const http = require('http');
@@ -50,7 +51,8 @@ function digest(value) {
  * @property {number} port
  * @property {EchoRequest[]} requests        every request received, in order
  * @property {Map<string,string>} tokens     access token -> client_id
- * @property {() => void} reset              forget recorded requests (tokens stay valid)
+ * @property {number} peakInFlight           the most /echo requests unanswered at once since start or reset
+ * @property {() => void} reset              forget recorded requests and the peak (tokens stay valid)
  * @property {() => Promise<void>} stop
  */
 
@@ -72,6 +74,8 @@ function startEchoService(opts = {}) {
 	/** @type {Map<string,string>} */
 	const tokens = new Map();
 	let counter = 0;
+	let inFlight = 0;
+	let peakInFlight = 0;
 
 	const server = http.createServer((req, res) => {
 		/** @type {Buffer[]} */
@@ -120,6 +124,11 @@ function startEchoService(opts = {}) {
 	 */
 	function handle(e, req, res) {
 		if (e.path === '/echo' && (e.method === 'GET' || e.method === 'POST')) {
+			inFlight += 1;
+			peakInFlight = Math.max(peakInFlight, inFlight);
+			res.on('close', () => {
+				inFlight -= 1;
+			});
 			const authorization = req.headers.authorization;
 			const token = bearerOf(authorization);
 			const delay = (opts.delayMs ?? 0) + Math.max(0, Math.min(600000, Number(e.query.delay) || 0));
@@ -196,8 +205,12 @@ function startEchoService(opts = {}) {
 				port,
 				requests,
 				tokens,
+				get peakInFlight() {
+					return peakInFlight;
+				},
 				reset: () => {
 					requests.length = 0;
+					peakInFlight = inFlight;
 				},
 				stop: () =>
 					new Promise((r) => {

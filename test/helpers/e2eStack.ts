@@ -24,7 +24,7 @@ export interface EchoRequest {
 export interface E2eStack {
 	n8n: any;
 	api: any;
-	echo: { url: string; requests: EchoRequest[]; stop(): Promise<void> };
+	echo: { url: string; requests: EchoRequest[]; peakInFlight: number; reset(): void; stop(): Promise<void> };
 	/** The "n8n API (Tenant Swap)" credential, pointing at this n8n. */
 	n8nApi: Ref;
 	/** The lock database (n8n's Postgres credential type) on TEST_DATABASE_URL. */

@@ -21,7 +21,11 @@ export interface ContextSpec {
 	/** n8n's execution mode (default 'webhook'); 'manual' is a run from the editor. */
 	mode?: string;
 	/** What this.executeWorkflow does (Run With Tenant Credential's sub-execution); default: fails the test. */
-	executeWorkflow?: (workflowInfo: unknown, items: INodeExecutionData[]) => Promise<{ executionId: string; data: Array<INodeExecutionData[] | null> }>;
+	executeWorkflow?: (
+		workflowInfo: unknown,
+		items: INodeExecutionData[],
+		options?: { parentExecution?: { executionId: string; workflowId: string; shouldResume?: boolean } },
+	) => Promise<{ executionId: string; data: Array<INodeExecutionData[] | null>; waitTill?: Date }>;
 	/** What this.getExecutionCancelSignal() returns (n8n's cancel signal for the execution). */
 	cancelSignal?: AbortSignal;
 	/** Replaces real HTTP for the few failure tests a real n8n cannot produce. */
@@ -34,7 +38,12 @@ export interface TestContext {
 	/** Execution hints the node added (n8n shows them in the output pane). */
 	hints: NodeExecutionHint[];
 	requests: IHttpRequestOptions[];
+	/** The calling execution as n8n-core keeps it: its waitTill (set: n8n parks it after the node) and its status among the active executions. */
+	execution: { waitTill?: Date; status: string };
 }
+
+/** n8n-core's WAIT_INDEFINITELY (n8n-workflow): what it puts the calling execution to wait until when a sub-execution paused. */
+export const WAIT_INDEFINITELY = new Date(Date.UTC(3000, 0, 1));
 
 function lookup(parameters: Record<string, ParameterValue>, name: string): unknown {
 	if (name in parameters) return parameters[name];
@@ -78,6 +87,7 @@ export function executeContext(spec: ContextSpec): TestContext {
 	const logs: string[] = [];
 	const hints: NodeExecutionHint[] = [];
 	const requests: IHttpRequestOptions[] = [];
+	const execution: TestContext['execution'] = { status: 'running' };
 	const log = (level: string) => (message: string, meta?: object) => logs.push(`${level} ${message} ${meta ? JSON.stringify(meta) : ''}`);
 	const node = { id: 'node-1', name: 'Node Under Test', type: 'test', typeVersion: 1, position: [0, 0], parameters: {} };
 	const context = {
@@ -95,9 +105,22 @@ export function executeContext(spec: ContextSpec): TestContext {
 		getExecutionId: () => spec.executionId,
 		getMode: () => spec.mode ?? 'webhook',
 		getExecutionCancelSignal: () => spec.cancelSignal,
-		executeWorkflow: async (workflowInfo: unknown, items: INodeExecutionData[]) => {
+		executeWorkflow: async (workflowInfo: unknown, items: INodeExecutionData[], _callbacks?: unknown, options?: Parameters<NonNullable<ContextSpec['executeWorkflow']>>[2]) => {
 			if (!spec.executeWorkflow) throw new Error('executeWorkflow was called, but the test gave none');
-			return await spec.executeWorkflow(workflowInfo, items);
+			const result = await spec.executeWorkflow(workflowInfo, items, options);
+			// As n8n-core's BaseExecuteContext.executeWorkflow: a paused sub-execution puts the caller to wait.
+			if (result.waitTill) await context.putExecutionToWait(WAIT_INDEFINITELY);
+			return result;
+		},
+		putExecutionToWait: async (waitTill: Date | undefined) => {
+			execution.waitTill = waitTill;
+			context.additionalData.setExecutionStatus('waiting');
+		},
+		// n8n-core's node context keeps it (the workflow runner's setExecutionStatus sets the active execution's status).
+		additionalData: {
+			setExecutionStatus: (status: string) => {
+				execution.status = status;
+			},
 		},
 		getInstanceId: () => spec.instanceId ?? 'test-instance',
 		getWorkflow: () => ({ id: spec.workflowId ?? 'workflow-1', name: 'Test workflow', active: true }),
@@ -121,5 +144,5 @@ export function executeContext(spec: ContextSpec): TestContext {
 			},
 		},
 	};
-	return { context: context as unknown as IExecuteFunctions, logs, hints, requests };
+	return { context: context as unknown as IExecuteFunctions, logs, hints, requests, execution };
 }

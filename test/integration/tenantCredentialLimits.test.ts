@@ -13,6 +13,7 @@ import { SwapItemError } from '../../nodes/shared/swap/errors';
 import { registryTag } from '../../nodes/shared/tenantCredentials/credentialName';
 import {
 	configureLimitGuard,
+	configureOneCreationPerOwner,
 	limitGuardKey,
 	tenantCredentialFor,
 	tenantCredentialNaming,
@@ -49,6 +50,31 @@ class FakeN8n implements N8nApiTransport {
 	}
 }
 
+/**
+ * The first credential creation is answered only once a second one arrives, or after 2 s (a liveness
+ * bound: a second that takes turns never arrives while the first is held).
+ */
+class FirstCreationHeld extends FakeN8n {
+	private arrived!: () => void;
+	readonly firstCreationArrived = new Promise<void>((resolve) => (this.arrived = resolve));
+	private secondArrived?: () => void;
+	private creations = 0;
+
+	async send(request: ApiRequest): Promise<ApiResponse> {
+		if (request.method === 'POST' && request.path === '/credentials') {
+			this.creations += 1;
+			if (this.creations === 1) {
+				this.arrived();
+				await new Promise<void>((resolve) => {
+					this.secondArrived = resolve;
+					setTimeout(resolve, 2_000);
+				});
+			} else this.secondArrived?.();
+		}
+		return await super.send(request);
+	}
+}
+
 interface Outcome {
 	created: number;
 	refused: SwapItemError[];
@@ -56,7 +82,13 @@ interface Outcome {
 }
 
 /** `BURST` first uses at once, spread over PROCESSES processes: each a new credential (new tenant, or new data of `tenantOf`). */
-async function burst(engines: LockStore[], n8n: FakeN8n, limits: TenantCredentialLimits, tenantOf: (index: number) => string): Promise<Outcome> {
+async function burst(
+	engines: LockStore[],
+	n8n: FakeN8n,
+	limits: TenantCredentialLimits,
+	tenantOf: (index: number) => string,
+	oneExecution = false,
+): Promise<Outcome> {
 	const api = new N8nApiClient(n8n, NO_RETRY);
 	const contexts: TenantCredentialContext[] = engines.map((engine) => ({
 		api,
@@ -68,11 +100,13 @@ async function burst(engines: LockStore[], n8n: FakeN8n, limits: TenantCredentia
 	const naming = await tenantCredentialNaming(contexts[0].registry, n8n.instanceId);
 	const results = await Promise.allSettled(
 		Array.from({ length: BURST }, async (_, index) => {
-			const context = contexts[index % contexts.length];
+			const context = contexts[oneExecution ? 0 : index % contexts.length];
 			const tenantId = tenantOf(index);
+			// One execution's groups (Tenants in Parallel) arrive one after another, while others create.
+			if (oneExecution) await pause(0, 5);
 			return await tenantCredentialFor(
-				// One execution each: the guard is re-entered by its own execution only.
-				{ ...context, owner: { ...context.owner, executionId: `exec-${index}` } },
+				// One execution each: the guard is re-entered by its own execution only. Or all in one execution, in one process.
+				{ ...context, owner: { ...context.owner, executionId: oneExecution ? 'one-execution' : `exec-${index}` } },
 				{
 					tenantId,
 					type: 'httpHeaderAuth',
@@ -100,6 +134,7 @@ const factories: EngineFactory[] = [postgresFactory('limits'), redisFactory('lim
 
 afterEach(() => {
 	configureLimitGuard();
+	configureOneCreationPerOwner();
 });
 
 afterAll(() => {
@@ -156,6 +191,50 @@ describe.each(factories)('limits on the $backend registry', (factory) => {
 		expect(outcome.other).toEqual([]);
 		expect(outcome.created).toBeGreaterThan(10);
 		expect(n8n.credentials.size).toBe(outcome.created);
+	});
+
+	it(`${BURST} new tenants in one execution (its groups in parallel) at Max Tenant Credentials 10 create 10: its creations take turns`, async () => {
+		const n8n = new FakeN8n();
+		const outcome = await burst(group.engines, n8n, { maxTenantCredentials: 10, maxCredentialsPerTenant: 5 }, (index) => `tenant-${index}`, true);
+		expect(outcome.other).toEqual([]);
+		expect(outcome.created).toBe(10);
+		expect(n8n.credentials.size).toBe(10);
+		expect(await group.engines[0].heldLocks(100)).toEqual([]);
+	});
+
+	it.each([
+		['its creations take turns: the second counts the first and is refused', true, 1],
+		['control: its creations overlapping, the second re-enters its own guard while the first creates, and both are made', false, 2],
+	])('two new tenants of one execution at Max Tenant Credentials 1, %s', async (_name, oneAtATime, made) => {
+		configureOneCreationPerOwner(oneAtATime);
+		const n8n = new FirstCreationHeld();
+		const context = {
+			api: new N8nApiClient(n8n, NO_RETRY),
+			registry: tenantCredentialRegistryFor(group.engines[0]),
+			locks: new LockClient(group.engines[0]),
+			owner: { instanceId: 'limits-test', executionId: uniqueKey('one-execution') },
+			scope: n8n.instanceId,
+		};
+		const naming = await tenantCredentialNaming(context.registry, n8n.instanceId);
+		const wish = (tenantId: string) => ({
+			tenantId,
+			type: 'httpHeaderAuth',
+			name: `tenant-cred ${naming.tag} ${tenantId} v1`,
+			data: { name: 'X-Key', value: tenantId },
+			retentionMs: 60_000,
+			testCredential: false,
+			waitTimeoutMs: 60_000,
+			itemIndexes: [0],
+			limits: { maxTenantCredentials: 1, maxCredentialsPerTenant: 5 },
+		});
+		const first = tenantCredentialFor(context, wish('first'));
+		await n8n.firstCreationArrived;
+		// The first holds the guard (its creation is held in n8n): the second arrives now.
+		const second = tenantCredentialFor(context, wish('second'));
+		const results = await Promise.allSettled([first, second]);
+		expect(n8n.credentials.size).toBe(made);
+		expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(made);
+		if (made === 1) expect((results[1] as PromiseRejectedResult).reason.options.parameter).toBe('options.maxTenantCredentials');
 	});
 
 	it('the guard is one key per registry scope (n8n instance), taken only when a credential is created', () => {

@@ -10,6 +10,8 @@ import type { ItemFailures } from './itemFailures';
 export interface GroupOutcome {
 	items?: INodeExecutionData[];
 	error?: SwapItemError;
+	/** The sub-execution paused (see SubExecutionWaiting). */
+	waited?: boolean;
 }
 
 /**

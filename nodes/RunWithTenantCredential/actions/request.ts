@@ -17,6 +17,8 @@ export interface RunOptions extends TenantDataPolicy {
 	limits: TenantCredentialLimits;
 	/** Items passed into the sub-execution keep the tenant's secret values (default: redacted). */
 	passSecretsToSubWorkflow: boolean;
+	/** How many groups (sub-executions) of one execution run at once. */
+	tenantsInParallel: number;
 }
 
 /** One item's wish: run the sub-workflow with this tenant's credential. */
@@ -31,6 +33,11 @@ export interface RunRequest {
 }
 
 const HOUR_MS = 3_600_000;
+
+/** A few at once: each group is a sub-execution of n8n's, with its own execution record and API calls. */
+export const DEFAULT_TENANTS_IN_PARALLEL = 4;
+/** Bounded: more sub-executions at once than this only queue inside n8n and the lock store's connections. */
+export const MAX_TENANTS_IN_PARALLEL = 20;
 
 const CREDENTIAL_DATA_HELP =
 	"Map the tenant's credential fields here as a JSON object, with the field names of the credential type, e.g. { \"name\": \"X-API-Key\", \"value\": \"{{ $json.body.apiKey }}\" } for Header Auth. Nothing was created.";
@@ -72,6 +79,13 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 		maxTenantCredentials: limit('maxTenantCredentials', 'Max Tenant Credentials'),
 		maxCredentialsPerTenant: limit('maxCredentialsPerTenant', 'Max Credentials per Tenant'),
 	};
+	const tenantsInParallel = options.tenantsInParallel === undefined ? DEFAULT_TENANTS_IN_PARALLEL : Number(options.tenantsInParallel);
+	if (!Number.isInteger(tenantsInParallel) || tenantsInParallel < 1 || tenantsInParallel > MAX_TENANTS_IN_PARALLEL) {
+		throw fail(
+			'options.tenantsInParallel',
+			`Tenants in Parallel must be a whole number from 1 to ${MAX_TENANTS_IN_PARALLEL} (got ${String(options.tenantsInParallel)})`,
+		);
+	}
 	const credentialType = String(options.credentialType ?? '').trim();
 	return {
 		itemIndex,
@@ -87,6 +101,7 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 			output,
 			saveSuccessfulSubExecutions: options.saveSuccessfulSubExecutions === true,
 			passSecretsToSubWorkflow: options.passSecretsToSubWorkflow === true,
+			tenantsInParallel,
 			allowedFields: commaList(options.allowedFields),
 			allowEmptyFields: commaList(options.allowEmptyFields),
 			limits,

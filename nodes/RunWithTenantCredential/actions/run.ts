@@ -1,23 +1,25 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
+import { settleInParallel } from '../../shared/inParallel';
 import { toNodeError } from '../../shared/nodeErrors';
 import { asItemError } from '../../shared/swap/itemErrors';
 import { groupRequests, type RunGroup } from './grouping';
 import { ItemFailures } from './itemFailures';
 import { assembleOutput, type GroupOutcome } from './output';
+import { stayRunning } from './parentWait';
 import { provisionTenantCredential } from './provisioning';
 import { readRunRequests } from './request';
 import { openRun, type RunContext } from './runContext';
-import { runGroup } from './runGroup';
+import { runGroup, SubExecutionWaiting } from './runGroup';
 import { sweepInBackground } from './sweeping';
 
-/** Steps 3 and 4 for one group; a failure becomes the outcome of all its items. */
+/** Steps 3 and 4 for one group; a failure becomes the outcome of all its items (never thrown). */
 async function settleGroup(run: RunContext, group: RunGroup, projectId: string | undefined, items: INodeExecutionData[]): Promise<GroupOutcome> {
 	try {
 		const credential = await provisionTenantCredential(run, group, projectId);
 		return { items: await runGroup(run, group, credential, items) };
 	} catch (error) {
-		return { error: asItemError(error, group.itemIndexes, group.secrets) };
+		return { error: asItemError(error, group.itemIndexes, group.secrets), waited: error instanceof SubExecutionWaiting };
 	}
 }
 
@@ -32,8 +34,19 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 		const run = await openRun(this);
 		const groups = await groupRequests(run, requests, failures);
 		const projectId = await run.callerProject.catch(() => undefined);
-		for (const group of groups) {
-			const outcome = await settleGroup(run, group, projectId, items);
+		// Items of several tenants ask one value each: the smallest wins.
+		const inParallel = Math.min(...requests.map((request) => request.options.tenantsInParallel));
+		// Without Continue On Fail the first failure stops starting groups; those started settle first.
+		const settled = await settleInParallel(
+			groups,
+			inParallel,
+			async (group) => await settleGroup(run, group, projectId, items),
+			(outcome) => outcome.error !== undefined && !failures.continueOnFail,
+		);
+		if (settled.some((outcome) => outcome?.waited)) await stayRunning(this);
+		for (const [index, group] of groups.entries()) {
+			const outcome = settled[index];
+			if (!outcome) continue;
 			if (outcome.error && !failures.continueOnFail) throw toNodeError(this, outcome.error, group.itemIndexes[0]);
 			outcomes.set(group, outcome);
 		}

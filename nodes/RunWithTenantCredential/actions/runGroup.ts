@@ -1,6 +1,7 @@
-import type { INodeExecutionData } from 'n8n-workflow';
+import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { redactSecrets } from '../../shared/swap/credentialData';
+import { SwapItemError } from '../../shared/swap/errors';
 import { tenantCredentialUses } from '../../shared/tenantCredentials/inUse';
 import { subWorkflowFailure } from '../../shared/tenantCredentials/lostCredential';
 import type { TenantCredential } from '../../shared/tenantCredentials/provision';
@@ -8,6 +9,21 @@ import { failedSubExecution, keepsSubExecution, linkRunToSubExecution, subExecut
 import { reboundWorkflow } from '../../shared/tenantCredentials/subWorkflow';
 import type { RunGroup } from './grouping';
 import type { RunContext } from './runContext';
+
+/** A sub-execution that paused (a node in it waits): its output is not the sub-workflow's, and it holds the credential past its in-use mark. */
+export class SubExecutionWaiting extends SwapItemError {}
+
+function subExecutionWaiting(group: RunGroup, executionId: string): SubExecutionWaiting {
+	return new SubExecutionWaiting(
+		`Sub-workflow ${group.subWorkflow.label} paused for tenant "${group.requests[0].tenantId}" (sub-execution ${executionId}): waiting nodes are not supported in a sub-workflow of Run With Tenant Credential`,
+		group.itemIndexes,
+		{
+			parameter: 'subWorkflow',
+			description:
+				"A node in it waits (a Wait, a form, an approval, or a community node that pauses the execution). Its output was not used, and this execution does not wait for it. Remove the waiting node from the sub-workflow, or put it in the calling workflow after this node. The paused sub-execution stays in n8n's list of executions until it resumes or is stopped.",
+		},
+	);
+}
 
 /** Output items of a sub-execution, paired with the group's input items. */
 function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: string, workflowId: string, kept: boolean): INodeExecutionData[] {
@@ -28,21 +44,21 @@ function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: 
 export async function runGroup(run: RunContext, group: RunGroup, credential: TenantCredential, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
 	const { node, registry, scope, workflowId, executionId } = run;
 	const [first] = group.requests;
+	// The tenant's secrets stay out of the sub-execution's input (n8n stores failed sub-executions) unless the option passes them.
+	const groupItems = group.requests.map(({ itemIndex, options }) =>
+		options.passSecretsToSubWorkflow ? items[itemIndex] : { ...items[itemIndex], json: redactSecrets(items[itemIndex].json, group.outputSecrets) },
+	);
 	const endUse = tenantCredentialUses().begin(registry, scope, group.credentialName, node.logger);
+	let result: Awaited<ReturnType<IExecuteFunctions['executeWorkflow']>>;
 	try {
-		// The tenant's secrets stay out of the sub-execution's input (n8n stores failed sub-executions) unless the option passes them.
-		const groupItems = group.requests.map(({ itemIndex, options }) =>
-			options.passSecretsToSubWorkflow ? items[itemIndex] : { ...items[itemIndex], json: redactSecrets(items[itemIndex].json, group.outputSecrets) },
-		);
-		const result = await node.executeWorkflow(
+		result = await node.executeWorkflow(
 			{ code: reboundWorkflow(group.subWorkflow, group.placeholderId, credential, { saveSuccessfulExecution: first.options.saveSuccessfulSubExecutions }) },
 			groupItems,
 			undefined,
-			{ parentExecution: { executionId, workflowId, shouldResume: true }, executionMode: node.getMode() },
+			// shouldResume false: a sub-execution that resumes later must not restart this execution nor
+			// overwrite this node's output with its own (n8n's updateParentExecutionWithChildResults).
+			{ parentExecution: { executionId, workflowId, shouldResume: false }, executionMode: node.getMode() },
 		);
-		const kept = first.options.saveSuccessfulSubExecutions && keepsSubExecution(group.subWorkflow.settings, 'success');
-		if (kept) linkRunToSubExecution(node, { executionId: result.executionId, workflowId });
-		return pairOutput(result.data?.[0] ?? [], group, result.executionId, workflowId, kept);
 	} catch (error) {
 		const failedRun = failedSubExecution(error);
 		const keptFailure = keepsSubExecution(group.subWorkflow.settings, 'error');
@@ -63,4 +79,8 @@ export async function runGroup(run: RunContext, group: RunGroup, credential: Ten
 	} finally {
 		endUse();
 	}
+	if (result.waitTill) throw subExecutionWaiting(group, result.executionId);
+	const kept = first.options.saveSuccessfulSubExecutions && keepsSubExecution(group.subWorkflow.settings, 'success');
+	if (kept) linkRunToSubExecution(node, { executionId: result.executionId, workflowId });
+	return pairOutput(result.data?.[0] ?? [], group, result.executionId, workflowId, kept);
 }

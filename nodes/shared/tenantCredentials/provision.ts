@@ -1,6 +1,7 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import { LockTimeoutError, type HeldLockLogger, type LockClient, type LockOwner } from '../lock';
+import { ownerKey } from '../lock/types';
 import { SwapItemError } from '../swap/errors';
 import { releaseOrLetExpire } from '../swap/releaseLock';
 import type { N8nApiClient } from '../transport/n8nApiClient';
@@ -54,6 +55,13 @@ export function configureLimitGuard(enabled?: boolean): void {
 	limitGuard = enabled ?? true;
 }
 
+let creationsPerOwner = true;
+
+/** For tests only: `false` lets one owner's creations overlap (the control that must overshoot); undefined restores it. */
+export function configureOneCreationPerOwner(enabled?: boolean): void {
+	creationsPerOwner = enabled ?? true;
+}
+
 /** How this registry names credentials for this n8n: its tag and its own secret (read once per process). */
 export async function tenantCredentialNaming(registry: TenantCredentialRegistry, scope: string): Promise<TenantCredentialNaming> {
 	return { tag: registryTag(registry.storeIdentity, scope), key: await registry.contentKey() };
@@ -85,15 +93,42 @@ export async function tenantCredentialFor(context: TenantCredentialContext, wish
 	const existing = await useTenantCredentialShared(registry, scope, name, TENANT_CREDENTIAL_BUSY_MS, wish.retentionMs);
 	if (existing) return { id: existing, name, created: false };
 
-	return await holding(context, wish, creationLockKey(name), NAME_LOCK_TIMEOUT, async () => {
-		const madeMeanwhile = await registry.useTenantCredential(scope, name, TENANT_CREDENTIAL_BUSY_MS, wish.retentionMs);
-		if (madeMeanwhile) return { id: madeMeanwhile, name, created: false };
-		// The registry-wide guard (one creation at a time per registry and n8n, across processes): a burst
-		// of new tenants cannot all pass the count before any is registered. Only first uses of new data take it.
-		const create = async () => await createWithinLimits(context, wish);
-		const id = limitGuard ? await holding(context, wish, limitGuardKey(scope), GUARD_TIMEOUT, create) : await create();
-		return { id, name, created: true };
-	});
+	return await oneCreationPerOwner(context.owner, async () =>
+		await holding(context, wish, creationLockKey(name), NAME_LOCK_TIMEOUT, async () => {
+			const madeMeanwhile = await registry.useTenantCredential(scope, name, TENANT_CREDENTIAL_BUSY_MS, wish.retentionMs);
+			if (madeMeanwhile) return { id: madeMeanwhile, name, created: false };
+			// The registry-wide guard (one creation at a time per registry and n8n, across processes): a burst
+			// of new tenants cannot all pass the count before any is registered. Only first uses of new data take it.
+			const create = async () => await createWithinLimits(context, wish);
+			const id = limitGuard ? await holding(context, wish, limitGuardKey(scope), GUARD_TIMEOUT, create) : await create();
+			return { id, name, created: true };
+		}),
+	);
+}
+
+/** The creation each owner (one execution) is running in this process, if any. */
+const creations = new Map<string, Promise<unknown>>();
+
+/**
+ * Creations of one owner, one after another. Locks are re-entrant per owner, so two tenants of one
+ * execution creating at once would share the limit guard (and, for the same name, the name's lock):
+ * both could count before either registers. Creations are one at a time per registry anyway.
+ */
+async function oneCreationPerOwner<T>(owner: TenantCredentialContext['owner'], work: () => Promise<T>): Promise<T> {
+	if (!creationsPerOwner) return await work();
+	const key = ownerKey(owner);
+	const before = creations.get(key);
+	const mine = (async () => {
+		await before?.catch(() => undefined);
+		return await work();
+	})();
+	const settled = mine.catch(() => undefined);
+	creations.set(key, settled);
+	try {
+		return await mine;
+	} finally {
+		if (creations.get(key) === settled) creations.delete(key);
+	}
 }
 
 const NAME_LOCK_TIMEOUT = "Another execution was creating this tenant's credential for the whole wait (is the n8n API slow or unreachable?). Raise Wait Timeout, or retry.";
