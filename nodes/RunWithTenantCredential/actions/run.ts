@@ -17,7 +17,7 @@ import { sweepInBackground } from './sweeping';
 async function settleGroup(run: RunContext, group: RunGroup, projectId: string | undefined, items: INodeExecutionData[]): Promise<GroupOutcome> {
 	try {
 		const credential = await provisionTenantCredential(run, group, projectId);
-		return { items: await runGroup(run, group, credential, items) };
+		return { items: await runGroup(run, group, credential, items, projectId) };
 	} catch (error) {
 		return { error: asItemError(error, group.itemIndexes, group.secrets), waited: error instanceof SubExecutionWaiting };
 	}

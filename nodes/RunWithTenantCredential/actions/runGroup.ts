@@ -41,7 +41,13 @@ function pairOutput(output: INodeExecutionData[], group: RunGroup, executionId: 
  * Step 4: runs the sub-workflow inline, its nodes of the type rebound to the tenant's credential, which
  * is marked in use until the sub-execution ends. Returns the output items, paired with the group's items.
  */
-export async function runGroup(run: RunContext, group: RunGroup, credential: TenantCredential, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
+export async function runGroup(
+	run: RunContext,
+	group: RunGroup,
+	credential: TenantCredential,
+	items: INodeExecutionData[],
+	projectId: string | undefined,
+): Promise<INodeExecutionData[]> {
 	const { node, registry, scope, workflowId, executionId } = run;
 	const [first] = group.requests;
 	// The tenant's secrets stay out of the sub-execution's input (n8n stores failed sub-executions) unless the option passes them.
@@ -69,7 +75,7 @@ export async function runGroup(run: RunContext, group: RunGroup, credential: Ten
 			registry,
 			scope,
 			credentialId: credential.id,
-			projectId: await run.callerProject.catch(() => undefined),
+			projectId,
 			subWorkflowLabel: group.subWorkflow.label,
 			tenantId: first.tenantId,
 			itemIndexes: group.itemIndexes,
