@@ -5,17 +5,8 @@
 import path from 'node:path';
 
 import { summarize, type Summary } from './stats';
+import type { Answer, Call, Ref } from './loadTypes';
 
-interface Call {
-	tenant: string;
-	secret: string;
-}
-interface Answer {
-	call: Call;
-	status: number;
-	body: unknown;
-	ms: number;
-}
 interface LoadSummary {
 	calls: number;
 	failures: number;
@@ -34,10 +25,6 @@ interface LoadLib {
 	postJson(url: string, payload: unknown): Promise<{ status: number; body: unknown; error?: string }>;
 	seenSecret(body: unknown): unknown;
 	describeFailures(failed: Answer[], calls: Call[]): string[];
-}
-interface Ref {
-	id: string;
-	name: string;
 }
 interface Execution {
 	startedAt?: string;

@@ -23,24 +23,10 @@ import { loadStackLib } from './n8n';
 import { percentile, summarize, type Summary } from './stats';
 import { connectProfiler } from './inspector';
 import { runVersus, type VersusOptions, type VersusResult, versusLines, versusTotals } from './versus';
+import type { Answer, Call, Ref } from './loadTypes';
 
 // ---------------------------------------------------------------- types of the JS helpers
 
-interface Ref {
-	id: string;
-	name: string;
-}
-interface Call {
-	tenant: string;
-	secret: string;
-}
-interface Answer {
-	call: Call;
-	status: number;
-	body: unknown;
-	error?: string;
-	ms: number;
-}
 interface LoadLib {
 	makeCalls(count: number, tenants: number): Call[];
 	fireSustained(

@@ -15,22 +15,8 @@ import path from 'node:path';
 import { chargeProfile, type Profile } from './cpuProfile';
 import type { Profiler } from './inspector';
 import { percentile } from './stats';
+import type { Answer, Call, Ref } from './loadTypes';
 
-interface Ref {
-	id: string;
-	name: string;
-}
-interface Call {
-	tenant: string;
-	secret: string;
-}
-interface Answer {
-	call: Call;
-	status: number;
-	body: unknown;
-	error?: string;
-	ms: number;
-}
 interface Execution {
 	id: string | number;
 	status?: string;
