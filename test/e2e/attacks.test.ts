@@ -721,7 +721,7 @@ describe('4. Tenant IDs with control characters, and of 10 kB', () => {
 		const names = (await api.listCredentials()).map((c: Ref) => c.name).filter((name: string) => name.startsWith(TENANT_PREFIX));
 		expect(names.some((name: string) => name.includes('Acme_Corp_Z_rich'))).toBe(true);
 		// Every tenant credential's name, of every test here: prefix, tag, shown tenant and hash in that set.
-		expect(names.filter((name: string) => !/^tenant-cred [A-Za-z0-9._@ -]+$/.test(name)).map(masked)).toEqual([]);
+		expect(names.filter((name: string) => !/^tenant-cred [A-Za-z0-9._@ -]+?( \(managed by Run With Tenant Credential(: do not edit or use)?\))?$/.test(name)).map(masked)).toEqual([]);
 	});
 });
 

@@ -232,7 +232,7 @@ describe('(b) first calls of a new tenant', () => {
 		expect(made.length).toBe(1);
 		expect(made[0].type).toBe('httpHeaderAuth');
 		// The name holds the tenant and a keyed hash, never the data.
-		expect(made[0].name).toMatch(/^tenant-cred [\w-]{8} newcomer [\w-]{24}$/);
+		expect(made[0].name).toMatch(/^tenant-cred [\w-]{8} newcomer [\w-]{24} \(managed by Run With Tenant Credential: do not edit or use\)$/);
 		expect(made[0].name.includes(secret)).toBe(false);
 	});
 
@@ -555,7 +555,7 @@ describe('(e) bad input and failing sub-workflows', () => {
 		const placeholder = await oauthPlaceholder(api, 'oauth placeholder (e6)', echo.url);
 		const sub = await api.createWorkflow(workflows.tenantSubWorkflow({ name: 'sub-workflow on OAuth2 (e6)', kind: 'oauth2', echoUrl: echo.url, credential: placeholder }));
 		await api.activateWorkflow(sub.id);
-		await expectRefused({ path: 'rwt-e6', tenant: 'e6', body: { tenantId: 'e6', secret: secretFor('e6', RUN) }, subWorkflowId: sub.id }, [/Credential Type/i, /httpHeaderAuth/]);
+		await expectRefused({ path: 'rwt-e6', tenant: 'e6', body: { tenantId: 'e6', secret: secretFor('e6', RUN) }, subWorkflowId: sub.id }, [/Placeholder Credential/, /httpHeaderAuth/]);
 	});
 
 	it('a sub-workflow with no credential at all, Credential Type empty', async () => {
@@ -568,7 +568,7 @@ describe('(e) bad input and failing sub-workflows', () => {
 		await api.activateWorkflow(sub.id);
 		await expectRefused(
 			{ path: 'rwt-e6b', tenant: 'e6b', body: { tenantId: 'e6b', secret: secretFor('e6b', RUN) }, subWorkflowId: sub.id, node: { options: { allowedFields: 'name,value' } } },
-			[/Credential Type/i],
+			[/Placeholder Credential/, /uses a credential/],
 		);
 	});
 

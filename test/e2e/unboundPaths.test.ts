@@ -260,7 +260,7 @@ describe('(d) a Wait in the sub-workflow', () => {
 		expect(tenantApiCalls()).toBe(before);
 	});
 
-	it('control: without the refusal, the calling execution is parked while the node went on with the other tenants', async () => {
+	it('control: without the refusal, credentials are made and sub-executions are left waiting before the run-time backstop stops the node', async () => {
 		const workflow = await parent('wait-control', waiting.id, { before: [split], control: true, respondAtOnce: true });
 		const response = await api.callWebhook('wait-control', { body: body() });
 		expect(response.status).toBe(200);
@@ -281,29 +281,13 @@ describe('(d) a Wait in the sub-workflow', () => {
 				`${made} tenant credentials made for ${TENANTS.length} tenants; node output: ${items.length} items from ${subExecutions.size} sub-executions; ` +
 				`other executions waiting: ${waitingSubs}\n`,
 		);
-		// The parent did not simply finish with every tenant's answer: it was parked (waiting) by n8n.
-		expect(execution?.status).toBe('waiting');
-		expect(made).toBeGreaterThan(1);
-
-		// Resume the first tenant's sub-execution (its Wait's webhook): n8n then resumes the parked parent.
-		const first = items[0]?.metadata?.subExecution?.executionId;
-		expect(first).toBeDefined();
-		const resumed = await fetch(`${stack.n8n.baseUrl}/webhook-waiting/${first}`);
-		await resumed.arrayBuffer();
-		let after: any;
-		await waitUntil(async () => {
-			after = await api.getExecution(execution.id, { includeData: true });
-			return after?.status !== 'waiting' && after?.status !== 'running';
-		}, 60_000);
-		const afterRuns = after?.data?.resultData?.runData?.[NODE] ?? [];
-		const lastItems = (afterRuns[afterRuns.length - 1]?.data?.main ?? []).flat();
-		const stored = JSON.stringify(after?.data?.resultData?.runData?.[NODE] ?? []);
-		// Whose raw secrets the parent's stored output of the node now holds (the node redacts them in what it returns itself).
-		const rawSecretsOf = TENANTS.filter((tenant) => stored.includes(secretFor(tenant, RUN)));
-		process.stderr.write(
-			`[unbound paths] control (wait, after resuming sub-execution ${first}): parent status "${after?.status}", the node has ${afterRuns.length} run(s), ` +
-				`its last run ${lastItems.length} item(s); raw (unredacted) secrets of ${rawSecretsOf.length} tenant(s) in the parent's stored node output: ${rawSecretsOf.join(', ') || 'none'}\n`,
-		);
+		// Without the refusal only the run-time backstop (a sub-execution came back waiting) stops it, after the
+		// fact: tenants' credentials were made and their sub-executions are left waiting in n8n. The refusal
+		// (tests above) makes none and runs none.
+		expect(made).toBeGreaterThanOrEqual(1);
+		expect(waitingSubs).toBeGreaterThanOrEqual(1);
+		// The backstop keeps the calling execution from being parked by n8n (see runWithTenantParallel).
+		expect(execution?.status).not.toBe('waiting');
 	});
 
 	it('a Wait of a fixed 2 s (n8n sleeps in the running execution) is allowed and answers with the tenant\'s secret', async () => {
