@@ -10,7 +10,8 @@ import { tenantCredentialRegistryFor } from '../../nodes/shared/tenantCredential
 import type { TenantCredentialRegistry } from '../../nodes/shared/tenantCredentials/registryTypes';
 import { configureOrphanCleanup, sweepOrphansInBackground } from '../../nodes/shared/tenantCredentials/orphans';
 import type { SweepContext } from '../../nodes/shared/tenantCredentials/sweep';
-import { N8nApiClient, type ApiRequest, type ApiResponse, type N8nApiTransport } from '../../nodes/shared/transport/n8nApiClient';
+import { N8nApiClient } from '../../nodes/shared/transport/n8nApiClient';
+import { FetchTransport } from '../helpers/fetchTransport';
 import { PostgresLockFixture, sleep, uniqueName } from '../helpers/lockTesting';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -19,37 +20,6 @@ const { createApiClient } = require('../harness/api.js');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 jest.setTimeout(600_000);
-
-/** The public API over fetch, with the harness's key (the node sends the same requests through n8n's HTTP helper). */
-class FetchTransport implements N8nApiTransport {
-	readonly instanceId: string;
-	readonly requests: ApiRequest[] = [];
-	constructor(
-		private readonly apiUrl: string,
-		private readonly apiKey: string,
-	) {
-		this.instanceId = apiUrl;
-	}
-
-	async send(request: ApiRequest): Promise<ApiResponse> {
-		this.requests.push(request);
-		const url = new URL(`${this.apiUrl}${request.path}`);
-		for (const [key, value] of Object.entries(request.qs ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
-		const response = await fetch(url, {
-			method: request.method,
-			headers: { 'X-N8N-API-KEY': this.apiKey, accept: 'application/json', ...(request.body ? { 'content-type': 'application/json' } : {}) },
-			body: request.body ? JSON.stringify(request.body) : undefined,
-		});
-		const text = await response.text();
-		let body: unknown = text;
-		try {
-			body = text ? JSON.parse(text) : undefined;
-		} catch {
-			// not JSON: keep the text
-		}
-		return { statusCode: response.status, body };
-	}
-}
 
 let n8n: any;
 let api: any;

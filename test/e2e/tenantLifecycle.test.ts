@@ -20,7 +20,8 @@ import { forgetReportedCauses } from '../../nodes/shared/tenantCredentials/repor
 import { sweepOnce } from '../../nodes/shared/tenantCredentials/sweep';
 import { startE2eStack, testDatabaseUrl, waitUntil, type E2eStack, type Ref } from '../helpers/e2eStack';
 import { PostgresLockFixture, sleep, uniqueName } from '../helpers/lockTesting';
-import { addMember, FetchTransport, type Member } from '../helpers/memberUser';
+import { FetchTransport } from '../helpers/fetchTransport';
+import { addMember, type Member } from '../helpers/memberUser';
 import { digest, fireCalls, headerAuthPlaceholder, reportFailures, secretFor, seenSecret, tenantCredentials, type Call } from '../helpers/runWithTenant';
 
 /* eslint-disable @typescript-eslint/no-require-imports */

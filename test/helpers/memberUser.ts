@@ -5,7 +5,6 @@
  * n8n 2.40: the link is /signup?token=..., accepted at /rest/invitations/accept; n8n 2.8: ?inviterId=&
  * inviteeId=, accepted at /rest/invitations/<invitee>/accept.
  */
-import type { ApiRequest, ApiResponse, N8nApiTransport } from '../../nodes/shared/transport/n8nApiClient';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { createApiClient } = require('../harness/api.js');
@@ -56,36 +55,4 @@ export async function addMember(n8n: any, label: string): Promise<Member> {
 	const apiKey = key.body?.data?.rawApiKey;
 	if (!apiKey) throw new Error(`member's POST /rest/api-keys: HTTP ${key.status}`);
 	return { email, projectId: project.body.data.id, apiKey, api: createApiClient({ apiUrl: n8n.apiUrl, baseUrl: n8n.baseUrl, apiKey }), rest };
-}
-
-/** n8n's public API over fetch with one key (the node sends the same requests through n8n's HTTP helper). */
-export class FetchTransport implements N8nApiTransport {
-	readonly instanceId: string;
-	readonly requests: Array<ApiRequest & { status: number; message?: string }> = [];
-
-	constructor(
-		private readonly apiUrl: string,
-		private readonly apiKey: string,
-	) {
-		this.instanceId = apiUrl;
-	}
-
-	async send(request: ApiRequest): Promise<ApiResponse> {
-		const url = new URL(`${this.apiUrl}${request.path}`);
-		for (const [key, value] of Object.entries(request.qs ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
-		const response = await fetch(url, {
-			method: request.method,
-			headers: { 'X-N8N-API-KEY': this.apiKey, accept: 'application/json', ...(request.body ? { 'content-type': 'application/json' } : {}) },
-			body: request.body ? JSON.stringify(request.body) : undefined,
-		});
-		const text = await response.text();
-		let body: unknown = text;
-		try {
-			body = text ? JSON.parse(text) : undefined;
-		} catch {
-			// not JSON: keep the text
-		}
-		this.requests.push({ ...request, status: response.status, message: (body as { message?: string })?.message });
-		return { statusCode: response.status, body };
-	}
 }
