@@ -1,4 +1,4 @@
-import type { ICredentialDataDecryptedObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
+import type { ICredentialDataDecryptedObject, IExecuteFunctions, INodeProperties, IWebhookFunctions } from 'n8n-workflow';
 
 import {
 	DEFAULT_LOCK_SCHEMA,
@@ -76,9 +76,17 @@ export const tenantRegistryTableOptions: INodeProperties[] = [
 	},
 ];
 
+/** A node run (item parameters) or a webhook call (node parameters: no items yet). */
+type LockParameterContext = IExecuteFunctions | IWebhookFunctions;
+
+function parameterOf(context: LockParameterContext, name: string, itemIndex: number, fallback: unknown): unknown {
+	if ('getWebhookName' in context) return context.getNodeParameter(name, fallback);
+	return context.getNodeParameter(name, itemIndex, fallback);
+}
+
 /** The process-wide engine for the node's backend and lock database. */
-export async function lockEngineFor(context: IExecuteFunctions, itemIndex = 0): Promise<LockStore> {
-	const backend = context.getNodeParameter('lockBackend', itemIndex, 'postgres') as LockBackend;
+export async function lockEngineFor(context: LockParameterContext, itemIndex = 0): Promise<LockStore> {
+	const backend = parameterOf(context, 'lockBackend', itemIndex, 'postgres') as LockBackend;
 	if (backend === 'memory') return memoryLockEngine();
 	if (backend === 'redis') {
 		const redis = await context.getCredentials<ICredentialDataDecryptedObject>('redis', itemIndex);
@@ -100,13 +108,13 @@ export async function lockEngineFor(context: IExecuteFunctions, itemIndex = 0): 
 
 /** A lock schema or table name from the options, checked here so the error names the parameter. */
 function lockIdentifier(
-	context: IExecuteFunctions,
+	context: LockParameterContext,
 	itemIndex: number,
 	parameter: 'options.lockSchema' | 'options.lockTable',
 	kind: 'schema' | 'table',
 	fallback: string,
 ): string | undefined {
-	const value = String(context.getNodeParameter(parameter, itemIndex, fallback) ?? '').trim();
+	const value = String(parameterOf(context, parameter, itemIndex, fallback) ?? '').trim();
 	if (!value) return undefined;
 	try {
 		return validateIdentifier(kind, value);

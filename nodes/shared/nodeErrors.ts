@@ -33,7 +33,7 @@ export const PARAMETER_LABELS: Record<string, string> = {
 };
 
 /** Message names the parameter and the item, so the user knows where to look. */
-export function toNodeError(context: IExecuteFunctions, error: SwapItemError, itemIndex: number): NodeOperationError {
+export function toNodeError(context: Pick<IExecuteFunctions, 'getNode'>, error: SwapItemError, itemIndex: number): NodeOperationError {
 	const parameter = error.options.parameter;
 	const where = parameter ? `Parameter "${PARAMETER_LABELS[parameter] ?? parameter}", item ${itemIndex}: ` : `Item ${itemIndex}: `;
 	const message = `${where}${error.message}`;

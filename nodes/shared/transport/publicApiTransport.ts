@@ -3,6 +3,7 @@ import type {
 	IExecuteFunctions,
 	IHttpRequestOptions,
 	ILoadOptionsFunctions,
+	IWebhookFunctions,
 } from 'n8n-workflow';
 
 import type { ApiRequest, ApiResponse, N8nApiTransport } from './n8nApiClient';
@@ -39,7 +40,7 @@ export class PublicApiTransport implements N8nApiTransport {
 	private readonly baseUrl: string;
 
 	constructor(
-		private readonly context: IExecuteFunctions | ILoadOptionsFunctions,
+		private readonly context: IExecuteFunctions | ILoadOptionsFunctions | IWebhookFunctions,
 		credentials: N8nApiCredentials,
 	) {
 		this.baseUrl = normaliseBaseUrl(credentials.baseUrl);
@@ -96,7 +97,7 @@ function parseBody(body: unknown): unknown {
 }
 
 export async function n8nApiCredentials(
-	context: IExecuteFunctions | ILoadOptionsFunctions,
+	context: IExecuteFunctions | ILoadOptionsFunctions | IWebhookFunctions,
 ): Promise<N8nApiCredentials> {
 	const credentials = (await context.getCredentials(N8N_API_CREDENTIAL_TYPE)) as ICredentialDataDecryptedObject;
 	return {

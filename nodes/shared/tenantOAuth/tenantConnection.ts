@@ -1,0 +1,134 @@
+import type { IDataObject } from 'n8n-workflow';
+
+import { LockTimeoutError, type HeldLockLogger, type LockClient, type LockOwner } from '../lock';
+import { releaseOrLetExpire } from '../swap/releaseLock';
+import { shownTenantId } from '../tenantCredentials/credentialName';
+import type { N8nApiClient } from '../transport/n8nApiClient';
+import { isCredentialGone } from '../transport/n8nApiErrors';
+import type { ConnectStore, TenantConnection } from './connectStore';
+import { OAUTH2_APP_CREDENTIAL_TYPE, type OAuthApp } from './oauthApp';
+import { expressionPath, type OAuthTokenData } from './tokenExchange';
+
+/** Writing a tenant's credential is two or three API calls: the lock outlives them, renewing itself. */
+const CONNECT_LOCK_TTL_MS = 30_000;
+const CONNECT_LOCK_WAIT_MS = 60_000;
+
+export interface TenantConnectionContext {
+	api: N8nApiClient;
+	store: ConnectStore;
+	locks: LockClient;
+	owner: Omit<LockOwner, 'tenantId'>;
+	/** The project the credential is made in (the trigger's workflow's), when known. */
+	projectId?: string;
+	lockLog?: HeldLockLogger;
+}
+
+export interface TenantConnectionWish {
+	/** The connection name (the core contract's appId). */
+	connection: string;
+	tenantId: string;
+	app: OAuthApp;
+	tokenData: OAuthTokenData;
+}
+
+/** The credential could not be written as asked (never for a reason that carries a secret). */
+export class TenantConnectionRefused extends Error {
+	constructor(message: string) {
+		super(message);
+		this.name = 'TenantConnectionRefused';
+	}
+}
+
+export function tenantConnectionLockKey(connection: string, tenantId: string): string {
+	return `tenant-oauth:${JSON.stringify([connection, tenantId])}`;
+}
+
+export const CONNECTED_NOTE = ' (connected by Tenant OAuth2 Connect: do not edit or use)';
+
+export function tenantOAuthCredentialName(connection: string, tenantId: string): string {
+	return `tenant-oauth ${connection} ${shownTenantId(tenantId)}${CONNECTED_NOTE}`;
+}
+
+/**
+ * The tenant credential's full data: the app's settings (so n8n's refresh finds the token URL and the
+ * client) and the tenant's tokens, as n8n's own callback would leave them. Refused when any string
+ * starts with `=` (n8n evaluates those): nothing from a provider or an app becomes an expression.
+ */
+export function tenantCredentialData(app: OAuthApp, tokenData: OAuthTokenData): IDataObject {
+	const data: IDataObject = {
+		grantType: 'authorizationCode',
+		authUrl: app.authUrl,
+		accessTokenUrl: app.accessTokenUrl,
+		clientId: app.clientId,
+		clientSecret: app.clientSecret,
+		scope: app.scope,
+		authQueryParameters: app.authQueryParameters,
+		authentication: app.authentication,
+		oauthTokenData: tokenData,
+	};
+	const expression = expressionPath(data, 'data');
+	if (expression) throw new TenantConnectionRefused(`${expression} starts with "=": n8n would evaluate it as an expression, so no credential was written`);
+	return data;
+}
+
+/**
+ * Creates the tenant's credential, or updates the one it has for this connection (whole data, so no
+ * old token survives), then records the connection. Held under the (connection, tenant) lock: two
+ * completions for one tenant never interleave (one's credential orphaned, or the older tokens last).
+ */
+export async function connectTenantCredential(context: TenantConnectionContext, wish: TenantConnectionWish): Promise<TenantConnection> {
+	const data = tenantCredentialData(wish.app, wish.tokenData);
+	const { lock, reentered } = await context.locks
+		.acquire(
+			tenantConnectionLockKey(wish.connection, wish.tenantId),
+			{ owner: { ...context.owner, tenantId: wish.tenantId }, ttlMs: CONNECT_LOCK_TTL_MS, waitTimeoutMs: CONNECT_LOCK_WAIT_MS },
+			context.lockLog,
+		)
+		.catch((error: unknown) => {
+			if (error instanceof LockTimeoutError) throw new Error("Another completion for this tenant held the tenant's connection for the whole wait");
+			throw error;
+		});
+	try {
+		const { id, created } = await writeCredential(context, wish, data);
+		const connection: TenantConnection = {
+			tenantId: wish.tenantId,
+			appId: wish.connection,
+			credentialId: id,
+			credentialType: OAUTH2_APP_CREDENTIAL_TYPE,
+			connectedAt: new Date(),
+		};
+		try {
+			await context.store.saveConnection(connection);
+		} catch (error) {
+			// Unrecorded, nobody would find or delete it: a new credential goes now (an updated one stays recorded).
+			if (created) await context.api.deleteCredential(id, 'delete tenant OAuth2 credential').catch(() => undefined);
+			throw error;
+		}
+		return connection;
+	} finally {
+		if (!reentered) await releaseOrLetExpire(lock, context.lockLog, "a tenant's OAuth2 connection");
+	}
+}
+
+async function writeCredential(context: TenantConnectionContext, wish: TenantConnectionWish, data: IDataObject): Promise<{ id: string; created: boolean }> {
+	const known = await context.store.connectionOf(wish.tenantId, wish.connection);
+	if (known && known.credentialType === OAUTH2_APP_CREDENTIAL_TYPE) {
+		try {
+			await context.api.updateCredential(known.credentialId, { data }, { noBlindRetry: true });
+			return { id: known.credentialId, created: false };
+		} catch (error) {
+			// Deleted by hand: make a new one.
+			if (!isCredentialGone(error)) throw error;
+		}
+	}
+	const created = await context.api.createCredential(
+		{
+			name: tenantOAuthCredentialName(wish.connection, wish.tenantId),
+			type: OAUTH2_APP_CREDENTIAL_TYPE,
+			data,
+			...(context.projectId ? { projectId: context.projectId } : {}),
+		},
+		'create tenant OAuth2 credential',
+	);
+	return { id: created.id, created: true };
+}
