@@ -78,6 +78,7 @@ export function tenantCredentialData(app: OAuthApp, tokenData: OAuthTokenData): 
  */
 export async function connectTenantCredential(context: TenantConnectionContext, wish: TenantConnectionWish): Promise<TenantConnection> {
 	const data = tenantCredentialData(wish.app, wish.tokenData);
+	if (!connectionLock) return await writeAndRecord(context, wish, data);
 	const { lock, reentered } = await context.locks
 		.acquire(
 			tenantConnectionLockKey(wish.connection, wish.tenantId),
@@ -89,25 +90,36 @@ export async function connectTenantCredential(context: TenantConnectionContext, 
 			throw error;
 		});
 	try {
-		const { id, created } = await writeCredential(context, wish, data);
-		const connection: TenantConnection = {
-			tenantId: wish.tenantId,
-			appId: wish.connection,
-			credentialId: id,
-			credentialType: OAUTH2_APP_CREDENTIAL_TYPE,
-			connectedAt: new Date(),
-		};
-		try {
-			await context.store.saveConnection(connection);
-		} catch (error) {
-			// Unrecorded, nobody would find or delete it: a new credential goes now (an updated one stays recorded).
-			if (created) await context.api.deleteCredential(id, 'delete tenant OAuth2 credential').catch(() => undefined);
-			throw error;
-		}
-		return connection;
+		return await writeAndRecord(context, wish, data);
 	} finally {
 		if (!reentered) await releaseOrLetExpire(lock, context.lockLog, "a tenant's OAuth2 connection");
 	}
+}
+
+let connectionLock = true;
+
+/** For tests only: `false` writes without the (connection, tenant) lock (the control that must make two credentials); undefined restores it. */
+export function configureConnectionLock(enabled?: boolean): void {
+	connectionLock = enabled ?? true;
+}
+
+async function writeAndRecord(context: TenantConnectionContext, wish: TenantConnectionWish, data: IDataObject): Promise<TenantConnection> {
+	const { id, created } = await writeCredential(context, wish, data);
+	const connection: TenantConnection = {
+		tenantId: wish.tenantId,
+		appId: wish.connection,
+		credentialId: id,
+		credentialType: OAUTH2_APP_CREDENTIAL_TYPE,
+		connectedAt: new Date(),
+	};
+	try {
+		await context.store.saveConnection(connection);
+	} catch (error) {
+		// Unrecorded, nobody would find or delete it: a new credential goes now (an updated one stays recorded).
+		if (created) await context.api.deleteCredential(id, 'delete tenant OAuth2 credential').catch(() => undefined);
+		throw error;
+	}
+	return connection;
 }
 
 async function writeCredential(context: TenantConnectionContext, wish: TenantConnectionWish, data: IDataObject): Promise<{ id: string; created: boolean }> {
