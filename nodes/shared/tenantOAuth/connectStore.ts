@@ -48,13 +48,14 @@ const stores = new WeakMap<LockStore, ConnectStore>();
 export function connectStoreFor(store: LockStore): ConnectStore {
 	let connectStore = stores.get(store);
 	if (!connectStore) {
-		connectStore = new TenantConnectStore(storageOf(store));
+		connectStore = new TenantConnectStore(connectStorageOf(store));
 		stores.set(store, connectStore);
 	}
 	return connectStore;
 }
 
-function storageOf(store: LockStore): ConnectStorage {
+/** A new backend for the lock store (connectStoreFor keeps one per lock store; tests make their own). */
+export function connectStorageOf(store: LockStore): ConnectStorage {
 	if (store instanceof PostgresLockEngine) return new PostgresConnectStorage(store);
 	if (store instanceof RedisLockEngine) return new RedisConnectStorage(store);
 	if (store instanceof MemoryLockEngine) return new MemoryConnectStorage();
@@ -155,6 +156,8 @@ function field(name: string, value: unknown): string {
 	if (typeof value !== 'string' || value.length === 0 || value.length > MAX_CONNECT_FIELD_LENGTH) {
 		throw new TypeError(`The ${name} must be a string of 1 to ${MAX_CONNECT_FIELD_LENGTH} characters`);
 	}
+	// PostgreSQL's text cannot hold it: refused on every backend alike.
+	if (value.includes('\u0000')) throw new TypeError(`The ${name} must not contain a NUL character`);
 	return value;
 }
 

@@ -4,8 +4,8 @@ import type { ConnectStorage, StoredConnection, TicketKind, TicketRedemption } f
 export const MAX_MEMORY_TICKETS = 10_000;
 /** Connections one process holds at most (they stay until forgotten). */
 export const MAX_MEMORY_CONNECTIONS = 100_000;
-/** Expired tickets are swept this often at most (and whenever the store is full). */
-const SWEEP_EVERY_MS = 60_000;
+/** Expired tickets are swept (by an issue) this often at most, and whenever the store is full. */
+const SWEEP_EVERY_MS = 1000;
 
 interface Ticket {
 	kind: TicketKind;
@@ -48,7 +48,11 @@ export class MemoryConnectStorage implements ConnectStorage {
 	async redeemTicket(kind: TicketKind, hash: string): Promise<TicketRedemption> {
 		const now = this.now();
 		const ticket = this.tickets.get(hash);
-		if (!ticket || ticket.kind !== kind || ticket.forgetAt <= now) return { ok: false, reason: 'unknown' };
+		if (!ticket || ticket.kind !== kind) return { ok: false, reason: 'unknown' };
+		if (ticket.forgetAt <= now) {
+			this.tickets.delete(hash);
+			return { ok: false, reason: 'unknown' };
+		}
 		if (ticket.expiresAt <= now) {
 			ticket.payload = undefined;
 			return { ok: false, reason: 'expired' };
