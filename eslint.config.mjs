@@ -118,13 +118,6 @@ export default tseslint.config(
 		},
 	},
 	{
-		files: ['nodes/shared/tenantOAuth/browserKey.ts'],
-		rules: {
-			// A false positive: BROWSER_KEY_COOKIE is the cookie's name, not a secret.
-			'@n8n/community-nodes/no-hardcoded-secrets': 'off',
-		},
-	},
-	{
 		files: ['nodes/shared/transport/credentialTest.ts'],
 		rules: {
 			// Credential test functions get only `helpers.request` from n8n (ICredentialTestFunctions).

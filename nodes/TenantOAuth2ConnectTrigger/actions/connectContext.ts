@@ -5,7 +5,8 @@ import { NodeOperationError, type ICredentialDataDecryptedObject, type IWebhookF
 import { lockClientFor } from '../../shared/lock';
 import { lockEngineFor } from '../../shared/lockParameters';
 import { callerProjectOf } from '../../shared/tenantCredentials/subWorkflow';
-import { connectStoreFor, type ConnectStore } from '../../shared/tenantOAuth/connectStore';
+import { connectStoreFor } from '../../shared/tenantOAuth/connectStore';
+import type { ConnectStore } from '../../shared/tenantOAuth/types';
 import { OAUTH2_APP_CREDENTIAL_TYPE, oauthAppFrom, type OAuthApp } from '../../shared/tenantOAuth/oauthApp';
 import type { TenantConnectionContext } from '../../shared/tenantOAuth/tenantConnection';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';

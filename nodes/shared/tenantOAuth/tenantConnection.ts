@@ -5,7 +5,7 @@ import { releaseOrLetExpire } from '../swap/releaseLock';
 import { shownTenantId } from '../tenantCredentials/credentialName';
 import type { N8nApiClient } from '../transport/n8nApiClient';
 import { isCredentialGone } from '../transport/n8nApiErrors';
-import type { ConnectStore, TenantConnection } from './connectStore';
+import type { ConnectStore, TenantConnection } from './types';
 import { OAUTH2_APP_CREDENTIAL_TYPE, type OAuthApp } from './oauthApp';
 import { expressionPath, type OAuthTokenData } from './tokenExchange';
 
