@@ -9,6 +9,8 @@ import { oauthAppFrom, OAuthAppProblem, type OAuthApp } from '../../nodes/shared
 import { connectedPage, errorPage, escapeHtml, refusedPage } from '../../nodes/shared/tenantOAuth/pages';
 import { tenantCredentialData, tenantOAuthCredentialName, TenantConnectionRefused } from '../../nodes/shared/tenantOAuth/tenantConnection';
 import { exchangeCode, validateTokenAnswer } from '../../nodes/shared/tenantOAuth/tokenExchange';
+import { browserKeyCookie, clearedBrowserKeyCookie } from '../../nodes/TenantOAuth2ConnectTrigger/actions/respond';
+import { isHttps } from '../../nodes/TenantOAuth2ConnectTrigger/actions/start';
 
 const CLIENT_SECRET = 'app-secret-Zq9';
 const app: OAuthApp = {
@@ -207,5 +209,14 @@ describe('pages', () => {
 		expect(refusedPage('This connect link was already used.').body).toMatch(/already used.*Nothing was connected or changed/);
 		expect(errorPage().status).toBe(500);
 		expect(errorPage().body).toMatch(/was not connected/);
+	});
+});
+
+describe('browser key cookie', () => {
+	it('is HttpOnly, SameSite=Lax, Path=/, with Max-Age, and Secure only when the callback URL is https', () => {
+		expect(browserKeyCookie('k', 600, true)).toBe('n8n_tenant_connect=k; Max-Age=600; Path=/; HttpOnly; SameSite=Lax; Secure');
+		expect(browserKeyCookie('k', 600, false)).toBe('n8n_tenant_connect=k; Max-Age=600; Path=/; HttpOnly; SameSite=Lax');
+		expect(clearedBrowserKeyCookie(true)).toBe('n8n_tenant_connect=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax; Secure');
+		expect([isHttps('https://n8n.example/webhook/x/callback'), isHttps('http://127.0.0.1:5678/webhook/x/callback')]).toEqual([true, false]);
 	});
 });
