@@ -5,6 +5,7 @@
  * test/integration/tenantOAuth2Connect.test.ts.
  */
 import { memoryLockEngine } from '../../nodes/shared/lock';
+import { tenantConnectionLockKey } from '../../nodes/shared/tenantOAuth/connectionLock';
 import { connectStoreFor } from '../../nodes/shared/tenantOAuth/connectStore';
 import { setDefaultRetryOptions } from '../../nodes/shared/transport/n8nApiClient';
 import { TenantOAuth2Connect } from '../../nodes/TenantOAuth2Connect/TenantOAuth2Connect.node';
@@ -153,6 +154,11 @@ describe('Create Connect Link', () => {
 });
 
 describe('Disconnect', () => {
+	it("locks the tenant's connection under the key the trigger's Complete uses (no two tenants or connections share one)", () => {
+		expect(tenantConnectionLockKey('hubspot', 'acme')).toBe('tenant-oauth:["hubspot","acme"]');
+		expect(tenantConnectionLockKey('a', 'b","c')).not.toBe(tenantConnectionLockKey('a","b', 'c'));
+	});
+
 	it("forgets the connection and deletes the tenant's n8n credential; a second run finds nothing (idempotent)", async () => {
 		const api = new FakeCredentialsApi();
 		const tenantId = tenant('acme');

@@ -2,6 +2,7 @@ import { SwapItemError } from '../swap/errors';
 import { joinSentences } from '../swap/itemErrors';
 import type { N8nApiClient } from '../transport/n8nApiClient';
 import { N8nApiError } from '../transport/n8nApiErrors';
+import type { ConnectionHold } from './connectionLock';
 import type { ConnectLinkTarget, ConnectStore } from './types';
 
 /** What happened to the tenant's n8n credential: `gone` = n8n answered 404 (deleted by hand or already). */
@@ -14,14 +15,26 @@ export interface DisconnectOutcome {
 }
 
 /**
- * Forgets the tenant's connection, then deletes its n8n credential. The forget is the store's atomic
- * take: of concurrent Disconnects of one tenant exactly one gets the connection, and only that one
+ * Forgets the tenant's connection, then deletes its n8n credential, holding the tenant's connection
+ * lock (`hold`: the trigger's Complete holds it too, so it never records a credential deleted here, and
+ * putting a connection back cannot overwrite a newer one). The forget is the store's atomic take as
+ * well: of concurrent Disconnects of one tenant exactly one gets the connection, and only that one
  * deletes. A delete that fails puts the connection back, so running Disconnect again deletes it.
  *
  * Nothing is revoked at the provider: no n8n endpoint gives an API key a credential's tokens, and this
  * package keeps no copy of them (README "Disconnect").
  */
-export async function disconnectTenant(store: ConnectStore, api: N8nApiClient, target: ConnectLinkTarget, itemIndexes: number[]): Promise<DisconnectOutcome> {
+export async function disconnectTenant(
+	store: ConnectStore,
+	api: N8nApiClient,
+	target: ConnectLinkTarget,
+	itemIndexes: number[],
+	hold: ConnectionHold,
+): Promise<DisconnectOutcome> {
+	return await hold(async () => await forgetAndDelete(store, api, target, itemIndexes));
+}
+
+async function forgetAndDelete(store: ConnectStore, api: N8nApiClient, target: ConnectLinkTarget, itemIndexes: number[]): Promise<DisconnectOutcome> {
 	const connection = await store.forgetConnection(target.tenantId, target.appId);
 	if (!connection) return { disconnected: false, credentialDeleted: 'none' };
 	try {
