@@ -34,7 +34,7 @@ export const tenantOAuth2ConnectProperties: INodeProperties[] = [
 	operationProperty,
 	{
 		displayName:
-			"Put this node behind your backend's authenticated webhook: the Tenant ID must come from your backend, never from the tenant's browser. The output's Connect URL holds a one-time link token: whoever opens it first connects their account to this tenant. Send it only to that tenant (e.g. your app redirects them), and do not log it or keep it in saved executions you share.",
+			"Put this node behind your backend's authenticated webhook: the Tenant ID must come from your backend, never from the tenant's browser. The output's Connect URL holds a one-time link token: whoever opens it first connects their account to this tenant. Send it only to that tenant (e.g. your app redirects them) and do not log it. n8n keeps it in the execution's saved data until it expires: turn off saving successful production executions for this workflow if others can read them.",
 		name: 'createLinkNotice',
 		type: 'notice',
 		default: '',

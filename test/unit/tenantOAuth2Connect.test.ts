@@ -221,6 +221,21 @@ describe('Disconnect', () => {
 		expect(retried.output!.map((item) => item.json)).toEqual([{ tenantId, connection: 'hubspot', disconnected: true, credentialDeleted: 'deleted' }]);
 	});
 
+	it('a failed delete whose connection cannot be recorded again says which credential to delete by hand', async () => {
+		const api = new FakeCredentialsApi();
+		const tenantId = tenant('acme');
+		const credentialId = await connect(api, tenantId);
+		api.failDelete.set(credentialId, 500);
+		const saved = jest.spyOn(store, 'saveConnection').mockRejectedValueOnce(new Error('lock database down'));
+		try {
+			const failed = await runConnectNode(disconnectParameters(tenantId), items(1), { api });
+			expect(failed.error?.description).toMatch(new RegExp(`could not be recorded again either \\(lock database\\): delete the credential ${credentialId} in n8n by hand`));
+			expect(saved).toHaveBeenCalledTimes(1);
+		} finally {
+			saved.mockRestore();
+		}
+	});
+
 	it('with Continue On Fail, a failing item becomes an error item and the others are disconnected', async () => {
 		const api = new FakeCredentialsApi();
 		const tenants = [tenant('a'), tenant('b'), tenant('c')];
