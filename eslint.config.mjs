@@ -78,13 +78,7 @@ export default tseslint.config(
 		},
 	},
 	{
-		files: [
-			'nodes/shared/lock/**/*.ts',
-			'nodes/shared/swap/**/*.ts',
-			'nodes/shared/tenantCredentials/**/*.ts',
-			'nodes/shared/tenantOAuth/**/*.ts',
-			'nodes/shared/transport/**/*.ts',
-		],
+		files: ['nodes/shared/lock/**/*.ts', 'nodes/shared/swap/**/*.ts', 'nodes/shared/tenantCredentials/**/*.ts', 'nodes/shared/transport/**/*.ts', 'nodes/shared/tenantOAuth/**/*.ts'],
 		rules: {
 			// Shared domain code has no node to attach: it throws typed errors (LockTimeoutError,
 			// N8nApiError, SwapItemError), which the nodes turn into NodeOperationError per item.
@@ -96,6 +90,7 @@ export default tseslint.config(
 			'nodes/TenantCredentialSwap/TenantCredentialSwap.node.ts',
 			'nodes/TenantLockRelease/TenantLockRelease.node.ts',
 			'nodes/RunWithTenantCredential/RunWithTenantCredential.node.ts',
+			'nodes/TenantOAuth2Connect/TenantOAuth2Connect.node.ts',
 		],
 		rules: {
 			// The lock database is configured with n8n's own `postgres` credential, on purpose: users

@@ -11,7 +11,8 @@
  *    reads, or (generic non-OAuth HTTP auth types) all of them; with the displayOptions that show them;
  *  - which fields say where n8n connects or sends the credential (`connects`): a caller who sets them
  *    chooses the destination (server-side request forgery), so tenant data may set them only when the
- *    workflow author lists them in Allowed Fields. See connectionFields() for what counts.
+ *    workflow author lists them in Allowed Fields. See connectionFields() for what counts;
+ *  - the OAuth2 grant a type uses when the data does not set `grantType` (`defaults.grantType`).
  * Run with Node 24 (n8n-nodes-base needs it): `<cache>/node-24/.../bin/node scripts/gen-credential-types.js`.
  */
 const fs = require('fs');
@@ -196,6 +197,10 @@ for (const name of Object.keys(types).sort()) {
 			if (control && control.default !== undefined) conditionDefaults[field] = control.default;
 		}
 	}
+	// The grant n8n uses when the data does not set one (descendants often fix it in a hidden field):
+	// authorization code and PKCE keep a tenant's refresh token, which tenant data must not carry.
+	const grantType = keepsToken === 'oAuth2' ? byName.get('grantType') : undefined;
+	if (grantType && grantType.default !== undefined) conditionDefaults.grantType = grantType.default;
 	const secrets = properties.filter((p) => p.typeOptions?.password === true).map((p) => p.name);
 	const connects = connectionFields(types[name], propertiesOf(name, true));
 	const entry = {};
@@ -221,7 +226,7 @@ fs.writeFileSync(
 		`\tkeepsToken?: 'oAuth1' | 'oAuth2' | 'session' | 'hidden';\n` +
 		`\t/** Fields a full replacement must set (n8n's default is empty); [field, shown only when field has one of values]. */\n` +
 		`\tneeds?: Array<string | [string, Record<string, unknown[]>]>;\n` +
-		`\t/** n8n's defaults of the fields those conditions look at. */\n` +
+		`\t/** n8n's defaults of the fields those conditions look at, and of an OAuth2 type's grantType. */\n` +
 		`\tdefaults?: Record<string, unknown>;\n` +
 		`\t/** Fields n8n shows as passwords (typeOptions.password): what outputs must never carry. */\n` +
 		`\tsecrets: string[];\n` +

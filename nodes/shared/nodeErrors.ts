@@ -30,6 +30,9 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	'options.testCredential': 'Test Credential',
 	'options.saveSuccessfulSubExecutions': 'Save Successful Sub-Executions',
 	'options.tenantsInParallel': 'Tenants in Parallel',
+	connection: 'Connection',
+	connectStartUrl: 'Connect Start URL',
+	linkExpiry: 'Link Expiry',
 };
 
 /** Message names the parameter and the item, so the user knows where to look. */

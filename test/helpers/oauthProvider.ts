@@ -15,6 +15,11 @@
  * - `POST /revoke`: RFC 7009.
  * - `GET /api/me`: `{ account, tenantHint?, tokenId, scope, clientId }` for a live Bearer access token,
  *   401 `{ error: "invalid_token" }` otherwise.
+ *
+ * Memory: used and unused codes are dropped 60 s (codeTtlSeconds) after issue; tokens, and rotated-out
+ * refresh tokens (kept so a reuse is recognised), live as long as the provider: bounded by what a test
+ * issues. Only `node:*` imports, so a plain JS script can use it after
+ * `tsc test/helpers/oauthProvider.ts --outDir <dir> --module commonjs --target es2022 --types node`.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -587,7 +592,7 @@ export async function startOAuthProvider(options: OAuthProviderOptions = {}): Pr
 		if (grant && grant.clientId !== client.clientId) throw new OAuthError(400, 'unauthorized_client', 'The token belongs to another client.');
 		if (refreshRecord) {
 			// RFC 7009 2.1: revoking a refresh token also ends the access tokens of its grant.
-			refreshRecord.grant.currentRefreshToken = "";
+			revokeGrant(refreshRecord.grant);
 			stats.forAccount(refreshRecord.grant.account).revocations++;
 		} else if (accessRecord) {
 			accessRecord.revoked = true;

@@ -112,6 +112,7 @@ describe('what a caller may set: the editor and the README say it', () => {
 		const rows = section.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| ---'));
 		expect(rows.slice(1).map((row) => row.split(' | ')[0].slice(2))).toEqual([
 			'Expressions',
+			'OAuth2 tokens (Authorization Code, PKCE)',
 			'Connection fields (built-in types)',
 			'Unknown (community) types',
 			'Allowed Fields',

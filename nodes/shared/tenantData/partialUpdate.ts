@@ -2,10 +2,8 @@ import { SwapItemError } from '../swap/errors';
 import { N8N_CREDENTIAL_TYPES_VERSION } from '../swap/n8nCredentialTypes';
 import type { CredentialSchema } from '../transport/n8nApiClient';
 import { knownCredentialType } from './knownTypes';
+import { isOAuthType } from './oauthTypes';
 import { nothingDone, type TenantDataTarget } from './target';
-
-/** Fields only OAuth types have; n8n adds `oauthTokenData` to the schema of oAuth1Api, oAuth2Api and every type that extends them. */
-const OAUTH_FIELDS = ['oauthTokenData', 'accessTokenUrl', 'requestTokenUrl', 'grantType'];
 
 /**
  * Why a partial update of this type could leave the previous tenant's token or session in place, or
@@ -16,10 +14,8 @@ const OAUTH_FIELDS = ['oauthTokenData', 'accessTokenUrl', 'requestTokenUrl', 'gr
  * every type this package does not know (community types: their hidden fields cannot be seen), is refused.
  */
 export function partialUpdateRisk(type: string, schema: CredentialSchema): string | undefined {
-	const properties = schema.properties ?? {};
 	const known = knownCredentialType(type);
-	const oauthField = OAUTH_FIELDS.find((field) => field in properties);
-	if (oauthField || /oauth/i.test(type) || known?.keepsToken === 'oAuth1' || known?.keepsToken === 'oAuth2') {
+	if (isOAuthType(type, schema)) {
 		return "It is an OAuth credential: on a partial update n8n keeps the stored OAuth token, so the next nodes would use the previous tenant's token.";
 	}
 	if (known?.keepsToken === 'session') {

@@ -5,7 +5,9 @@ import { SwapItemError } from '../swap/errors';
 import type { CredentialSchema } from '../transport/n8nApiClient';
 import { expressionRefusal } from './expressions';
 import { fieldAccessRefusal } from './fieldAccess';
+import { knownCredentialType } from './knownTypes';
 import { neededFieldsRefusal } from './neededFields';
+import { oauthTokenRefusal, setsOAuthTokens } from './oauthTokens';
 import { partialUpdateRefusal } from './partialUpdate';
 import { isPartialUpdate, nothingDone, type TenantDataPolicy, type TenantDataTarget } from './target';
 
@@ -21,9 +23,9 @@ export interface CredentialSchemaSource {
 	getSchema(type: string): Promise<CredentialSchema>;
 }
 
-/** The checks that need no schema: expressions, then which fields the caller may set. */
+/** The checks that need no schema: expressions, OAuth2 tokens (of built-in types), then which fields the caller may set. */
 export function refusalBeforeSchema(target: TenantDataTarget, data: IDataObject, policy: TenantDataPolicy, itemIndexes: number[]): SwapItemError | undefined {
-	return expressionRefusal(target, data, itemIndexes) ?? fieldAccessRefusal(target, data, policy, itemIndexes);
+	return expressionRefusal(target, data, itemIndexes) ?? oauthTokenRefusal(target, data, undefined, itemIndexes) ?? fieldAccessRefusal(target, data, policy, itemIndexes);
 }
 
 function doesNotFit(target: TenantDataTarget, problems: string[], itemIndexes: number[]): SwapItemError {
@@ -72,6 +74,11 @@ export async function checkTenantData(
 ): Promise<CredentialSchema> {
 	const expression = expressionRefusal(target, data, itemIndexes);
 	if (expression) throw expression;
+	// Before the fields: "add it to Allowed Fields" would only lead here. A type this package does not
+	// know needs its schema to tell OAuth2 from OAuth1 (cached per type; unreadable: the later checks decide).
+	const oauthSchema = setsOAuthTokens(data) && !knownCredentialType(target.type) ? await schemas.getSchema(target.type).catch(() => undefined) : undefined;
+	const tokens = oauthTokenRefusal(target, data, oauthSchema, itemIndexes);
+	if (tokens) throw tokens;
 	const access = fieldAccessRefusal(target, data, policy, itemIndexes);
 	if (access) {
 		// A field the type does not have is refused as unknown first: "add it to Allowed Fields" would

@@ -1,17 +1,13 @@
 import type { IDataObject } from 'n8n-workflow';
 
-import { LockTimeoutError, type HeldLockLogger, type LockClient, type LockOwner } from '../lock';
-import { releaseOrLetExpire } from '../swap/releaseLock';
+import type { HeldLockLogger, LockClient, LockOwner } from '../lock';
 import { shownTenantId } from '../tenantCredentials/credentialName';
 import type { N8nApiClient } from '../transport/n8nApiClient';
 import { isCredentialGone } from '../transport/n8nApiErrors';
+import { connectionHold } from './connectionLock';
 import type { ConnectStore, TenantConnection } from './types';
 import { OAUTH2_APP_CREDENTIAL_TYPE, type OAuthApp } from './oauthApp';
 import { expressionPath, type OAuthTokenData } from './tokenExchange';
-
-/** Writing a tenant's credential is two or three API calls: the lock outlives them, renewing itself. */
-const CONNECT_LOCK_TTL_MS = 30_000;
-const CONNECT_LOCK_WAIT_MS = 60_000;
 
 export interface TenantConnectionContext {
 	api: N8nApiClient;
@@ -37,10 +33,6 @@ export class TenantConnectionRefused extends Error {
 		super(message);
 		this.name = 'TenantConnectionRefused';
 	}
-}
-
-export function tenantConnectionLockKey(connection: string, tenantId: string): string {
-	return `tenant-oauth:${JSON.stringify([connection, tenantId])}`;
 }
 
 export const CONNECTED_NOTE = ' (connected by Tenant OAuth2 Connect: do not edit or use)';
@@ -79,21 +71,9 @@ export function tenantCredentialData(app: OAuthApp, tokenData: OAuthTokenData): 
 export async function connectTenantCredential(context: TenantConnectionContext, wish: TenantConnectionWish): Promise<TenantConnection> {
 	const data = tenantCredentialData(wish.app, wish.tokenData);
 	if (!connectionLock) return await writeAndRecord(context, wish, data);
-	const { lock, reentered } = await context.locks
-		.acquire(
-			tenantConnectionLockKey(wish.connection, wish.tenantId),
-			{ owner: { ...context.owner, tenantId: wish.tenantId }, ttlMs: CONNECT_LOCK_TTL_MS, waitTimeoutMs: CONNECT_LOCK_WAIT_MS },
-			context.lockLog,
-		)
-		.catch((error: unknown) => {
-			if (error instanceof LockTimeoutError) throw new Error("Another completion for this tenant held the tenant's connection for the whole wait");
-			throw error;
-		});
-	try {
-		return await writeAndRecord(context, wish, data);
-	} finally {
-		if (!reentered) await releaseOrLetExpire(lock, context.lockLog, "a tenant's OAuth2 connection");
-	}
+	// The key Disconnect holds too: a Complete never records a credential a Disconnect just deleted.
+	const hold = connectionHold(context.locks, context.owner, { connection: wish.connection, tenantId: wish.tenantId }, [0], context.lockLog);
+	return await hold(async () => await writeAndRecord(context, wish, data));
 }
 
 let connectionLock = true;
