@@ -1,8 +1,8 @@
 /**
  * Tenant OAuth2 Connect Trigger in a real n8n 2.40.7 (our packed package, n8n on PostgreSQL, the lock
  * database on PostgreSQL), against the stand-in OAuth2 provider on 127.0.0.1, a fetch browser following
- * redirects and keeping cookies. Links are made with the connect store from the test (the Connect
- * node's Create Connect Link does the same).
+ * redirects and keeping cookies. Links are made with the connect store from the test, and in the last
+ * test by the Tenant OAuth2 Connect node (Create Connect Link, then Disconnect) behind webhooks.
  *   - A tenant connects through the real flow: n8n holds its oAuth2Api credential with its tokens, and
  *     an HTTP Request node using that credential calls the provider's /api/me as that tenant.
  *   - Attacks, each with nothing created and a clear page: forged state, replayed state, expired link,
@@ -20,7 +20,7 @@ import { CookieJar, followConnectFlow, type ConnectFlowResult } from '../helpers
 import { startOAuthProvider, type OAuthClient, type OAuthProvider } from '../helpers/oauthProvider';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-const { PACKAGE } = require('../harness/workflows.js');
+const { PACKAGE, chainWorkflow } = require('../harness/workflows.js');
 const { postgresCredentialData } = require('../harness/postgres.js');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -132,6 +132,23 @@ beforeAll(async () => {
 	await api.activateWorkflow(workflow.id);
 	await api.waitForWebhook(`${PATH}/start`, 'GET', { workflowId: workflow.id });
 	await api.waitForWebhook(`${PATH}/callback`, 'GET', { workflowId: workflow.id });
+	const connectNode = (path: string, parameters: Record<string, unknown>) =>
+		chainWorkflow({
+			name: path,
+			path,
+			nodes: [
+				{
+					id: 'connect',
+					name: 'Tenant OAuth2 Connect',
+					type: `${PACKAGE}.tenantOAuth2Connect`,
+					typeVersion: 1,
+					parameters: { connection: CONNECTION, tenantId: '={{ $json.body.tenantId }}', lockBackend: 'postgres', ...parameters },
+					credentials: { tenantSwapN8nApi: stack.n8nApi, postgres: stack.postgres },
+				},
+			],
+		});
+	await api.deployWorkflow(connectNode(`link-${PATH}`, { operation: 'createConnectLink', connectStartUrl: startUrl, linkExpiry: 15 }));
+	await api.deployWorkflow(connectNode(`disconnect-${PATH}`, { operation: 'disconnect' }));
 });
 
 afterAll(async () => {
@@ -284,5 +301,28 @@ describe('attacks: a clear page, nothing created or changed', () => {
 		expect(page.headers.get('referrer-policy')).toBe('no-referrer');
 		expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
 		expect(page.headers.get('content-type')).toContain('text/html');
+	});
+});
+
+describe('with the Tenant OAuth2 Connect node', () => {
+	it('Create Connect Link -> connect -> Disconnect deletes the credential -> a new link connects again with a new credential', async () => {
+		const tenantId = 'wayne-co';
+		const link = await api.callWebhook(`link-${PATH}`, { body: { tenantId } });
+		expect(link.status).toBe(200);
+		secrets.add(new URL(link.body.connectUrl).searchParams.get('link')!);
+		expect((await connect(link.body.connectUrl, 'bruce')).finalBody).toContain('Your account is connected (acme)');
+		const first = (await store().connectionOf(tenantId, CONNECTION))!.credentialId;
+		expect((await tenantCredentials()).map((credential) => credential.id)).toContain(first);
+
+		const disconnected = await api.callWebhook(`disconnect-${PATH}`, { body: { tenantId } });
+		expect(disconnected.body).toMatchObject({ tenantId, disconnected: true, credentialDeleted: 'deleted' });
+		expect((await tenantCredentials()).map((credential) => credential.id)).not.toContain(first);
+
+		const again = await api.callWebhook(`link-${PATH}`, { body: { tenantId } });
+		secrets.add(new URL(again.body.connectUrl).searchParams.get('link')!);
+		expect((await connect(again.body.connectUrl, 'bruce')).finalBody).toContain('Your account is connected (acme)');
+		const second = (await store().connectionOf(tenantId, CONNECTION))!.credentialId;
+		expect(second).not.toBe(first);
+		expect((await tenantCredentials()).filter((credential) => credential.name.includes(` ${tenantId} `)).map((credential) => credential.id)).toEqual([second]);
 	});
 });
