@@ -21,7 +21,10 @@
  *       token: one gets invalid_grant, its executions fail with "needs to be reconnected", and that
  *       credential stays dead (it presents the same stale token again; n8n neither clears nor repairs it);
  *   (d) the other way, with no race at all: the provider rotates but its answer never reaches n8n (a dropped
- *       connection): n8n keeps the old refresh token, and every later refresh is refused.
+ *       connection): n8n keeps the old refresh token, and every later refresh is refused;
+ *   (e) new token data written through the public API (a reconnect: PATCH of the whole data) while a refresh
+ *       is in flight: the refresh's write-back replaces it (n8n's lock covers only its own refreshes), the
+ *       credential ends on the old grant; control: the same PATCH with no refresh in flight takes effect.
  * The same file in queue mode with 2 workers gave the same outcomes (measured once; not run here: n8n
  * takes minutes to start with workers).
  * No token is ever printed: failures show counts, generations and n8n's error messages only.
@@ -30,7 +33,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startE2eStack, type E2eStack, type Ref } from '../helpers/e2eStack';
+import { startE2eStack, waitUntil, type E2eStack, type Ref } from '../helpers/e2eStack';
 import { executionError, mapLimit } from '../helpers/runWithTenant';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -61,6 +64,8 @@ class RotatingProvider {
 	apiCalls = { ok: 0, unauthorized: 0 };
 	/** Rotate on the next refresh but never answer it (the connection drops), as a timeout or a restart loses an answer. */
 	dropNextRefreshAnswer = false;
+	/** While set, a rotated refresh's answer waits for it (the test acts while a refresh is in flight). */
+	holdRefreshAnswers?: Promise<void>;
 	private readonly grants = new Map<string, { generation: number }>();
 	private readonly refreshTokens = new Map<string, { grant: string; generation: number }>();
 	private readonly accessTokens = new Map<string, { grant: string; generation: number; expired: boolean }>();
@@ -133,6 +138,7 @@ class RotatingProvider {
 		event.outcome = 'rotated';
 		const issued = this.issue(presented.grant, grant.generation);
 		await new Promise((resolve) => setTimeout(resolve, TOKEN_ENDPOINT_DELAY_MS));
+		await this.holdRefreshAnswers;
 		if (this.dropNextRefreshAnswer) {
 			this.dropNextRefreshAnswer = false;
 			request.socket.destroy();
@@ -177,21 +183,21 @@ afterAll(async () => {
 
 /** An authorization-code oAuth2Api credential connected to a grant of the provider (token data as n8n stores it). */
 async function connectedCredential(name: string, tokenData: Record<string, unknown>): Promise<Ref> {
-	return await api.createCredential({
-		name,
-		type: 'oAuth2Api',
-		data: {
-			grantType: 'authorizationCode',
-			authUrl: `${provider.url}/authorize`,
-			accessTokenUrl: `${provider.url}/token`,
-			clientId: CLIENT_ID,
-			clientSecret: CLIENT_SECRET,
-			scope: '',
-			authQueryParameters: '',
-			authentication: 'header',
-			oauthTokenData: tokenData,
-		},
-	});
+	return await api.createCredential({ name, type: 'oAuth2Api', data: connectedData(tokenData) });
+}
+
+function connectedData(tokenData: Record<string, unknown>): Record<string, unknown> {
+	return {
+		grantType: 'authorizationCode',
+		authUrl: `${provider.url}/authorize`,
+		accessTokenUrl: `${provider.url}/token`,
+		clientId: CLIENT_ID,
+		clientSecret: CLIENT_SECRET,
+		scope: '',
+		authQueryParameters: '',
+		authentication: 'header',
+		oauthTokenData: tokenData,
+	};
 }
 
 /** Webhook -> HTTP Request GET /api/me with the credential (generic oAuth2Api) -> answers the API's JSON. */
@@ -204,11 +210,17 @@ async function deployCaller(path: string, credential: Ref): Promise<{ id: string
 interface CallResult {
 	status: number;
 	generation?: number;
+	grant?: string;
 }
 
 async function callOnce(path: string): Promise<CallResult> {
 	const response = await api.callWebhook(path, { body: {} });
 	return { status: response.status, generation: typeof response.body?.generation === 'number' ? response.body.generation : undefined };
+}
+
+async function callGrant(path: string): Promise<CallResult> {
+	const response = await api.callWebhook(path, { body: {} });
+	return { status: response.status, grant: response.body?.grant, generation: response.body?.generation };
 }
 
 /** The stored errors of the workflow's failed executions, message -> count. */
@@ -353,5 +365,31 @@ describe('n8n 2.40.7 OAuth2 refresh with a rotating provider', () => {
 		expect([...afterDrop.keys()]).toHaveLength(1);
 		expect([...afterDrop.keys()][0]).not.toMatch(/needs to be reconnected/);
 		expect(errors.get(`Call API: The credential "race: lost answer" needs to be reconnected.`)).toBe(2);
+	});
+
+	it('(e) new token data PATCHed through the public API while a refresh is in flight is overwritten by the refresh', async () => {
+		const path = 'oauth-race-reconnect';
+		const credential = await connectedCredential('race: reconnect', provider.newGrant('reconnect-old'));
+		await deployCaller(path, credential);
+		provider.expireAccessTokens();
+		let release = () => {};
+		provider.holdRefreshAnswers = new Promise<void>((resolve) => (release = resolve));
+		const inFlight = callGrant(path);
+		const arrived = await waitUntil(() => provider.refreshesOf('reconnect-old').length > 0, 30_000);
+		// A reconnect written through the public API: the whole data with the new grant's token data (a partial
+		// PATCH cannot change oauthTokenData: n8n 2.40.7 keeps the stored one, credentials.service.js:377-380).
+		await api.updateCredential(credential.id, { data: connectedData(provider.newGrant('reconnect-new')) });
+		release();
+		provider.holdRefreshAnswers = undefined;
+		expect(arrived).toBe(true);
+		expect(await inFlight).toEqual({ status: 200, grant: 'reconnect-old', generation: 1 });
+		// n8n re-read the credential only before refreshing; its write after the refresh replaced the new grant's data.
+		const after = await callGrant(path);
+		process.stderr.write(`(e) reconnect during a refresh: the next call used grant ${after.grant} generation ${after.generation}\n`);
+		expect(after).toEqual({ status: 200, grant: 'reconnect-old', generation: 1 });
+
+		// Control: the same PATCH with no refresh in flight takes effect.
+		await api.updateCredential(credential.id, { data: connectedData(provider.newGrant('reconnect-control')) });
+		expect(await callGrant(path)).toEqual({ status: 200, grant: 'reconnect-control', generation: 0 });
 	});
 });
