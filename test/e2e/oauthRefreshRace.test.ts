@@ -213,14 +213,17 @@ interface CallResult {
 	grant?: string;
 }
 
-async function callOnce(path: string): Promise<CallResult> {
-	const response = await api.callWebhook(path, { body: {} });
-	return { status: response.status, generation: typeof response.body?.generation === 'number' ? response.body.generation : undefined };
-}
-
+/** One webhook call: its status and which grant and generation of access token the API saw (none on failure). */
 async function callGrant(path: string): Promise<CallResult> {
 	const response = await api.callWebhook(path, { body: {} });
-	return { status: response.status, grant: response.body?.grant, generation: response.body?.generation };
+	const seen = response.status === 200 ? response.body : undefined;
+	return { status: response.status, grant: seen?.grant, generation: seen?.generation };
+}
+
+/** As callGrant, for a workflow with one grant: status and generation. */
+async function callOnce(path: string): Promise<Omit<CallResult, 'grant'>> {
+	const { status, generation } = await callGrant(path);
+	return { status, generation };
 }
 
 /** The stored errors of the workflow's failed executions, message -> count. */
