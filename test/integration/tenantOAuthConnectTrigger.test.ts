@@ -149,16 +149,18 @@ describe('a tenant connects', () => {
 		expect(response.headers.get('cache-control')).toBe('no-store');
 	});
 
-	it('a tenant that connects again keeps one credential, updated with the new tokens', async () => {
+	it('a tenant that connects again gets a new credential and the earlier one is deleted (never PATCHed: a refresh in flight would write the old grant back)', async () => {
 		await connect(await linkFor('again-co'), 'again');
 		const [first] = credentialsOf('again-co');
 		const firstToken = (first.data.oauthTokenData as Record<string, string>).access_token;
+		const patchesBefore = harness.api.calls.filter((call) => call.method === 'PATCH').length;
 		await connect(await linkFor('again-co'), 'again');
 		const all = credentialsOf('again-co');
 		expect(all).toHaveLength(1);
-		expect(all[0].id).toBe(first.id);
+		expect(all[0].id).not.toBe(first.id);
 		expect((all[0].data.oauthTokenData as Record<string, string>).access_token).not.toBe(firstToken);
-		expect(await store().connectionOf('again-co', CONNECTION)).toMatchObject({ credentialId: first.id, credentialType: 'oAuth2Api' });
+		expect(harness.api.calls.filter((call) => call.method === 'PATCH')).toHaveLength(patchesBefore);
+		expect(await store().connectionOf('again-co', CONNECTION)).toMatchObject({ credentialId: all[0].id, credentialType: 'oAuth2Api' });
 	});
 });
 

@@ -64,8 +64,10 @@ export function tenantCredentialData(app: OAuthApp, tokenData: OAuthTokenData): 
 }
 
 /**
- * Creates the tenant's credential, or updates the one it has for this connection (whole data, so no
- * old token survives), then records the connection. Held under the (connection, tenant) lock: two
+ * Makes the tenant's credential, records the connection, then deletes the credential of an earlier
+ * connection. A reconnect never PATCHes the live credential: n8n writes a refreshed token back without
+ * a version check, so a refresh in flight would put the old grant back over the new one (measured on
+ * n8n 2.40.7, test/e2e/oauthRefreshRace.test.ts case e). Held under the (connection, tenant) lock: two
  * completions for one tenant never interleave (one's credential orphaned, or the older tokens last).
  */
 export async function connectTenantCredential(context: TenantConnectionContext, wish: TenantConnectionWish): Promise<TenantConnection> {
@@ -84,35 +86,7 @@ export function configureConnectionLock(enabled?: boolean): void {
 }
 
 async function writeAndRecord(context: TenantConnectionContext, wish: TenantConnectionWish, data: IDataObject): Promise<TenantConnection> {
-	const { id, created } = await writeCredential(context, wish, data);
-	const connection: TenantConnection = {
-		tenantId: wish.tenantId,
-		appId: wish.connection,
-		credentialId: id,
-		credentialType: OAUTH2_APP_CREDENTIAL_TYPE,
-		connectedAt: new Date(),
-	};
-	try {
-		await context.store.saveConnection(connection);
-	} catch (error) {
-		// Unrecorded, nobody would find or delete it: a new credential goes now (an updated one stays recorded).
-		if (created) await context.api.deleteCredential(id, 'delete tenant OAuth2 credential').catch(() => undefined);
-		throw error;
-	}
-	return connection;
-}
-
-async function writeCredential(context: TenantConnectionContext, wish: TenantConnectionWish, data: IDataObject): Promise<{ id: string; created: boolean }> {
-	const known = await context.store.connectionOf(wish.tenantId, wish.connection);
-	if (known && known.credentialType === OAUTH2_APP_CREDENTIAL_TYPE) {
-		try {
-			await context.api.updateCredential(known.credentialId, { data }, { noBlindRetry: true });
-			return { id: known.credentialId, created: false };
-		} catch (error) {
-			// Deleted by hand: make a new one.
-			if (!isCredentialGone(error)) throw error;
-		}
-	}
+	const previous = await context.store.connectionOf(wish.tenantId, wish.connection);
 	const created = await context.api.createCredential(
 		{
 			name: tenantOAuthCredentialName(wish.connection, wish.tenantId),
@@ -122,5 +96,38 @@ async function writeCredential(context: TenantConnectionContext, wish: TenantCon
 		},
 		'create tenant OAuth2 credential',
 	);
-	return { id: created.id, created: true };
+	const connection: TenantConnection = {
+		tenantId: wish.tenantId,
+		appId: wish.connection,
+		credentialId: created.id,
+		credentialType: OAUTH2_APP_CREDENTIAL_TYPE,
+		connectedAt: new Date(),
+	};
+	try {
+		await context.store.saveConnection(connection);
+	} catch (error) {
+		// Unrecorded, nobody would find or delete it.
+		await context.api.deleteCredential(created.id, 'delete tenant OAuth2 credential').catch(() => undefined);
+		throw error;
+	}
+	if (previous && previous.credentialId !== created.id) await retirePreviousCredential(context, previous);
+	return connection;
+}
+
+/**
+ * The earlier connection's credential: executions still running with it may fail when n8n saves a
+ * refreshed token into it; new ones use the new credential. Left in place (and said so) when n8n
+ * refuses the delete: the tenant is connected either way.
+ */
+async function retirePreviousCredential(context: TenantConnectionContext, previous: TenantConnection): Promise<void> {
+	try {
+		await context.api.deleteCredential(previous.credentialId, 'delete replaced tenant OAuth2 credential');
+	} catch (error) {
+		if (isCredentialGone(error)) return;
+		context.lockLog?.warn('Tenant OAuth2 Connect could not delete the credential of an earlier connection; delete it by hand', {
+			credentialId: previous.credentialId,
+			connection: previous.appId,
+			error: error instanceof Error ? error.message : String(error),
+		});
+	}
 }
