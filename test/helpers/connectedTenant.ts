@@ -18,6 +18,8 @@ export const connections = connectStoreFor(memoryLockEngine());
 let counter = 0;
 export const unique = (prefix: string) => `${prefix}-${process.pid}-${++counter}`;
 
+/** The fake n8n's API Base URL: the registry's scope. */
+export const FAKE_API_URL = 'http://fake-n8n.invalid/api/v1';
 export const PLACEHOLDER_ID = 'placeholderOauth';
 export const LOGGING_ID = 'loggingHeader';
 
@@ -105,10 +107,12 @@ export function runConnected(o: {
 	executeWorkflow: NonNullable<ContextSpec['executeWorkflow']>;
 	continueOnFail?: boolean;
 	parameters?: Record<string, unknown>;
+	/** More credentials (e.g. the lock database's `postgres`). */
+	credentials?: ContextSpec['credentials'];
 }) {
 	const test = executeContext({
 		items: o.tenants.map((tenant, n) => ({ json: { tenant, n } })),
-		credentials: { tenantSwapN8nApi: { baseUrl: 'http://fake-n8n.invalid/api/v1', apiKey: 'k' } },
+		credentials: { tenantSwapN8nApi: { baseUrl: FAKE_API_URL, apiKey: 'k' }, ...o.credentials },
 		executionId: unique('exec'),
 		workflowId: 'caller',
 		continueOnFail: o.continueOnFail,
