@@ -14,6 +14,8 @@ import { RunWithTenantCredential } from '../../nodes/RunWithTenantCredential/Run
 import { memoryLockEngine } from '../../nodes/shared/lock';
 import { forgetLostConnection } from '../../nodes/shared/tenantCredentials/connectedTenant';
 import { isTenantCredentialName } from '../../nodes/shared/tenantCredentials/credentialName';
+import { placeholderCandidates, resolvePlaceholder } from '../../nodes/shared/tenantCredentials/placeholder';
+import type { LoadedSubWorkflow } from '../../nodes/shared/tenantCredentials/subWorkflow';
 import { tenantCredentialUses } from '../../nodes/shared/tenantCredentials/inUse';
 import { tenantCredentialRegistryFor } from '../../nodes/shared/tenantCredentials/registry';
 import { forgetCachedSubWorkflows } from '../../nodes/shared/tenantCredentials/subWorkflow';
@@ -277,6 +279,29 @@ describe('Connected Tenant: parameters', () => {
 		expect(isTenantCredentialName('tenant-oauth hubspot acme (connected by Tenant OAuth2 Connect: do not edit or use)')).toBe(false);
 		// Control: the node's own.
 		expect(isTenantCredentialName('tenant-cred abc acme xyz (managed by Run With Tenant Credential: do not edit or use)')).toBe(true);
+	});
+});
+
+describe("a tenant's connected credential is never a placeholder (by its name)", () => {
+	const withPlaceholderNamed = (name: string): LoadedSubWorkflow => {
+		const nodes = subWorkflow('named').nodes.map((node) =>
+			node.name === 'Call Tenant API' ? { ...node, credentials: { oAuth2Api: { id: 'connectedOne', name } } } : node,
+		);
+		return { id: 'named', name: 'Named', label: '"Named"', inCallerProject: true, nodes, connections: {}, settings: {}, version: 'draft' };
+	};
+	const connectedName = 'tenant-oauth hubspot acme (connected by Tenant OAuth2 Connect: do not edit or use)';
+
+	it('refused when picked, saying why and what to do (control: the same credential under a placeholder name passes)', () => {
+		expect(() => resolvePlaceholder(withPlaceholderNamed(connectedName), { placeholderId: 'connectedOne' }, [0])).toThrow(
+			"is a tenant's connected credential (made by Tenant OAuth2 Connect)",
+		);
+		expect(() => resolvePlaceholder(withPlaceholderNamed(connectedName), { credentialType: 'oAuth2Api' }, [0])).toThrow("is a tenant's connected credential");
+		expect(resolvePlaceholder(withPlaceholderNamed('Tenant API (placeholder)'), { placeholderId: 'connectedOne' }, [0]).id).toBe('connectedOne');
+	});
+
+	it('not offered by From List (control: under a placeholder name it is)', () => {
+		expect(placeholderCandidates(withPlaceholderNamed(connectedName).nodes).map((candidate) => candidate.id)).toEqual([LOGGING_ID]);
+		expect(placeholderCandidates(withPlaceholderNamed('Tenant API (placeholder)').nodes).map((candidate) => candidate.id)).toEqual(['connectedOne', LOGGING_ID]);
 	});
 });
 

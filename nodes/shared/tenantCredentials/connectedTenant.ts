@@ -1,7 +1,7 @@
 import { SwapItemError } from '../swap/errors';
 import type { ConnectStore, TenantConnection } from '../tenantOAuth/types';
 import type { N8nApiClient } from '../transport/n8nApiClient';
-import { shownTenantId } from './credentialName';
+import { CONNECTED_CREDENTIAL_PREFIX, shownTenantId } from './credentialName';
 import { credentialExists, credentialRefusal, plainSubWorkflowFailure, type FailedRun } from './lostCredential';
 
 /**
@@ -37,7 +37,7 @@ export function notConnected(tenantId: string, connection: string, itemIndexes: 
 
 /** How messages and the rebound node entry name a connected credential (n8n loads it by ID; the name is for people). */
 export function connectedCredentialName(connection: string, tenantId: string): string {
-	return `tenant-oauth ${connection} ${shownTenantId(tenantId)}`;
+	return `${CONNECTED_CREDENTIAL_PREFIX}${connection} ${shownTenantId(tenantId)}`;
 }
 
 /**
