@@ -32,7 +32,6 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	'options.testCredential': 'Test Credential',
 	'options.saveSuccessfulSubExecutions': 'Save Successful Sub-Executions',
 	'options.tenantsInParallel': 'Tenants in Parallel',
-	connection: 'Connection',
 	connectStartUrl: 'Connect Start URL',
 	linkExpiry: 'Link Expiry',
 };
