@@ -14,13 +14,6 @@ import { credentialExists, credentialRefusal, plainSubWorkflowFailure, type Fail
 /** What this node asks of the connect store. */
 export type ConnectionLookup = Pick<ConnectStore, 'connectionOf' | 'forgetConnection' | 'saveConnection'>;
 
-/** As on the Tenant OAuth2 Connect nodes: 1 to 64 letters, digits, `_`, `.`, `-`. */
-const CONNECTION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-
-export function isConnectionName(value: string): boolean {
-	return CONNECTION_NAME.test(value);
-}
-
 const CONNECT_LINK_HELP = 'send them a connect link (Tenant OAuth2 Connect → Create Connect Link)';
 
 /** The item error of a tenant without a connection (or whose credential is gone). */
