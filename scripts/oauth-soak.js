@@ -119,7 +119,7 @@ async function main() {
 		const connect = await connectTenants(rig, tenants, args.connectConcurrency);
 		const notConnected = connect.outcomes.filter((outcome) => !outcome.connected);
 		figures.connect = { tenants: tenants.length, connected: tenants.length - notConnected.length, wallMs: Math.round(connect.wallMs), problems: notConnected, load: os.loadavg() };
-		out(`\n1. Connect: ${tenants.length - notConnected.length} of ${tenants.length} tenants connected in ${secs(connect.wallMs)} (${args.connectConcurrency} at once, ${(tenants.length / (connect.wallMs / 1000)).toFixed(1)}/s); code exchanges ${rig.provider.stats.tokenRequests}; load ${load()}`);
+		out(`\n1. Connect: ${tenants.length - notConnected.length} of ${tenants.length} tenants connected in ${secs(connect.wallMs)} (${args.connectConcurrency} at once, ${(tenants.length / (connect.wallMs / 1000)).toFixed(1)}/s); token requests ${rig.provider.stats.tokenRequests} (code exchanges); load ${load()}`);
 		for (const problem of notConnected.slice(0, 10)) out(`   ${problem.tenant}: ${problem.problem}`);
 		if (notConnected.length) broken.push(`${notConnected.length} tenants did not connect`);
 
@@ -154,7 +154,8 @@ async function main() {
 		out(`\n4. Disconnect under load: ${dl.calls} calls over ${underLoad.length} tenants; Disconnect of ${victim} answered HTTP ${dl.disconnect.status} ${JSON.stringify(dl.disconnect.body)}`);
 		out(`   ${victim}'s calls: before ${v.before.own} own; during ${v.during.own} own / ${v.during['not connected']} not connected / ${v.during.failed} failed; after ${v.after['not connected']} not connected / ${v.after.own} own / ${v.after.failed} failed`);
 		out(`   other tenants: ${dl.others.own} own, ${dl.others.bled} bled, ${dl.others.failed + dl.others['not connected']} failed; provider mismatches ${dl.provider.tenantHintMismatches}`);
-		for (const line of [...dl.victimProblems, ...dl.otherProblems].slice(0, 10)) out(`   ${line}`);
+		for (const line of dl.victimAfter.slice(0, 3)) out(`   ${victim} after Disconnect: ${line}`);
+		for (const line of dl.otherProblems.slice(0, 10)) out(`   other tenants: ${line}`);
 		if (!v.after['not connected'] || v.after.own || v.after.failed || v.after.bled) broken.push(`${victim}'s calls after Disconnect did not all say "not connected"`);
 		if (v.before.own !== Object.values(v.before).reduce((a, b) => a + b, 0)) broken.push(`${victim}'s calls before Disconnect did not all pass`);
 		if (dl.others.own !== Object.values(dl.others).reduce((a, b) => a + b, 0) || dl.provider.tenantHintMismatches) broken.push('another tenant failed or bled during Disconnect');

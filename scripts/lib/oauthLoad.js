@@ -331,18 +331,28 @@ function providerDelta(after, before) {
  * only for an expired token and the token it gets lives `accessTokenTtlSeconds`, so one tenant can see
  * at most floor(D / TTL) + 1 refreshes in D (the provider's clock over the run): one per tenant per
  * expiry window; one refresh per call would exceed it.
- * @param {Rig} rig @param {string[]} tenants @param {{count: number, concurrency: number, callTimeoutMs?: number}} o
+ * @param {Rig} rig @param {string[]} tenants
+ * @param {{count: number, concurrency: number, callTimeoutMs?: number, expireEvery?: number}} o
+ *        expireEvery: each time this many more calls were answered, move the provider's clock on by one token
+ *        lifetime (counted in D): every token expires then, however fast the run goes
  */
 async function useUnderLoad(rig, tenants, o) {
 	const calls = Array.from({ length: o.count }, (_, i) => ({ tenant: tenants[i % tenants.length], secret: 'unused' }));
 	const before = providerTotals(rig, tenants);
 	const refreshesBefore = new Map(tenants.map((tenant) => [tenant, rig.provider.stats.account(tenant).refreshes]));
 	const providerStart = rig.provider.now();
-	const run = await fireSustained(rig.urls.use, calls, { concurrency: o.concurrency, callTimeoutMs: o.callTimeoutMs ?? 120_000 });
+	const ttl = rig.provider.settings.accessTokenTtlSeconds;
+	const run = await fireSustained(rig.urls.use, calls, {
+		concurrency: o.concurrency,
+		callTimeoutMs: o.callTimeoutMs ?? 120_000,
+		// Every token expires here whatever the speed: the provider's clock jumps one lifetime.
+		onAnswer: (_, answered) => {
+			if (o.expireEvery && answered % o.expireEvery === 0 && answered < calls.length) rig.provider.advanceClock(ttl * 1000);
+		},
+	});
 	const providerMs = rig.provider.now() - providerStart;
 	const provider = providerDelta(providerTotals(rig, tenants), before);
 	const verdicts = countVerdicts(run.answers);
-	const ttl = rig.provider.settings.accessTokenTtlSeconds;
 	const windowsPerTenant = Math.floor(providerMs / 1000 / ttl) + 1;
 	const refreshesPerTenant = tenants.map((tenant) => rig.provider.stats.account(tenant).refreshes - /** @type {number} */ (refreshesBefore.get(tenant)));
 	const latencies = run.answers.filter((a) => a.status !== 0).map((a) => a.ms).sort((x, y) => x - y);
@@ -426,7 +436,8 @@ async function disconnectUnderLoad(rig, tenants, victim, o) {
 		victimCalls,
 		others: countVerdicts(others),
 		otherProblems: describeAnswers(others),
-		victimProblems: describeAnswers(run.answers.filter((a) => a.call.tenant === victim && place(a) === 'after')),
+		/** What the victim's calls started after Disconnect answered were answered (expected: not connected). */
+		victimAfter: describeAnswers(run.answers.filter((a) => a.call.tenant === victim && place(a) === 'after')),
 		provider: providerDelta(providerTotals(rig, tenants), before),
 		wallMs: run.wallMs,
 	};
