@@ -180,7 +180,7 @@ async function deployConnectedTenantRig(o) {
 		};
 		const use = chainWorkflow({ name: `Use connected tenant (${o.tag})`, path: usePath, nodes: [run] });
 		use.nodes.push({
-			...setNode(SEND_CONNECT_LINK, { sendConnectLink: { type: 'boolean', value: true }, error: { type: 'string', value: '={{ $json.error }}' } }),
+			...setNode(SEND_CONNECT_LINK, { sendConnectLink: { type: 'boolean', value: /** @type {any} */ (true) }, error: { type: 'string', value: '={{ $json.error }}' } }),
 			position: [440, 200],
 		});
 		use.connections[RUN_WITH_TENANT] = { main: [[], [{ node: SEND_CONNECT_LINK, type: 'main', index: 0 }]] };
