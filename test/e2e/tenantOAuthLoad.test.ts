@@ -14,6 +14,8 @@
  *     nothing failed; every tenant's token was refreshed once per expiry window (3 jumps: at least 3,
  *     at most 4 per tenant, where one refresh per call would be about 15), no invalid_grant; then one
  *     more call per tenant works (none disconnected).
+ *   - All tokens expired, then 20 calls of 2 tenants with 10 in flight (5 of each tenant at once): one
+ *     refresh per tenant (n8n refreshes one credential once at a time), every call its own account.
  *   - Control: the same workflow with every tenant's connection pointing at one tenant's credential:
  *     the same checks count the other tenants' calls as bled.
  *   - Disconnect under load: calls for 4 tenants; one is disconnected meanwhile: its later calls leave
@@ -137,6 +139,18 @@ it('200 calls, 10 in flight: 0 bleed, 0 failed, refreshes during the run at most
 	const after = await oauthLoad.useUnderLoad(rig, TENANTS, { count: TENANTS.length, concurrency: TENANTS.length });
 	expect(after.problems).toEqual([]);
 	expect(after.verdicts.own).toBe(TENANTS.length);
+});
+
+it('expired tokens with 5 calls of each tenant in flight at once: one refresh per tenant, every call its own account', async () => {
+	const pair = TENANTS.slice(0, 2);
+	rig.provider.advanceClock(TTL_SECONDS * 1000);
+	const use = await oauthLoad.useUnderLoad(rig, pair, { count: 20, concurrency: 10 });
+	log(`burst after expiry: verdicts ${JSON.stringify(use.verdicts)}, 401s ${use.provider.rejectedResourceCalls}, refreshes ${use.refreshes.total}, invalid_grant ${use.provider.invalidGrants}`);
+	expect(use.problems).toEqual([]);
+	expect(use.verdicts.own).toBe(20);
+	expect(use.provider.tenantHintMismatches).toBe(0);
+	expect(use.refreshes.total).toBe(2);
+	expect(use.provider.invalidGrants).toBe(0);
 });
 
 it("control: every connection pointing at one tenant's credential, the same checks count the other tenants' calls as bled", async () => {
