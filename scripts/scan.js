@@ -85,7 +85,7 @@ const ALLOWED = [
 	// --- n8n's own `postgres` credential
 	{
 		rule: '@n8n/community-nodes/no-credential-reuse',
-		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease|RunWithTenantCredential\/RunWithTenantCredential)\.node\.ts$/,
+		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease|RunWithTenantCredential\/RunWithTenantCredential|TenantOAuth2Connect\/TenantOAuth2Connect|TenantOAuth2ConnectTrigger\/TenantOAuth2ConnectTrigger)\.node\.ts$/,
 		message: /credential "(postgres|redis)"/,
 		reason:
 			"The lock store is configured with n8n's own `postgres` (or, for the Redis backend, `redis`) credential, on " +
@@ -93,19 +93,39 @@ const ALLOWED = [
 	},
 	{
 		rule: '@n8n/community-nodes/valid-credential-references',
-		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease|RunWithTenantCredential\/RunWithTenantCredential)\.node\.ts$/,
+		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease|RunWithTenantCredential\/RunWithTenantCredential|TenantOAuth2Connect\/TenantOAuth2Connect|TenantOAuth2ConnectTrigger\/TenantOAuth2ConnectTrigger)\.node\.ts$/,
 		message: /Credential "(postgres|redis)"/,
 		reason: "The same reuse of n8n's own `postgres` / `redis` credential types, which n8n itself defines (n8n-nodes-base), not this package.",
 	},
 	{
 		rule: 'n8n-nodes-base/node-class-description-credentials-name-unsuffixed',
-		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease|RunWithTenantCredential\/RunWithTenantCredential)\.node\.ts$/,
+		file: /^nodes\/(TenantCredentialSwap\/TenantCredentialSwap|TenantLockRelease\/TenantLockRelease|RunWithTenantCredential\/RunWithTenantCredential|TenantOAuth2Connect\/TenantOAuth2Connect|TenantOAuth2ConnectTrigger\/TenantOAuth2ConnectTrigger)\.node\.ts$/,
 		reason: "The same reuse of n8n's own `postgres` credential type, whose name n8n chose without an `Api` suffix.",
+	},
+	// --- n8n's own generic OAuth2 credential: the tenants' app
+	{
+		rule: '@n8n/community-nodes/no-credential-reuse',
+		file: /^nodes\/TenantOAuth2ConnectTrigger\/TenantOAuth2ConnectTrigger\.node\.ts$/,
+		message: /credential "oAuth2Api"/,
+		reason:
+			"The app tenants connect to is n8n's own generic OAuth2 credential (`oAuth2Api`), on purpose: the tenants' credentials " +
+			'are of that type, so n8n itself refreshes their tokens.',
+	},
+	{
+		rule: '@n8n/community-nodes/valid-credential-references',
+		file: /^nodes\/TenantOAuth2ConnectTrigger\/TenantOAuth2ConnectTrigger\.node\.ts$/,
+		message: /Credential "oAuth2Api"/,
+		reason: "The same reuse of n8n's own `oAuth2Api` credential type, which n8n itself defines.",
+	},
+	{
+		rule: '@n8n/community-nodes/webhook-lifecycle-complete',
+		file: /^nodes\/TenantOAuth2ConnectTrigger\/TenantOAuth2ConnectTrigger\.node\.ts$/,
+		reason: "The trigger's webhooks are n8n's own URLs the tenants' browsers open: nothing is registered at a third party, so there is nothing to create, check or delete.",
 	},
 	// --- errors from shared code
 	{
 		rule: '@n8n/community-nodes/require-node-api-error',
-		file: /^nodes\/shared\/(lock|swap|tenantCredentials|transport)\/((postgres|redis)\/)?[^/]+\.ts$/,
+		file: /^nodes\/shared\/(lock|swap|tenantCredentials|tenantOAuth|transport)\/((postgres|redis)\/)?[^/]+\.ts$/,
 		reason:
 			'Shared domain code has no node to attach: it throws typed errors (LockTimeoutError, N8nApiError, ' +
 			'SwapItemError), which the nodes turn into NodeOperationError per item.',
