@@ -131,7 +131,7 @@ async function main() {
 		);
 
 		// The browser: approve ------------------------------------------------------------------
-		browser = await launchChromium({ profilePrefix: '/tmp/connect-check-profile-', viewport: { width: 900, height: 560 } });
+		browser = await launchChromium({ profilePrefix: '/tmp/connect-check-profile-', viewport: { width: 640, height: 400 } });
 		const page = browser.pages()[0] ?? (await browser.newPage());
 		/** The query values and cookies the browser carried (code, state, the browser key): secrets too. */
 		page.on('request', (request) => {
@@ -147,7 +147,7 @@ async function main() {
 		// The pages are short: the top of the window is the picture.
 		const shot = async (/** @type {string} */ name) => {
 			const file = path.join(args.out, `${name}.png`);
-			await page.screenshot({ path: file, clip: { x: 0, y: 0, width: 900, height: 260 } });
+			await page.screenshot({ path: file, clip: { x: 0, y: 0, width: 640, height: 210 } });
 			return file;
 		};
 		/** The page's HTML holds none of the secrets seen so far, nor anything shaped like a provider token. */
@@ -254,7 +254,7 @@ async function main() {
  */
 async function writePictures(browser, o) {
 	const page = await browser.newPage();
-	await page.setViewportSize({ width: 1100, height: 560 });
+	await page.setViewportSize({ width: 1100, height: 700 });
 	await signIn(page, { base: o.base, email: o.stack.n8n.owner.email, password: o.stack.n8n.owner.password });
 	/** @type {Array<[string, string]>} */
 	const canvases = [];
@@ -268,36 +268,42 @@ async function writePictures(browser, o) {
 		await page.goto(`${o.base}/workflow/${workflow.id}`);
 		await page.locator('[data-test-id="canvas-node"]').first().waitFor({ timeout: 60_000 });
 		await page.keyboard.press('Escape').catch(() => undefined);
-		await page.waitForTimeout(1500);
+		// Zoom to fit, then one step out: room around the nodes for the canvas' own buttons.
+		await page.locator('[data-test-id="zoom-to-fit"]').click();
+		await page.waitForTimeout(500);
+		await page.locator('[data-test-id="zoom-out-button"]').click();
+		await page.waitForTimeout(1200);
 		const file = path.join(o.out, `canvas-${key}.png`);
 		await page.screenshot({ path: file });
 		canvases.push([file, caption]);
 	}
 	await page.close();
-	await composeGrid(browser, canvases, 2, 1100, path.join(o.pictures, 'oauth-connect-workflows.png'));
+	await composeGrid(browser, canvases, 2, 1100, 0.6, path.join(o.pictures, 'oauth-connect-workflows.png'));
 	await composeGrid(
 		browser,
 		[
 			[o.consentShot, '1. The link opens the provider\'s consent page (stand-in provider)'],
 			[o.connectedShot, '2. Approve: back at n8n, connected'],
-			[o.declinedShot, 'Deny: nothing connected'],
+			[o.declinedShot, 'Or Deny: nothing is connected'],
 		],
-		3,
-		900,
+		2,
+		640,
+		1,
 		path.join(o.pictures, 'oauth-connect-browser.png'),
 	);
 }
 
 /**
- * Lays PNG screenshots out in a grid with captions (a page of <img>s, screenshotted) at half size.
+ * Lays PNG screenshots out in a grid with captions (a page of <img>s, screenshotted), scaled.
  * @param {import('playwright-core').BrowserContext} browser
  * @param {Array<[string, string]>} images  file, caption
  * @param {number} columns
  * @param {number} shotWidth  the screenshots' width
+ * @param {number} scale
  * @param {string} file
  */
-async function composeGrid(browser, images, columns, shotWidth, file) {
-	const cell = Math.round(shotWidth / 2);
+async function composeGrid(browser, images, columns, shotWidth, scale, file) {
+	const cell = Math.round(shotWidth * scale);
 	const escape = (/** @type {string} */ text) => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 	const figures = images
 		.map(([image, caption]) => `<figure><img src="data:image/png;base64,${fs.readFileSync(image).toString('base64')}"><figcaption>${escape(caption)}</figcaption></figure>`)
