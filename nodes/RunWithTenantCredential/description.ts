@@ -4,6 +4,11 @@ import { tenantRegistryLockBackendProperty, tenantRegistryTableOptions } from '.
 import { tenantDataNotice } from '../shared/tenantData/editorNotice';
 import { DEFAULT_TENANTS_IN_PARALLEL, MAX_TENANTS_IN_PARALLEL } from './actions/request';
 
+const TENANT_DATA = 'tenantData';
+const CONNECTED_TENANT = 'connectedTenant';
+/** Options about the tenant's data and the credentials made from it: hidden for a connected tenant. */
+const FROM_DATA_ONLY = { show: { '/credentialSource': [TENANT_DATA] } };
+
 const runSubWorkflowProperties: INodeProperties[] = [
 	{
 		displayName:
@@ -73,6 +78,46 @@ const runSubWorkflowProperties: INodeProperties[] = [
 		],
 	},
 	{
+		displayName: 'Credential Source',
+		name: 'credentialSource',
+		type: 'options',
+		noDataExpression: true,
+		options: [
+			{
+				name: 'Tenant Data in the Request',
+				value: TENANT_DATA,
+				description: "A credential made (once, then reused) from the tenant's fields mapped in Credential Data, deleted after Retention unused",
+			},
+			{
+				name: 'Connected Tenant (Tenant OAuth2 Connect)',
+				value: CONNECTED_TENANT,
+				description: "The credential the tenant connected with Tenant OAuth2 Connect (their own OAuth2 account): nothing of it comes from the request, and this node never deletes it",
+			},
+		],
+		default: TENANT_DATA,
+	},
+	{
+		displayName:
+			'Runs the sub-workflow with the credential the tenant connected through Tenant OAuth2 Connect (same Connection, Lock Backend and lock table). The Tenant ID alone picks the account: it must come from your own authenticated trigger, never from a caller who can choose it. A tenant not connected fails its item (route the error output to sending a connect link). This node never deletes a connected credential: Disconnect is Tenant OAuth2 Connect\'s, and Offboard Tenant does not touch it.',
+		name: 'connectedTenantNotice',
+		type: 'notice',
+		default: '',
+		displayOptions: { show: { credentialSource: [CONNECTED_TENANT] } },
+	},
+	{
+		displayName: 'Connection',
+		name: 'connection',
+		type: 'string',
+		default: '',
+		required: true,
+		noDataExpression: true,
+		placeholder: 'e.g. hubspot',
+		description:
+			'The name of the connection, the same as on Tenant OAuth2 Connect and its trigger: 1 to 64 letters, digits, _ . or -. The connection\'s credential must be of the placeholder\'s type (e.g. OAuth2 API).',
+		hint: "Map Tenant ID only from your own authenticated trigger: a caller who can choose any Tenant ID runs the sub-workflow with that tenant's connected account.",
+		displayOptions: { show: { credentialSource: [CONNECTED_TENANT] } },
+	},
+	{
 		displayName: 'Tenant ID',
 		name: 'tenantId',
 		type: 'string',
@@ -82,11 +127,12 @@ const runSubWorkflowProperties: INodeProperties[] = [
 		description:
 			"Who the data belongs to: at most 200 characters, no control or invisible characters. Its first 40 characters are shown in the tenant credential's name (other than letters, digits and . _ @ - as _).",
 	},
-	tenantDataNotice,
+	{ ...tenantDataNotice, displayOptions: { show: { credentialSource: [TENANT_DATA] } } },
 	{
 		displayName: 'Credential Data',
 		name: 'credentialData',
 		type: 'json',
+		displayOptions: { show: { credentialSource: [TENANT_DATA] } },
 		// Empty: nothing is created until the tenant's fields are mapped here.
 		default: '',
 		required: true,
@@ -105,6 +151,7 @@ const runSubWorkflowProperties: INodeProperties[] = [
 			{
 				displayName: 'Allowed Fields',
 				name: 'allowedFields',
+				displayOptions: FROM_DATA_ONLY,
 				type: 'string',
 				default: '',
 				placeholder: 'e.g. name,value',
@@ -123,6 +170,7 @@ const runSubWorkflowProperties: INodeProperties[] = [
 			{
 				displayName: 'Fields Allowed Empty',
 				name: 'allowEmptyFields',
+				displayOptions: FROM_DATA_ONLY,
 				type: 'string',
 				default: '',
 				placeholder: 'e.g. organizationId',
@@ -131,6 +179,7 @@ const runSubWorkflowProperties: INodeProperties[] = [
 			{
 				displayName: 'Max Credentials per Tenant',
 				name: 'maxCredentialsPerTenant',
+				displayOptions: FROM_DATA_ONLY,
 				type: 'number',
 				typeOptions: { minValue: 1, numberPrecision: 0 },
 				default: 5,
@@ -140,6 +189,7 @@ const runSubWorkflowProperties: INodeProperties[] = [
 			{
 				displayName: 'Max Tenant Credentials',
 				name: 'maxTenantCredentials',
+				displayOptions: FROM_DATA_ONLY,
 				type: 'number',
 				typeOptions: { minValue: 1, numberPrecision: 0 },
 				default: 5000,
@@ -159,6 +209,7 @@ const runSubWorkflowProperties: INodeProperties[] = [
 			{
 				displayName: 'Pass Secrets to Sub-Workflow',
 				name: 'passSecretsToSubWorkflow',
+				displayOptions: FROM_DATA_ONLY,
 				type: 'boolean',
 				default: false,
 				description:
@@ -167,6 +218,7 @@ const runSubWorkflowProperties: INodeProperties[] = [
 			{
 				displayName: 'Retention (Hours)',
 				name: 'retention',
+				displayOptions: FROM_DATA_ONLY,
 				type: 'number',
 				// No numberPrecision: n8n's editor would show 168 as "168.000"; fractions of an hour still work.
 				typeOptions: { minValue: 0.001 },
@@ -194,6 +246,7 @@ const runSubWorkflowProperties: INodeProperties[] = [
 			{
 				displayName: 'Test Credential',
 				name: 'testCredential',
+				displayOptions: FROM_DATA_ONLY,
 				type: 'boolean',
 				default: false,
 				description: "Whether to run n8n's credential test when a tenant's credential is created (n8n 2.20+); a failing test deletes it again",
@@ -201,6 +254,7 @@ const runSubWorkflowProperties: INodeProperties[] = [
 			{
 				displayName: 'Wait Timeout (Seconds)',
 				name: 'waitTimeout',
+				displayOptions: FROM_DATA_ONLY,
 				type: 'number',
 				typeOptions: { minValue: 0 },
 				default: 60,
@@ -242,7 +296,7 @@ const operationProperty: INodeProperties = {
 const offboardProperties: INodeProperties[] = [
 	{
 		displayName:
-			'Deletes every credential this node made for the tenant (named "tenant-cred ... <tenant> ..."), whatever their state: executions of that tenant running now may fail; other tenants are not touched. Use the same n8n API credential, Lock Backend and lock table as the node that runs the sub-workflow. Outputs how many were found, deleted and already gone; a second run finds none. A credential that a workflow references is deleted too, and the output names those workflows.',
+			'Deletes every credential this node made for the tenant (named "tenant-cred ... <tenant> ..."), whatever their state: executions of that tenant running now may fail; other tenants are not touched. Use the same n8n API credential, Lock Backend and lock table as the node that runs the sub-workflow. Outputs how many were found, deleted and already gone; a second run finds none. A credential that a workflow references is deleted too, and the output names those workflows. Credentials tenants connected with Tenant OAuth2 Connect are not touched (the tenant\'s only copy of their consent): disconnect them with Tenant OAuth2 Connect → Disconnect.',
 		name: 'offboardNotice',
 		type: 'notice',
 		default: '',

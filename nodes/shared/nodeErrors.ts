@@ -21,6 +21,8 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	limit: 'Limit',
 	subWorkflow: 'Sub-Workflow',
 	placeholderCredential: 'Placeholder Credential',
+	credentialSource: 'Credential Source',
+	connection: 'Connection',
 	'options.allowedFields': 'Allowed Fields',
 	'options.credentialType': 'Credential Type',
 	'options.retention': 'Retention',
@@ -30,7 +32,6 @@ export const PARAMETER_LABELS: Record<string, string> = {
 	'options.testCredential': 'Test Credential',
 	'options.saveSuccessfulSubExecutions': 'Save Successful Sub-Executions',
 	'options.tenantsInParallel': 'Tenants in Parallel',
-	connection: 'Connection',
 	connectStartUrl: 'Connect Start URL',
 	linkExpiry: 'Link Expiry',
 };
@@ -50,10 +51,16 @@ export function toNodeError(context: Pick<IExecuteFunctions, 'getNode'>, error: 
 	return nodeError;
 }
 
-/** The error item continueOnFail puts in place of a failed one. */
+/**
+ * The error item continueOnFail puts in place of a failed one. `error` on the item is what n8n's
+ * "Continue (using error output)" routes by (n8n-core's handleNodeErrorOutput): without it, only an item
+ * whose json holds nothing but error/message/details goes there, and `errorDescription` would keep it
+ * on the regular output.
+ */
 export function errorItem(error: NodeOperationError, itemIndex: number): INodeExecutionData {
 	return {
 		json: { error: error.message, ...(error.description ? { errorDescription: error.description } : {}) },
+		error,
 		pairedItem: { item: itemIndex },
 	};
 }

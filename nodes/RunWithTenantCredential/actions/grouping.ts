@@ -2,9 +2,11 @@ import { secretStrings } from '../../shared/swap/credentialData';
 import { checkCallerPolicy } from '../../shared/tenantCredentials/callerPolicy';
 import { tenantCredentialName } from '../../shared/tenantCredentials/credentialName';
 import { placeholderToBind } from '../../shared/tenantCredentials/binding';
+import { connectedCredentialFor, connectedCredentialName } from '../../shared/tenantCredentials/connectedTenant';
 import { readSubWorkflow, subWorkflowToRun, type LoadedSubWorkflow } from '../../shared/tenantCredentials/subWorkflow';
 import { outputSecrets } from '../../shared/tenantCredentials/tenantData';
 import { checkTenantData } from '../../shared/tenantData/policy';
+import type { TenantConnection } from '../../shared/tenantOAuth/types';
 import type { ItemFailures } from './itemFailures';
 import type { RunRequest } from './request';
 import type { RunContext } from './runContext';
@@ -22,6 +24,8 @@ export interface RunGroup {
 	secrets: Set<string>;
 	/** The values of the type's password fields: kept out of output items. */
 	outputSecrets: Set<string>;
+	/** Connected Tenant: the tenant's connection, whose credential the placeholder is bound to (never in the registry). */
+	connected?: TenantConnection;
 }
 
 interface CheckedSubWorkflow {
@@ -55,6 +59,16 @@ export async function nameTenantCredential(run: RunContext, request: RunRequest,
 	return tenantCredentialName(await run.naming, { tenantId: request.tenantId, type: credentialType, data: request.data, projectId });
 }
 
+/** Step 2 for Connected Tenant: the tenant's connection, of the placeholder's type. */
+async function connectedCredentialOf(run: RunContext, request: RunRequest & { connection: string }, checked: CheckedSubWorkflow): Promise<TenantConnection> {
+	return await connectedCredentialFor(run.connections, {
+		tenantId: request.tenantId,
+		connection: request.connection,
+		placeholder: { id: checked.placeholderId, type: checked.credentialType },
+		itemIndexes: [request.itemIndex],
+	});
+}
+
 /** Steps 1 and 2 per item, then one group per sub-workflow and tenant credential, in order of first item. */
 export async function groupRequests(run: RunContext, requests: RunRequest[], failures: ItemFailures): Promise<RunGroup[]> {
 	const groups = new Map<string, RunGroup>();
@@ -62,8 +76,11 @@ export async function groupRequests(run: RunContext, requests: RunRequest[], fai
 		const secrets = secretStrings(request.data);
 		try {
 			const checked = await readAndCheckSubWorkflow(run, request);
-			const credentialName = await nameTenantCredential(run, request, checked);
-			const key = `${checked.subWorkflow.id}\u0000${checked.placeholderId}\u0000${credentialName}`;
+			const connected = request.connection === undefined ? undefined : await connectedCredentialOf(run, { ...request, connection: request.connection }, checked);
+			const credentialName = connected ? connectedCredentialName(connected.appId, request.tenantId) : await nameTenantCredential(run, request, checked);
+			// A connected credential's key has its ID: a tenant's data never names one, and a tenant who connected again between items gets a group per credential.
+			const credentialKey = connected ? `connected\u0000${connected.appId}\u0000${connected.credentialId}` : credentialName;
+			const key = `${checked.subWorkflow.id}\u0000${checked.placeholderId}\u0000${credentialKey}`;
 			const group = groups.get(key) ?? {
 				subWorkflow: checked.subWorkflow,
 				placeholderId: checked.placeholderId,
@@ -73,6 +90,7 @@ export async function groupRequests(run: RunContext, requests: RunRequest[], fai
 				itemIndexes: [],
 				secrets: new Set<string>(),
 				outputSecrets: outputSecrets(checked.credentialType, request.data),
+				...(connected ? { connected } : {}),
 			};
 			group.requests.push(request);
 			group.itemIndexes.push(request.itemIndex);

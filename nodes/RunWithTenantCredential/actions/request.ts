@@ -1,8 +1,10 @@
 import type { IDataObject, IExecuteFunctions, INodeParameterResourceLocator } from 'n8n-workflow';
 
 import { commaList, readTenantId } from '../../shared/itemParameters';
+import { shorten } from '../../shared/lock';
 import { parseCredentialData } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
+import { isConnectionName } from '../../shared/tenantCredentials/connectedTenant';
 import { DEFAULT_TENANT_CREDENTIAL_LIMITS, type TenantCredentialLimits } from '../../shared/tenantCredentials/provision';
 import type { TenantDataPolicy } from '../../shared/tenantData/policy';
 import type { ItemFailures } from './itemFailures';
@@ -21,6 +23,9 @@ export interface RunOptions extends TenantDataPolicy {
 	tenantsInParallel: number;
 }
 
+/** Where the tenant's credential comes from: made from the request's data, or the tenant's Tenant OAuth2 Connect connection. */
+export type CredentialSource = 'tenantData' | 'connectedTenant';
+
 /** One item's wish: run the sub-workflow with this tenant's credential. */
 export interface RunRequest {
 	itemIndex: number;
@@ -28,8 +33,11 @@ export interface RunRequest {
 	/** The sub-workflow's credential the tenant's replaces; undefined: inferred when unambiguous (workflows made before the parameter). */
 	placeholderId?: string;
 	tenantId: string;
+	/** Tenant Data: the credential's fields. Connected Tenant: empty (nothing comes from the request). */
 	data: IDataObject;
 	options: RunOptions;
+	/** Connected Tenant: the connection's name (the connect store's appId). */
+	connection?: string;
 }
 
 const HOUR_MS = 3_600_000;
@@ -54,10 +62,16 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 
 	const tenantId = readTenantId(context, itemIndex);
 
+	const options = context.getNodeParameter('options', itemIndex, {}) as IDataObject;
+	const shared = readSharedOptions(options, fail);
+	if (readCredentialSource(context, itemIndex) === 'connectedTenant') {
+		// Nothing of the tenant's comes from the request: the data options (hidden in the editor) do not apply.
+		return { itemIndex, subWorkflowId, placeholderId, tenantId, data: {}, connection: readConnection(context, itemIndex), options: { ...CONNECTED_DEFAULTS, ...shared } };
+	}
+
 	const parsed = parseCredentialData(context.getNodeParameter('credentialData', itemIndex, ''));
 	if (!parsed.data) throw fail('credentialData', `Credential Data ${parsed.problem}`, CREDENTIAL_DATA_HELP);
 
-	const options = context.getNodeParameter('options', itemIndex, {}) as IDataObject;
 	const retention = options.retention === undefined ? 168 : Number(options.retention);
 	if (!Number.isFinite(retention) || retention <= 0) {
 		throw fail('options.retention', `Retention must be more than 0 hours (got ${String(options.retention)})`);
@@ -65,10 +79,6 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 	const waitTimeout = options.waitTimeout === undefined ? 60 : Number(options.waitTimeout);
 	if (!Number.isFinite(waitTimeout) || waitTimeout < 0) {
 		throw fail('options.waitTimeout', `Wait Timeout must be 0 seconds or more (got ${String(options.waitTimeout)})`);
-	}
-	const output = String(options.output ?? 'subWorkflow');
-	if (output !== 'subWorkflow' && output !== 'input') {
-		throw fail('options.output', `Output must be "subWorkflow" or "input" (got "${output}")`);
 	}
 	const limit = (option: keyof TenantCredentialLimits, label: string) => {
 		const value = options[option] === undefined ? DEFAULT_TENANT_CREDENTIAL_LIMITS[option] : Number(options[option]);
@@ -79,6 +89,33 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 		maxTenantCredentials: limit('maxTenantCredentials', 'Max Tenant Credentials'),
 		maxCredentialsPerTenant: limit('maxCredentialsPerTenant', 'Max Credentials per Tenant'),
 	};
+	return {
+		itemIndex,
+		subWorkflowId,
+		placeholderId,
+		tenantId,
+		data: parsed.data,
+		options: {
+			...shared,
+			retentionMs: Math.round(retention * HOUR_MS),
+			testCredential: options.testCredential === true,
+			waitTimeoutMs: Math.round(waitTimeout * 1000),
+			passSecretsToSubWorkflow: options.passSecretsToSubWorkflow === true,
+			allowedFields: commaList(options.allowedFields),
+			allowEmptyFields: commaList(options.allowEmptyFields),
+			limits,
+		},
+	};
+}
+
+type SharedOptions = Pick<RunOptions, 'credentialType' | 'output' | 'saveSuccessfulSubExecutions' | 'tenantsInParallel'>;
+
+/** The options of both credential sources. */
+function readSharedOptions(options: IDataObject, fail: (parameter: string, message: string) => SwapItemError): SharedOptions {
+	const output = String(options.output ?? 'subWorkflow');
+	if (output !== 'subWorkflow' && output !== 'input') {
+		throw fail('options.output', `Output must be "subWorkflow" or "input" (got "${output}")`);
+	}
 	const tenantsInParallel = options.tenantsInParallel === undefined ? DEFAULT_TENANTS_IN_PARALLEL : Number(options.tenantsInParallel);
 	if (!Number.isInteger(tenantsInParallel) || tenantsInParallel < 1 || tenantsInParallel > MAX_TENANTS_IN_PARALLEL) {
 		throw fail(
@@ -87,26 +124,55 @@ export function readRunRequest(context: IExecuteFunctions, itemIndex: number): R
 		);
 	}
 	const credentialType = String(options.credentialType ?? '').trim();
-	return {
-		itemIndex,
-		subWorkflowId,
-		placeholderId,
-		tenantId,
-		data: parsed.data,
-		options: {
-			credentialType: credentialType || undefined,
-			retentionMs: Math.round(retention * HOUR_MS),
-			testCredential: options.testCredential === true,
-			waitTimeoutMs: Math.round(waitTimeout * 1000),
-			output,
-			saveSuccessfulSubExecutions: options.saveSuccessfulSubExecutions === true,
-			passSecretsToSubWorkflow: options.passSecretsToSubWorkflow === true,
-			tenantsInParallel,
-			allowedFields: commaList(options.allowedFields),
-			allowEmptyFields: commaList(options.allowEmptyFields),
-			limits,
-		},
-	};
+	return { credentialType: credentialType || undefined, output, saveSuccessfulSubExecutions: options.saveSuccessfulSubExecutions === true, tenantsInParallel };
+}
+
+/** A connected tenant's run: no data, so no data policy, retention, creation wait or limits (the fields are there for the shared code's types only). */
+const CONNECTED_DEFAULTS: Omit<RunOptions, keyof SharedOptions> = {
+	retentionMs: 168 * HOUR_MS,
+	testCredential: false,
+	waitTimeoutMs: 60_000,
+	passSecretsToSubWorkflow: false,
+	allowedFields: [],
+	allowEmptyFields: [],
+	limits: { ...DEFAULT_TENANT_CREDENTIAL_LIMITS },
+};
+
+const SOURCE_HELP = 'Pick Credential Source in the editor: Tenant Data in the Request, or Connected Tenant (Tenant OAuth2 Connect).';
+
+/**
+ * Credential Source. Absent in workflows made before it: n8n gives a missing parameter its default
+ * (Tenant Data in the Request), so they run as before. Never an expression: whether the tenant's
+ * credential is made from the caller's data or taken from the tenant's connection is the workflow's choice.
+ */
+export function readCredentialSource(context: IExecuteFunctions, itemIndex: number): CredentialSource {
+	const raw = context.getNode().parameters.credentialSource;
+	const value = typeof raw === 'string' && raw.startsWith('=') ? raw : context.getNodeParameter('credentialSource', itemIndex, 'tenantData');
+	if (value === 'tenantData' || value === 'connectedTenant') return value;
+	throw new SwapItemError(`Credential Source must be "tenantData" or "connectedTenant" (got "${shorten(String(value), 60)}")`, [itemIndex], {
+		parameter: 'credentialSource',
+		description: SOURCE_HELP,
+	});
+}
+
+/** Connection: the name set the same on Tenant OAuth2 Connect and its trigger. Fixed by the workflow, never an expression. */
+function readConnection(context: IExecuteFunctions, itemIndex: number): string {
+	const raw = context.getNode().parameters.connection;
+	const fail = (message: string, description: string) => new SwapItemError(message, [itemIndex], { parameter: 'connection', description });
+	if (typeof raw === 'string' && raw.startsWith('=')) {
+		throw fail(
+			'Connection must not be an expression',
+			"Type the connection's name (e.g. hubspot), the same as on Tenant OAuth2 Connect: which of the tenant's accounts the sub-workflow uses is fixed by the workflow, never by the data an execution receives.",
+		);
+	}
+	const connection = String(context.getNodeParameter('connection', itemIndex, '') ?? '').trim();
+	if (!isConnectionName(connection)) {
+		throw fail(
+			connection === '' ? 'Connection is empty' : `Connection "${shorten(connection, 64)}" is not a connection name`,
+			'Type the name of the connection, as set on Tenant OAuth2 Connect and its trigger: 1 to 64 letters, digits, _ . or - (e.g. hubspot).',
+		);
+	}
+	return connection;
 }
 
 /** Step 0: every item's parameters; an item that cannot be read fails alone (see ItemFailures). */

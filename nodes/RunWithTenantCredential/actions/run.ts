@@ -3,6 +3,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { settleInParallel } from '../../shared/inParallel';
 import { toNodeError } from '../../shared/nodeErrors';
 import { asItemError } from '../../shared/swap/itemErrors';
+import { withTenantConnection } from '../../shared/tenantCredentials/connectedTenant';
 import { groupRequests, type RunGroup } from './grouping';
 import { ItemFailures } from './itemFailures';
 import { assembleOutput, type GroupOutcome } from './output';
@@ -16,6 +17,12 @@ import { sweepInBackground } from './sweeping';
 /** Steps 3 and 4 for one group; a failure becomes the outcome of all its items (never thrown). */
 async function settleGroup(run: RunContext, group: RunGroup, projectId: string | undefined, items: INodeExecutionData[]): Promise<GroupOutcome> {
 	try {
+		const { connected } = group;
+		if (connected) {
+			// Never provisioned nor registered: the tenant's connection names the credential.
+			const credential = { id: connected.credentialId, name: group.credentialName, created: false };
+			return { items: await withTenantConnection(connected, async () => await runGroup(run, group, credential, items, projectId)) };
+		}
 		const credential = await provisionTenantCredential(run, group, projectId);
 		return { items: await runGroup(run, group, credential, items, projectId) };
 	} catch (error) {
@@ -50,7 +57,9 @@ export async function executeRunWithTenantCredential(this: IExecuteFunctions): P
 			if (outcome.error && !failures.continueOnFail) throw toNodeError(this, outcome.error, group.itemIndexes[0]);
 			outcomes.set(group, outcome);
 		}
-		sweepInBackground(run, requests);
+		// Only credentials made from data are retired; a run of connected tenants only leaves them to the next.
+		const fromData = requests.filter((request) => request.connection === undefined);
+		if (fromData.length > 0) sweepInBackground(run, fromData);
 	}
 	return [assembleOutput(this, items, failures, outcomes)];
 }

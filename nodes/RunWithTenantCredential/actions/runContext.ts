@@ -5,11 +5,13 @@ import type { IExecuteFunctions } from 'n8n-workflow';
 import { lockClientFor } from '../../shared/lock';
 import { lockEngineFor } from '../../shared/lockParameters';
 import type { RunProbe } from '../../shared/tenantCredentials/callerPolicy';
+import type { ConnectionLookup } from '../../shared/tenantCredentials/connectedTenant';
 import type { TenantCredentialNaming } from '../../shared/tenantCredentials/credentialName';
 import { tenantCredentialNaming, type TenantCredentialContext } from '../../shared/tenantCredentials/provision';
 import { tenantCredentialRegistryFor } from '../../shared/tenantCredentials/registry';
 import type { TenantCredentialRegistry } from '../../shared/tenantCredentials/registryTypes';
 import { callerProjectOf, runsDrafts } from '../../shared/tenantCredentials/subWorkflow';
+import { connectStoreFor } from '../../shared/tenantOAuth/connectStore';
 import { N8nApiClient, type WorkflowSummary } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport, type N8nApiCredentials } from '../../shared/transport/publicApiTransport';
 
@@ -35,6 +37,8 @@ export interface RunContext {
 	/** The sub-workflows of this execution, each read once. */
 	subWorkflows: Map<string, Promise<WorkflowSummary>>;
 	credentials: TenantCredentialContext;
+	/** Tenant OAuth2 Connect's connections, in the same lock store (Connected Tenant). */
+	connections: ConnectionLookup;
 }
 
 /** Opens the lock store and n8n's API for one execution, and starts the reads every item needs. */
@@ -80,5 +84,6 @@ export async function openRun(node: IExecuteFunctions): Promise<RunContext> {
 			scope,
 			lockLog: node.logger,
 		},
+		connections: connectStoreFor(store),
 	};
 }

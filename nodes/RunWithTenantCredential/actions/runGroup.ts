@@ -2,6 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { redactSecrets } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
+import { connectedSubWorkflowFailure } from '../../shared/tenantCredentials/connectedTenant';
 import { tenantCredentialUses } from '../../shared/tenantCredentials/inUse';
 import { subWorkflowFailure } from '../../shared/tenantCredentials/lostCredential';
 import type { TenantCredential } from '../../shared/tenantCredentials/provision';
@@ -54,7 +55,8 @@ export async function runGroup(
 	const groupItems = group.requests.map(({ itemIndex, options }) =>
 		options.passSecretsToSubWorkflow ? items[itemIndex] : { ...items[itemIndex], json: redactSecrets(items[itemIndex].json, group.outputSecrets) },
 	);
-	const endUse = tenantCredentialUses().begin(registry, scope, group.credentialName, node.logger);
+	// In-use marks keep registered credentials from Retention; a connected one is never registered nor retired.
+	const endUse = group.connected ? () => undefined : tenantCredentialUses().begin(registry, scope, group.credentialName, node.logger);
 	let result: Awaited<ReturnType<IExecuteFunctions['executeWorkflow']>>;
 	try {
 		result = await node.executeWorkflow(
@@ -69,19 +71,19 @@ export async function runGroup(
 		const failedRun = failedSubExecution(error);
 		const keptFailure = keepsSubExecution(group.subWorkflow.settings, 'error');
 		if (failedRun && keptFailure) linkRunToSubExecution(node, { ...failedRun, workflowId: failedRun.workflowId || workflowId });
-		// n8n refused the credential: looked up, forgotten when gone (see lostCredential.ts).
-		throw await subWorkflowFailure(error, {
+		const failure = {
 			api: run.api,
-			registry,
 			scope,
-			credentialId: credential.id,
 			projectId,
 			subWorkflowLabel: group.subWorkflow.label,
 			tenantId: first.tenantId,
 			itemIndexes: group.itemIndexes,
 			secrets: group.secrets,
 			whereToFind: whereToFindFailedSubExecution(failedRun, keptFailure),
-		});
+		};
+		// n8n refused the credential: looked up, forgotten when gone (see lostCredential.ts; connectedTenant.ts forgets the connection).
+		if (group.connected) throw await connectedSubWorkflowFailure(error, { ...failure, connections: run.connections, connection: group.connected });
+		throw await subWorkflowFailure(error, { ...failure, registry, credentialId: credential.id });
 	} finally {
 		endUse();
 	}

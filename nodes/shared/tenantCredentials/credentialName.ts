@@ -88,6 +88,13 @@ export function isTenantCredentialName(name: string): boolean {
 	return name.startsWith(TENANT_CREDENTIAL_PREFIX);
 }
 
+/** How Tenant OAuth2 Connect names a tenant's connected credential: `tenant-oauth <connection> <tenant> (...)`. Never a registry's (the orphan pass ignores it). */
+export const CONNECTED_CREDENTIAL_PREFIX = 'tenant-oauth ';
+
+export function isConnectedCredentialName(name: string): boolean {
+	return name.startsWith(CONNECTED_CREDENTIAL_PREFIX);
+}
+
 /**
  * A name this registry made (its tag), with or without the managed note (credentials made before it
  * existed have none): the only ones its orphan pass may delete. Old names without a tag never match.

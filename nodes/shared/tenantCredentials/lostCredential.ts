@@ -86,12 +86,18 @@ export interface FailedRun {
  * refused the tenant's credential, looks it up first and forgets the record of one that is gone.
  */
 export async function subWorkflowFailure(error: unknown, run: FailedRun): Promise<SwapItemError> {
+	const failure = plainSubWorkflowFailure(error, run);
+	const refusal = credentialRefusal(error, run.credentialId);
+	if (!refusal) return failure;
+	return new SwapItemError(failure.message, run.itemIndexes, { description: await settleRefusedCredential(run, refusal) });
+}
+
+/** The item error of a failed sub-execution as it failed, with the tenant and the node, never the data. */
+export function plainSubWorkflowFailure(error: unknown, run: Pick<FailedRun, 'subWorkflowLabel' | 'tenantId' | 'itemIndexes' | 'secrets' | 'whereToFind'>): SwapItemError {
 	const failure = error as { message?: string; description?: string; node?: { name?: string } };
 	const nodeName = failure?.node?.name;
 	const message = redactSecrets(String(failure?.message ?? error), run.secrets);
-	const refusal = credentialRefusal(error, run.credentialId);
-	let description = [redactSecrets(failure?.description, run.secrets), run.whereToFind].filter(Boolean).join(' ');
-	if (refusal) description = await settleRefusedCredential(run, refusal);
+	const description = [redactSecrets(failure?.description, run.secrets), run.whereToFind].filter(Boolean).join(' ');
 	return new SwapItemError(
 		`Sub-workflow ${run.subWorkflowLabel} failed for tenant "${run.tenantId}"${nodeName ? ` in node "${nodeName}"` : ''}: ${message}`,
 		run.itemIndexes,

@@ -2,7 +2,7 @@ import { shorten } from '../lock';
 import { SwapItemError } from '../swap/errors';
 import type { WorkflowNode } from '../transport/n8nApiClient';
 import { credentialEntries, type CredentialEntry } from './activeCredentials';
-import { isTenantCredentialName } from './credentialName';
+import { isConnectedCredentialName, isTenantCredentialName } from './credentialName';
 import type { LoadedSubWorkflow } from './subWorkflow';
 
 /** The sub-workflow's credential that stands for "the tenant's": only node entries with its ID are rebound. */
@@ -46,12 +46,25 @@ export function tenantCredentialAsPlaceholder(workflow: LoadedSubWorkflow, place
 	);
 }
 
+/** The placeholder is a tenant's connected credential (by its name: Tenant OAuth2 Connect's). */
+export function connectedCredentialAsPlaceholder(workflow: LoadedSubWorkflow, placeholder: Placeholder, itemIndexes: number[]): SwapItemError {
+	return new SwapItemError(
+		`The placeholder credential ${shown(placeholder)} of sub-workflow ${workflow.label} is a tenant's connected credential (made by Tenant OAuth2 Connect)`,
+		itemIndexes,
+		{
+			parameter: PARAMETER,
+			description:
+				"Nothing was run. Anything in the sub-workflow that is not rebound (a nested workflow, the error workflow) would use that one tenant's account for every tenant. Create a credential of the same type with dummy values (e.g. named \"Tenant API (placeholder)\"), select it in the sub-workflow's nodes that call the tenant's service, and pick it as Placeholder Credential.",
+		},
+	);
+}
+
 /**
  * Which credential of the sub-workflow (the version that runs) the tenant's replaces. Picked: its ID
  * must be used (not only a leftover entry) under exactly one type. Not picked (workflows made before the
  * parameter existed): the one credential the nodes use, of the asked Credential Type if set; several
  * are refused, named, since rebinding a wrong one sends the tenant's secret to another service.
- * Never a tenant credential (by name here; by the registry in binding.ts). Pure: no I/O.
+ * Never a tenant credential (by name here; by the registry in binding.ts) nor a connected one (by name). Pure: no I/O.
  */
 export function resolvePlaceholder(
 	workflow: LoadedSubWorkflow,
@@ -131,6 +144,7 @@ function onePlaceholder(workflow: LoadedSubWorkflow, mine: CredentialEntry[], in
 	}
 	const placeholder: Placeholder = { id, type: types[0], name: mine.find((entry) => entry.name)?.name ?? id, inferred };
 	if (mine.some((entry) => isTenantCredentialName(entry.name))) throw tenantCredentialAsPlaceholder(workflow, placeholder, itemIndexes);
+	if (mine.some((entry) => isConnectedCredentialName(entry.name))) throw connectedCredentialAsPlaceholder(workflow, placeholder, itemIndexes);
 	return placeholder;
 }
 
@@ -164,7 +178,7 @@ export function placeholderCandidates(nodes: readonly WorkflowNode[]): Placehold
 	const tenantIds = new Set<string>();
 	for (const entry of credentialEntries(nodes)) {
 		if (entry.id === undefined) continue;
-		if (isTenantCredentialName(entry.name)) tenantIds.add(entry.id);
+		if (isTenantCredentialName(entry.name) || isConnectedCredentialName(entry.name)) tenantIds.add(entry.id);
 		if (!entry.active) continue;
 		const candidate = candidates.get(entry.id) ?? { id: entry.id, name: entry.name || entry.id, type: entry.type, nodes: [] };
 		if (!candidate.nodes.includes(entry.node)) candidate.nodes.push(entry.node);
