@@ -286,9 +286,9 @@ async function writePictures(browser, o) {
 			[o.connectedShot, '2. Approve: back at n8n, connected'],
 			[o.declinedShot, 'Or Deny: nothing is connected'],
 		],
-		2,
+		3,
 		640,
-		1,
+		0.7,
 		path.join(o.pictures, 'oauth-connect-browser.png'),
 	);
 }
