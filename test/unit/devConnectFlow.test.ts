@@ -119,6 +119,18 @@ describe('the connect flow examples, filled in for one n8n', () => {
 		expect(call.credentials).toEqual({ oAuth2Api: expect.objectContaining({ id: 'ph1' }) });
 	});
 
+	it("the Redis lock backend moves every package node of them, the trigger's and the Connect node's too (one connect store)", () => {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		const { onRedisLock } = require('../../scripts/lib/stack.js');
+		const redis = ref('redis1');
+		for (const workflow of Object.values(filled())) {
+			onRedisLock(workflow, redis);
+			for (const node of workflow.nodes.filter((n) => n.type.startsWith(`${PACKAGE}.`))) {
+				expect([node.name, node.parameters.lockBackend, node.credentials?.redis?.id, node.credentials?.postgres]).toEqual([node.name, 'redis', 'redis1', undefined]);
+			}
+		}
+	});
+
 	it('each workflow explains itself in a sticky note', () => {
 		for (const workflow of Object.values(filled())) {
 			const notes = byType(workflow, 'n8n-nodes-base.stickyNote');
