@@ -192,6 +192,19 @@ describe('Connected Tenant: what fails an item', () => {
 		expect((await connections.connectionOf(acme, app))?.credentialId).toBe('credElsewhere');
 	});
 
+	it("n8n's refresh refused (invalid_grant, \"needs to be reconnected\"): the item says the tenant must connect again; the connection stays for the reconnect to replace", async () => {
+		const app = unique('hubspot');
+		const acme = unique('acme');
+		await connect(acme, app, 'credRevoked');
+		const subs = recordingSubExecutions(() =>
+			Object.assign(new Error('The credential "tenant-oauth hubspot acme" needs to be reconnected.'), { failure: { cause: 'credential-invalid' } }),
+		);
+		const api = fakeApi({ workflows: [subWorkflow('sub8r')], credentials: new Set(['credRevoked']) });
+		const output = await runConnected({ tenants: [acme], connection: app, subWorkflowId: 'sub8r', api, executeWorkflow: subs.executeWorkflow, continueOnFail: true }).run;
+		expect(String(output[0].json.error)).toContain('no longer works (the provider refused its refresh token): send them a connect link');
+		expect((await connections.connectionOf(acme, app))?.credentialId).toBe('credRevoked');
+	});
+
 	it('forgetting a lost connection keeps a newer one the tenant made meanwhile', async () => {
 		const app = unique('app');
 		const acme = unique('acme');

@@ -4,7 +4,7 @@ import { commaList, readTenantId } from '../../shared/itemParameters';
 import { shorten } from '../../shared/lock';
 import { parseCredentialData } from '../../shared/swap/credentialData';
 import { SwapItemError } from '../../shared/swap/errors';
-import { isConnectionName } from '../../shared/tenantCredentials/connectedTenant';
+import { isConnectionName } from '../../shared/tenantOAuth/connectionName';
 import { DEFAULT_TENANT_CREDENTIAL_LIMITS, type TenantCredentialLimits } from '../../shared/tenantCredentials/provision';
 import type { TenantDataPolicy } from '../../shared/tenantData/policy';
 import type { ItemFailures } from './itemFailures';

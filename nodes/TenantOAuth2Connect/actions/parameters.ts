@@ -1,9 +1,8 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 
 import { SwapItemError } from '../../shared/swap/errors';
+import { isConnectionName } from '../../shared/tenantOAuth/connectionName';
 
-/** The Connection names the app (one OAuth2 app per name): the same name on the trigger, this node and Run With Tenant Credential. */
-const CONNECTION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export const DEFAULT_LINK_EXPIRY_MINUTES = 15;
 export const MAX_LINK_EXPIRY_MINUTES = 1440;
@@ -17,7 +16,7 @@ const refuse = (itemIndex: number, parameter: string, message: string, descripti
 export function readConnection(context: IExecuteFunctions, itemIndex: number): string {
 	const value = context.getNodeParameter('connection', itemIndex, '') as unknown;
 	const connection = typeof value === 'string' ? value.trim() : '';
-	if (!CONNECTION_NAME.test(connection)) {
+	if (!isConnectionName(connection)) {
 		throw refuse(
 			itemIndex,
 			'connection',

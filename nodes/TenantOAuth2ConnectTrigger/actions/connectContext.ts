@@ -6,14 +6,13 @@ import { lockClientFor } from '../../shared/lock';
 import { lockEngineFor } from '../../shared/lockParameters';
 import { callerProjectOf } from '../../shared/tenantCredentials/subWorkflow';
 import { connectStoreFor } from '../../shared/tenantOAuth/connectStore';
+import { isConnectionName } from '../../shared/tenantOAuth/connectionName';
 import type { ConnectStore } from '../../shared/tenantOAuth/types';
 import { OAUTH2_APP_CREDENTIAL_TYPE, oauthAppFrom, type OAuthApp } from '../../shared/tenantOAuth/oauthApp';
 import type { TenantConnectionContext } from '../../shared/tenantOAuth/tenantConnection';
 import { N8nApiClient } from '../../shared/transport/n8nApiClient';
 import { n8nApiCredentials, PublicApiTransport } from '../../shared/transport/publicApiTransport';
 import { DEFAULT_AUTHORIZATION_MINUTES, MAX_AUTHORIZATION_MINUTES } from '../description';
-
-const CONNECTION_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** The node's settings are wrong: the operator must fix the named parameter (the browser sees a generic page). */
 function setupProblem(context: IWebhookFunctions, parameter: string, message: string): NodeOperationError {
@@ -35,7 +34,7 @@ export interface ConnectSettings {
 /** The node's settings and the app, checked before anything is used up (a link, a state). */
 export async function connectSettings(context: IWebhookFunctions): Promise<ConnectSettings> {
 	const connection = String(context.getNodeParameter('connection', '') ?? '').trim();
-	if (!CONNECTION_PATTERN.test(connection)) {
+	if (!isConnectionName(connection)) {
 		throw setupProblem(context, 'Connection', 'Connection must be 1-64 letters, digits, "_", "." or "-" (e.g. hubspot)');
 	}
 	const redirectUri = context.getNodeWebhookUrl('callback' as never);

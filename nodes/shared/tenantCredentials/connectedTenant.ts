@@ -14,13 +14,6 @@ import { credentialExists, credentialRefusal, plainSubWorkflowFailure, type Fail
 /** What this node asks of the connect store. */
 export type ConnectionLookup = Pick<ConnectStore, 'connectionOf' | 'forgetConnection' | 'saveConnection'>;
 
-/** As on the Tenant OAuth2 Connect nodes: 1 to 64 letters, digits, `_`, `.`, `-`. */
-const CONNECTION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-
-export function isConnectionName(value: string): boolean {
-	return CONNECTION_NAME.test(value);
-}
-
 const CONNECT_LINK_HELP = 'send them a connect link (Tenant OAuth2 Connect → Create Connect Link)';
 
 /** The item error of a tenant without a connection (or whose credential is gone). */
@@ -94,6 +87,29 @@ export async function forgetLostConnection(connections: ConnectionLookup, lost: 
 	if (forgotten && forgotten.credentialId !== lost.credentialId) await connections.saveConnection(forgotten);
 }
 
+/**
+ * n8n's OAuth2 helper got `invalid_grant` for the refresh token (the tenant revoked access, the token
+ * expired, or it was used elsewhere): n8n's error says "needs to be reconnected" (n8n-core 2.40.7
+ * request-helpers/oauth.js, failure cause `credential-invalid`).
+ */
+function isRevokedGrant(error: unknown): boolean {
+	const failure = error as { message?: unknown; failure?: { cause?: unknown } } | undefined;
+	return failure?.failure?.cause === 'credential-invalid' || /needs to be reconnected/.test(String(failure?.message ?? ''));
+}
+
+/** A connection the provider no longer honours: the tenant must connect again; the connection stays until then (a reconnect replaces it). */
+function connectionRevoked(run: FailedConnectedRun): SwapItemError {
+	const { connection } = run;
+	return new SwapItemError(
+		`Tenant "${shownTenantId(run.tenantId)}"'s connection to ${connection.appId} no longer works (the provider refused its refresh token): ${CONNECT_LINK_HELP}`,
+		run.itemIndexes,
+		{
+			parameter: 'connection',
+			description: `The tenant revoked access, the refresh token expired, or it was used elsewhere. Connecting again replaces the credential (ID ${connection.credentialId}). ${run.whereToFind ?? ''}`.trim(),
+		},
+	);
+}
+
 export interface FailedConnectedRun extends Omit<FailedRun, 'registry' | 'credentialId'> {
 	api: N8nApiClient;
 	connections: ConnectionLookup;
@@ -108,6 +124,7 @@ export interface FailedConnectedRun extends Omit<FailedRun, 'registry' | 'creden
  */
 export async function connectedSubWorkflowFailure(error: unknown, run: FailedConnectedRun): Promise<SwapItemError> {
 	const { connection } = run;
+	if (isRevokedGrant(error)) return connectionRevoked(run);
 	const refusal = credentialRefusal(error, connection.credentialId);
 	if (!refusal) return plainSubWorkflowFailure(error, run);
 	const state = refusal === 'notFound' ? 'gone' : await credentialExists(run.api, connection.credentialId);

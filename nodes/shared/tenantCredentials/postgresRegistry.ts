@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 import type { PostgresLockEngine, PostgresStoreAccess } from '../lock/postgres';
+import { quoteLiteral } from '../lock/postgres/schema';
 import { credentialIdBatch, durationMs, nonEmpty, positiveLimit } from './checks';
 import type { LiveTenantCredentialCounts, NewTenantCredential, TenantCredentialRecord, TenantCredentialRegistry } from './registryTypes';
 
@@ -291,11 +292,6 @@ export class PostgresTenantCredentialRegistry implements TenantCredentialRegistr
 			await client.query('COMMIT');
 		});
 	}
-}
-
-/** The lock table's name is a validated identifier; this only has to survive the quote itself. */
-function quoteLiteral(text: string): string {
-	return `'${text.replace(/'/g, "''")}'`;
 }
 
 function recordOf(row: RecordRow): TenantCredentialRecord {

@@ -1,4 +1,5 @@
 import type { PostgresLockEngine, PostgresStoreAccess } from '../lock/postgres';
+import { quoteLiteral } from '../lock/postgres/schema';
 import type { ConnectStorage, StoredConnection, TicketKind, TicketRedemption } from './types';
 
 /** Expired tickets deleted (and expired payloads dropped) by each issue at most: more than one per issue, so the table shrinks back. */
@@ -178,11 +179,6 @@ export class PostgresConnectStorage implements ConnectStorage {
 			await client.query('COMMIT');
 		});
 	}
-}
-
-/** The lock table's name is a validated identifier; this only has to survive the quote itself. */
-function quoteLiteral(text: string): string {
-	return `'${text.replace(/'/g, "''")}'`;
 }
 
 function connectionOf(row: ConnectionRow): StoredConnection {

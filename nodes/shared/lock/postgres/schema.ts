@@ -27,6 +27,11 @@ export function validateIdentifier(kind: string, value: string): string {
  * objects derived from it, `tsl_<hash of schema.table>_<suffix>`. Hashed: derived names never
  * collide with a user's table, nor with those of another lock table sharing a long prefix.
  */
+/** A text for a statement that takes no parameters (COMMENT ON): names here are validated identifiers, so this only has to survive the quote itself. */
+export function quoteLiteral(text: string): string {
+	return `'${text.replace(/'/g, "''")}'`;
+}
+
 export class LockTables {
 	readonly schema: string;
 	readonly table: string;
