@@ -15,20 +15,8 @@
  */
 const fs = require('fs');
 const path = require('path');
+const { launchChromium, signIn } = require('./lib/chromium');
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
-
-const FLAGS = [
-	'--headless',
-	'--no-sandbox',
-	'--disable-gpu',
-	'--disable-quic',
-	'--no-first-run',
-	'--disable-background-networking',
-	'--disable-component-update',
-	'--disable-sync',
-];
 const NODE = 'Run With Tenant Credential';
 
 /** @param {string[]} argv */
@@ -50,22 +38,12 @@ async function main() {
 		checks.push([name, ok, detail]);
 		process.stdout.write(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? `: ${detail}` : ''}\n`);
 	};
-	// A fresh profile each run (launchPersistentContext is playwright's way to pass --user-data-dir).
-	const browser = await chromium.launchPersistentContext(fs.mkdtempSync('/tmp/editor-check-profile-'), {
-		executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-		headless: true,
-		args: FLAGS.filter((flag) => flag !== '--headless'),
-		viewport: { width: 1600, height: 1000 },
-	});
+	const browser = await launchChromium({ profilePrefix: '/tmp/editor-check-profile-' });
 	try {
 		const page = browser.pages()[0] ?? (await browser.newPage());
 		const shot = async (/** @type {string} */ name) => page.screenshot({ path: path.join(args.out, `${name}.png`) });
 
-		await page.goto(`${args.base}/signin`);
-		await page.locator('input[type="email"], input[name="emailOrLdapLoginId"]').first().fill(args.email);
-		await page.locator('input[type="password"]').first().fill(args.password);
-		await page.locator('[data-test-id="form-submit-button"], button[type="submit"]').first().click();
-		await page.waitForURL((url) => !url.pathname.startsWith('/signin'), { timeout: 30_000 });
+		await signIn(page, { base: args.base, email: args.email, password: args.password });
 
 		await page.goto(`${args.base}/workflow/${args.workflow}`);
 		const node = page.locator(`[data-test-id="canvas-node"][data-node-name="${NODE}"]`);

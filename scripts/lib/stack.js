@@ -26,6 +26,7 @@ const {
 	runWithTenantExampleWorkflow,
 	runWithTenantExampleSubWorkflow,
 } = require('../../test/harness/workflows.js');
+const { startDemoProvider, deployConnectContent } = require('./oauthConnect');
 
 const REPO_DIR = path.resolve(__dirname, '..', '..');
 /** Name prefix of the temporary credentials Tenant Credential Swap creates (and must delete). */
@@ -35,6 +36,8 @@ const PACKAGE_NODE_TYPES = [
 	'n8n-nodes-tenant-credential-swap.tenantCredentialSwap',
 	'n8n-nodes-tenant-credential-swap.tenantLockRelease',
 	'n8n-nodes-tenant-credential-swap.runWithTenantCredential',
+	'n8n-nodes-tenant-credential-swap.tenantOAuth2Connect',
+	'n8n-nodes-tenant-credential-swap.tenantOAuth2ConnectTrigger',
 ];
 
 /**
@@ -119,6 +122,7 @@ async function stopPostgres(pg, dataDir) {
  * @property {string} [controlPath]  webhook path of the unlocked control (default tenant-call-unlocked)
  * @property {string} [runWithTenantPath]  webhook path of the Run With Tenant Credential example (default tenant-run)
  * @property {boolean} [runWithTenantExample]  import the Run With Tenant Credential pair (default true; the benchmark deploys its own)
+ * @property {boolean} [oauthConnect]  also start the stand-in OAuth2 provider and import the connect flow (scripts/lib/oauthConnect.js; default false)
  * @property {(line: string) => void} log  progress lines
  * @property {() => void} [adoptSignals]  called whenever a library may have added signal handlers
  * @property {'regular'|'queue'} [mode]  n8n's executions mode (default regular)
@@ -152,6 +156,8 @@ async function stopPostgres(pg, dataDir) {
  *           runWithTenant: examples/run-with-tenant-credential.json, calling runWithTenantSub (its sub-workflow, published);
  *           absent with runWithTenantExample false
  * @property {{example: string, control: string, runWithTenant: string}} paths  webhook paths
+ * @property {import('../../test/helpers/oauthProvider').OAuthProvider} [provider]  oauthConnect: the stand-in OAuth2 provider
+ * @property {Awaited<ReturnType<typeof deployConnectContent>>} [oauthConnect]  oauthConnect: its credentials, workflows, paths and operator header
  * @property {Record<string, number>} timings  ms per phase
  * @property {() => Promise<{temporaryCredentials: number}>} countTemporaryCredentials
  * @property {() => Promise<void>} stop  idempotent; also safe while startStack() is still running
@@ -175,6 +181,10 @@ async function startStack(o, stopper = {}) {
 	let pg;
 	/** @type {import('../../test/harness/echo').EchoService | undefined} */
 	let echo;
+	/** @type {import('../../test/helpers/oauthProvider').OAuthProvider | undefined} */
+	let provider;
+	/** @type {Promise<unknown> | undefined} */
+	let providerStarting;
 	/** @type {import('../../test/harness/n8n').N8nHandle | undefined} */
 	let n8n;
 	/** @type {Promise<unknown> | undefined} */
@@ -203,6 +213,8 @@ async function startStack(o, stopper = {}) {
 			if (n8nStarting) await within(n8nStarting.catch(() => undefined), 20000);
 			if (n8n) await within(n8n.stop().catch((e) => log(`stopping n8n: ${e.message}`)), 30000);
 			if (echo) await echo.stop().catch(() => undefined);
+			if (providerStarting) await within(providerStarting.catch(() => undefined), 5000);
+			if (provider) await provider.close().catch(() => undefined);
 			if (pg && !o.postgres) await stopPostgres(pg, pgDataDir);
 			if (tarball && !o.packageTarball && !process.env.TENANT_SWAP_PACKAGE_TARBALL) {
 				fs.rmSync(path.dirname(tarball), { recursive: true, force: true });
@@ -234,14 +246,16 @@ async function startStack(o, stopper = {}) {
 
 	// PostgreSQL, echo service and the package build in parallel
 	const given = o.postgres;
-	log(`${given ? '' : 'PostgreSQL, '}echo service${o.packageTarball ? '' : ' and `npm run build` + `npm pack`'} ...`);
+	log(`${given ? '' : 'PostgreSQL, '}echo service${o.oauthConnect ? ', stand-in OAuth2 provider' : ''}${o.packageTarball ? '' : ' and `npm run build` + `npm pack`'} ...`);
+	providerStarting = o.oauthConnect ? startDemoProvider().then((p) => (provider = p)) : undefined;
 	pgStarting = given
 		? Promise.resolve({ ...given, stop: async () => undefined }).then((p) => (pg = p))
 		: timed('postgres', () =>
 				ensurePostgres({ onProgress: (line) => log(line.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@')) }),
 			).then((p) => (pg = p));
-	const [, echoService, packed] = await Promise.all([
+	const [, , echoService, packed] = await Promise.all([
 		pgStarting,
+		providerStarting,
 		startEchoService(),
 		o.packageTarball ? Promise.resolve(o.packageTarball) : timed('pack', () => packPackage(REPO_DIR)),
 	]);
@@ -289,6 +303,7 @@ async function startStack(o, stopper = {}) {
 			lockDatabase: o.lockDatabase === 'n8n' && !o.lockPostgresUrl ? handle.database : undefined,
 			lockRedis: lockBackend === 'redis' ? o.lockRedis : undefined,
 			exampleSwapOptions: o.exampleSwapOptions,
+			oauthConnect: provider ? { provider, n8nBaseUrl: handle.baseUrl } : undefined,
 		});
 	});
 	checkAbort();
@@ -308,6 +323,7 @@ async function startStack(o, stopper = {}) {
 						database: o.lockDatabase === 'n8n' && !o.lockPostgresUrl ? handle.database : new URL(o.lockPostgresUrl ?? postgres.url).pathname.slice(1) || 'postgres',
 					},
 		paths: { example: examplePath, control: controlPath, runWithTenant: runWithTenantPath },
+		...(provider && deployed.oauthConnect ? { provider, oauthConnect: deployed.oauthConnect } : {}),
 		timings,
 		countTemporaryCredentials: async () => ({
 			temporaryCredentials: (await api.listCredentials()).filter((c) => String(c.name).startsWith(TMP_CREDENTIAL_PREFIX))
@@ -320,9 +336,11 @@ async function startStack(o, stopper = {}) {
 /**
  * The credentials and workflows `npm run demo` and `npm run dev` import: the locked example (its
  * error workflow set and published), the unlocked control, the Run With Tenant Credential example
- * and its sub-workflow, and their credentials.
+ * and its sub-workflow, and their credentials; with `oauthConnect`, the OAuth2 connect flow too
+ * (scripts/lib/oauthConnect.js).
  * @param {ReturnType<typeof createApiClient>} api
- * @param {{apiUrl: string, apiKey: string, postgresUrl: string, echoUrl: string, examplePath: string, controlPath: string, runWithTenantPath?: string, runWithTenantExample?: boolean, lockDatabase?: string, lockRedis?: {host: string, port: number, db?: number}, exampleSwapOptions?: Record<string, unknown>}} o
+ * @param {{apiUrl: string, apiKey: string, postgresUrl: string, echoUrl: string, examplePath: string, controlPath: string, runWithTenantPath?: string, runWithTenantExample?: boolean, lockDatabase?: string, lockRedis?: {host: string, port: number, db?: number}, exampleSwapOptions?: Record<string, unknown>,
+ *          oauthConnect?: {provider: import('../../test/helpers/oauthProvider').OAuthProvider, n8nBaseUrl: string}}} o
  */
 async function deployStackContent(api, o) {
 	const n8nApi = await api.createCredential({
@@ -405,9 +423,13 @@ async function deployStackContent(api, o) {
 		Object.assign(runWithTenantCredentials, { tenantPlaceholder });
 		Object.assign(runWithTenantExampleWorkflows, { runWithTenant, runWithTenantSub });
 	}
+	const oauthConnect = o.oauthConnect
+		? await deployConnectContent(api, { ...o.oauthConnect, n8nApi, postgres: lockDb, onLock })
+		: undefined;
 	return {
 		credentials: { n8nApi, postgres: lockDb, ...(redis ? { redis } : {}), lockedBase, controlBase, ...runWithTenantCredentials },
 		workflows: { example, control, errorWorkflow, ...runWithTenantExampleWorkflows },
+		oauthConnect,
 	};
 }
 
