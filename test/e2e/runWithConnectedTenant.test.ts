@@ -62,6 +62,7 @@ beforeAll(async () => {
 					scope: '',
 					authQueryParameters: '',
 					authentication: 'header',
+					serverUrl: '', // n8n 2.8.4's public API asks for it (see tenantCredentialData)
 					oauthTokenData: { access_token: accessToken, token_type: 'Bearer' },
 				},
 			}),
@@ -180,6 +181,7 @@ it('a connected credential deleted by hand: the call fails as not connected (its
 			scope: '',
 			authQueryParameters: '',
 			authentication: 'header',
+			serverUrl: '', // n8n 2.8.4's public API asks for it (see tenantCredentialData)
 			oauthTokenData: { access_token: `tok-delta-${randomBytes(12).toString('hex')}`, token_type: 'Bearer' },
 		},
 	});

@@ -57,6 +57,7 @@ async function connectedTenant(tenantId: string): Promise<string> {
 			scope: '',
 			authQueryParameters: '',
 			authentication: 'header',
+			serverUrl: '', // n8n 2.8.4's public API asks for it (see tenantCredentialData)
 			oauthTokenData: { access_token: `access-${RUN}`, refresh_token: `refresh-${RUN}`, token_type: 'Bearer' },
 		},
 	});
@@ -69,7 +70,10 @@ async function credentialStatus(id: string): Promise<number> {
 		await api.getCredential(id);
 		return 200;
 	} catch (error) {
-		return (error as { status?: number }).status ?? -1;
+		const status = (error as { status?: number }).status ?? -1;
+		// n8n 2.8.4 answers 405 to GET /credentials/:id: its list says whether the credential exists.
+		if (status !== 405) return status;
+		return (await api.listCredentials()).some((credential: { id: string }) => credential.id === id) ? 200 : 404;
 	}
 }
 

@@ -108,6 +108,7 @@ beforeAll(async () => {
 			scope: 'profile',
 			authQueryParameters: '',
 			authentication: 'header',
+			serverUrl: '', // n8n 2.8.4's public API asks for it (see tenantCredentialData)
 		},
 	});
 	const workflow = await api.createWorkflow({

@@ -38,13 +38,19 @@ export function testDatabaseUrl(): string {
 	return url;
 }
 
+/** Runs the e2e tests on another n8n release when set (e.g. 2.8.4); unset, the harness' default. */
+function n8nVersionFromEnvironment(): Record<string, unknown> {
+	const version = process.env.TENANT_SWAP_E2E_N8N_VERSION;
+	return version ? { n8nVersion: version } : {};
+}
+
 /** n8n on PostgreSQL (on SQLite n8n 2.40.7 ran concurrent webhook executions one at a time, hiding bleed). */
 export async function startE2eStack(n8nOptions: Record<string, unknown> = {}): Promise<E2eStack> {
 	const tarball = await packPackage(process.cwd());
 	const echo = await startEchoService();
 	let n8n: any;
 	try {
-		n8n = await startN8n({ packageTarball: tarball, db: 'postgres', ...n8nOptions });
+		n8n = await startN8n({ packageTarball: tarball, db: 'postgres', ...n8nVersionFromEnvironment(), ...n8nOptions });
 		const api = createApiClient(n8n);
 		const n8nApiCredential = { name: 'n8n API (tenant swap)', type: 'tenantSwapN8nApi', data: { baseUrl: n8n.apiUrl, apiKey: n8n.apiKey, allowUnauthorizedCerts: false } };
 		// n8n 2.8 to 2.20 refuse it without allowedHttpRequestDomains (their schema, see scripts/test-versions.js).

@@ -44,10 +44,11 @@ export async function headerAuthPlaceholder(api: any, name: string): Promise<Ref
 
 /** An OAuth2 (client credentials) credential for the sub-workflow's nodes at design time. */
 export async function oauthPlaceholder(api: any, name: string, echoUrl: string): Promise<Ref> {
-	return await api.createCredential({
-		name,
-		type: 'oAuth2Api',
-		data: { grantType: 'clientCredentials', accessTokenUrl: `${echoUrl}/oauth/token`, clientId: 'placeholder', clientSecret: 'x', authentication: 'body', scope: '' },
+	const data = { grantType: 'clientCredentials', accessTokenUrl: `${echoUrl}/oauth/token`, clientId: 'placeholder', clientSecret: 'x', authentication: 'body', scope: '' };
+	return await api.createCredential({ name, type: 'oAuth2Api', data }).catch(async (error: { status?: number }) => {
+		// n8n 2.8.4's public API schema also asks for these (scripts/test-versions.js createOauthCredential).
+		if (error?.status !== 400) throw error;
+		return await api.createCredential({ name, type: 'oAuth2Api', data: { ...data, serverUrl: '', sendAdditionalBodyProperties: false, additionalBodyProperties: '{}' } });
 	});
 }
 

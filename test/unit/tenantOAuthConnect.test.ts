@@ -175,6 +175,7 @@ describe('tenant credential data', () => {
 			scope: 'read write',
 			authQueryParameters: app.authQueryParameters,
 			authentication: 'body',
+			serverUrl: '',
 			oauthTokenData: tokenData,
 		});
 	});

@@ -56,6 +56,9 @@ export function tenantCredentialData(app: OAuthApp, tokenData: OAuthTokenData): 
 		scope: app.scope,
 		authQueryParameters: app.authQueryParameters,
 		authentication: app.authentication,
+		// n8n before 2.40 (measured on 2.8.4) refuses an oAuth2Api credential without serverUrl (its public API
+		// schema treats the absent, hidden useDynamicClientRegistration as true); an empty one is ignored.
+		serverUrl: '',
 		oauthTokenData: tokenData,
 	};
 	const expression = expressionPath(data, 'data');
