@@ -97,31 +97,13 @@ async function deployConnectContent(api, o) {
 	const app = await api.createCredential({
 		name: 'Stand-in provider app',
 		type: 'oAuth2Api',
-		data: {
-			grantType: 'authorizationCode',
-			clientId: client.clientId,
-			clientSecret: client.clientSecret,
-			authUrl: o.provider.authorizeUrl,
-			accessTokenUrl: o.provider.tokenUrl,
-			scope: 'profile',
-			authQueryParameters: '',
-			authentication: 'header',
-		},
+		data: o.provider.appCredentialData(client),
 	});
 	// Dummy values: Run With Tenant Credential puts the connected tenant's credential in its place.
 	const placeholder = await api.createCredential({
 		name: 'Provider account (placeholder)',
 		type: 'oAuth2Api',
-		data: {
-			grantType: 'authorizationCode',
-			clientId: 'placeholder',
-			clientSecret: 'placeholder',
-			authUrl: o.provider.authorizeUrl,
-			accessTokenUrl: o.provider.tokenUrl,
-			scope: '',
-			authQueryParameters: '',
-			authentication: 'header',
-		},
+		data: o.provider.appCredentialData({ clientId: 'placeholder', clientSecret: 'placeholder' }, { scope: '' }),
 	});
 	const json = connectExampleWorkflows({ n8nBaseUrl: o.n8nBaseUrl, providerUrl: o.provider.url, paths, n8nApi: o.n8nApi, postgres: o.postgres, app, operatorKey, placeholder });
 	const connect = await api.createWorkflow(onLock(json.connect));

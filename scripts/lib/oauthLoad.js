@@ -65,16 +65,7 @@ async function deployConnectedTenantRig(o) {
 		const app = await api.createCredential({
 			name: `Stand-in provider app (${o.tag})`,
 			type: 'oAuth2Api',
-			data: {
-				grantType: 'authorizationCode',
-				clientId: client.clientId,
-				clientSecret: client.clientSecret,
-				authUrl: provider.authorizeUrl,
-				accessTokenUrl: provider.tokenUrl,
-				scope: 'profile',
-				authQueryParameters: '',
-				authentication: 'header',
-			},
+			data: provider.appCredentialData(client),
 		});
 		const lockCredentials = { tenantSwapN8nApi: o.n8nApi, postgres: o.postgres };
 		const trigger = await api.createWorkflow({

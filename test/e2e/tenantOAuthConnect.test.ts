@@ -99,17 +99,7 @@ beforeAll(async () => {
 	app = await api.createCredential({
 		name: 'Stand-in provider app',
 		type: 'oAuth2Api',
-		data: {
-			grantType: 'authorizationCode',
-			clientId: client.clientId,
-			clientSecret: client.clientSecret,
-			authUrl: provider.authorizeUrl,
-			accessTokenUrl: provider.tokenUrl,
-			scope: 'profile',
-			authQueryParameters: '',
-			authentication: 'header',
-			serverUrl: '', // n8n 2.8.4's public API asks for it (see tenantCredentialData)
-		},
+		data: provider.appCredentialData(client),
 	});
 	const workflow = await api.createWorkflow({
 		name: 'Tenant connect',

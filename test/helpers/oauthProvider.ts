@@ -109,6 +109,11 @@ export interface OAuthProvider {
 	readonly settings: OAuthProviderSettings;
 	/** Adds a client; id and secret are random unless given. */
 	registerClient(client: Partial<OAuthClient> & Pick<OAuthClient, 'redirectUris'>): OAuthClient;
+	/**
+	 * The data of an n8n `oAuth2Api` credential for a client of this provider (authorization code, client
+	 * auth in the header, scope `profile`); `serverUrl` empty, as n8n 2.8.4's public API asks for it.
+	 */
+	appCredentialData(client: Pick<OAuthClient, 'clientId' | 'clientSecret'>, overrides?: Record<string, unknown>): Record<string, unknown>;
 	/** The provider's clock (Date.now() + settings.clockOffsetMs). */
 	now(): number;
 	/** Moves the provider's clock forward. */
@@ -676,6 +681,18 @@ export async function startOAuthProvider(options: OAuthProviderOptions = {}): Pr
 		stats,
 		settings,
 		registerClient,
+		appCredentialData: (client, overrides = {}) => ({
+			grantType: 'authorizationCode',
+			clientId: client.clientId,
+			clientSecret: client.clientSecret,
+			authUrl: `${url}/authorize`,
+			accessTokenUrl: `${url}/token`,
+			scope: 'profile',
+			authQueryParameters: '',
+			authentication: 'header',
+			serverUrl: '',
+			...overrides,
+		}),
 		now,
 		advanceClock(ms: number) {
 			settings.clockOffsetMs += ms;

@@ -26,17 +26,7 @@ const secrets = new Set<string>();
 const store = () => connectStoreFor(memoryLockEngine());
 
 function appCredential(overrides: Record<string, unknown> = {}) {
-	return {
-		grantType: 'authorizationCode',
-		clientId: client.clientId,
-		clientSecret: client.clientSecret,
-		authUrl: provider.authorizeUrl,
-		accessTokenUrl: provider.tokenUrl,
-		scope: 'profile',
-		authentication: 'header',
-		authQueryParameters: '',
-		...overrides,
-	};
+	return provider.appCredentialData(client, overrides);
 }
 
 async function linkFor(tenantId: string, ttlMs = 60_000): Promise<string> {
